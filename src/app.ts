@@ -1,0 +1,57 @@
+import rateLimit from '@fastify/rate-limit'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { Config } from './config.js'
+import type { Database } from './db/database.js'
+import type { Migration } from './db/migrate.js'
+import { healthHandlers } from './health/handlers.js'
+import { registerAuthentication } from './http/authentication.js'
+import { registerOperations } from './http/contract.js'
+import { registerDocs } from './http/docs.js'
+import { ProblemError, registerProblemHandlers } from './http/problem.js'
+import { loggerOptions } from './logger.js'
+import { organisationHandlers } from './organisations/handlers.js'
+
+export interface AppDependencies {
+  config: Config
+  database: Database
+  migrations: Migration[]
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
+
+/** The composition root: builds the whole service on the given database; never listens. */
+export async function buildApp({ config, database, migrations }: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: loggerOptions(config.logLevel),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    ajv: { customOptions: { removeAdditional: false } },
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.removeContentTypeParser('text/plain')
+  registerProblemHandlers(app)
+  registerAuthentication(app, database.db, config.authFailuresPerMinute)
+  await app.register(rateLimit, {
+    hook: 'preHandler',
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => (request.caller ? `key:${request.caller.apiKey.id}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
+  })
+  await registerDocs(app)
+  registerOperations(app, {
+    ...healthHandlers(database.db, migrations),
+    ...organisationHandlers(database.db),
+  })
+  app.addHook('onClose', () => database.close())
+  return app
+}

@@ -1,0 +1,92 @@
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PGliteDialect, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { DB } from './schema.js'
+
+/** Runs plain SQL scripts, many statements each, inside one transaction (for migrations). */
+export interface ScriptSession {
+  exec(script: string): Promise<void>
+  query<R>(sql: string, params?: unknown[]): Promise<R[]>
+}
+
+export interface Database {
+  readonly kind: 'postgres' | 'pglite'
+  readonly db: Kysely<DB>
+  scriptTransaction<T>(work: (session: ScriptSession) => Promise<T>): Promise<T>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined
+  /** PostgreSQL only: the schema every connection works in (created if missing). */
+  schema?: string
+  /** PGlite only: a data directory, or undefined for an in-memory database. */
+  dataDir?: string | undefined
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.schema ?? 'public')
+    : openPglite(options.dataDir)
+}
+
+async function openPostgres(connectionString: string, schema: string): Promise<Database> {
+  if (schema !== 'public') {
+    const admin = new pg.Client({ connectionString })
+    await admin.connect()
+    try {
+      await admin.query(`create schema if not exists "${schema}"`)
+    } finally {
+      await admin.end()
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString,
+    max: 10,
+    ...(schema === 'public' ? {} : { options: `-c search_path="${schema}"` }),
+  })
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  return {
+    kind: 'postgres',
+    db,
+    async scriptTransaction(work) {
+      const client = await pool.connect()
+      try {
+        await client.query('begin')
+        const result = await work({
+          exec: async (script) => {
+            await client.query(script)
+          },
+          query: async (sql, params) => (await client.query(sql, params)).rows,
+        })
+        await client.query('commit')
+        return result
+      } catch (error) {
+        await client.query('rollback').catch(() => {})
+        throw error
+      } finally {
+        client.release()
+      }
+    },
+    close: () => db.destroy(),
+  }
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  const pglite = await PGlite.create(dataDir)
+  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
+  return {
+    kind: 'pglite',
+    db,
+    scriptTransaction: (work) =>
+      pglite.transaction((tx) =>
+        work({
+          exec: async (script) => {
+            await tx.exec(script)
+          },
+          query: async <R>(sql: string, params?: unknown[]) => (await tx.query<R>(sql, params)).rows,
+        }),
+      ),
+    close: () => db.destroy(),
+  }
+}

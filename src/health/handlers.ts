@@ -1,0 +1,29 @@
+import type { Kysely } from 'kysely'
+import type { DB } from '../db/schema.js'
+import { type Migration, migrationStatus } from '../db/migrate.js'
+import type { Handlers } from '../http/contract.js'
+import { ProblemError } from '../http/problem.js'
+
+export function healthHandlers(db: Kysely<DB>, migrations: Migration[]) {
+  return {
+    async getLiveness() {
+      return { status: 'ok' as const }
+    },
+
+    async getReadiness(request) {
+      let status: Awaited<ReturnType<typeof migrationStatus>>
+      try {
+        status = await migrationStatus(db, migrations)
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check failed')
+        throw new ProblemError(503, 'The database is not reachable or its migrations do not match this code.', {
+          code: 'not-ready',
+        })
+      }
+      if (status.pending > 0) {
+        throw new ProblemError(503, `${status.pending} migration(s) not applied yet.`, { code: 'not-ready' })
+      }
+      return { status: 'ok' as const, database: 'ok' as const, migrations: status }
+    },
+  } satisfies Partial<Handlers>
+}

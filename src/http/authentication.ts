@@ -1,0 +1,177 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Kysely } from 'kysely'
+import type { DB, Organisation, Principal, Role } from '../db/schema.js'
+import { ProblemError } from './problem.js'
+
+/** Who is calling: a principal of one organisation, through one API key. */
+export interface Caller {
+  principal: Principal
+  organisation: Organisation
+  apiKey: { id: string; prefix: string }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null
+  }
+}
+
+const KEY_PATTERN = /^trm_([a-z0-9]{12})_([A-Za-z0-9_-]{20,100})$/
+const PREFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
+
+export interface GeneratedApiKey {
+  key: string
+  prefix: string
+  secretHash: string
+}
+
+/** A new key: a public prefix to find it by, and 256 random bits of secret, of which only a hash is kept. */
+export function generateApiKey(): GeneratedApiKey {
+  const prefix = Array.from(randomBytes(12), (byte) => PREFIX_ALPHABET[byte % PREFIX_ALPHABET.length]).join('')
+  return apiKeyFromParts(prefix, randomBytes(32).toString('base64url'))
+}
+
+export function apiKeyFromParts(prefix: string, secret: string): GeneratedApiKey {
+  const key = `trm_${prefix}_${secret}`
+  if (!KEY_PATTERN.test(key)) throw new Error('an API key needs a 12-character [a-z0-9] prefix and a 20-100 character secret')
+  return { key, prefix, secretHash: hashSecret(secret) }
+}
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex')
+}
+
+/** Counts failed authentications per client address in a fixed one-minute window. */
+class FailureLimiter {
+  readonly #limit: number
+  readonly #windows = new Map<string, { startedAt: number; failures: number }>()
+
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+
+  retryAfterSeconds(address: string, now = Date.now()): number {
+    const window = this.#windows.get(address)
+    if (!window || now - window.startedAt >= 60_000) return 0
+    return window.failures >= this.#limit ? Math.ceil((window.startedAt + 60_000 - now) / 1000) : 0
+  }
+
+  recordFailure(address: string, now = Date.now()): void {
+    const window = this.#windows.get(address)
+    if (!window || now - window.startedAt >= 60_000) {
+      if (this.#windows.size > 10_000) this.#forgetExpired(now)
+      this.#windows.set(address, { startedAt: now, failures: 1 })
+    } else {
+      window.failures += 1
+    }
+  }
+
+  #forgetExpired(now: number): void {
+    for (const [address, window] of this.#windows) {
+      if (now - window.startedAt >= 60_000) this.#windows.delete(address)
+    }
+  }
+}
+
+/** Resolves the bearer key of every non-public route into `request.caller`, or answers 401. */
+export function registerAuthentication(app: FastifyInstance, db: Kysely<DB>, failuresPerMinute: number): void {
+  const failures = new FailureLimiter(failuresPerMinute)
+  app.decorateRequest('caller', null)
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.public !== false) return
+    const retryAfter = failures.retryAfterSeconds(request.ip)
+    if (retryAfter > 0) {
+      throw new ProblemError(429, `Too many failed authentication attempts; retry in ${retryAfter} seconds.`, {
+        headers: { 'retry-after': String(retryAfter) },
+      })
+    }
+    try {
+      request.caller = await authenticate(db, request)
+    } catch (error) {
+      if (error instanceof ProblemError && error.status === 401) failures.recordFailure(request.ip)
+      throw error
+    }
+  })
+}
+
+async function authenticate(db: Kysely<DB>, request: FastifyRequest): Promise<Caller> {
+  const header = request.headers.authorization
+  if (!header) throw unauthenticated('Send an API key as "Authorization: Bearer <key>".')
+  const [scheme, key, ...rest] = header.trim().split(/\s+/)
+  if (scheme?.toLowerCase() !== 'bearer' || !key || rest.length > 0) {
+    throw unauthenticated('The Authorization header must be "Bearer <key>".')
+  }
+  const match = KEY_PATTERN.exec(key)
+  if (!match) throw unauthenticated('The API key is malformed.')
+  const [, prefix, secret] = match as unknown as [string, string, string]
+  const row = await db
+    .selectFrom('api_keys as k')
+    .innerJoin('principals as p', 'p.id', 'k.principal_id')
+    .innerJoin('organisations as o', 'o.id', 'p.organisation_id')
+    .select([
+      'k.id as key_id',
+      'k.secret_hash',
+      'k.expires_at',
+      'k.revoked_at',
+      'p.id as principal_id',
+      'p.organisation_id',
+      'p.name as principal_name',
+      'p.kind as principal_kind',
+      'p.roles',
+      'p.created_at as principal_created_at',
+      'o.name as organisation_name',
+      'o.country',
+      'o.kind as organisation_kind',
+      'o.can_send',
+      'o.can_receive',
+      'o.created_at as organisation_created_at',
+    ])
+    .where('k.prefix', '=', prefix)
+    .executeTakeFirst()
+  const valid =
+    row !== undefined &&
+    timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), Buffer.from(hashSecret(secret), 'hex')) &&
+    row.revoked_at === null &&
+    (row.expires_at === null || row.expires_at > new Date())
+  if (!valid) throw unauthenticated('The API key is unknown, expired or revoked.')
+  return {
+    apiKey: { id: row.key_id, prefix },
+    principal: {
+      id: row.principal_id,
+      organisation_id: row.organisation_id,
+      name: row.principal_name,
+      kind: row.principal_kind,
+      roles: row.roles,
+      created_at: row.principal_created_at,
+    },
+    organisation: {
+      id: row.organisation_id,
+      name: row.organisation_name,
+      country: row.country,
+      kind: row.organisation_kind,
+      can_send: row.can_send,
+      can_receive: row.can_receive,
+      created_at: row.organisation_created_at,
+    },
+  }
+}
+
+function unauthenticated(detail: string): ProblemError {
+  return new ProblemError(401, detail, { headers: { 'www-authenticate': 'Bearer realm="trm-api"' } })
+}
+
+/** The authenticated caller of a non-public operation. */
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new Error(`${request.routeOptions.config.operationId} runs without a caller`)
+  return request.caller
+}
+
+/** The caller, if it holds at least one of the roles; otherwise a 403. */
+export function requireRole(request: FastifyRequest, ...roles: Role[]): Caller {
+  const caller = callerOf(request)
+  if (!roles.some((role) => caller.principal.roles.includes(role))) {
+    throw new ProblemError(403, `This operation needs the role ${roles.join(' or ')}.`)
+  }
+  return caller
+}

@@ -1,0 +1,216 @@
+import { readFileSync } from 'node:fs'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RouteHandlerMethod } from 'fastify'
+import type { operations } from '../../openapi/dist/types.js'
+import { ProblemError } from './problem.js'
+
+/** The bundled contract: the single source of routes, validation and documentation. */
+export const contract = JSON.parse(
+  readFileSync(new URL('../../openapi/dist/openapi.json', import.meta.url), 'utf8'),
+) as OpenApiDocument
+
+const CONTRACT_ID = 'openapi.json'
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const
+
+export type OperationId = keyof operations
+type Operation<K extends OperationId> = operations[K]
+type JsonContent<R> = R extends { content: { 'application/json': infer B } } ? B : never
+type Absent<T> = [T] extends [undefined] ? unknown : NonNullable<T>
+
+export interface OperationTypes<K extends OperationId> {
+  Params: Absent<Operation<K>['parameters']['path']>
+  Querystring: Absent<Operation<K>['parameters']['query']>
+  Body: JsonContent<NonNullable<Operation<K>['requestBody']>>
+}
+
+/** What a handler answers with: the JSON body of one of the operation's 2xx responses. */
+export type SuccessBody<K extends OperationId> = JsonContent<
+  Operation<K>['responses'][Extract<keyof Operation<K>['responses'], 200 | 201>]
+>
+
+export type Handler<K extends OperationId> = (
+  request: FastifyRequest<OperationTypes<K>>,
+  reply: FastifyReply,
+) => Promise<SuccessBody<K>>
+
+export type Handlers = { [K in OperationId]: Handler<K> }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    operationId?: string
+    /** The operation declares `security: []`: no API key needed. */
+    public?: boolean
+  }
+}
+
+/** Validators compiled from the contract: bodies strictly, parameters with type coercion from strings. */
+export function createValidators() {
+  const options = { allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true } as const
+  const body = withContract(new Ajv2020({ ...options, coerceTypes: false }))
+  const parameters = withContract(new Ajv2020({ ...options, coerceTypes: 'array' }))
+  return { body, parameters }
+}
+
+function withContract(ajv: Ajv2020): Ajv2020 {
+  addFormats.default(ajv)
+  ajv.addKeyword('example')
+  ajv.addSchema({ $id: CONTRACT_ID, $defs: pointIntoContract(contract.components.schemas ?? {}) })
+  return ajv
+}
+
+/** Registers one route per contract operation, and a 405 for every other method on a contract path. */
+export function registerOperations(app: FastifyInstance, handlers: Handlers): void {
+  const operationIds = new Set<string>()
+  const validators = createValidators()
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const ajv = httpPart === 'body' ? validators.body : validators.parameters
+    return ajv.compile(schema) as (data: unknown) => boolean
+  })
+
+  for (const [path, pathItem] of Object.entries(contract.paths)) {
+    const url = path.replaceAll(/\{(\w+)\}/g, ':$1')
+    const allowed: string[] = []
+    for (const method of METHODS) {
+      const operation = pathItem[method]
+      if (!operation) continue
+      const handler = (handlers as Record<string, unknown>)[operation.operationId]
+      if (typeof handler !== 'function') {
+        throw new Error(`contract operation ${operation.operationId} (${method.toUpperCase()} ${path}) has no handler`)
+      }
+      operationIds.add(operation.operationId)
+      allowed.push(method.toUpperCase())
+      app.route({
+        method: method.toUpperCase() as HTTPMethods,
+        url,
+        schema: routeSchema(pathItem, operation),
+        config: { operationId: operation.operationId, public: operation.security?.length === 0 },
+        handler: handler as RouteHandlerMethod,
+      })
+    }
+    if (allowed.includes('GET')) allowed.push('HEAD')
+    const others = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS'].filter((m) => !allowed.includes(m))
+    if (others.length > 0) {
+      app.route({
+        method: others as HTTPMethods[],
+        url,
+        config: { public: true },
+        handler: async (request) => {
+          throw new ProblemError(405, `${request.method} is not allowed on ${path}.`, {
+            headers: { allow: allowed.join(', ') },
+          })
+        },
+      })
+    }
+  }
+  const orphans = Object.keys(handlers).filter((id) => !operationIds.has(id))
+  if (orphans.length > 0) throw new Error(`handlers without a contract operation: ${orphans.join(', ')}`)
+}
+
+function routeSchema(pathItem: PathItem, operation: OperationObject) {
+  const parameters = [...(pathItem.parameters ?? []), ...(operation.parameters ?? [])].map(resolveParameter)
+  const schema: Record<string, unknown> = {}
+  const path = parameterSchema(parameters, 'path')
+  const query = parameterSchema(parameters, 'query')
+  if (path) schema.params = path
+  if (query) schema.querystring = query
+  const body = operation.requestBody?.content?.['application/json']?.schema
+  if (body) schema.body = pointIntoContract(body)
+  return schema
+}
+
+function parameterSchema(parameters: ParameterObject[], location: 'path' | 'query') {
+  const selected = parameters.filter((p) => p.in === location)
+  if (selected.length === 0) return undefined
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: Object.fromEntries(selected.map((p) => [p.name, pointIntoContract(p.schema)])),
+    required: selected.filter((p) => p.required).map((p) => p.name),
+  }
+}
+
+function resolveParameter(parameter: ParameterObject | { $ref: string }): ParameterObject {
+  if (!('$ref' in parameter)) return parameter
+  const name = parameter.$ref.replace('#/components/parameters/', '')
+  const resolved = contract.components.parameters?.[name]
+  if (!resolved) throw new Error(`unresolved parameter ${parameter.$ref}`)
+  return resolved
+}
+
+/** Rewrites `#/components/schemas/X` references to the copy of the contract's schemas that Ajv holds. */
+function pointIntoContract(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(pointIntoContract)
+  if (schema === null || typeof schema !== 'object') return schema
+  return Object.fromEntries(
+    Object.entries(schema).map(([key, value]) =>
+      key === '$ref' && typeof value === 'string'
+        ? [key, value.replace(/^#\/components\/schemas\//, `${CONTRACT_ID}#/$defs/`)]
+        : [key, pointIntoContract(value)],
+    ),
+  )
+}
+
+/** Validates a response body against the schema the contract gives for that operation and status. */
+export function responseValidator(validators: ReturnType<typeof createValidators>) {
+  const cache = new Map<string, ValidateFunction | null>()
+  return (operationId: string, status: number, contentType: string, body: unknown): ErrorObject[] | null => {
+    const key = `${operationId} ${status} ${contentType}`
+    if (!cache.has(key)) {
+      const operation = findOperation(operationId)
+      const response = operation.responses[String(status)]
+      const resolved = response && '$ref' in response ? resolveResponse(response.$ref) : response
+      const schema = resolved?.content?.[contentType]?.schema
+      cache.set(key, schema ? validators.body.compile(pointIntoContract(schema) as object) : null)
+    }
+    const validate = cache.get(key)
+    if (validate === null || validate === undefined) {
+      return [{ message: `the contract has no ${status} ${contentType} response for ${operationId}` } as ErrorObject]
+    }
+    return validate(body) ? null : (validate.errors ?? [])
+  }
+}
+
+function findOperation(operationId: string): OperationObject {
+  for (const pathItem of Object.values(contract.paths)) {
+    for (const method of METHODS) {
+      if (pathItem[method]?.operationId === operationId) return pathItem[method]
+    }
+  }
+  throw new Error(`no operation ${operationId} in the contract`)
+}
+
+function resolveResponse(ref: string): ResponseObject | undefined {
+  return contract.components.responses?.[ref.replace('#/components/responses/', '')]
+}
+
+interface ParameterObject {
+  name: string
+  in: 'path' | 'query' | 'header' | 'cookie'
+  required?: boolean
+  schema: unknown
+}
+interface ResponseObject {
+  content?: Record<string, { schema?: unknown }>
+}
+interface OperationObject {
+  operationId: string
+  security?: unknown[]
+  parameters?: (ParameterObject | { $ref: string })[]
+  requestBody?: { content?: Record<string, { schema?: unknown }> }
+  responses: Record<string, ResponseObject | { $ref: string }>
+}
+type PathItem = { parameters?: (ParameterObject | { $ref: string })[] } & {
+  [M in (typeof METHODS)[number]]?: OperationObject
+}
+export interface OpenApiDocument {
+  openapi: string
+  paths: Record<string, PathItem>
+  components: {
+    parameters?: Record<string, ParameterObject>
+    responses?: Record<string, ResponseObject>
+    schemas?: Record<string, unknown>
+  }
+  [key: string]: unknown
+}

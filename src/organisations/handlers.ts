@@ -1,0 +1,112 @@
+import type { Kysely } from 'kysely'
+import type { components } from '../../openapi/dist/types.js'
+import type { ApiKey, DB, Organisation, Principal } from '../db/schema.js'
+import { callerOf, generateApiKey, requireRole } from '../http/authentication.js'
+import type { Handlers } from '../http/contract.js'
+import { decodeCursor, toPage } from '../http/pagination.js'
+import { notFound } from '../http/problem.js'
+import * as queries from './queries.js'
+
+type Schemas = components['schemas']
+
+export function organisationHandlers(db: Kysely<DB>) {
+  return {
+    async getMe(request) {
+      const caller = callerOf(request)
+      return {
+        principal: presentPrincipal(caller.principal),
+        organisation: presentOrganisation(caller.organisation),
+        api_key: caller.apiKey,
+      }
+    },
+
+    async listOrganisations(request) {
+      callerOf(request)
+      const { limit = 50, cursor, country, kind, side } = request.query
+      const after = cursor ? (decodeCursor(cursor, 2) as [string, string]) : undefined
+      const rows = await queries.listOrganisations(db, { country, kind, side, after, limit })
+      return toPage(rows, limit, presentOrganisation, (row) => [row.name, row.id])
+    },
+
+    async createOrganisation(request, reply) {
+      requireRole(request, 'admin')
+      const organisation = await queries.insertOrganisation(db, request.body)
+      reply.code(201).header('location', `/v1/organisations/${organisation.id}`)
+      return presentOrganisation(organisation)
+    },
+
+    async getOrganisation(request) {
+      callerOf(request)
+      const organisation = await queries.findOrganisation(db, request.params.organisationId)
+      if (!organisation) throw notFound('organisation', request.params.organisationId)
+      return presentOrganisation(organisation)
+    },
+
+    async listPrincipals(request) {
+      requireRole(request, 'admin')
+      const { organisationId } = request.params
+      if (!(await queries.findOrganisation(db, organisationId))) throw notFound('organisation', organisationId)
+      const { limit = 50, cursor } = request.query
+      const after = cursor ? (decodeCursor(cursor, 2) as [string, string]) : undefined
+      const rows = await queries.listPrincipals(db, organisationId, after, limit)
+      return toPage(rows, limit, presentPrincipal, (row) => [row.name, row.id])
+    },
+
+    async createPrincipal(request, reply) {
+      requireRole(request, 'admin')
+      const { organisationId } = request.params
+      if (!(await queries.findOrganisation(db, organisationId))) throw notFound('organisation', organisationId)
+      const principal = await queries.insertPrincipal(db, { ...request.body, organisation_id: organisationId })
+      reply.code(201).header('location', `/v1/organisations/${organisationId}/principals`)
+      return presentPrincipal(principal)
+    },
+
+    async listApiKeys(request) {
+      requireRole(request, 'admin')
+      const { principalId } = request.params
+      if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
+      const { limit = 50, cursor } = request.query
+      const after = cursor ? (decodeCursor(cursor, 2) as [string, string]) : undefined
+      const rows = await queries.listApiKeys(db, principalId, after, limit)
+      return toPage(rows, limit, presentApiKey, (row) => [row.label, row.id])
+    },
+
+    async issueApiKey(request, reply) {
+      requireRole(request, 'admin')
+      const { principalId } = request.params
+      if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
+      const generated = generateApiKey()
+      const { label, expires_at } = request.body
+      const apiKey = await queries.insertApiKey(db, principalId, generated, label, expires_at ? new Date(expires_at) : null)
+      reply.code(201).header('location', `/v1/principals/${principalId}/api-keys`)
+      return { ...presentApiKey(apiKey), key: generated.key }
+    },
+
+    async revokeApiKey(request) {
+      requireRole(request, 'admin')
+      const apiKey = await queries.revokeApiKey(db, request.params.apiKeyId)
+      if (!apiKey) throw notFound('API key', request.params.apiKeyId)
+      return presentApiKey(apiKey)
+    },
+  } satisfies Partial<Handlers>
+}
+
+export function presentOrganisation(row: Organisation): Schemas['Organisation'] {
+  return { ...row, created_at: row.created_at.toISOString() }
+}
+
+export function presentPrincipal(row: Principal): Schemas['Principal'] {
+  return { ...row, created_at: row.created_at.toISOString() }
+}
+
+function presentApiKey(row: ApiKey): Schemas['ApiKey'] {
+  return {
+    id: row.id,
+    principal_id: row.principal_id,
+    prefix: row.prefix,
+    label: row.label,
+    created_at: row.created_at.toISOString(),
+    expires_at: row.expires_at?.toISOString() ?? null,
+    revoked_at: row.revoked_at?.toISOString() ?? null,
+  }
+}

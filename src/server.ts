@@ -1,0 +1,34 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { loadConfig } from './config.js'
+import { openDatabase } from './db/database.js'
+import { migrate, readMigrations } from './db/migrate.js'
+import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
+import { createLogger } from './logger.js'
+
+const config = loadConfig(process.env)
+const logger = createLogger(config.logLevel)
+
+const database = await openDatabase({
+  databaseUrl: config.databaseUrl,
+  schema: config.databaseSchema,
+  dataDir: config.dataDir,
+})
+logger.info(
+  database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`,
+)
+const migrations = await readMigrations()
+const applied = await migrate(database, migrations)
+if (applied.length > 0) logger.info({ applied }, 'migrations applied')
+
+const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
+if (seedDemo && (await seedDemoIfEmpty(database.db))) logger.info('demo data seeded into the empty database')
+
+const app = await buildApp({ config, database, migrations })
+closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'shutting down after an error')
+  else logger.info({ signal }, 'shutting down: finishing requests in flight')
+  await app.close()
+})
+const address = await app.listen({ host: config.host, port: config.port })
+if (await hasDemoData(database.db)) process.stdout.write(demoBanner(address))
