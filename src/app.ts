@@ -1,6 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { randomUUID } from 'node:crypto'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
 import type { Migration } from './db/migrate.js'

@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino'
+import { type Logger, type LoggerOptions, pino } from 'pino'
 
 /** Paths whose values never reach the logs: credentials, and any personal data a body may carry. */
 const redactedPaths = [

@@ -14,9 +14,7 @@ const database = await openDatabase({
   schema: config.databaseSchema,
   dataDir: config.dataDir,
 })
-logger.info(
-  database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`,
-)
+logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 const migrations = await readMigrations()
 const applied = await migrate(database, migrations)
 if (applied.length > 0) logger.info({ applied }, 'migrations applied')

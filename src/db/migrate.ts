@@ -32,7 +32,8 @@ export async function readMigrations(dir = migrationsDir): Promise<Migration[]> 
     if (!match) throw new MigrationError(`${file}: migration files are named NNNN_verb_object.sql`)
     const sql = await readFile(`${dir}/${file}`, 'utf8')
     const version = Number(match[1])
-    if (migrations.some((m) => m.version === version)) throw new MigrationError(`two migrations share version ${version}`)
+    if (migrations.some((m) => m.version === version))
+      throw new MigrationError(`two migrations share version ${version}`)
     migrations.push({ version, name: file, sql, checksum: createHash('sha256').update(sql).digest('hex') })
   }
   return migrations

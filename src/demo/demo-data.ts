@@ -35,7 +35,9 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'hub_operator',
     can_send: false,
     can_receive: false,
-    principals: [principal('00000000-0000-4000-8001-000000000001', 'Hub administrator', 'staff', ['admin'], 'demohubadmin')],
+    principals: [
+      principal('00000000-0000-4000-8001-000000000001', 'Hub administrator', 'staff', ['admin'], 'demohubadmin'),
+    ],
   },
   {
     id: '00000000-0000-4000-8000-000000000101',
@@ -45,9 +47,27 @@ export const demoOrganisations: DemoOrganisation[] = [
     can_send: true,
     can_receive: false,
     principals: [
-      principal('00000000-0000-4000-8001-000000000101', 'Case management system of IOM Poland', 'system', ['caseworker'], 'demoiomplcw1'),
-      principal('00000000-0000-4000-8001-000000000102', 'Supervisor, IOM Poland', 'staff', ['supervisor'], 'demoiomplsv1'),
-      principal('00000000-0000-4000-8001-000000000103', 'Data protection officer, IOM Poland', 'staff', ['dpo'], 'demoiompldpo'),
+      principal(
+        '00000000-0000-4000-8001-000000000101',
+        'Case management system of IOM Poland',
+        'system',
+        ['caseworker'],
+        'demoiomplcw1',
+      ),
+      principal(
+        '00000000-0000-4000-8001-000000000102',
+        'Supervisor, IOM Poland',
+        'staff',
+        ['supervisor'],
+        'demoiomplsv1',
+      ),
+      principal(
+        '00000000-0000-4000-8001-000000000103',
+        'Data protection officer, IOM Poland',
+        'staff',
+        ['dpo'],
+        'demoiompldpo',
+      ),
     ],
   },
   {
@@ -57,7 +77,15 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'government_authority',
     can_send: true,
     can_receive: false,
-    principals: [principal('00000000-0000-4000-8001-000000000104', 'Anti-trafficking unit, Border Guard', 'staff', ['caseworker'], 'demobgplcw01')],
+    principals: [
+      principal(
+        '00000000-0000-4000-8001-000000000104',
+        'Anti-trafficking unit, Border Guard',
+        'staff',
+        ['caseworker'],
+        'demobgplcw01',
+      ),
+    ],
   },
   {
     id: '00000000-0000-4000-8000-000000000103',
@@ -66,7 +94,15 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'ngo',
     can_send: true,
     can_receive: false,
-    principals: [principal('00000000-0000-4000-8001-000000000105', 'Counsellor, NGO Warsaw', 'staff', ['caseworker'], 'demongoplcw1')],
+    principals: [
+      principal(
+        '00000000-0000-4000-8001-000000000105',
+        'Counsellor, NGO Warsaw',
+        'staff',
+        ['caseworker'],
+        'demongoplcw1',
+      ),
+    ],
   },
   {
     id: '00000000-0000-4000-8000-000000000201',
@@ -76,8 +112,20 @@ export const demoOrganisations: DemoOrganisation[] = [
     can_send: false,
     can_receive: true,
     principals: [
-      principal('00000000-0000-4000-8001-000000000201', 'Case management system of IOM Ukraine', 'system', ['caseworker'], 'demoiomuacw1'),
-      principal('00000000-0000-4000-8001-000000000202', 'Supervisor, IOM Ukraine', 'staff', ['supervisor'], 'demoiomuasv1'),
+      principal(
+        '00000000-0000-4000-8001-000000000201',
+        'Case management system of IOM Ukraine',
+        'system',
+        ['caseworker'],
+        'demoiomuacw1',
+      ),
+      principal(
+        '00000000-0000-4000-8001-000000000202',
+        'Supervisor, IOM Ukraine',
+        'staff',
+        ['supervisor'],
+        'demoiomuasv1',
+      ),
     ],
   },
   {
@@ -87,7 +135,15 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'shelter',
     can_send: false,
     can_receive: true,
-    principals: [principal('00000000-0000-4000-8001-000000000203', 'Social worker, Kyiv shelter', 'staff', ['caseworker'], 'demoshuacw01')],
+    principals: [
+      principal(
+        '00000000-0000-4000-8001-000000000203',
+        'Social worker, Kyiv shelter',
+        'staff',
+        ['caseworker'],
+        'demoshuacw01',
+      ),
+    ],
   },
   {
     id: '00000000-0000-4000-8000-000000000301',
@@ -96,7 +152,15 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
-    principals: [principal('00000000-0000-4000-8001-000000000301', 'Caseworker, IOM Albania', 'staff', ['caseworker'], 'demoiomalcw1')],
+    principals: [
+      principal(
+        '00000000-0000-4000-8001-000000000301',
+        'Caseworker, IOM Albania',
+        'staff',
+        ['caseworker'],
+        'demoiomalcw1',
+      ),
+    ],
   },
   {
     id: '00000000-0000-4000-8000-000000000401',
@@ -105,7 +169,15 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
-    principals: [principal('00000000-0000-4000-8001-000000000401', 'Caseworker, IOM Morocco', 'staff', ['caseworker'], 'demoiommacw1')],
+    principals: [
+      principal(
+        '00000000-0000-4000-8001-000000000401',
+        'Caseworker, IOM Morocco',
+        'staff',
+        ['caseworker'],
+        'demoiommacw1',
+      ),
+    ],
   },
   {
     id: '00000000-0000-4000-8000-000000000501',

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
-import type { DB } from '../db/schema.js'
 import { type Migration, migrationStatus } from '../db/migrate.js'
+import type { DB } from '../db/schema.js'
 import type { Handlers } from '../http/contract.js'
 import { ProblemError } from '../http/problem.js'
 

@@ -34,7 +34,8 @@ export function generateApiKey(): GeneratedApiKey {
 
 export function apiKeyFromParts(prefix: string, secret: string): GeneratedApiKey {
   const key = `trm_${prefix}_${secret}`
-  if (!KEY_PATTERN.test(key)) throw new Error('an API key needs a 12-character [a-z0-9] prefix and a 20-100 character secret')
+  if (!KEY_PATTERN.test(key))
+    throw new Error('an API key needs a 12-character [a-z0-9] prefix and a 20-100 character secret')
   return { key, prefix, secretHash: hashSecret(secret) }
 }
 

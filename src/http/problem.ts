@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import type { components } from '../../openapi/dist/types.js'
 
 export type Problem = components['schemas']['Problem']
@@ -101,7 +101,8 @@ function validationProblem(error: FastifyError): ProblemError {
     const params = issue.params as Record<string, unknown>
     const child = (params.missingProperty ?? params.additionalProperty) as string | undefined
     const path = child === undefined ? issue.instancePath : `${issue.instancePath}/${escapePointer(child)}`
-    const detail = params.additionalProperty !== undefined ? 'is not an allowed property' : (issue.message ?? 'is invalid')
+    const detail =
+      params.additionalProperty !== undefined ? 'is not an allowed property' : (issue.message ?? 'is invalid')
     if (part === 'body') return { pointer: `#${path}`, detail }
     return { parameter: unescapePointer(path.split('/')[1] ?? ''), detail }
   })

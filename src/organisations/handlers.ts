@@ -77,7 +77,13 @@ export function organisationHandlers(db: Kysely<DB>) {
       if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
       const generated = generateApiKey()
       const { label, expires_at } = request.body
-      const apiKey = await queries.insertApiKey(db, principalId, generated, label, expires_at ? new Date(expires_at) : null)
+      const apiKey = await queries.insertApiKey(
+        db,
+        principalId,
+        generated,
+        label,
+        expires_at ? new Date(expires_at) : null,
+      )
       reply.code(201).header('location', `/v1/principals/${principalId}/api-keys`)
       return { ...presentApiKey(apiKey), key: generated.key }
     },

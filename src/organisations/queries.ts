@@ -30,7 +30,11 @@ export async function listOrganisations(db: Db, filter: OrganisationFilter): Pro
     const [name, id] = filter.after
     query = query.where(({ eb, refTuple, tuple }) => eb(refTuple('name', 'id'), '>', tuple(name, id)))
   }
-  return query.orderBy('name').orderBy('id').limit(filter.limit + 1).execute()
+  return query
+    .orderBy('name')
+    .orderBy('id')
+    .limit(filter.limit + 1)
+    .execute()
 }
 
 export async function insertPrincipal(db: Db, principal: NewPrincipal): Promise<Principal> {
@@ -41,13 +45,22 @@ export async function findPrincipal(db: Db, id: string): Promise<Principal | und
   return db.selectFrom('principals').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
-export async function listPrincipals(db: Db, organisationId: string, after: [string, string] | undefined, limit: number) {
+export async function listPrincipals(
+  db: Db,
+  organisationId: string,
+  after: [string, string] | undefined,
+  limit: number,
+) {
   let query = db.selectFrom('principals').selectAll().where('organisation_id', '=', organisationId)
   if (after) {
     const [name, id] = after
     query = query.where(({ eb, refTuple, tuple }) => eb(refTuple('name', 'id'), '>', tuple(name, id)))
   }
-  return query.orderBy('name').orderBy('id').limit(limit + 1).execute()
+  return query
+    .orderBy('name')
+    .orderBy('id')
+    .limit(limit + 1)
+    .execute()
 }
 
 export async function insertApiKey(
@@ -77,7 +90,11 @@ export async function listApiKeys(db: Db, principalId: string, after: [string, s
     const [label, id] = after
     query = query.where(({ eb, refTuple, tuple }) => eb(refTuple('label', 'id'), '>', tuple(label, id)))
   }
-  return query.orderBy('label').orderBy('id').limit(limit + 1).execute()
+  return query
+    .orderBy('label')
+    .orderBy('id')
+    .limit(limit + 1)
+    .execute()
 }
 
 /** Revokes the key if it is not revoked yet; answers the key either way. */

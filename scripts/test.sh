@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole check: lint, types, contract drift, then the tap suite on embedded PGlite and,
+# when TEST_DATABASE_URL is set, again on that PostgreSQL database.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+npx biome check . || exit 1
+npx tsc -p . || exit 1
+bash scripts/generate-contract.sh --check || exit 1
+
+passed=0
+failed=0
+status=0
+run_suite() { # $1 = label; the rest of the environment selects the database
+  local log
+  log=$(mktemp)
+  echo "== tests on $1"
+  npx tap "${@:2}" 2>&1 | tee "$log"
+  local code=${PIPESTATUS[0]}
+  local summary
+  summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -1)
+  local total pass
+  total=$(sed -nE 's/.*total: ([0-9]+).*/\1/p' <<<"$summary")
+  pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
+  passed=$((passed + ${pass:-0}))
+  failed=$((failed + ${total:-0} - ${pass:-0}))
+  if [ "$code" -ne 0 ] || [ -z "$summary" ]; then status=1; failed=$((failed > 0 ? failed : 1)); fi
+  rm -f "$log"
+}
+
+TEST_DATABASE_URL= run_suite "embedded PGlite" "$@"
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  run_suite "PostgreSQL" "$@"
+fi
+echo "${passed} passed, ${failed} failed"
+exit "$status"
