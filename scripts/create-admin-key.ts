@@ -20,11 +20,7 @@ if (!values.name || !/^[A-Z]{2}$/.test(values.country)) {
   process.exitCode = 2
 } else {
   const config = loadConfig(process.env)
-  const database = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    schema: config.databaseSchema,
-    dataDir: config.dataDir,
-  })
+  const database = await openDatabase(config)
   try {
     await migrate(database, await readMigrations())
     const generated = generateApiKey()

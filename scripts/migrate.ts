@@ -4,11 +4,7 @@ import { openDatabase } from '../src/db/database.js'
 import { migrate, readMigrations } from '../src/db/migrate.js'
 
 const config = loadConfig(process.env)
-const database = await openDatabase({
-  databaseUrl: config.databaseUrl,
-  schema: config.databaseSchema,
-  dataDir: config.dataDir,
-})
+const database = await openDatabase(config)
 try {
   const applied = await migrate(database, await readMigrations())
   console.log(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'nothing to apply: the database is current')

@@ -9,11 +9,7 @@ import { createLogger } from './logger.js'
 const config = loadConfig(process.env)
 const logger = createLogger(config.logLevel)
 
-const database = await openDatabase({
-  databaseUrl: config.databaseUrl,
-  schema: config.databaseSchema,
-  dataDir: config.dataDir,
-})
+const database = await openDatabase(config)
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 const migrations = await readMigrations()
 const applied = await migrate(database, migrations)

@@ -19,14 +19,14 @@ export interface Database {
 export interface DatabaseOptions {
   databaseUrl?: string | undefined
   /** PostgreSQL only: the schema every connection works in (created if missing). */
-  schema?: string
+  databaseSchema?: string
   /** PGlite only: a data directory, or undefined for an in-memory database. */
   dataDir?: string | undefined
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.schema ?? 'public')
+    ? openPostgres(options.databaseUrl, options.databaseSchema ?? 'public')
     : openPglite(options.dataDir)
 }
 
