@@ -10,6 +10,7 @@ bash scripts/generate-contract.sh --check || exit 1
 
 passed=0
 failed=0
+skipped=0
 status=0
 run_suite() { # $1 = label; the rest of the environment selects the database
   local log
@@ -19,11 +20,13 @@ run_suite() { # $1 = label; the rest of the environment selects the database
   local code=${PIPESTATUS[0]}
   local summary
   summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -1)
-  local total pass
-  total=$(sed -nE 's/.*total: ([0-9]+).*/\1/p' <<<"$summary")
+  local pass fail skip
   pass=$(sed -nE 's/.*pass: ([0-9]+).*/\1/p' <<<"$summary")
+  fail=$(sed -nE 's/.*fail: ([0-9]+).*/\1/p' <<<"$summary")
+  skip=$(sed -nE 's/.*skip: ([0-9]+).*/\1/p' <<<"$summary")
   passed=$((passed + ${pass:-0}))
-  failed=$((failed + ${total:-0} - ${pass:-0}))
+  failed=$((failed + ${fail:-0}))
+  skipped=$((skipped + ${skip:-0}))
   if [ "$code" -ne 0 ] || [ -z "$summary" ]; then status=1; failed=$((failed > 0 ? failed : 1)); fi
   rm -f "$log"
 }
@@ -32,5 +35,5 @@ TEST_DATABASE_URL= run_suite "embedded PGlite" "$@"
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
   run_suite "PostgreSQL" "$@"
 fi
-echo "${passed} passed, ${failed} failed"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 exit "$status"

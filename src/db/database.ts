@@ -36,6 +36,9 @@ async function openPostgres(connectionString: string, schema: string): Promise<D
     await admin.connect()
     try {
       await admin.query(`create schema if not exists "${schema}"`)
+    } catch (error) {
+      // Two processes creating the schema at once can both pass the "if not exists"; the loser's error means it exists.
+      if (!['23505', '42P06'].includes((error as { code?: string }).code ?? '')) throw error
     } finally {
       await admin.end()
     }

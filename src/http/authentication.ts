@@ -81,19 +81,29 @@ export function registerAuthentication(app: FastifyInstance, db: Kysely<DB>, fai
   app.decorateRequest('caller', null)
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public !== false) return
-    const retryAfter = failures.retryAfterSeconds(request.ip)
-    if (retryAfter > 0) {
-      throw new ProblemError(429, `Too many failed authentication attempts; retry in ${retryAfter} seconds.`, {
-        headers: { 'retry-after': String(retryAfter) },
-      })
-    }
+    throwIfLimited(failures, request.ip)
+    let caller: Caller
     try {
-      request.caller = await authenticate(db, request)
+      caller = await authenticate(db, request)
     } catch (error) {
-      if (error instanceof ProblemError && error.status === 401) failures.recordFailure(request.ip)
+      if (!(error instanceof ProblemError && error.status === 401)) throw error
+      // Checked again after the lookup, or a burst of concurrent guesses would all be answered.
+      throwIfLimited(failures, request.ip)
+      failures.recordFailure(request.ip)
       throw error
     }
+    throwIfLimited(failures, request.ip)
+    request.caller = caller
   })
+}
+
+function throwIfLimited(failures: FailureLimiter, address: string): void {
+  const retryAfter = failures.retryAfterSeconds(address)
+  if (retryAfter > 0) {
+    throw new ProblemError(429, `Too many failed authentication attempts; retry in ${retryAfter} seconds.`, {
+      headers: { 'retry-after': String(retryAfter) },
+    })
+  }
 }
 
 async function authenticate(db: Kysely<DB>, request: FastifyRequest): Promise<Caller> {

@@ -1,21 +1,29 @@
 import { ProblemError } from './problem.js'
 
+/** The parts of a sort key: free text (no NUL, which PostgreSQL text cannot hold) or a uuid. */
+export type CursorPart = 'text' | 'uuid'
+type Decoded<Shape extends readonly CursorPart[]> = { [I in keyof Shape]: string }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const partIsValid: Record<CursorPart, (value: unknown) => boolean> = {
+  text: (value) => typeof value === 'string' && !value.includes('\u0000'),
+  uuid: (value) => typeof value === 'string' && UUID.test(value),
+}
+
 /** Cursors are opaque to clients: the sort key of the last item of a page, as base64url JSON. */
-export function encodeCursor(key: readonly (string | number)[]): string {
+export function encodeCursor(key: readonly string[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 
-export function decodeCursor(cursor: string, arity: number): (string | number)[] {
+/** Decodes a cursor whose key has the given shape; anything else is a 400, never a query that fails. */
+export function decodeCursor<const Shape extends readonly CursorPart[]>(cursor: string, shape: Shape): Decoded<Shape> {
+  let key: unknown
   try {
-    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (
-      Array.isArray(key) &&
-      key.length === arity &&
-      key.every((part) => typeof part === 'string' || typeof part === 'number')
-    ) {
-      return key
-    }
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {}
+  if (Array.isArray(key) && key.length === shape.length && shape.every((part, i) => partIsValid[part](key[i]))) {
+    return key as Decoded<Shape>
+  }
   throw new ProblemError(400, 'The cursor is not one this service issued; pass next_cursor back unchanged.', {
     code: 'validation',
     extras: { errors: [{ parameter: 'cursor', detail: 'is not a valid cursor' }] },
@@ -23,7 +31,7 @@ export function decodeCursor(cursor: string, arity: number): (string | number)[]
 }
 
 /** Splits a result fetched with `limit + 1` rows into a page and the cursor of the next one. */
-export function toPage<T, U>(rows: T[], limit: number, present: (row: T) => U, keyOf: (row: T) => (string | number)[]) {
+export function toPage<T, U>(rows: T[], limit: number, present: (row: T) => U, keyOf: (row: T) => string[]) {
   const items = rows.slice(0, limit)
   const last = items.at(-1)
   return {

@@ -81,6 +81,12 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     if (error instanceof ProblemError) return sendProblem(reply, error)
     if (error.validation) return sendProblem(reply, validationProblem(error))
     const status = error.statusCode ?? 500
+    if (status === 415) {
+      return sendProblem(
+        reply,
+        new ProblemError(415, `Send the body as application/json, not ${request.headers['content-type']}.`),
+      )
+    }
     if (status >= 400 && status < 500) {
       return sendProblem(reply, new ProblemError(status, error.message))
     }

@@ -23,7 +23,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     async listOrganisations(request) {
       callerOf(request)
       const { limit = 50, cursor, country, kind, side } = request.query
-      const after = cursor ? (decodeCursor(cursor, 2) as [string, string]) : undefined
+      const after = cursor ? decodeCursor(cursor, ['text', 'uuid']) : undefined
       const rows = await queries.listOrganisations(db, { country, kind, side, after, limit })
       return toPage(rows, limit, presentOrganisation, (row) => [row.name, row.id])
     },
@@ -47,7 +47,7 @@ export function organisationHandlers(db: Kysely<DB>) {
       const { organisationId } = request.params
       if (!(await queries.findOrganisation(db, organisationId))) throw notFound('organisation', organisationId)
       const { limit = 50, cursor } = request.query
-      const after = cursor ? (decodeCursor(cursor, 2) as [string, string]) : undefined
+      const after = cursor ? decodeCursor(cursor, ['text', 'uuid']) : undefined
       const rows = await queries.listPrincipals(db, organisationId, after, limit)
       return toPage(rows, limit, presentPrincipal, (row) => [row.name, row.id])
     },
@@ -66,7 +66,7 @@ export function organisationHandlers(db: Kysely<DB>) {
       const { principalId } = request.params
       if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
       const { limit = 50, cursor } = request.query
-      const after = cursor ? (decodeCursor(cursor, 2) as [string, string]) : undefined
+      const after = cursor ? decodeCursor(cursor, ['text', 'uuid']) : undefined
       const rows = await queries.listApiKeys(db, principalId, after, limit)
       return toPage(rows, limit, presentApiKey, (row) => [row.label, row.id])
     },

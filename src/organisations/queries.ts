@@ -16,7 +16,7 @@ export interface OrganisationFilter {
   country?: string | undefined
   kind?: string | undefined
   side?: 'sending' | 'receiving' | undefined
-  after?: [string, string] | undefined
+  after?: readonly [string, string] | undefined
   limit: number
 }
 
@@ -48,7 +48,7 @@ export async function findPrincipal(db: Db, id: string): Promise<Principal | und
 export async function listPrincipals(
   db: Db,
   organisationId: string,
-  after: [string, string] | undefined,
+  after: readonly [string, string] | undefined,
   limit: number,
 ) {
   let query = db.selectFrom('principals').selectAll().where('organisation_id', '=', organisationId)
@@ -84,7 +84,12 @@ export async function insertApiKey(
     .executeTakeFirstOrThrow()
 }
 
-export async function listApiKeys(db: Db, principalId: string, after: [string, string] | undefined, limit: number) {
+export async function listApiKeys(
+  db: Db,
+  principalId: string,
+  after: readonly [string, string] | undefined,
+  limit: number,
+) {
   let query = db.selectFrom('api_keys').selectAll().where('principal_id', '=', principalId)
   if (after) {
     const [label, id] = after
