@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { caseHandlers } from './cases/handlers.js'
 import type { Config } from './config.js'
+import { consentHandlers } from './consents/handlers.js'
 import type { Database } from './db/database.js'
 import type { Migration } from './db/migrate.js'
 import { healthHandlers } from './health/handlers.js'
@@ -11,6 +13,7 @@ import { registerDocs } from './http/docs.js'
 import { ProblemError, registerProblemHandlers } from './http/problem.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
+import { packetHandlers } from './packets/handlers.js'
 
 export interface AppDependencies {
   config: Config
@@ -51,6 +54,9 @@ export async function buildApp({ config, database, migrations }: AppDependencies
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
     ...organisationHandlers(database.db),
+    ...caseHandlers(database.db),
+    ...consentHandlers(database.db),
+    ...packetHandlers(database.db),
   })
   app.addHook('onClose', () => database.close())
   return app

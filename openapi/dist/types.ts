@@ -183,6 +183,316 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the cases your organisation is party to
+         * @description Newest first. Shows profiles and parties, never the personal data held in sections.
+         */
+        get: operations["listCases"];
+        put?: never;
+        /**
+         * Open a case
+         * @description A sending-side organisation opens a case for one person's return. The server gives it a
+         *     reference (sending country, country of return, year, number). `caseworker` or `supervisor`.
+         */
+        post: operations["createCase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a case, with its sections
+         * @description The organisation that opened the case sees every section; any other party sees only the
+         *     sections that an active consent lets it receive. Every read is recorded in the case's
+         *     audit trail. Parties only; anyone else gets 404.
+         */
+        get: operations["getCase"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update a case's profile or sections
+         * @description Each section given replaces that section whole; a section given as `null` is emptied.
+         *     Sections not given are left as they are. Needs `If-Match` with the case's current ETag.
+         *     The lead organisation's `caseworker` or `supervisor`.
+         */
+        patch: operations["updateCase"];
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a case's consents, withdrawn ones too
+         * @description The whole history, newest first. Parties only.
+         */
+        get: operations["listConsents"];
+        put?: never;
+        /**
+         * Record the person's informed consent
+         * @description What the person (and, for a child, also the guardian or legal representative) agrees to
+         *     share: data categories × recipient organisations × purposes. Recorded by the
+         *     organisation that leads the case (`caseworker` or `supervisor`). A consent is never
+         *     edited: a change is a new consent, and the old one is withdrawn.
+         */
+        post: operations["recordConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/consents/{consentId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                consentId: components["parameters"]["ConsentId"];
+            };
+            cookie?: never;
+        };
+        /** Read one consent */
+        get: operations["getConsent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/consents/{consentId}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                consentId: components["parameters"]["ConsentId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record that the person withdrew a consent
+         * @description Takes effect at once and is never undone. Recipients of packets that relied on it can no
+         *     longer read the categories it covered, and new packets cannot include them. Withdrawing a
+         *     withdrawn consent changes nothing and answers the same. The lead organisation's
+         *     `caseworker` or `supervisor`.
+         */
+        post: operations["withdrawConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/packets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a referral packet to a receiving partner
+         * @description The server composes the packet from the case: only the categories that an active,
+         *     unexpired consent covers for this recipient and purpose go in; the answer lists the
+         *     categories withheld and why. A packet with nothing consented, or to an organisation that
+         *     cannot receive referrals, is refused (422). Sending again to the same recipient
+         *     supersedes the previous packet. The lead organisation's `caseworker` or `supervisor`.
+         */
+        post: operations["sendPacket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/packets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The inbox and outbox of referral packets
+         * @description Packets your organisation received (`inbound`) or sent (`outbound`), newest first, without their content.
+         */
+        get: operations["listPackets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/packets/{packetId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a packet, with its content
+         * @description Sender and recipient only. The recipient's first read records the packet as received.
+         *     Categories whose consent was withdrawn or has expired are not returned to the recipient:
+         *     `withdrawn_categories` names them. Every read is recorded in the case's audit trail.
+         */
+        get: operations["getPacket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/packets/{packetId}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge receipt, naming a focal point and an alternate contact
+         * @description The recipient's `caseworker` or `supervisor`. Needs `If-Match` with the packet's ETag.
+         */
+        post: operations["acknowledgePacket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/packets/{packetId}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept the referral
+         * @description The recipient becomes a party to the case. The recipient's `caseworker` or `supervisor`; needs `If-Match`.
+         */
+        post: operations["acceptPacket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/packets/{packetId}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline the referral, with a reason
+         * @description The recipient's `caseworker` or `supervisor`; needs `If-Match`.
+         */
+        post: operations["declinePacket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/packets/{packetId}/request-information": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask the sender for more information
+         * @description The sender answers with an amended packet, which supersedes this one. The recipient's `caseworker` or `supervisor`; needs `If-Match`.
+         */
+        post: operations["requestPacketInformation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The audit trail of a case
+         * @description Every write to the case and every read of its personal data, oldest first. The `dpo` and `auditor` of a party organisation.
+         */
+        get: operations["listCaseAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -205,6 +515,10 @@ export interface components {
                 parameter?: string;
                 detail: string;
             }[];
+            /** @description With a 412: the ETag the resource has now. */
+            current_etag?: string;
+            /** @description With a refused packet: the categories that no consent covers. */
+            withheld?: components["schemas"]["WithheldCategory"][];
         };
         Liveness: {
             /** @constant */
@@ -318,8 +632,456 @@ export interface components {
                 prefix: string;
             };
         };
+        /**
+         * @description A category of case data; consent is given per category.
+         * @enum {string}
+         */
+        DataCategory: "identity" | "contact" | "health" | "psychosocial" | "family" | "legal" | "travel" | "reintegration";
+        /** @enum {string} */
+        Purpose: "return_assistance" | "reintegration" | "monitoring" | "statistics";
+        /** @enum {string} */
+        Vulnerability: "victim_of_trafficking" | "child" | "unaccompanied_or_separated_child" | "sgbv_survivor" | "elderly" | "single_parent" | "medical_needs" | "disability";
+        /** @description An ISO 639 language code, optionally with a region (`uk`, `sq`, `ar-MA`). */
+        LanguageCode: string;
+        ShortText: string;
+        LongText: string;
+        /** @description Non-identifying facts, used for routing and statistics. A person under 18 (by age band, year of birth or the `child` flags) is handled as a child. */
+        CaseProfile: {
+            /** @enum {string} */
+            age_band?: "under_14" | "14_17" | "18_24" | "25_34" | "35_49" | "50_64" | "65_plus";
+            year_of_birth?: number;
+            /** @enum {string} */
+            sex?: "female" | "male" | "other" | "undisclosed";
+            nationality?: components["schemas"]["CountryCode"];
+            languages?: components["schemas"]["LanguageCode"][];
+            country_of_return: components["schemas"]["CountryCode"];
+            vulnerabilities: components["schemas"]["Vulnerability"][];
+        };
+        IdentitySection: {
+            given_name?: components["schemas"]["ShortText"];
+            family_name?: components["schemas"]["ShortText"];
+            other_names?: components["schemas"]["ShortText"][];
+            /** Format: date */
+            date_of_birth?: string;
+            place_of_birth?: components["schemas"]["ShortText"];
+            document?: {
+                /** @enum {string} */
+                type: "passport" | "national_id" | "travel_document" | "birth_certificate" | "other";
+                number?: components["schemas"]["ShortText"];
+                issuing_country?: components["schemas"]["CountryCode"];
+                /** Format: date */
+                expires_on?: string;
+            };
+            notes?: components["schemas"]["LongText"];
+        };
+        ContactSection: {
+            phone?: components["schemas"]["ShortText"];
+            /** Format: email */
+            email?: string;
+            address?: components["schemas"]["LongText"];
+            preferred_language?: components["schemas"]["LanguageCode"];
+            safe_contact_instructions?: components["schemas"]["LongText"];
+            notes?: components["schemas"]["LongText"];
+        };
+        HealthSection: {
+            conditions?: components["schemas"]["ShortText"][];
+            medications?: components["schemas"]["ShortText"][];
+            allergies?: components["schemas"]["ShortText"][];
+            pregnancy?: boolean;
+            notes?: components["schemas"]["LongText"];
+        };
+        PsychosocialSection: {
+            assessment_summary?: components["schemas"]["LongText"];
+            support_needs?: components["schemas"]["ShortText"][];
+            notes?: components["schemas"]["LongText"];
+        };
+        FamilySection: {
+            household?: {
+                relationship: components["schemas"]["ShortText"];
+                name?: components["schemas"]["ShortText"];
+                age?: number;
+            }[];
+            guardian?: {
+                name: components["schemas"]["ShortText"];
+                relationship: components["schemas"]["ShortText"];
+                contact?: components["schemas"]["ShortText"];
+            };
+            /** @enum {string} */
+            tracing_status?: "not_needed" | "in_progress" | "located" | "not_located";
+            notes?: components["schemas"]["LongText"];
+        };
+        LegalSection: {
+            /** @enum {string} */
+            identification_status?: "presumed" | "formal";
+            identified_by?: components["schemas"]["ShortText"];
+            reflection_period?: {
+                /** Format: date */
+                starts_on?: string;
+                /** Format: date */
+                ends_on?: string;
+            };
+            residence_status?: components["schemas"]["ShortText"];
+            proceedings?: {
+                /** @enum {string} */
+                kind: "criminal" | "civil" | "compensation" | "administrative";
+                /** @enum {string} */
+                role?: "witness" | "injured_party" | "claimant" | "other";
+                status?: components["schemas"]["ShortText"];
+            }[];
+            notes?: components["schemas"]["LongText"];
+        };
+        TravelSection: {
+            departure_window?: {
+                /** Format: date */
+                from?: string;
+                /** Format: date */
+                to?: string;
+            };
+            destination_locality?: components["schemas"]["ShortText"];
+            /** @enum {string} */
+            documents_status?: "valid" | "to_be_issued" | "expired" | "none";
+            escort_required?: boolean;
+            notes?: components["schemas"]["LongText"];
+        };
+        ReintegrationSection: {
+            needs?: ("health" | "professional" | "accommodation" | "education" | "family_support" | "legal")[];
+            plan_summary?: components["schemas"]["LongText"];
+            notes?: components["schemas"]["LongText"];
+        };
+        /** @description The case's personal data, one section per data category. A section with no data is absent. */
+        CaseSections: {
+            identity?: components["schemas"]["IdentitySection"];
+            contact?: components["schemas"]["ContactSection"];
+            health?: components["schemas"]["HealthSection"];
+            psychosocial?: components["schemas"]["PsychosocialSection"];
+            family?: components["schemas"]["FamilySection"];
+            legal?: components["schemas"]["LegalSection"];
+            travel?: components["schemas"]["TravelSection"];
+            reintegration?: components["schemas"]["ReintegrationSection"];
+        };
+        /** @description Sections to replace; `null` empties a section. */
+        CaseSectionsUpdate: {
+            identity?: components["schemas"]["IdentitySection"] | null;
+            contact?: components["schemas"]["ContactSection"] | null;
+            health?: components["schemas"]["HealthSection"] | null;
+            psychosocial?: components["schemas"]["PsychosocialSection"] | null;
+            family?: components["schemas"]["FamilySection"] | null;
+            legal?: components["schemas"]["LegalSection"] | null;
+            travel?: components["schemas"]["TravelSection"] | null;
+            reintegration?: components["schemas"]["ReintegrationSection"] | null;
+        };
+        NewCase: {
+            profile: components["schemas"]["CaseProfile"];
+            sections?: components["schemas"]["CaseSections"];
+        };
+        CaseUpdate: {
+            profile?: components["schemas"]["CaseProfile"];
+            sections?: components["schemas"]["CaseSectionsUpdate"];
+        };
+        /**
+         * @description Where the referral stands.
+         * @enum {string}
+         */
+        CaseState: "open" | "referred" | "information_requested" | "referral_accepted" | "referral_declined";
+        CaseParty: {
+            /** Format: uuid */
+            organisation_id: string;
+            /** @enum {string} */
+            role: "sending" | "receiving";
+            since: components["schemas"]["Timestamp"];
+        };
+        CaseSummary: {
+            /** Format: uuid */
+            id: string;
+            /** @description Sending country, country of return, year and number: `PL-UA-2026-000123`. */
+            reference: string;
+            state: components["schemas"]["CaseState"];
+            profile: components["schemas"]["CaseProfile"];
+            /**
+             * Format: uuid
+             * @description The organisation responsible for the person now.
+             */
+            lead_organisation_id: string;
+            /** Format: uuid */
+            sending_organisation_id: string;
+            /**
+             * Format: uuid
+             * @description Set when a receiving partner accepts the referral.
+             */
+            receiving_organisation_id: string | null;
+            parties: components["schemas"]["CaseParty"][];
+            version: number;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        Case: components["schemas"]["CaseSummary"] & {
+            sections: components["schemas"]["CaseSections"];
+        };
+        CasePage: {
+            items: components["schemas"]["CaseSummary"][];
+            next_cursor: string | null;
+        };
+        /** @description The person agrees that these categories go to these organisations for these purposes. */
+        ConsentProvision: {
+            categories: components["schemas"]["DataCategory"][];
+            recipients: string[];
+            purposes: components["schemas"]["Purpose"][];
+        };
+        Guardian: {
+            name: components["schemas"]["ShortText"];
+            /** @enum {string} */
+            relationship: "parent" | "legal_guardian" | "legal_representative" | "other";
+        };
+        Interpreter: {
+            used: boolean;
+            name?: components["schemas"]["ShortText"];
+        };
+        NewConsent: {
+            given_at: components["schemas"]["Timestamp"];
+            /** @enum {string} */
+            method: "written" | "oral";
+            language: components["schemas"]["LanguageCode"];
+            interpreter: components["schemas"]["Interpreter"];
+            /** @description For a child, the guardian or legal representative who consents as well (required). */
+            guardian?: components["schemas"]["Guardian"] | null;
+            child_views?: components["schemas"]["LongText"];
+            provisions: components["schemas"]["ConsentProvision"][];
+            /** Format: date-time */
+            expires_at?: string | null;
+        };
+        ConsentWithdrawal: {
+            reason?: components["schemas"]["LongText"];
+        };
+        Consent: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            /** @enum {string} */
+            status: "active" | "expired" | "withdrawn";
+            given_at: components["schemas"]["Timestamp"];
+            /** @enum {string} */
+            method: "written" | "oral";
+            language: components["schemas"]["LanguageCode"];
+            interpreter: components["schemas"]["Interpreter"];
+            guardian: components["schemas"]["Guardian"] | null;
+            child_views?: string | null;
+            provisions: components["schemas"]["ConsentProvision"][];
+            /** Format: date-time */
+            expires_at: string | null;
+            recorded_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            recorded_by_principal_id: string;
+            /** Format: uuid */
+            recorded_by_organisation_id: string;
+            /** Format: date-time */
+            withdrawn_at: string | null;
+            withdrawal_reason: string | null;
+        };
+        ConsentList: {
+            items: components["schemas"]["Consent"][];
+        };
+        NewPacket: {
+            /** Format: uuid */
+            recipient_organisation_id: string;
+            purpose: components["schemas"]["Purpose"];
+            note?: components["schemas"]["LongText"];
+        };
+        /** @enum {string} */
+        PacketStatus: "sent" | "received" | "acknowledged" | "accepted" | "declined" | "information_requested" | "superseded";
+        ContactPerson: {
+            name: components["schemas"]["ShortText"];
+            role?: components["schemas"]["ShortText"];
+            /** Format: email */
+            email?: string;
+            phone?: components["schemas"]["ShortText"];
+        };
+        WithheldCategory: {
+            category: components["schemas"]["DataCategory"];
+            /**
+             * @description `no_consent`: no active consent covers it for this recipient and purpose.
+             * @enum {string}
+             */
+            reason: "no_consent";
+        };
+        PacketStep: {
+            status: components["schemas"]["PacketStatus"];
+            at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            principal_id: string | null;
+            /** Format: uuid */
+            organisation_id: string;
+        };
+        PacketSummary: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            case_reference: string;
+            /** @description The n-th packet of this case to this recipient. */
+            version: number;
+            /** Format: uuid */
+            sender_organisation_id: string;
+            /** Format: uuid */
+            recipient_organisation_id: string;
+            purpose: components["schemas"]["Purpose"];
+            note: string | null;
+            status: components["schemas"]["PacketStatus"];
+            included_categories: components["schemas"]["DataCategory"][];
+            withheld: components["schemas"]["WithheldCategory"][];
+            /** @description SHA-256 (hex) of the content as canonical JSON (RFC 8785). */
+            content_hash: string;
+            /** Format: uuid */
+            supersedes: string | null;
+            history: components["schemas"]["PacketStep"][];
+            acknowledgement: null | {
+                focal_point: components["schemas"]["ContactPerson"];
+                alternate_contact: components["schemas"]["ContactPerson"];
+            };
+            decision: null | {
+                /** @enum {string} */
+                outcome: "accepted" | "declined";
+                reason_code?: components["schemas"]["DeclineReason"];
+                reason_text?: string;
+                note?: string;
+            };
+            questions: string[] | null;
+        };
+        PacketContent: {
+            profile: components["schemas"]["CaseProfile"];
+            sections: components["schemas"]["CaseSections"];
+        };
+        Packet: components["schemas"]["PacketSummary"] & {
+            content: components["schemas"]["PacketContent"];
+            /** @description Categories the recipient may no longer read: the consent they relied on was withdrawn or has expired. Delete any copies of them. */
+            withdrawn_categories: components["schemas"]["DataCategory"][];
+        };
+        PacketPage: {
+            items: components["schemas"]["PacketSummary"][];
+            next_cursor: string | null;
+        };
+        PacketAcknowledgement: {
+            focal_point: components["schemas"]["ContactPerson"];
+            alternate_contact: components["schemas"]["ContactPerson"];
+        };
+        PacketAcceptance: {
+            note?: components["schemas"]["LongText"];
+        };
+        /** @enum {string} */
+        DeclineReason: "no_capacity" | "safety_concerns" | "not_in_best_interests_of_child" | "family_unable_to_receive" | "outside_service_area" | "other";
+        PacketDecline: {
+            reason_code: components["schemas"]["DeclineReason"];
+            reason_text: components["schemas"]["LongText"];
+        };
+        PacketInformationRequest: {
+            questions: components["schemas"]["LongText"][];
+        };
+        AuditRecord: {
+            id: string;
+            at: components["schemas"]["Timestamp"];
+            /** @description The operation, by its operationId. */
+            action: string;
+            /** Format: uuid */
+            principal_id: string;
+            /** Format: uuid */
+            organisation_id: string;
+            request_id: string;
+            /** Format: uuid */
+            case_id: string | null;
+            /** @enum {string} */
+            resource_type: "case" | "consent" | "packet";
+            /** Format: uuid */
+            resource_id: string;
+            /** @description What was read or changed: categories, states, references; never personal data. */
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditRecord"][];
+            next_cursor: string | null;
+        };
     };
     responses: {
+        /** @description The resource is not in a state that allows this action. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:invalid-state",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "A packet that was declined cannot be accepted.",
+                 *       "request_id": "req-1a"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `If-Match` does not match the current version: read the resource again, then retry. */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:stale-version",
+                 *       "title": "Precondition failed",
+                 *       "status": 412,
+                 *       "detail": "The case changed since you read it: its ETag is now \"3\".",
+                 *       "request_id": "req-1a",
+                 *       "current_etag": "\"3\""
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description This change needs an `If-Match` header. */
+        PreconditionRequired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:if-match-required",
+                 *       "title": "Precondition required",
+                 *       "status": 428,
+                 *       "detail": "Send If-Match with the ETag you last read.",
+                 *       "request_id": "req-1a"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request is well-formed but cannot be carried out; `detail` says why. */
+        Unprocessable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:nothing-consented",
+                 *       "title": "Unprocessable request",
+                 *       "status": 422,
+                 *       "detail": "No active consent covers any category of this case for IOM Ukraine and return_assistance.",
+                 *       "request_id": "req-1a",
+                 *       "withheld": [
+                 *         {
+                 *           "category": "identity",
+                 *           "reason": "no_consent"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is malformed or fails validation; `errors` names each bad field. */
         BadRequest: {
             headers: {
@@ -478,6 +1240,17 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+         *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+         *     Keys are scoped to your organisation and kept for 24 hours.
+         */
+        IdempotencyKey: string;
+        /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+        IfMatch: string;
+        CaseId: string;
+        ConsentId: string;
+        PacketId: string;
         /** @description How many items a page holds at most. */
         Limit: number;
         /** @description The `next_cursor` of the previous page. */
@@ -487,6 +1260,10 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /** @description The version of the resource; send it back as `If-Match` to change it. */
+        ETag: string;
+        /** @description `true` when this response replays the first response to the same `Idempotency-Key`. */
+        IdempotentReplayed: "true";
         /** @description Where the new resource can be read. */
         Location: string;
     };
@@ -1000,6 +1777,758 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listCases: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only cases in this state. */
+                state?: components["schemas"]["CaseState"];
+                /** @description Only cases to which this organisation is also a party. */
+                counterpart?: string;
+                /** @description Only cases changed at or after this time. */
+                updated_since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of cases. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CasePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createCase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "profile": {
+                 *         "age_band": "25_34",
+                 *         "sex": "female",
+                 *         "nationality": "UA",
+                 *         "languages": [
+                 *           "uk",
+                 *           "ru"
+                 *         ],
+                 *         "country_of_return": "UA",
+                 *         "vulnerabilities": [
+                 *           "victim_of_trafficking"
+                 *         ]
+                 *       },
+                 *       "sections": {
+                 *         "identity": {
+                 *           "given_name": "Olena",
+                 *           "family_name": "Kovalenko",
+                 *           "date_of_birth": "1994-03-02"
+                 *         },
+                 *         "health": {
+                 *           "conditions": [
+                 *             "post-traumatic stress"
+                 *           ],
+                 *           "notes": "Needs a female doctor."
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewCase"];
+            };
+        };
+        responses: {
+            /** @description The case, with its sections. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Case"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getCase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The case. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Case"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateCase: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "sections": {
+                 *         "contact": {
+                 *           "phone": "+380 44 000 0000",
+                 *           "preferred_language": "uk"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["CaseUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated case. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Case"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listConsents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The consents. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    recordConsent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "given_at": "2026-11-24T10:00:00Z",
+                 *       "method": "written",
+                 *       "language": "uk",
+                 *       "interpreter": {
+                 *         "used": true,
+                 *         "name": "Interpreter of IOM Poland"
+                 *       },
+                 *       "guardian": null,
+                 *       "provisions": [
+                 *         {
+                 *           "categories": [
+                 *             "identity",
+                 *             "health"
+                 *           ],
+                 *           "recipients": [
+                 *             "00000000-0000-4000-8000-000000000201"
+                 *           ],
+                 *           "purposes": [
+                 *             "return_assistance"
+                 *           ]
+                 *         }
+                 *       ],
+                 *       "expires_at": null
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewConsent"];
+            };
+        };
+        responses: {
+            /** @description The consent. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Consent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                consentId: components["parameters"]["ConsentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The consent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Consent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    withdrawConsent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                consentId: components["parameters"]["ConsentId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "The person no longer wants the shelter to hold her health data."
+                 *     }
+                 */
+                "application/json": components["schemas"]["ConsentWithdrawal"];
+            };
+        };
+        responses: {
+            /** @description The withdrawn consent. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Consent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    sendPacket: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "recipient_organisation_id": "00000000-0000-4000-8000-000000000201",
+                 *       "purpose": "return_assistance",
+                 *       "note": "Return planned for mid-December; please confirm capacity."
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewPacket"];
+            };
+        };
+        responses: {
+            /** @description The packet as sent. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Packet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listPackets: {
+        parameters: {
+            query: {
+                direction: "inbound" | "outbound";
+                status?: components["schemas"]["PacketStatus"];
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of packets. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PacketPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getPacket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The packet. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Packet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    acknowledgePacket: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "focal_point": {
+                 *         "name": "Iryna Shevchenko",
+                 *         "role": "Counter-trafficking officer",
+                 *         "email": "focal@iom-ua.example",
+                 *         "phone": "+380 44 000 0001"
+                 *       },
+                 *       "alternate_contact": {
+                 *         "name": "Petro Bondarenko",
+                 *         "role": "Programme assistant",
+                 *         "email": "alternate@iom-ua.example"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["PacketAcknowledgement"];
+            };
+        };
+        responses: {
+            /** @description The packet. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Packet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    acceptPacket: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "note": "We can receive her on the proposed date."
+                 *     }
+                 */
+                "application/json": components["schemas"]["PacketAcceptance"];
+            };
+        };
+        responses: {
+            /** @description The packet. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Packet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    declinePacket: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason_code": "no_capacity",
+                 *       "reason_text": "Our shelter is full until February."
+                 *     }
+                 */
+                "application/json": components["schemas"]["PacketDecline"];
+            };
+        };
+        responses: {
+            /** @description The packet. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Packet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    requestPacketInformation: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                packetId: components["parameters"]["PacketId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "questions": [
+                 *         "Does she need medical escort on the flight?"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PacketInformationRequest"];
+            };
+        };
+        responses: {
+            /** @description The packet. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Packet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listCaseAudit: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit records. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1",
+                     *           "at": "2026-11-25T10:00:00Z",
+                     *           "action": "getCase",
+                     *           "principal_id": "00000000-0000-4000-8001-000000000101",
+                     *           "organisation_id": "00000000-0000-4000-8000-000000000101",
+                     *           "request_id": "6d7e45c4-ea5b-4ead-9f11-f8da434c8a4e",
+                     *           "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+                     *           "resource_type": "case",
+                     *           "resource_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+                     *           "details": {}
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditPage"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -2,9 +2,30 @@ import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type GivenTimestamp = ColumnType<Date, Date | string, Date | string>
+type TimestampOrNull = ColumnType<Date | null, Date | string | null, Date | string | null>
+/** A jsonb column: written as JSON text (see `json()`), read as the parsed value. */
+type Json<T> = ColumnType<T, string, string>
+type JsonOrNull<T> = ColumnType<T | null, string | null, string | null>
+/** An identity column: int8, which drivers return as a string or a number. */
+type Sequence = ColumnType<string | number, never, never>
 
-export type OrganisationKind = components['schemas']['OrganisationKind']
-export type Role = components['schemas']['Role']
+type Schemas = components['schemas']
+export type OrganisationKind = Schemas['OrganisationKind']
+export type Role = Schemas['Role']
+export type DataCategory = Schemas['DataCategory']
+export type Purpose = Schemas['Purpose']
+export type CaseProfile = Schemas['CaseProfile']
+export type CaseSections = Schemas['CaseSections']
+export type CaseState = Schemas['CaseState']
+export type ConsentProvision = Schemas['ConsentProvision']
+export type PacketStatus = Schemas['PacketStatus']
+export type PacketStep = Schemas['PacketStep']
+
+/** Serialises a value for a jsonb column; both drivers take JSON text for jsonb. */
+export function json<T>(value: T): string {
+  return JSON.stringify(value)
+}
 
 export interface OrganisationTable {
   id: Generated<string>
@@ -44,11 +65,107 @@ export interface SchemaMigrationTable {
   applied_at: Timestamp
 }
 
+export interface CaseTable {
+  id: Generated<string>
+  seq: Sequence
+  reference: string
+  state: CaseState
+  profile: Json<CaseProfile>
+  sections: Json<CaseSections>
+  sending_organisation_id: string
+  receiving_organisation_id: string | null
+  lead_organisation_id: string
+  version: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface CasePartyTable {
+  case_id: string
+  organisation_id: string
+  role: 'sending' | 'receiving'
+  since: Timestamp
+}
+
+export interface ConsentTable {
+  id: Generated<string>
+  case_id: string
+  given_at: GivenTimestamp
+  method: 'written' | 'oral'
+  language: string
+  interpreter: Json<Schemas['Interpreter']>
+  guardian: JsonOrNull<Schemas['Guardian']>
+  child_views: string | null
+  provisions: Json<ConsentProvision[]>
+  expires_at: TimestampOrNull
+  recorded_at: Timestamp
+  recorded_by_principal_id: string
+  recorded_by_organisation_id: string
+  withdrawn_at: TimestampOrNull
+  withdrawal_reason: string | null
+  withdrawn_by_principal_id: string | null
+}
+
+export interface PacketTable {
+  id: Generated<string>
+  seq: Sequence
+  case_id: string
+  version: number
+  sender_organisation_id: string
+  recipient_organisation_id: string
+  purpose: Purpose
+  note: string | null
+  status: PacketStatus
+  included_categories: DataCategory[]
+  withheld: Json<Schemas['WithheldCategory'][]>
+  content: Json<Schemas['PacketContent']>
+  content_hash: string
+  consents_by_category: Json<Partial<Record<DataCategory, string[]>>>
+  supersedes: string | null
+  history: Json<PacketStep[]>
+  acknowledgement: JsonOrNull<Schemas['PacketAcknowledgement']>
+  decision: JsonOrNull<NonNullable<Schemas['PacketSummary']['decision']>>
+  questions: JsonOrNull<string[]>
+  revision: Generated<number>
+  sent_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface IdempotencyKeyTable {
+  organisation_id: string
+  key: string
+  operation_id: string
+  fingerprint: string
+  status_code: number | null
+  headers: JsonOrNull<Record<string, string>>
+  body: JsonOrNull<unknown>
+  created_at: Timestamp
+}
+
+export interface AuditRecordTable {
+  id: Sequence
+  at: Timestamp
+  action: string
+  principal_id: string
+  organisation_id: string
+  request_id: string
+  case_id: string | null
+  resource_type: 'case' | 'consent' | 'packet'
+  resource_id: string
+  details: Json<Record<string, unknown>>
+}
+
 export interface DB {
   organisations: OrganisationTable
   principals: PrincipalTable
   api_keys: ApiKeyTable
   schema_migrations: SchemaMigrationTable
+  cases: CaseTable
+  case_parties: CasePartyTable
+  consents: ConsentTable
+  packets: PacketTable
+  idempotency_keys: IdempotencyKeyTable
+  audit_records: AuditRecordTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -57,3 +174,8 @@ export type Principal = Selectable<PrincipalTable>
 export type NewPrincipal = Insertable<PrincipalTable>
 export type ApiKey = Selectable<ApiKeyTable>
 export type NewApiKey = Insertable<ApiKeyTable>
+export type Case = Selectable<CaseTable>
+export type CaseParty = Selectable<CasePartyTable>
+export type Consent = Selectable<ConsentTable>
+export type Packet = Selectable<PacketTable>
+export type AuditRecord = Selectable<AuditRecordTable>

@@ -1,13 +1,14 @@
 import { ProblemError } from './problem.js'
 
-/** The parts of a sort key: free text (no NUL, which PostgreSQL text cannot hold) or a uuid. */
-export type CursorPart = 'text' | 'uuid'
+/** The parts of a sort key: free text (no NUL, which PostgreSQL text cannot hold), a uuid or a bigint. */
+export type CursorPart = 'text' | 'uuid' | 'integer'
 type Decoded<Shape extends readonly CursorPart[]> = { [I in keyof Shape]: string }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const partIsValid: Record<CursorPart, (value: unknown) => boolean> = {
   text: (value) => typeof value === 'string' && !value.includes('\u0000'),
   uuid: (value) => typeof value === 'string' && UUID.test(value),
+  integer: (value) => typeof value === 'string' && /^[1-9][0-9]{0,17}$/.test(value),
 }
 
 /** Cursors are opaque to clients: the sort key of the last item of a page, as base64url JSON. */

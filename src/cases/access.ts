@@ -1,0 +1,55 @@
+import type { Kysely, Transaction } from 'kysely'
+import type { components } from '../../openapi/dist/types.js'
+import type { Case, CaseParty, CaseSections, DB, Role } from '../db/schema.js'
+import type { Caller } from '../http/authentication.js'
+import { notFound, ProblemError } from '../http/problem.js'
+import { findCaseForParty } from './queries.js'
+
+/** Caseworkers and supervisors act on cases; data protection officers and auditors only read. */
+export const actingRoles: Role[] = ['caseworker', 'supervisor']
+export const readingRoles: Role[] = ['caseworker', 'supervisor', 'dpo', 'auditor']
+
+/** The case, if the caller's organisation is a party; anyone else learns nothing, not even that it exists. */
+export async function caseOfParty(
+  db: Kysely<DB> | Transaction<DB>,
+  caller: Caller,
+  caseId: string,
+  options: { lock?: boolean } = {},
+): Promise<Case> {
+  const found = await findCaseForParty(db, caseId, caller.organisation.id, options)
+  if (!found) throw notFound('case', caseId)
+  return found
+}
+
+/** Only the organisation responsible for the person now may change the case or its consents. */
+export function requireLead(found: Case, caller: Caller): void {
+  if (found.lead_organisation_id !== caller.organisation.id) {
+    throw new ProblemError(403, 'Only the organisation that leads the case may do this.', { code: 'not-lead' })
+  }
+}
+
+type Schemas = components['schemas']
+
+export function presentCaseSummary(row: Case, parties: CaseParty[]): Schemas['CaseSummary'] {
+  return {
+    id: row.id,
+    reference: row.reference,
+    state: row.state,
+    profile: row.profile,
+    lead_organisation_id: row.lead_organisation_id,
+    sending_organisation_id: row.sending_organisation_id,
+    receiving_organisation_id: row.receiving_organisation_id,
+    parties: parties.map((party) => ({
+      organisation_id: party.organisation_id,
+      role: party.role,
+      since: party.since.toISOString(),
+    })),
+    version: row.version,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  }
+}
+
+export function presentCase(row: Case, parties: CaseParty[], sections: CaseSections): Schemas['Case'] {
+  return { ...presentCaseSummary(row, parties), sections }
+}

@@ -1,0 +1,134 @@
+import type { Kysely, Transaction } from 'kysely'
+import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
+import type { Case, CaseSections, DB } from '../db/schema.js'
+import { requireRole } from '../http/authentication.js'
+import type { Handlers } from '../http/contract.js'
+import { etag, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
+import { decodeCursor, toPage } from '../http/pagination.js'
+import { ProblemError } from '../http/problem.js'
+import { actingRoles, caseOfParty, presentCase, presentCaseSummary, readingRoles, requireLead } from './access.js'
+import { sectionsVisibleTo } from './consent-coverage.js'
+import * as queries from './queries.js'
+
+export function caseHandlers(db: Kysely<DB>) {
+  return {
+    async listCases(request) {
+      const caller = requireRole(request, ...readingRoles)
+      const { limit = 50, cursor, state, counterpart, updated_since } = request.query
+      const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
+      const rows = await queries.listCases(db, {
+        organisationId: caller.organisation.id,
+        state,
+        counterpart,
+        updatedSince: updated_since,
+        after,
+        limit,
+      })
+      const parties = await queries.partiesOf(
+        db,
+        rows.slice(0, limit).map((row) => row.id),
+      )
+      return toPage(
+        rows,
+        limit,
+        (row) => presentCaseSummary(row, parties.get(row.id) ?? []),
+        (row) => [String(row.seq)],
+      )
+    },
+
+    async createCase(request, reply) {
+      const caller = requireRole(request, ...actingRoles)
+      if (!caller.organisation.can_send) {
+        throw new ProblemError(403, 'Only a sending-side organisation can open a case.', { code: 'cannot-send' })
+      }
+      return runMutation(db, request, reply, async (trx) => {
+        const created = await queries.insertCase(trx, {
+          profile: request.body.profile,
+          sections: request.body.sections ?? {},
+          sendingOrganisationId: caller.organisation.id,
+          sendingCountry: caller.organisation.country,
+        })
+        await recordAudit(trx, request, {
+          caseId: created.id,
+          resourceType: 'case',
+          resourceId: created.id,
+          details: { reference: created.reference, sections: Object.keys(created.sections) },
+        })
+        const parties = await queries.partiesOf(trx, [created.id])
+        return {
+          status: 201,
+          body: presentCase(created, parties.get(created.id) ?? [], created.sections),
+          headers: { location: `/v1/cases/${created.id}`, etag: etag(created.version) },
+        }
+      })
+    },
+
+    async getCase(request, reply) {
+      const caller = requireRole(request, ...readingRoles)
+      return db.transaction().execute(async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId)
+        const sections = await visibleSections(trx, found, caller.organisation.id)
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'case',
+          resourceId: found.id,
+          details: { sections: Object.keys(sections) },
+        })
+        const parties = await queries.partiesOf(trx, [found.id])
+        reply.header('etag', etag(found.version))
+        return presentCase(found, parties.get(found.id) ?? [], sections)
+      })
+    },
+
+    async updateCase(request, reply) {
+      const caller = requireRole(request, ...actingRoles)
+      const expected = requiredIfMatch(request)
+      return runMutation(db, request, reply, async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+        requireLead(found, caller)
+        if (found.version !== expected) throw staleVersion('case', found.version)
+        const sections: CaseSections = { ...found.sections }
+        for (const [category, section] of Object.entries(request.body.sections ?? {})) {
+          if (section === null) delete sections[category as keyof CaseSections]
+          else Object.assign(sections, { [category]: section })
+        }
+        const updated = await queries.changeCase(trx, found, {
+          ...(request.body.profile ? { profile: request.body.profile } : {}),
+          sections,
+        })
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'case',
+          resourceId: found.id,
+          details: {
+            profile_changed: request.body.profile !== undefined,
+            sections_changed: Object.keys(request.body.sections ?? {}),
+          },
+        })
+        const parties = await queries.partiesOf(trx, [found.id])
+        return {
+          status: 200,
+          body: presentCase(
+            updated,
+            parties.get(found.id) ?? [],
+            await visibleSections(trx, updated, caller.organisation.id),
+          ),
+          headers: { etag: etag(updated.version) },
+        }
+      })
+    },
+
+    async listCaseAudit(request) {
+      const caller = requireRole(request, 'dpo', 'auditor')
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const { limit = 50, cursor } = request.query
+      const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
+      const rows = await listCaseAudit(db, found.id, after, limit)
+      return toPage(rows, limit, presentAuditRecord, (row) => [String(row.id)])
+    },
+  } satisfies Partial<Handlers>
+}
+
+async function visibleSections(db: Transaction<DB>, found: Case, organisationId: string): Promise<CaseSections> {
+  return sectionsVisibleTo(found, await queries.consentsOfCase(db, found.id), organisationId, new Date())
+}

@@ -1,0 +1,166 @@
+import { type Kysely, sql, type Transaction } from 'kysely'
+import {
+  type Case,
+  type CaseParty,
+  type CaseProfile,
+  type CaseSections,
+  type CaseState,
+  type Consent,
+  type DB,
+  json,
+} from '../db/schema.js'
+
+type Db = Kysely<DB> | Transaction<DB>
+
+export interface NewCaseInput {
+  profile: CaseProfile
+  sections: CaseSections
+  sendingOrganisationId: string
+  sendingCountry: string
+}
+
+export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Promise<Case> {
+  const { number } = await sql<{ number: string }>`select nextval('case_reference_numbers')::text as number`
+    .execute(trx)
+    .then((result) => result.rows[0] ?? { number: '0' })
+  const year = new Date().getUTCFullYear()
+  const reference = `${input.sendingCountry}-${input.profile.country_of_return}-${year}-${number.padStart(6, '0')}`
+  const created = await trx
+    .insertInto('cases')
+    .values({
+      reference,
+      state: 'open',
+      profile: json(input.profile),
+      sections: json(input.sections),
+      sending_organisation_id: input.sendingOrganisationId,
+      receiving_organisation_id: null,
+      lead_organisation_id: input.sendingOrganisationId,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+  await trx
+    .insertInto('case_parties')
+    .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending' })
+    .execute()
+  return created
+}
+
+/** The case, if the organisation is a party to it; `lock` holds the row until the transaction ends. */
+export async function findCaseForParty(
+  db: Db,
+  caseId: string,
+  organisationId: string,
+  { lock = false } = {},
+): Promise<Case | undefined> {
+  let query = db
+    .selectFrom('cases')
+    .selectAll()
+    .where('id', '=', caseId)
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('case_parties')
+          .select('case_id')
+          .whereRef('case_parties.case_id', '=', 'cases.id')
+          .where('case_parties.organisation_id', '=', organisationId),
+      ),
+    )
+  if (lock) query = query.forUpdate()
+  return query.executeTakeFirst()
+}
+
+export async function findCase(db: Db, caseId: string, { lock = false } = {}): Promise<Case | undefined> {
+  let query = db.selectFrom('cases').selectAll().where('id', '=', caseId)
+  if (lock) query = query.forUpdate()
+  return query.executeTakeFirst()
+}
+
+export interface CaseFilter {
+  organisationId: string
+  state?: CaseState | undefined
+  counterpart?: string | undefined
+  updatedSince?: string | undefined
+  after?: string | undefined
+  limit: number
+}
+
+export async function listCases(db: Db, filter: CaseFilter): Promise<Case[]> {
+  let query = db
+    .selectFrom('cases')
+    .innerJoin('case_parties as own', 'own.case_id', 'cases.id')
+    .selectAll('cases')
+    .where('own.organisation_id', '=', filter.organisationId)
+  if (filter.state) query = query.where('cases.state', '=', filter.state)
+  if (filter.updatedSince) query = query.where('cases.updated_at', '>=', new Date(filter.updatedSince))
+  if (filter.after) query = query.where('cases.seq', '<', filter.after)
+  const { counterpart } = filter
+  if (counterpart) {
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('case_parties as other')
+          .select('other.case_id')
+          .whereRef('other.case_id', '=', 'cases.id')
+          .where('other.organisation_id', '=', counterpart),
+      ),
+    )
+  }
+  return query
+    .orderBy('cases.seq', 'desc')
+    .limit(filter.limit + 1)
+    .execute()
+}
+
+export async function partiesOf(db: Db, caseIds: string[]): Promise<Map<string, CaseParty[]>> {
+  const byCase = new Map<string, CaseParty[]>(caseIds.map((id) => [id, []]))
+  if (caseIds.length === 0) return byCase
+  const rows = await db
+    .selectFrom('case_parties')
+    .selectAll()
+    .where('case_id', 'in', caseIds)
+    .orderBy('since')
+    .orderBy('organisation_id')
+    .execute()
+  for (const row of rows) byCase.get(row.case_id)?.push(row)
+  return byCase
+}
+
+export async function addParty(trx: Transaction<DB>, caseId: string, organisationId: string, role: CaseParty['role']) {
+  await trx
+    .insertInto('case_parties')
+    .values({ case_id: caseId, organisation_id: organisationId, role })
+    .onConflict((conflict) => conflict.columns(['case_id', 'organisation_id']).doNothing())
+    .execute()
+}
+
+export interface CaseChange {
+  profile?: CaseProfile
+  sections?: CaseSections
+  state?: CaseState
+  receiving_organisation_id?: string
+}
+
+/** Applies a change to a locked case and moves it to its next version. */
+export async function changeCase(trx: Transaction<DB>, current: Case, change: CaseChange): Promise<Case> {
+  return trx
+    .updateTable('cases')
+    .set({
+      ...(change.profile ? { profile: json(change.profile) } : {}),
+      ...(change.sections ? { sections: json(change.sections) } : {}),
+      ...(change.state ? { state: change.state } : {}),
+      ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
+      version: current.version + 1,
+      updated_at: new Date(),
+    })
+    .where('id', '=', current.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export async function consentsOfCase(db: Db, caseId: string): Promise<Consent[]> {
+  return db
+    .selectFrom('consents')
+    .selectAll()
+    .where('case_id', '=', caseId)
+    .orderBy('recorded_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute()
+}

@@ -1,0 +1,117 @@
+import type { Kysely } from 'kysely'
+import type { components } from '../../openapi/dist/types.js'
+import { recordAudit } from '../audit/records.js'
+import { actingRoles, caseOfParty, readingRoles, requireLead } from '../cases/access.js'
+import { consentStatus } from '../cases/consent-coverage.js'
+import { isChild } from '../cases/profile.js'
+import { consentsOfCase } from '../cases/queries.js'
+import type { Consent, DB } from '../db/schema.js'
+import { requireRole } from '../http/authentication.js'
+import type { Handlers } from '../http/contract.js'
+import { runMutation } from '../http/mutation.js'
+import { notFound, ProblemError } from '../http/problem.js'
+import * as queries from './queries.js'
+
+export function consentHandlers(db: Kysely<DB>) {
+  return {
+    async listConsents(request) {
+      const caller = requireRole(request, ...readingRoles)
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const now = new Date()
+      return { items: (await consentsOfCase(db, found.id)).map((row) => presentConsent(row, now)) }
+    },
+
+    async getConsent(request) {
+      const caller = requireRole(request, ...readingRoles)
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const consent = await queries.findConsent(db, found.id, request.params.consentId)
+      if (!consent) throw notFound('consent', request.params.consentId)
+      return presentConsent(consent, new Date())
+    },
+
+    async recordConsent(request, reply) {
+      const caller = requireRole(request, ...actingRoles)
+      const body = request.body
+      return runMutation(db, request, reply, async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+        requireLead(found, caller)
+        const now = new Date()
+        if (isChild(found.profile, now) && !body.guardian) {
+          throw new ProblemError(422, 'The person is a child: the guardian or legal representative must consent too.', {
+            code: 'guardian-required',
+          })
+        }
+        if (new Date(body.given_at).getTime() > now.getTime() + 5 * 60_000) {
+          throw new ProblemError(422, 'given_at lies in the future.', { code: 'invalid-consent' })
+        }
+        if (body.expires_at && new Date(body.expires_at) <= new Date(body.given_at)) {
+          throw new ProblemError(422, 'expires_at must come after given_at.', { code: 'invalid-consent' })
+        }
+        const recipients = [...new Set(body.provisions.flatMap((provision) => provision.recipients))]
+        const known = await trx.selectFrom('organisations').select('id').where('id', 'in', recipients).execute()
+        const unknown = recipients.filter((id) => !known.some((row) => row.id === id))
+        if (unknown.length > 0) {
+          throw new ProblemError(
+            422,
+            `No organisation ${unknown.join(', ')}: consent can only name registered partners.`,
+            {
+              code: 'unknown-recipient',
+            },
+          )
+        }
+        const consent = await queries.insertConsent(trx, {
+          caseId: found.id,
+          consent: body,
+          principalId: caller.principal.id,
+          organisationId: caller.organisation.id,
+        })
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'consent',
+          resourceId: consent.id,
+          details: { provisions: body.provisions },
+        })
+        return {
+          status: 201,
+          body: presentConsent(consent, now),
+          headers: { location: `/v1/cases/${found.id}/consents/${consent.id}` },
+        }
+      })
+    },
+
+    async withdrawConsent(request, reply) {
+      const caller = requireRole(request, ...actingRoles)
+      return runMutation(db, request, reply, async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId)
+        requireLead(found, caller)
+        const consent = await queries.findConsent(trx, found.id, request.params.consentId, { lock: true })
+        if (!consent) throw notFound('consent', request.params.consentId)
+        if (consent.withdrawn_at !== null) return { status: 200, body: presentConsent(consent, new Date()) }
+        const withdrawn = await queries.withdrawConsent(trx, consent.id, caller.principal.id, request.body.reason)
+        await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
+        return { status: 200, body: presentConsent(withdrawn, new Date()) }
+      })
+    },
+  } satisfies Partial<Handlers>
+}
+
+function presentConsent(row: Consent, now: Date): components['schemas']['Consent'] {
+  return {
+    id: row.id,
+    case_id: row.case_id,
+    status: consentStatus(row, now),
+    given_at: row.given_at.toISOString(),
+    method: row.method,
+    language: row.language,
+    interpreter: row.interpreter,
+    guardian: row.guardian,
+    child_views: row.child_views,
+    provisions: row.provisions,
+    expires_at: row.expires_at?.toISOString() ?? null,
+    recorded_at: row.recorded_at.toISOString(),
+    recorded_by_principal_id: row.recorded_by_principal_id,
+    recorded_by_organisation_id: row.recorded_by_organisation_id,
+    withdrawn_at: row.withdrawn_at?.toISOString() ?? null,
+    withdrawal_reason: row.withdrawal_reason,
+  }
+}

@@ -1,0 +1,110 @@
+import type { Kysely, Transaction } from 'kysely'
+import { type DB, json, type Packet, type PacketStatus, type PacketStep } from '../db/schema.js'
+
+type Db = Kysely<DB> | Transaction<DB>
+
+export type PacketRow = Packet & { case_reference: string }
+
+function packetsWithReference(db: Db) {
+  return db
+    .selectFrom('packets')
+    .innerJoin('cases', 'cases.id', 'packets.case_id')
+    .selectAll('packets')
+    .select('cases.reference as case_reference')
+}
+
+/** The packet, if the organisation sent or received it; `lock` holds the row until the transaction ends. */
+export async function findPacketForOrganisation(
+  db: Db,
+  packetId: string,
+  organisationId: string,
+  { lock = false } = {},
+): Promise<PacketRow | undefined> {
+  let query = packetsWithReference(db)
+    .where('packets.id', '=', packetId)
+    .where((eb) =>
+      eb.or([
+        eb('packets.sender_organisation_id', '=', organisationId),
+        eb('packets.recipient_organisation_id', '=', organisationId),
+      ]),
+    )
+  if (lock) query = query.forUpdate('packets')
+  return query.executeTakeFirst()
+}
+
+export interface PacketFilter {
+  organisationId: string
+  direction: 'inbound' | 'outbound'
+  status?: PacketStatus | undefined
+  after?: string | undefined
+  limit: number
+}
+
+export async function listPackets(db: Db, filter: PacketFilter): Promise<PacketRow[]> {
+  const column = filter.direction === 'inbound' ? 'packets.recipient_organisation_id' : 'packets.sender_organisation_id'
+  let query = packetsWithReference(db).where(column, '=', filter.organisationId)
+  if (filter.status) query = query.where('packets.status', '=', filter.status)
+  if (filter.after) query = query.where('packets.seq', '<', filter.after)
+  return query
+    .orderBy('packets.seq', 'desc')
+    .limit(filter.limit + 1)
+    .execute()
+}
+
+/** The newest packet of the case to this recipient that is still open, locked. */
+export async function latestOpenPacket(trx: Transaction<DB>, caseId: string, recipientId: string) {
+  return trx
+    .selectFrom('packets')
+    .selectAll()
+    .where('case_id', '=', caseId)
+    .where('recipient_organisation_id', '=', recipientId)
+    .orderBy('version', 'desc')
+    .limit(1)
+    .forUpdate()
+    .executeTakeFirst()
+}
+
+export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision' | 'sent_at' | 'updated_at'>
+
+export async function insertPacket(trx: Transaction<DB>, packet: NewPacketRow): Promise<Packet> {
+  return trx
+    .insertInto('packets')
+    .values({
+      ...packet,
+      withheld: json(packet.withheld),
+      content: json(packet.content),
+      consents_by_category: json(packet.consents_by_category),
+      history: json(packet.history),
+      acknowledgement: packet.acknowledgement ? json(packet.acknowledgement) : null,
+      decision: packet.decision ? json(packet.decision) : null,
+      questions: packet.questions ? json(packet.questions) : null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export interface PacketChange {
+  status: PacketStatus
+  step: PacketStep
+  acknowledgement?: Packet['acknowledgement']
+  decision?: Packet['decision']
+  questions?: Packet['questions']
+}
+
+/** Moves a locked packet to its next status, adding the step to its history. */
+export async function changePacket(trx: Transaction<DB>, current: Packet, change: PacketChange): Promise<Packet> {
+  return trx
+    .updateTable('packets')
+    .set({
+      status: change.status,
+      history: json([...current.history, change.step]),
+      ...(change.acknowledgement ? { acknowledgement: json(change.acknowledgement) } : {}),
+      ...(change.decision ? { decision: json(change.decision) } : {}),
+      ...(change.questions ? { questions: json(change.questions) } : {}),
+      revision: current.revision + 1,
+      updated_at: new Date(),
+    })
+    .where('id', '=', current.id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
