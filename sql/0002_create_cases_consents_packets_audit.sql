@@ -23,7 +23,7 @@ create index cases_lead_organisation_id on cases (lead_organisation_id);
 create table case_parties (
   case_id uuid not null references cases (id),
   organisation_id uuid not null references organisations (id),
-  role text not null check (role in ('sending', 'receiving')),
+  role text not null check (role in ('sending', 'receiving', 'invited')),
   since timestamptz not null default now(),
   primary key (case_id, organisation_id)
 );

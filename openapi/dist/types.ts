@@ -238,6 +238,30 @@ export interface paths {
         patch: operations["updateCase"];
         trace?: never;
     };
+    "/v1/cases/{caseId}/parties": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invite another organisation to the case
+         * @description The sending or the receiving party invites a further partner (a shelter, a social
+         *     service). An invited party sees the case and only the sections that an active consent
+         *     lets it receive. `caseworker` or `supervisor` of a sending or receiving party.
+         */
+        post: operations["inviteParty"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cases/{caseId}/consents": {
         parameters: {
             query?: never;
@@ -787,8 +811,12 @@ export interface components {
             /** Format: uuid */
             organisation_id: string;
             /** @enum {string} */
-            role: "sending" | "receiving";
+            role: "sending" | "receiving" | "invited";
             since: components["schemas"]["Timestamp"];
+        };
+        NewCaseParty: {
+            /** Format: uuid */
+            organisation_id: string;
         };
         CaseSummary: {
             /** Format: uuid */
@@ -1968,6 +1996,55 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    inviteParty: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
+                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
+                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "organisation_id": "00000000-0000-4000-8000-000000000202"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewCaseParty"];
+            };
+        };
+        responses: {
+            /** @description The case, with its parties. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };

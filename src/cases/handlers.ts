@@ -6,6 +6,7 @@ import type { Handlers } from '../http/contract.js'
 import { etag, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
+import { findOrganisation } from '../organisations/queries.js'
 import { actingRoles, caseOfParty, presentCase, presentCaseSummary, readingRoles, requireLead } from './access.js'
 import { sectionsVisibleTo } from './consent-coverage.js'
 import * as queries from './queries.js'
@@ -115,6 +116,39 @@ export function caseHandlers(db: Kysely<DB>) {
           ),
           headers: { etag: etag(updated.version) },
         }
+      })
+    },
+
+    async inviteParty(request, reply) {
+      const caller = requireRole(request, ...actingRoles)
+      const invitedId = request.body.organisation_id
+      return runMutation(db, request, reply, async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+        const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+        if (parties.find((party) => party.organisation_id === caller.organisation.id)?.role === 'invited') {
+          throw new ProblemError(403, 'Only the sending or the receiving party can invite others.', {
+            code: 'cannot-invite',
+          })
+        }
+        const invited = await findOrganisation(trx, invitedId)
+        if (!invited || invited.kind === 'hub_operator') {
+          throw new ProblemError(422, `Organisation ${invitedId} is not a partner that can take part in a case.`, {
+            code: 'unknown-partner',
+          })
+        }
+        if (parties.some((party) => party.organisation_id === invitedId)) {
+          throw new ProblemError(422, `${invited.name} is already a party to this case.`, { code: 'already-party' })
+        }
+        await queries.addParty(trx, found.id, invitedId, 'invited')
+        const updated = await queries.changeCase(trx, found, {})
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'case',
+          resourceId: found.id,
+          details: { invited_organisation_id: invitedId },
+        })
+        const after = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+        return { status: 201, body: presentCaseSummary(updated, after), headers: { etag: etag(updated.version) } }
       })
     },
 

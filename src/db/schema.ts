@@ -83,7 +83,7 @@ export interface CaseTable {
 export interface CasePartyTable {
   case_id: string
   organisation_id: string
-  role: 'sending' | 'receiving'
+  role: 'sending' | 'receiving' | 'invited'
   since: Timestamp
 }
 

@@ -14,6 +14,7 @@ export interface Outcome<T> {
 }
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/
+const KEY_RETENTION_MS = 24 * 60 * 60 * 1000
 
 /**
  * Runs a change in one transaction. With an `Idempotency-Key`, the key is claimed in that same
@@ -40,10 +41,23 @@ export async function runMutation<T>(
     .update(`${request.method} ${request.url}\n${canonicalize(request.body ?? null)}`)
     .digest('hex')
   const { outcome, replayed } = await db.transaction().execute(async (trx) => {
+    // A key older than its retention is free again: the conflict update claims it anew.
     const claimed = await trx
       .insertInto('idempotency_keys')
       .values({ organisation_id: organisationId, key, operation_id: operationId, fingerprint })
-      .onConflict((conflict) => conflict.columns(['organisation_id', 'key']).doNothing())
+      .onConflict((conflict) =>
+        conflict
+          .columns(['organisation_id', 'key'])
+          .doUpdateSet({
+            operation_id: operationId,
+            fingerprint,
+            status_code: null,
+            headers: null,
+            body: null,
+            created_at: new Date(),
+          })
+          .where('idempotency_keys.created_at', '<', new Date(Date.now() - KEY_RETENTION_MS)),
+      )
       .returning('key')
       .executeTakeFirst()
     if (!claimed) {
