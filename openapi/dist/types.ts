@@ -981,6 +981,8 @@ export interface components {
         };
         Packet: components["schemas"]["PacketSummary"] & {
             content: components["schemas"]["PacketContent"];
+            /** @description When categories were withdrawn: a statement for the recipient, saying what it may no longer hold. */
+            content_notice: string | null;
             /** @description Categories the recipient may no longer read: the consent they relied on was withdrawn or has expired. Delete any copies of them. */
             withdrawn_categories: components["schemas"]["DataCategory"][];
         };

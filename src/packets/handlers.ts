@@ -248,5 +248,10 @@ function presentPacket(row: queries.PacketRow, withdrawn: DataCategory[], forRec
     ...presentPacketSummary(row),
     content: { profile: row.content.profile, sections },
     withdrawn_categories: withdrawn,
+    content_notice:
+      withdrawn.length === 0
+        ? null
+        : `The consent this packet relied on for ${withdrawn.join(', ')} was withdrawn or has expired: ` +
+          'that content is no longer available, and any copies of it must be deleted or restricted.',
   }
 }
