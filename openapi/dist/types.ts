@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * List a case's consents, withdrawn ones too
-         * @description The whole history, newest first. Parties only.
+         * @description The whole history, newest first. Parties only; every read is recorded in the case's audit trail.
          */
         get: operations["listConsents"];
         put?: never;
@@ -301,7 +301,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Read one consent */
+        /**
+         * Read one consent
+         * @description Parties only; every read is recorded in the case's audit trail.
+         */
         get: operations["getConsent"];
         put?: never;
         post?: never;

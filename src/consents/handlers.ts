@@ -16,17 +16,24 @@ export function consentHandlers(db: Kysely<DB>) {
   return {
     async listConsents(request) {
       const caller = requireRole(request, ...readingRoles)
-      const found = await caseOfParty(db, caller, request.params.caseId)
-      const now = new Date()
-      return { items: (await consentsOfCase(db, found.id)).map((row) => presentConsent(row, now)) }
+      return db.transaction().execute(async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId)
+        const consents = await consentsOfCase(trx, found.id)
+        await recordAudit(trx, request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
+        const now = new Date()
+        return { items: consents.map((row) => presentConsent(row, now)) }
+      })
     },
 
     async getConsent(request) {
       const caller = requireRole(request, ...readingRoles)
-      const found = await caseOfParty(db, caller, request.params.caseId)
-      const consent = await queries.findConsent(db, found.id, request.params.consentId)
-      if (!consent) throw notFound('consent', request.params.consentId)
-      return presentConsent(consent, new Date())
+      return db.transaction().execute(async (trx) => {
+        const found = await caseOfParty(trx, caller, request.params.caseId)
+        const consent = await queries.findConsent(trx, found.id, request.params.consentId)
+        if (!consent) throw notFound('consent', request.params.consentId)
+        await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
+        return presentConsent(consent, new Date())
+      })
     },
 
     async recordConsent(request, reply) {

@@ -102,9 +102,10 @@ export function packetHandlers(db: Kysely<DB>) {
             { code: 'nothing-consented', extras: { withheld: composed.withheld } },
           )
         }
-        const previous = await queries.latestOpenPacket(trx, found.id, recipient.id)
-        if (previous && nextPacketStatus(previous.status, 'supersede')) {
-          await queries.changePacket(trx, previous, { status: 'superseded', step: stepOf(caller, 'superseded', now) })
+        const previous = await queries.latestPacket(trx, found.id, recipient.id)
+        const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
+        if (superseded) {
+          await queries.changePacket(trx, superseded, { status: 'superseded', step: stepOf(caller, 'superseded', now) })
         }
         const packet = await queries.insertPacket(trx, {
           case_id: found.id,
@@ -119,7 +120,7 @@ export function packetHandlers(db: Kysely<DB>) {
           content: composed.content,
           content_hash: composed.contentHash,
           consents_by_category: composed.consentsByCategory,
-          supersedes: previous?.id ?? null,
+          supersedes: superseded?.id ?? null,
           history: [stepOf(caller, 'sent', now)],
           acknowledgement: null,
           decision: null,

@@ -51,8 +51,8 @@ export async function listPackets(db: Db, filter: PacketFilter): Promise<PacketR
     .execute()
 }
 
-/** The newest packet of the case to this recipient that is still open, locked. */
-export async function latestOpenPacket(trx: Transaction<DB>, caseId: string, recipientId: string) {
+/** The newest packet of the case to this recipient, locked. */
+export async function latestPacket(trx: Transaction<DB>, caseId: string, recipientId: string) {
   return trx
     .selectFrom('packets')
     .selectAll()
