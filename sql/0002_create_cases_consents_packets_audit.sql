@@ -87,9 +87,11 @@ create table idempotency_keys (
   key text not null,
   operation_id text not null,
   fingerprint text not null,
+  -- Only the outcome is kept, never a response body: a replay renders the resource as it is now,
+  -- as the caller may see it, so no personal data sits here and no withdrawn data is replayed.
   status_code integer,
-  headers jsonb,
-  body jsonb,
+  resource_id uuid,
+  location text,
   created_at timestamptz not null default now(),
   primary key (organisation_id, key)
 );

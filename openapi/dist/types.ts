@@ -918,7 +918,15 @@ export interface components {
             purpose: components["schemas"]["Purpose"];
             note?: components["schemas"]["LongText"];
         };
-        /** @enum {string} */
+        /**
+         * @description A packet's lifecycle. `sent` → `received` (the recipient's first read) → `acknowledged`;
+         *     from `received`, `acknowledged` or `information_requested` the recipient may accept or
+         *     decline; from `received` or `acknowledged` it may request information. A packet that is
+         *     not yet accepted or declined is `superseded` when the sender sends the case again to the
+         *     same recipient. `accepted`, `declined` and `superseded` are final. An action from any
+         *     other status is a 409.
+         * @enum {string}
+         */
         PacketStatus: "sent" | "received" | "acknowledged" | "accepted" | "declined" | "information_requested" | "superseded";
         ContactPerson: {
             name: components["schemas"]["ShortText"];
@@ -1851,6 +1859,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -1950,6 +1959,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -2076,6 +2086,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -2175,6 +2186,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -2308,6 +2320,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -2335,6 +2348,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

@@ -1,15 +1,18 @@
 import type { Kysely, Transaction } from 'kysely'
+import type { components } from '../../openapi/dist/types.js'
 import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
-import type { Case, CaseSections, DB } from '../db/schema.js'
-import { requireRole } from '../http/authentication.js'
+import type { CaseSections, DB } from '../db/schema.js'
+import { type Caller, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
-import { etag, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
+import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
 import { actingRoles, caseOfParty, presentCase, presentCaseSummary, readingRoles, requireLead } from './access.js'
 import { sectionsVisibleTo } from './consent-coverage.js'
 import * as queries from './queries.js'
+
+type Schemas = components['schemas']
 
 export function caseHandlers(db: Kysely<DB>) {
   return {
@@ -42,114 +45,119 @@ export function caseHandlers(db: Kysely<DB>) {
       if (!caller.organisation.can_send) {
         throw new ProblemError(403, 'Only a sending-side organisation can open a case.', { code: 'cannot-send' })
       }
-      return runMutation(db, request, reply, async (trx) => {
-        const created = await queries.insertCase(trx, {
-          profile: request.body.profile,
-          sections: request.body.sections ?? {},
-          sendingOrganisationId: caller.organisation.id,
-          sendingCountry: caller.organisation.country,
-        })
-        await recordAudit(trx, request, {
-          caseId: created.id,
-          resourceType: 'case',
-          resourceId: created.id,
-          details: { reference: created.reference, sections: Object.keys(created.sections) },
-        })
-        const parties = await queries.partiesOf(trx, [created.id])
-        return {
-          status: 201,
-          body: presentCase(created, parties.get(created.id) ?? [], created.sections),
-          headers: { location: `/v1/cases/${created.id}`, etag: etag(created.version) },
-        }
-      })
+      return runMutation(
+        db,
+        request,
+        reply,
+        async (trx) => {
+          const created = await queries.insertCase(trx, {
+            profile: request.body.profile,
+            sections: request.body.sections ?? {},
+            sendingOrganisationId: caller.organisation.id,
+            sendingCountry: caller.organisation.country,
+          })
+          await recordAudit(trx, request, {
+            caseId: created.id,
+            resourceType: 'case',
+            resourceId: created.id,
+            details: { reference: created.reference, sections: Object.keys(created.sections) },
+          })
+          return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
+        },
+        (trx, caseId) => renderCase(trx, caller, caseId),
+      )
     },
 
     async getCase(request, reply) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const sections = await visibleSections(trx, found, caller.organisation.id)
+        const rendered = await renderCase(trx, caller, request.params.caseId)
         await recordAudit(trx, request, {
-          caseId: found.id,
+          caseId: rendered.body.id,
           resourceType: 'case',
-          resourceId: found.id,
-          details: { sections: Object.keys(sections) },
+          resourceId: rendered.body.id,
+          details: { sections: Object.keys(rendered.body.sections) },
         })
-        const parties = await queries.partiesOf(trx, [found.id])
-        reply.header('etag', etag(found.version))
-        return presentCase(found, parties.get(found.id) ?? [], sections)
+        reply.header('etag', rendered.etag)
+        return rendered.body
       })
     },
 
     async updateCase(request, reply) {
       const caller = requireRole(request, ...actingRoles)
       const expected = requiredIfMatch(request)
-      return runMutation(db, request, reply, async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-        requireLead(found, caller)
-        if (found.version !== expected) throw staleVersion('case', found.version)
-        const sections: CaseSections = { ...found.sections }
-        for (const [category, section] of Object.entries(request.body.sections ?? {})) {
-          if (section === null) delete sections[category as keyof CaseSections]
-          else Object.assign(sections, { [category]: section })
-        }
-        const updated = await queries.changeCase(trx, found, {
-          ...(request.body.profile ? { profile: request.body.profile } : {}),
-          sections,
-        })
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'case',
-          resourceId: found.id,
-          details: {
-            profile_changed: request.body.profile !== undefined,
-            sections_changed: Object.keys(request.body.sections ?? {}),
-          },
-        })
-        const parties = await queries.partiesOf(trx, [found.id])
-        return {
-          status: 200,
-          body: presentCase(
-            updated,
-            parties.get(found.id) ?? [],
-            await visibleSections(trx, updated, caller.organisation.id),
-          ),
-          headers: { etag: etag(updated.version) },
-        }
-      })
+      return runMutation(
+        db,
+        request,
+        reply,
+        async (trx) => {
+          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+          requireLead(found, caller)
+          if (found.version !== expected) throw staleVersion('case', found.version)
+          const sections: CaseSections = { ...found.sections }
+          for (const [category, section] of Object.entries(request.body.sections ?? {})) {
+            if (section === null) delete sections[category as keyof CaseSections]
+            else Object.assign(sections, { [category]: section })
+          }
+          await queries.changeCase(trx, found, {
+            ...(request.body.profile ? { profile: request.body.profile } : {}),
+            sections,
+          })
+          await recordAudit(trx, request, {
+            caseId: found.id,
+            resourceType: 'case',
+            resourceId: found.id,
+            details: {
+              profile_changed: request.body.profile !== undefined,
+              sections_changed: Object.keys(request.body.sections ?? {}),
+            },
+          })
+          return { status: 200, resourceId: found.id }
+        },
+        (trx, caseId) => renderCase(trx, caller, caseId),
+      )
     },
 
     async inviteParty(request, reply) {
       const caller = requireRole(request, ...actingRoles)
       const invitedId = request.body.organisation_id
-      return runMutation(db, request, reply, async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-        const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-        if (parties.find((party) => party.organisation_id === caller.organisation.id)?.role === 'invited') {
-          throw new ProblemError(403, 'Only the sending or the receiving party can invite others.', {
-            code: 'cannot-invite',
+      return runMutation(
+        db,
+        request,
+        reply,
+        async (trx) => {
+          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+          const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+          if (parties.find((party) => party.organisation_id === caller.organisation.id)?.role === 'invited') {
+            throw new ProblemError(403, 'Only the sending or the receiving party can invite others.', {
+              code: 'cannot-invite',
+            })
+          }
+          const invited = await findOrganisation(trx, invitedId)
+          if (!invited || invited.kind === 'hub_operator') {
+            throw new ProblemError(422, `Organisation ${invitedId} is not a partner that can take part in a case.`, {
+              code: 'unknown-partner',
+            })
+          }
+          if (parties.some((party) => party.organisation_id === invitedId)) {
+            throw new ProblemError(422, `${invited.name} is already a party to this case.`, { code: 'already-party' })
+          }
+          await queries.addParty(trx, found.id, invitedId, 'invited')
+          await queries.changeCase(trx, found, {})
+          await recordAudit(trx, request, {
+            caseId: found.id,
+            resourceType: 'case',
+            resourceId: found.id,
+            details: { invited_organisation_id: invitedId },
           })
-        }
-        const invited = await findOrganisation(trx, invitedId)
-        if (!invited || invited.kind === 'hub_operator') {
-          throw new ProblemError(422, `Organisation ${invitedId} is not a partner that can take part in a case.`, {
-            code: 'unknown-partner',
-          })
-        }
-        if (parties.some((party) => party.organisation_id === invitedId)) {
-          throw new ProblemError(422, `${invited.name} is already a party to this case.`, { code: 'already-party' })
-        }
-        await queries.addParty(trx, found.id, invitedId, 'invited')
-        const updated = await queries.changeCase(trx, found, {})
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'case',
-          resourceId: found.id,
-          details: { invited_organisation_id: invitedId },
-        })
-        const after = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-        return { status: 201, body: presentCaseSummary(updated, after), headers: { etag: etag(updated.version) } }
-      })
+          return { status: 201, resourceId: found.id }
+        },
+        async (trx, caseId) => {
+          const { body, etag } = await renderCase(trx, caller, caseId)
+          const { sections: _, ...summary } = body
+          return { body: summary, etag }
+        },
+      )
     },
 
     async listCaseAudit(request) {
@@ -163,6 +171,11 @@ export function caseHandlers(db: Kysely<DB>) {
   } satisfies Partial<Handlers>
 }
 
-async function visibleSections(db: Transaction<DB>, found: Case, organisationId: string): Promise<CaseSections> {
-  return sectionsVisibleTo(found, await queries.consentsOfCase(db, found.id), organisationId, new Date())
+/** The case as the caller may see it now: every section for its sender, the consented ones for other parties. */
+async function renderCase(trx: Transaction<DB>, caller: Caller, caseId: string): Promise<Rendered<Schemas['Case']>> {
+  const found = await caseOfParty(trx, caller, caseId)
+  const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+  const consents = await queries.consentsOfCase(trx, found.id)
+  const sections = sectionsVisibleTo(found, consents, caller.organisation.id, new Date())
+  return { body: presentCase(found, parties, sections), etag: etag(found.version) }
 }

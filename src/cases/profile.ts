@@ -9,5 +9,6 @@ export function isChild(profile: CaseProfile, today: Date): boolean {
     return true
   }
   if (profile.age_band === 'under_14' || profile.age_band === '14_17') return true
-  return profile.year_of_birth !== undefined && today.getUTCFullYear() - profile.year_of_birth < 18
+  // Born 18 years before this year, a person may still be 17: err on the side of child protection.
+  return profile.year_of_birth !== undefined && today.getUTCFullYear() - profile.year_of_birth <= 18
 }

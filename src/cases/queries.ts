@@ -147,7 +147,7 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
       ...(change.sections ? { sections: json(change.sections) } : {}),
       ...(change.state ? { state: change.state } : {}),
       ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
-      version: current.version + 1,
+      version: sql`version + 1`,
       updated_at: new Date(),
     })
     .where('id', '=', current.id)

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { actingRoles, caseOfParty, readingRoles, requireLead } from '../cases/access.js'
@@ -6,9 +6,9 @@ import { consentStatus } from '../cases/consent-coverage.js'
 import { isChild } from '../cases/profile.js'
 import { consentsOfCase } from '../cases/queries.js'
 import type { Consent, DB } from '../db/schema.js'
-import { requireRole } from '../http/authentication.js'
+import { type Caller, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
-import { runMutation } from '../http/mutation.js'
+import { type Rendered, runMutation } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import * as queries from './queries.js'
 
@@ -39,67 +39,88 @@ export function consentHandlers(db: Kysely<DB>) {
     async recordConsent(request, reply) {
       const caller = requireRole(request, ...actingRoles)
       const body = request.body
-      return runMutation(db, request, reply, async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-        requireLead(found, caller)
-        const now = new Date()
-        if (isChild(found.profile, now) && !body.guardian) {
-          throw new ProblemError(422, 'The person is a child: the guardian or legal representative must consent too.', {
-            code: 'guardian-required',
+      return runMutation(
+        db,
+        request,
+        reply,
+        async (trx) => {
+          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+          requireLead(found, caller)
+          const now = new Date()
+          if (isChild(found.profile, now) && !body.guardian) {
+            throw new ProblemError(
+              422,
+              'The person is a child: the guardian or legal representative must consent too.',
+              { code: 'guardian-required' },
+            )
+          }
+          if (new Date(body.given_at).getTime() > now.getTime() + 5 * 60_000) {
+            throw new ProblemError(422, 'given_at lies in the future.', { code: 'invalid-consent' })
+          }
+          if (body.expires_at && new Date(body.expires_at) <= new Date(body.given_at)) {
+            throw new ProblemError(422, 'expires_at must come after given_at.', { code: 'invalid-consent' })
+          }
+          const recipients = [...new Set(body.provisions.flatMap((provision) => provision.recipients))]
+          const known = await trx.selectFrom('organisations').select('id').where('id', 'in', recipients).execute()
+          const unknown = recipients.filter((id) => !known.some((row) => row.id === id))
+          if (unknown.length > 0) {
+            throw new ProblemError(
+              422,
+              `No organisation ${unknown.join(', ')}: consent can only name registered partners.`,
+              { code: 'unknown-recipient' },
+            )
+          }
+          const consent = await queries.insertConsent(trx, {
+            caseId: found.id,
+            consent: body,
+            principalId: caller.principal.id,
+            organisationId: caller.organisation.id,
           })
-        }
-        if (new Date(body.given_at).getTime() > now.getTime() + 5 * 60_000) {
-          throw new ProblemError(422, 'given_at lies in the future.', { code: 'invalid-consent' })
-        }
-        if (body.expires_at && new Date(body.expires_at) <= new Date(body.given_at)) {
-          throw new ProblemError(422, 'expires_at must come after given_at.', { code: 'invalid-consent' })
-        }
-        const recipients = [...new Set(body.provisions.flatMap((provision) => provision.recipients))]
-        const known = await trx.selectFrom('organisations').select('id').where('id', 'in', recipients).execute()
-        const unknown = recipients.filter((id) => !known.some((row) => row.id === id))
-        if (unknown.length > 0) {
-          throw new ProblemError(
-            422,
-            `No organisation ${unknown.join(', ')}: consent can only name registered partners.`,
-            {
-              code: 'unknown-recipient',
-            },
-          )
-        }
-        const consent = await queries.insertConsent(trx, {
-          caseId: found.id,
-          consent: body,
-          principalId: caller.principal.id,
-          organisationId: caller.organisation.id,
-        })
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'consent',
-          resourceId: consent.id,
-          details: { provisions: body.provisions },
-        })
-        return {
-          status: 201,
-          body: presentConsent(consent, now),
-          headers: { location: `/v1/cases/${found.id}/consents/${consent.id}` },
-        }
-      })
+          await recordAudit(trx, request, {
+            caseId: found.id,
+            resourceType: 'consent',
+            resourceId: consent.id,
+            details: { provisions: body.provisions },
+          })
+          return { status: 201, resourceId: consent.id, location: `/v1/cases/${found.id}/consents/${consent.id}` }
+        },
+        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId),
+      )
     },
 
     async withdrawConsent(request, reply) {
       const caller = requireRole(request, ...actingRoles)
-      return runMutation(db, request, reply, async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        requireLead(found, caller)
-        const consent = await queries.findConsent(trx, found.id, request.params.consentId, { lock: true })
-        if (!consent) throw notFound('consent', request.params.consentId)
-        if (consent.withdrawn_at !== null) return { status: 200, body: presentConsent(consent, new Date()) }
-        const withdrawn = await queries.withdrawConsent(trx, consent.id, caller.principal.id, request.body.reason)
-        await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
-        return { status: 200, body: presentConsent(withdrawn, new Date()) }
-      })
+      return runMutation(
+        db,
+        request,
+        reply,
+        async (trx) => {
+          const found = await caseOfParty(trx, caller, request.params.caseId)
+          requireLead(found, caller)
+          const consent = await queries.findConsent(trx, found.id, request.params.consentId, { lock: true })
+          if (!consent) throw notFound('consent', request.params.consentId)
+          if (consent.withdrawn_at === null) {
+            await queries.withdrawConsent(trx, consent.id, caller.principal.id, request.body.reason)
+            await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
+          }
+          return { status: 200, resourceId: consent.id }
+        },
+        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId),
+      )
     },
   } satisfies Partial<Handlers>
+}
+
+async function renderConsent(
+  trx: Transaction<DB>,
+  caller: Caller,
+  caseId: string,
+  consentId: string,
+): Promise<Rendered<components['schemas']['Consent']>> {
+  const found = await caseOfParty(trx, caller, caseId)
+  const consent = await queries.findConsent(trx, found.id, consentId)
+  if (!consent) throw notFound('consent', consentId)
+  return { body: presentConsent(consent, new Date()) }
 }
 
 function presentConsent(row: Consent, now: Date): components['schemas']['Consent'] {

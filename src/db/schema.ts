@@ -137,8 +137,8 @@ export interface IdempotencyKeyTable {
   operation_id: string
   fingerprint: string
   status_code: number | null
-  headers: JsonOrNull<Record<string, string>>
-  body: JsonOrNull<unknown>
+  resource_id: string | null
+  location: string | null
   created_at: Timestamp
 }
 

@@ -186,3 +186,12 @@ export function requireRole(request: FastifyRequest, ...roles: Role[]): Caller {
   }
   return caller
 }
+
+/** The caller, if it is an `admin` of the hub operator: partner organisations' admins run nothing of the hub. */
+export function requireHubAdmin(request: FastifyRequest): Caller {
+  const caller = requireRole(request, 'admin')
+  if (caller.organisation.kind !== 'hub_operator') {
+    throw new ProblemError(403, 'This operation needs the role admin in the hub operator.')
+  }
+  return caller
+}

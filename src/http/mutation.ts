@@ -2,33 +2,46 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
-import { type DB, json } from '../db/schema.js'
+import type { DB } from '../db/schema.js'
 import { callerOf } from './authentication.js'
 import { ProblemError } from './problem.js'
 
-/** What a change answers: its status, body and any headers (Location, ETag). */
-export interface Outcome<T> {
+/** What a change did: its status, the resource it created or changed, and where that resource lives. */
+export interface Outcome {
   status: number
+  resourceId: string
+  location?: string
+}
+
+/** A resource as the caller may see it now, and its ETag if it is versioned. */
+export interface Rendered<T> {
   body: T
-  headers?: Record<string, string>
+  etag?: string
 }
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/
 const KEY_RETENTION_MS = 24 * 60 * 60 * 1000
 
 /**
- * Runs a change in one transaction. With an `Idempotency-Key`, the key is claimed in that same
- * transaction: a concurrent duplicate waits on the claim and then replays the stored outcome, so
- * duplicates produce one effect; the same key with another request is a 422.
+ * Runs a change in one transaction, then renders the resource it touched. With an
+ * `Idempotency-Key`, the key is claimed in that same transaction: a concurrent duplicate waits on
+ * the claim, then answers with the first outcome's status and location and the resource as it is
+ * now; the same key with another request is a 422. Only outcomes are stored, never bodies.
  */
 export async function runMutation<T>(
   db: Kysely<DB>,
   request: FastifyRequest,
   reply: FastifyReply,
-  change: (trx: Transaction<DB>) => Promise<Outcome<T>>,
+  change: (trx: Transaction<DB>) => Promise<Outcome>,
+  render: (trx: Transaction<DB>, resourceId: string) => Promise<Rendered<T>>,
 ): Promise<T> {
   const key = request.headers['idempotency-key']
-  if (key === undefined) return send(reply, await db.transaction().execute(change), false)
+  if (key === undefined) {
+    return db.transaction().execute(async (trx) => {
+      const outcome = await change(trx)
+      return send(reply, outcome, await render(trx, outcome.resourceId), false)
+    })
+  }
   if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
     throw new ProblemError(400, 'Idempotency-Key must be 1 to 200 visible ASCII characters.', {
       code: 'validation',
@@ -40,7 +53,7 @@ export async function runMutation<T>(
   const fingerprint = createHash('sha256')
     .update(`${request.method} ${request.url}\n${canonicalize(request.body ?? null)}`)
     .digest('hex')
-  const { outcome, replayed } = await db.transaction().execute(async (trx) => {
+  return db.transaction().execute(async (trx) => {
     // A key older than its retention is free again: the conflict update claims it anew.
     const claimed = await trx
       .insertInto('idempotency_keys')
@@ -52,8 +65,8 @@ export async function runMutation<T>(
             operation_id: operationId,
             fingerprint,
             status_code: null,
-            headers: null,
-            body: null,
+            resource_id: null,
+            location: null,
             created_at: new Date(),
           })
           .where('idempotency_keys.created_at', '<', new Date(Date.now() - KEY_RETENTION_MS)),
@@ -67,32 +80,35 @@ export async function runMutation<T>(
         .where('organisation_id', '=', organisationId)
         .where('key', '=', key)
         .executeTakeFirstOrThrow()
-      if (stored.fingerprint !== fingerprint || stored.status_code === null) {
+      if (stored.fingerprint !== fingerprint || stored.status_code === null || stored.resource_id === null) {
         throw new ProblemError(422, 'This Idempotency-Key was used for a different request; use a new key.', {
           code: 'idempotency-key-reused',
         })
       }
-      return {
-        outcome: { status: stored.status_code, body: stored.body as T, headers: stored.headers ?? {} },
-        replayed: true,
+      const outcome = {
+        status: stored.status_code,
+        resourceId: stored.resource_id,
+        ...(stored.location ? { location: stored.location } : {}),
       }
+      return send(reply, outcome, await render(trx, stored.resource_id), true)
     }
     const outcome = await change(trx)
     await trx
       .updateTable('idempotency_keys')
-      .set({ status_code: outcome.status, headers: json(outcome.headers ?? {}), body: json(outcome.body) })
+      .set({ status_code: outcome.status, resource_id: outcome.resourceId, location: outcome.location ?? null })
       .where('organisation_id', '=', organisationId)
       .where('key', '=', key)
       .execute()
-    return { outcome, replayed: false }
+    return send(reply, outcome, await render(trx, outcome.resourceId), false)
   })
-  return send(reply, outcome, replayed)
 }
 
-function send<T>(reply: FastifyReply, outcome: Outcome<T>, replayed: boolean): T {
-  reply.code(outcome.status).headers(outcome.headers ?? {})
+function send<T>(reply: FastifyReply, outcome: Outcome, rendered: Rendered<T>, replayed: boolean): T {
+  reply.code(outcome.status)
+  if (outcome.location) reply.header('location', outcome.location)
+  if (rendered.etag) reply.header('etag', rendered.etag)
   if (replayed) reply.header('idempotent-replayed', 'true')
-  return outcome.body
+  return rendered.body
 }
 
 /** The ETag of a resource at a version. */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import type { ApiKey, DB, Organisation, Principal } from '../db/schema.js'
-import { callerOf, generateApiKey, requireRole } from '../http/authentication.js'
+import { callerOf, generateApiKey, requireHubAdmin } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound } from '../http/problem.js'
@@ -29,7 +29,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     },
 
     async createOrganisation(request, reply) {
-      requireRole(request, 'admin')
+      requireHubAdmin(request)
       const organisation = await queries.insertOrganisation(db, request.body)
       reply.code(201).header('location', `/v1/organisations/${organisation.id}`)
       return presentOrganisation(organisation)
@@ -43,7 +43,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     },
 
     async listPrincipals(request) {
-      requireRole(request, 'admin')
+      requireHubAdmin(request)
       const { organisationId } = request.params
       if (!(await queries.findOrganisation(db, organisationId))) throw notFound('organisation', organisationId)
       const { limit = 50, cursor } = request.query
@@ -53,7 +53,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     },
 
     async createPrincipal(request, reply) {
-      requireRole(request, 'admin')
+      requireHubAdmin(request)
       const { organisationId } = request.params
       if (!(await queries.findOrganisation(db, organisationId))) throw notFound('organisation', organisationId)
       const principal = await queries.insertPrincipal(db, { ...request.body, organisation_id: organisationId })
@@ -62,7 +62,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     },
 
     async listApiKeys(request) {
-      requireRole(request, 'admin')
+      requireHubAdmin(request)
       const { principalId } = request.params
       if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
       const { limit = 50, cursor } = request.query
@@ -72,7 +72,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     },
 
     async issueApiKey(request, reply) {
-      requireRole(request, 'admin')
+      requireHubAdmin(request)
       const { principalId } = request.params
       if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
       const generated = generateApiKey()
@@ -89,7 +89,7 @@ export function organisationHandlers(db: Kysely<DB>) {
     },
 
     async revokeApiKey(request) {
-      requireRole(request, 'admin')
+      requireHubAdmin(request)
       const apiKey = await queries.revokeApiKey(db, request.params.apiKeyId)
       if (!apiKey) throw notFound('API key', request.params.apiKeyId)
       return presentApiKey(apiKey)

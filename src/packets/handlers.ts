@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { actingRoles, caseOfParty, readingRoles, requireLead } from '../cases/access.js'
@@ -7,7 +7,7 @@ import { addParty, changeCase, consentsOfCase, findCase } from '../cases/queries
 import type { CaseState, DataCategory, DB, PacketStep } from '../db/schema.js'
 import { type Caller, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
-import { etag, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
+import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
@@ -34,117 +34,118 @@ export function packetHandlers(db: Kysely<DB>) {
   ) {
     const caller = requireRole(request, ...actingRoles)
     const expected = requiredIfMatch(request)
-    return runMutation(db, request, reply, async (trx) => {
-      const seen = await queries.findPacketForOrganisation(trx, request.params.packetId, caller.organisation.id)
-      if (!seen) throw notFound('packet', request.params.packetId)
-      // The case is locked before the packet, in the same order as sending does, so the two never deadlock.
-      const found = await findCase(trx, seen.case_id, { lock: true })
-      const packet = await queries.findPacketForOrganisation(trx, seen.id, caller.organisation.id, { lock: true })
-      if (!found || !packet) throw notFound('packet', request.params.packetId)
-      if (packet.recipient_organisation_id !== caller.organisation.id) {
-        throw new ProblemError(403, 'Only the recipient of a packet can answer it.', { code: 'not-recipient' })
-      }
-      if (packet.revision !== expected) throw staleVersion('packet', packet.revision)
-      const status = nextPacketStatus(packet.status, action)
-      if (!status) {
-        throw new ProblemError(409, `A packet that is ${packet.status} cannot take the action ${action}.`, {
-          code: 'invalid-state',
+    return runMutation(
+      db,
+      request,
+      reply,
+      async (trx) => {
+        const seen = await queries.findPacketForOrganisation(trx, request.params.packetId, caller.organisation.id)
+        if (!seen) throw notFound('packet', request.params.packetId)
+        // The case is locked before the packet, in the same order as sending does, so the two never deadlock.
+        const found = await findCase(trx, seen.case_id, { lock: true })
+        const packet = await queries.findPacketForOrganisation(trx, seen.id, caller.organisation.id, { lock: true })
+        if (!found || !packet) throw notFound('packet', request.params.packetId)
+        if (packet.recipient_organisation_id !== caller.organisation.id) {
+          throw new ProblemError(403, 'Only the recipient of a packet can answer it.', { code: 'not-recipient' })
+        }
+        if (packet.revision !== expected) throw staleVersion('packet', packet.revision)
+        const status = nextPacketStatus(packet.status, action)
+        if (!status) {
+          throw new ProblemError(409, `A packet that is ${packet.status} cannot take the action ${action}.`, {
+            code: 'invalid-state',
+          })
+        }
+        await queries.changePacket(trx, packet, { status, step: stepOf(caller, status), ...fields })
+        const state = caseStateAfter[action]
+        if (action === 'accept') await addParty(trx, found.id, caller.organisation.id, 'receiving')
+        if (state) {
+          await changeCase(trx, found, {
+            state,
+            ...(action === 'accept' ? { receiving_organisation_id: caller.organisation.id } : {}),
+          })
+        }
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'packet',
+          resourceId: packet.id,
+          details: { status },
         })
-      }
-      const changed = await queries.changePacket(trx, packet, { status, step: stepOf(caller, status), ...fields })
-      const state = caseStateAfter[action]
-      if (action === 'accept') await addParty(trx, found.id, caller.organisation.id, 'receiving')
-      if (state) {
-        await changeCase(trx, found, {
-          state,
-          ...(action === 'accept' ? { receiving_organisation_id: caller.organisation.id } : {}),
-        })
-      }
-      await recordAudit(trx, request, {
-        caseId: found.id,
-        resourceType: 'packet',
-        resourceId: packet.id,
-        details: { status },
-      })
-      const withdrawn = withdrawnCategories(
-        changed.included_categories,
-        changed.consents_by_category,
-        await consentsOfCase(trx, found.id),
-        new Date(),
-      )
-      return {
-        status: 200,
-        body: presentPacket({ ...changed, case_reference: packet.case_reference }, withdrawn, true),
-        headers: { etag: etag(changed.revision) },
-      }
-    })
+        return { status: 200, resourceId: packet.id }
+      },
+      (trx, packetId) => renderPacket(trx, caller, packetId),
+    )
   }
 
   return {
     async sendPacket(request, reply) {
       const caller = requireRole(request, ...actingRoles)
       const { recipient_organisation_id: recipientId, purpose, note } = request.body
-      return runMutation(db, request, reply, async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-        requireLead(found, caller)
-        const recipient = await findOrganisation(trx, recipientId)
-        if (!recipient?.can_receive || recipient.id === caller.organisation.id) {
-          throw new ProblemError(422, `Organisation ${recipientId} is not a partner that can receive referrals.`, {
-            code: 'recipient-cannot-receive',
-          })
-        }
-        const now = new Date()
-        const composed = composePacket(found, await consentsOfCase(trx, found.id), recipient.id, purpose, now)
-        if (composed.included.length === 0) {
-          throw new ProblemError(
-            422,
-            `No active consent covers any data of this case for ${recipient.name} and ${purpose}.`,
-            { code: 'nothing-consented', extras: { withheld: composed.withheld } },
-          )
-        }
-        const previous = await queries.latestPacket(trx, found.id, recipient.id)
-        const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
-        if (superseded) {
-          await queries.changePacket(trx, superseded, { status: 'superseded', step: stepOf(caller, 'superseded', now) })
-        }
-        const packet = await queries.insertPacket(trx, {
-          case_id: found.id,
-          version: (previous?.version ?? 0) + 1,
-          sender_organisation_id: caller.organisation.id,
-          recipient_organisation_id: recipient.id,
-          purpose,
-          note: note ?? null,
-          status: 'sent',
-          included_categories: composed.included,
-          withheld: composed.withheld,
-          content: composed.content,
-          content_hash: composed.contentHash,
-          consents_by_category: composed.consentsByCategory,
-          supersedes: superseded?.id ?? null,
-          history: [stepOf(caller, 'sent', now)],
-          acknowledgement: null,
-          decision: null,
-          questions: null,
-        })
-        if (found.state !== 'referral_accepted') await changeCase(trx, found, { state: 'referred' })
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'packet',
-          resourceId: packet.id,
-          details: {
+      return runMutation(
+        db,
+        request,
+        reply,
+        async (trx) => {
+          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+          requireLead(found, caller)
+          const recipient = await findOrganisation(trx, recipientId)
+          if (!recipient?.can_receive || recipient.id === caller.organisation.id) {
+            throw new ProblemError(422, `Organisation ${recipientId} is not a partner that can receive referrals.`, {
+              code: 'recipient-cannot-receive',
+            })
+          }
+          const now = new Date()
+          const composed = composePacket(found, await consentsOfCase(trx, found.id), recipient.id, purpose, now)
+          if (composed.included.length === 0) {
+            throw new ProblemError(
+              422,
+              `No active consent covers any data of this case for ${recipient.name} and ${purpose}.`,
+              { code: 'nothing-consented', extras: { withheld: composed.withheld } },
+            )
+          }
+          const previous = await queries.latestPacket(trx, found.id, recipient.id)
+          const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
+          if (superseded) {
+            await queries.changePacket(trx, superseded, {
+              status: 'superseded',
+              step: stepOf(caller, 'superseded', now),
+            })
+          }
+          const packet = await queries.insertPacket(trx, {
+            case_id: found.id,
+            version: (previous?.version ?? 0) + 1,
+            sender_organisation_id: caller.organisation.id,
             recipient_organisation_id: recipient.id,
             purpose,
+            note: note ?? null,
+            status: 'sent',
             included_categories: composed.included,
             withheld: composed.withheld,
+            content: composed.content,
             content_hash: composed.contentHash,
-          },
-        })
-        return {
-          status: 201,
-          body: presentPacket({ ...packet, case_reference: found.reference }, [], false),
-          headers: { location: `/v1/packets/${packet.id}`, etag: etag(packet.revision) },
-        }
-      })
+            consents_by_category: composed.consentsByCategory,
+            supersedes: superseded?.id ?? null,
+            history: [stepOf(caller, 'sent', now)],
+            acknowledgement: null,
+            decision: null,
+            questions: null,
+          })
+          if (found.state !== 'referral_accepted') await changeCase(trx, found, { state: 'referred' })
+          await recordAudit(trx, request, {
+            caseId: found.id,
+            resourceType: 'packet',
+            resourceId: packet.id,
+            details: {
+              recipient_organisation_id: recipient.id,
+              purpose,
+              included_categories: composed.included,
+              withheld: composed.withheld,
+              content_hash: composed.contentHash,
+            },
+          })
+          return { status: 201, resourceId: packet.id, location: `/v1/packets/${packet.id}` }
+        },
+        (trx, packetId) => renderPacket(trx, caller, packetId),
+      )
     },
 
     async listPackets(request) {
@@ -165,33 +166,23 @@ export function packetHandlers(db: Kysely<DB>) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
         const organisationId = caller.organisation.id
-        let packet = await queries.findPacketForOrganisation(trx, request.params.packetId, organisationId)
+        const packet = await queries.findPacketForOrganisation(trx, request.params.packetId, organisationId)
         if (!packet) throw notFound('packet', request.params.packetId)
-        const isRecipient = packet.recipient_organisation_id === organisationId
-        if (isRecipient && packet.status === 'sent') {
+        if (packet.recipient_organisation_id === organisationId && packet.status === 'sent') {
           const locked = await queries.findPacketForOrganisation(trx, packet.id, organisationId, { lock: true })
-          if (locked && locked.status === 'sent') {
-            const received = await queries.changePacket(trx, locked, {
-              status: 'received',
-              step: stepOf(caller, 'received'),
-            })
-            packet = { ...received, case_reference: locked.case_reference }
+          if (locked?.status === 'sent') {
+            await queries.changePacket(trx, locked, { status: 'received', step: stepOf(caller, 'received') })
           }
         }
-        const withdrawn = withdrawnCategories(
-          packet.included_categories,
-          packet.consents_by_category,
-          await consentsOfCase(trx, packet.case_id),
-          new Date(),
-        )
+        const rendered = await renderPacket(trx, caller, packet.id)
         await recordAudit(trx, request, {
           caseId: packet.case_id,
           resourceType: 'packet',
           resourceId: packet.id,
-          details: { withdrawn_categories: withdrawn },
+          details: { withdrawn_categories: rendered.body.withdrawn_categories },
         })
-        reply.header('etag', etag(packet.revision))
-        return presentPacket(packet, withdrawn, isRecipient)
+        reply.header('etag', rendered.etag)
+        return rendered.body
       })
     },
 
@@ -213,6 +204,24 @@ export function packetHandlers(db: Kysely<DB>) {
     requestPacketInformation: (request, reply) =>
       answer(request, reply, 'request_information', { questions: request.body.questions }),
   } satisfies Partial<Handlers>
+}
+
+/** The packet as the caller may see it now: its recipient never gets the categories whose consent is gone. */
+async function renderPacket(
+  trx: Transaction<DB>,
+  caller: Caller,
+  packetId: string,
+): Promise<Rendered<Schemas['Packet']>> {
+  const packet = await queries.findPacketForOrganisation(trx, packetId, caller.organisation.id)
+  if (!packet) throw notFound('packet', packetId)
+  const withdrawn = withdrawnCategories(
+    packet.included_categories,
+    packet.consents_by_category,
+    await consentsOfCase(trx, packet.case_id),
+    new Date(),
+  )
+  const forRecipient = packet.recipient_organisation_id === caller.organisation.id
+  return { body: presentPacket(packet, withdrawn, forRecipient), etag: etag(packet.revision) }
 }
 
 function stepOf(caller: Caller, status: PacketStep['status'], at = new Date()): PacketStep {

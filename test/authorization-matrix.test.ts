@@ -1,0 +1,934 @@
+/**
+ * The authorisation matrix: every operation of the contract × who calls it (own organisation,
+ * counterpart before and after acceptance, unrelated organisations, the hub, no key, a revoked
+ * key) × the caller's role, each cell answered by real HTTP on a real database.
+ *
+ * TABLE below is the specification. Where it is stricter than the contract's wording, the
+ * comment on the row says why.
+ */
+import { randomUUID } from 'node:crypto'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { contract } from '../src/http/contract.js'
+import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+
+// ─── Who calls ───────────────────────────────────────────────────────────────────────────────
+
+const ROLES = ['caseworker', 'supervisor', 'dpo', 'auditor', 'admin'] as const
+type Role = (typeof ROLES)[number]
+
+/** Relations in which the caller acts with one of the five roles. */
+const ROLE_RELATIONS = [
+  'own',
+  'counterpart',
+  'counterpartAccepted',
+  'invited',
+  'unrelated',
+  'unrelatedSender',
+  'hub',
+] as const
+type RoleRelation = (typeof ROLE_RELATIONS)[number]
+type Relation = RoleRelation | 'anonymous' | 'revoked'
+
+const ORG = {
+  hub: '00000000-0000-4000-8000-000000000001',
+  iomPoland: '00000000-0000-4000-8000-000000000101',
+  borderGuardPoland: '00000000-0000-4000-8000-000000000102',
+  iomUkraine: '00000000-0000-4000-8000-000000000201',
+  iomAlbania: '00000000-0000-4000-8000-000000000301',
+  kyivShelter: '00000000-0000-4000-8000-000000000202',
+  iomMorocco: '00000000-0000-4000-8000-000000000401',
+} as const
+
+/**
+ * own: IOM Poland, which opened and leads the case and sent the packet.
+ * counterpart: IOM Ukraine, recipient of a packet it has read but not yet answered (not a case party).
+ * counterpartAccepted: IOM Ukraine on a case whose first packet it accepted (a party, not the lead),
+ *   answering a second packet the sender sent afterwards.
+ * invited: the Kyiv shelter, invited to the case by IOM Poland; no consent covers it, and no packet is for it.
+ * unrelated: IOM Morocco, a receiving-side partner with nothing to do with the case.
+ * unrelatedSender: Border Guard Poland, a sending-side partner in the same country, not a party.
+ * hub: the hub operator's own organisation (where the hub admin sits).
+ */
+const RELATION_ORGANISATION: Record<RoleRelation, string> = {
+  own: ORG.iomPoland,
+  counterpart: ORG.iomUkraine,
+  counterpartAccepted: ORG.iomUkraine,
+  invited: ORG.kyivShelter,
+  unrelated: ORG.iomMorocco,
+  unrelatedSender: ORG.borderGuardPoland,
+  hub: ORG.hub,
+}
+
+/** Demo principals that already hold a role; the other (organisation, role) pairs are created by the hub admin. */
+const DEMO_PRINCIPAL_KEYS: Record<string, Partial<Record<Role, string | undefined>>> = {
+  [ORG.iomPoland]: { caseworker: demoKeys.demoiomplcw1, supervisor: demoKeys.demoiomplsv1, dpo: demoKeys.demoiompldpo },
+  [ORG.iomUkraine]: { caseworker: demoKeys.demoiomuacw1, supervisor: demoKeys.demoiomuasv1 },
+  [ORG.kyivShelter]: { caseworker: demoKeys.demoshuacw01 },
+  [ORG.iomMorocco]: { caseworker: demoKeys.demoiommacw1 },
+  [ORG.borderGuardPoland]: { caseworker: demoKeys.demobgplcw01 },
+  [ORG.hub]: { admin: demoKeys.demohubadmin },
+}
+
+const admin = demoKeys.demohubadmin as string
+const sender = demoKeys.demoiomplcw1 as string
+const recipient = demoKeys.demoiomuacw1 as string
+const DEMO_SENDER_PRINCIPAL = '00000000-0000-4000-8001-000000000101'
+
+// ─── The table ───────────────────────────────────────────────────────────────────────────────
+
+/** Expected status per role, in the order of ROLES: caseworker, supervisor, dpo, auditor, admin. */
+type PerRole = readonly [number, number, number, number, number]
+type Row = Record<RoleRelation, PerRole> & { anonymous: number; revoked: number }
+
+const ALL_200: PerRole = [200, 200, 200, 200, 200]
+const ALL_403: PerRole = [403, 403, 403, 403, 403]
+/** Hub-administration operations: only the hub operator's admin. */
+const HUB_ADMIN_ONLY = (status: number): Row => ({
+  own: ALL_403, // judgement: an `admin` principal of a partner organisation is not the hub admin
+  counterpart: ALL_403,
+  counterpartAccepted: ALL_403,
+  invited: ALL_403,
+  unrelated: ALL_403,
+  unrelatedSender: ALL_403,
+  hub: [403, 403, 403, 403, status],
+  anonymous: 401,
+  revoked: 401,
+})
+
+/**
+ * Conventions encoded here:
+ * - 401 for no key or a revoked key, on every non-public operation, before anything else.
+ * - 403 when the caller's role may never do this: decided before the resource is looked up, so it
+ *   is the same for an existing and a non-existent resource (checked by the probe below).
+ * - 404 for any organisation that is not a party to the case (not the sender or recipient of the
+ *   packet): it must not learn that the resource exists.
+ * - 403 for a party that may see the resource but may not do this (not the lead, not the recipient).
+ */
+const TABLE: Record<string, Row> = {
+  // Operations: public.
+  getLiveness: {
+    own: ALL_200,
+    counterpart: ALL_200,
+    counterpartAccepted: ALL_200,
+    invited: ALL_200,
+    unrelated: ALL_200,
+    unrelatedSender: ALL_200,
+    hub: ALL_200,
+    anonymous: 200,
+    revoked: 200,
+  },
+  getReadiness: {
+    own: ALL_200,
+    counterpart: ALL_200,
+    counterpartAccepted: ALL_200,
+    invited: ALL_200,
+    unrelated: ALL_200,
+    unrelatedSender: ALL_200,
+    hub: ALL_200,
+    anonymous: 200,
+    revoked: 200,
+  },
+
+  // Identity and directory: any authenticated caller.
+  getMe: {
+    own: ALL_200,
+    counterpart: ALL_200,
+    counterpartAccepted: ALL_200,
+    invited: ALL_200,
+    unrelated: ALL_200,
+    unrelatedSender: ALL_200,
+    hub: ALL_200,
+    anonymous: 401,
+    revoked: 401,
+  },
+  listOrganisations: {
+    own: ALL_200,
+    counterpart: ALL_200,
+    counterpartAccepted: ALL_200,
+    invited: ALL_200,
+    unrelated: ALL_200,
+    unrelatedSender: ALL_200,
+    hub: ALL_200,
+    anonymous: 401,
+    revoked: 401,
+  },
+  getOrganisation: {
+    own: ALL_200,
+    counterpart: ALL_200,
+    counterpartAccepted: ALL_200,
+    invited: ALL_200,
+    unrelated: ALL_200,
+    unrelatedSender: ALL_200,
+    hub: ALL_200,
+    anonymous: 401,
+    revoked: 401,
+  },
+
+  // Hub administration.
+  createOrganisation: HUB_ADMIN_ONLY(201),
+  listPrincipals: HUB_ADMIN_ONLY(200),
+  createPrincipal: HUB_ADMIN_ONLY(201),
+  listApiKeys: HUB_ADMIN_ONLY(200),
+  issueApiKey: HUB_ADMIN_ONLY(201),
+  revokeApiKey: HUB_ADMIN_ONLY(200),
+
+  // Cases.
+  listCases: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [200, 200, 200, 200, 403], // 200, but without the case (checked below)
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [200, 200, 200, 200, 403], // a party: the case is listed
+    unrelated: [200, 200, 200, 200, 403],
+    unrelatedSender: [200, 200, 200, 200, 403],
+    hub: [200, 200, 200, 200, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  createCase: {
+    own: [201, 201, 403, 403, 403],
+    counterpart: ALL_403, // IOM Ukraine cannot send
+    counterpartAccepted: ALL_403,
+    invited: ALL_403, // the shelter cannot send
+    unrelated: ALL_403, // IOM Morocco cannot send
+    unrelatedSender: [201, 201, 403, 403, 403], // Border Guard Poland can send: its own new case
+    hub: ALL_403, // the hub cannot send
+    anonymous: 401,
+    revoked: 401,
+  },
+  getCase: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [404, 404, 404, 404, 403], // a packet recipient is not a party until it accepts
+    counterpartAccepted: [200, 200, 200, 200, 403], // only the consented sections (checked below)
+    invited: [200, 200, 200, 200, 403], // a party, but no section is consented to it (checked below)
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  updateCase: {
+    own: [200, 200, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAccepted: ALL_403, // a party, but not the lead
+    invited: ALL_403,
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  inviteParty: {
+    own: [201, 201, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403], // a packet recipient is not a party until it accepts
+    counterpartAccepted: [201, 201, 403, 403, 403], // the receiving party may invite
+    invited: ALL_403, // an invited party may not invite others
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  listCaseAudit: {
+    own: [403, 403, 200, 200, 403],
+    counterpart: [403, 403, 404, 404, 403],
+    counterpartAccepted: [403, 403, 200, 200, 403],
+    invited: [403, 403, 200, 200, 403],
+    unrelated: [403, 403, 404, 404, 403],
+    unrelatedSender: [403, 403, 404, 404, 403],
+    hub: [403, 403, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+
+  // Consents.
+  listConsents: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [404, 404, 404, 404, 403],
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [200, 200, 200, 200, 403],
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  getConsent: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [404, 404, 404, 404, 403],
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [200, 200, 200, 200, 403],
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  recordConsent: {
+    own: [201, 201, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAccepted: ALL_403,
+    invited: ALL_403,
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  withdrawConsent: {
+    own: [200, 200, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAccepted: ALL_403,
+    invited: ALL_403,
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+
+  // Packets.
+  sendPacket: {
+    own: [201, 201, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAccepted: ALL_403, // an onward referral by a party that does not lead the case
+    invited: ALL_403,
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  listPackets: {
+    own: [200, 200, 200, 200, 403], // outbox holds the packet
+    counterpart: [200, 200, 200, 200, 403], // inbox holds the packet
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [200, 200, 200, 200, 403], // inbox without the packet
+    unrelated: [200, 200, 200, 200, 403], // inbox without it
+    unrelatedSender: [200, 200, 200, 200, 403],
+    hub: [200, 200, 200, 200, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  getPacket: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [200, 200, 200, 200, 403],
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [404, 404, 404, 404, 403], // judgement: a party to the case, but not to a packet between two others
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  acknowledgePacket: {
+    own: ALL_403, // the sender sees the packet but may not answer it
+    counterpart: [200, 200, 403, 403, 403],
+    counterpartAccepted: [200, 200, 403, 403, 403],
+    invited: [404, 404, 403, 403, 403],
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  acceptPacket: {
+    own: ALL_403,
+    counterpart: [200, 200, 403, 403, 403],
+    counterpartAccepted: [200, 200, 403, 403, 403],
+    invited: [404, 404, 403, 403, 403],
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  declinePacket: {
+    own: ALL_403,
+    counterpart: [200, 200, 403, 403, 403],
+    counterpartAccepted: [200, 200, 403, 403, 403],
+    invited: [404, 404, 403, 403, 403],
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  requestPacketInformation: {
+    own: ALL_403,
+    counterpart: [200, 200, 403, 403, 403],
+    counterpartAccepted: [200, 200, 403, 403, 403],
+    invited: [404, 404, 403, 403, 403],
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+}
+
+// ─── The contract's operations ───────────────────────────────────────────────────────────────
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const
+
+interface ContractOperation {
+  operationId: string
+  method: Uppercase<(typeof METHODS)[number]>
+  path: string
+}
+
+const contractOperations: ContractOperation[] = Object.entries(contract.paths).flatMap(([path, item]) =>
+  METHODS.flatMap((method) => {
+    const operation = item[method]
+    return operation
+      ? [{ operationId: operation.operationId, method: method.toUpperCase() as ContractOperation['method'], path }]
+      : []
+  }),
+)
+
+// ─── Fixtures, built through the API ─────────────────────────────────────────────────────────
+
+/** Strings that live only in the case's sections; psychosocial is never consented to anyone. */
+const SENTINEL = {
+  identity: 'Sentinel-Identity-Olena-7731',
+  health: 'Sentinel-Health-Condition-7731',
+  psychosocial: 'Sentinel-Psychosocial-Assessment-7731',
+} as const
+const ALL_SENTINELS = Object.values(SENTINEL)
+
+type ScenarioKind = 'pending' | 'accepted'
+
+interface Scenario {
+  caseId: string
+  reference: string
+  consentId: string
+  packetId: string
+}
+
+/** What an operation's request is aimed at. */
+interface Target {
+  params: Record<string, string>
+  scenario?: Scenario
+}
+
+interface Cell {
+  relation: Relation
+  role: Role | undefined
+}
+
+interface RequestSpec {
+  params?: Record<string, string>
+  query?: string
+  payload?: Record<string, unknown>
+  headers?: Record<string, string>
+}
+
+interface OperationUnderTest {
+  /** Whether an allowed call changes state that other cells rely on: its target is then rebuilt. */
+  mutates: boolean
+  prepare?: (kind: ScenarioKind) => Promise<Target>
+  build: (target: Target, cell: Cell) => Promise<RequestSpec>
+}
+
+class Fixtures {
+  readonly #request: TestApp['request']
+  readonly references = new Set<string>()
+  readonly caseIds = new Set<string>()
+  #counter = 0
+
+  constructor(request: TestApp['request']) {
+    this.#request = request
+  }
+
+  unique(label: string): string {
+    this.#counter += 1
+    return `${label} ${this.#counter}`
+  }
+
+  /** A setup call that must succeed; a failure throws with the answer, so a setup problem is never an authorisation result. */
+  async call(options: InjectOptions & { key?: string }, status: number, what: string): Promise<LightMyRequestResponse> {
+    const response = await this.#request(options)
+    if (response.statusCode !== status) {
+      throw new Error(`setup: ${what} answered ${response.statusCode}, not ${status}: ${response.body}`)
+    }
+    return response
+  }
+
+  async createKey(organisationId: string, roles: string[], name: string): Promise<{ key: string; keyId: string }> {
+    const principal = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/organisations/${organisationId}/principals`,
+        key: admin,
+        payload: { name, kind: 'staff', roles },
+      },
+      201,
+      `create principal ${name}`,
+    )
+    const issued = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/principals/${principal.json().id}/api-keys`,
+        key: admin,
+        payload: { label: `key of ${name}` },
+      },
+      201,
+      `issue key for ${name}`,
+    )
+    return { key: issued.json().key, keyId: issued.json().id }
+  }
+
+  async principal(organisationId: string, roles: string[]): Promise<string> {
+    const created = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/organisations/${organisationId}/principals`,
+        key: admin,
+        payload: { name: this.unique('Matrix target principal'), kind: 'system', roles },
+      },
+      201,
+      'create a target principal',
+    )
+    return created.json().id
+  }
+
+  async packetEtag(packetId: string): Promise<string> {
+    const read = await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: sender }, 200, 'read packet')
+    return String(read.headers.etag)
+  }
+
+  async caseEtag(caseId: string): Promise<string> {
+    const read = await this.call({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender }, 200, 'read case')
+    return String(read.headers.etag)
+  }
+
+  async recordConsent(caseId: string, provision: Record<string, unknown>): Promise<string> {
+    const recorded = await this.call(
+      { method: 'POST', url: `/v1/cases/${caseId}/consents`, key: sender, payload: consentBody(provision) },
+      201,
+      'record consent',
+    )
+    return recorded.json().id
+  }
+
+  async sendPacket(caseId: string, recipientId: string): Promise<string> {
+    const sent = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/packets`,
+        key: sender,
+        payload: { recipient_organisation_id: recipientId, purpose: 'return_assistance' },
+      },
+      201,
+      'send packet',
+    )
+    return sent.json().id
+  }
+
+  /**
+   * A case opened by IOM Poland with identity, health and psychosocial sections; a consent for
+   * identity and health to IOM Ukraine for return assistance; a packet to IOM Ukraine, which read
+   * it (received); the Kyiv shelter invited as a party. `accepted`: IOM Ukraine accepted that packet, and IOM Poland sent a second one,
+   * also read.
+   */
+  async scenario(kind: ScenarioKind): Promise<Scenario> {
+    const created = await this.call(
+      {
+        method: 'POST',
+        url: '/v1/cases',
+        key: sender,
+        payload: {
+          profile: {
+            age_band: '25_34',
+            sex: 'female',
+            nationality: 'UA',
+            country_of_return: 'UA',
+            vulnerabilities: [],
+          },
+          sections: {
+            identity: { given_name: SENTINEL.identity, family_name: 'Kovalenko', date_of_birth: '1994-03-02' },
+            health: { conditions: [SENTINEL.health] },
+            psychosocial: { assessment_summary: SENTINEL.psychosocial },
+          },
+        },
+      },
+      201,
+      'open case',
+    )
+    const caseId = created.json().id as string
+    const reference = created.json().reference as string
+    this.references.add(reference)
+    this.caseIds.add(caseId)
+    await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/parties`,
+        key: sender,
+        payload: { organisation_id: ORG.kyivShelter },
+      },
+      201,
+      'invite the Kyiv shelter',
+    )
+    const consentId = await this.recordConsent(caseId, {
+      categories: ['identity', 'health'],
+      recipients: [ORG.iomUkraine],
+      purposes: ['return_assistance'],
+    })
+    let packetId = await this.sendPacket(caseId, ORG.iomUkraine)
+    await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }, 200, 'recipient reads packet')
+    if (kind === 'accepted') {
+      await this.call(
+        {
+          method: 'POST',
+          url: `/v1/packets/${packetId}/accept`,
+          key: recipient,
+          headers: { 'if-match': await this.packetEtag(packetId) },
+          payload: {},
+        },
+        200,
+        'recipient accepts packet',
+      )
+      packetId = await this.sendPacket(caseId, ORG.iomUkraine)
+      await this.call(
+        { method: 'GET', url: `/v1/packets/${packetId}`, key: recipient },
+        200,
+        'recipient reads packet 2',
+      )
+    }
+    return { caseId, reference, consentId, packetId }
+  }
+}
+
+function consentBody(provision: Record<string, unknown>) {
+  return {
+    given_at: new Date(Date.now() - 3_600_000).toISOString(),
+    method: 'written',
+    language: 'uk',
+    interpreter: { used: false },
+    guardian: null,
+    provisions: [provision],
+  }
+}
+
+/** A consent nobody relies on: legal data to the Kyiv shelter for monitoring. */
+const HARMLESS_PROVISION = { categories: ['legal'], recipients: [ORG.kyivShelter], purposes: ['monitoring'] }
+
+function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: ScenarioKind) => Promise<Scenario>) {
+  const onScenario = (key: string) => async (kind: ScenarioKind) => {
+    const scenario = await scenarioOf(key, kind)
+    return {
+      scenario,
+      params: { caseId: scenario.caseId, consentId: scenario.consentId, packetId: scenario.packetId },
+    }
+  }
+  const shared = onScenario('shared')
+  const none = async () => ({ params: {} })
+  const answer = (operationId: string, payload: Record<string, unknown>): OperationUnderTest => ({
+    mutates: true,
+    prepare: onScenario(operationId),
+    build: async (target) => ({
+      headers: { 'if-match': await fx.packetEtag(target.params.packetId as string) },
+      payload,
+    }),
+  })
+
+  const operations: Record<string, OperationUnderTest> = {
+    getLiveness: { mutates: false, build: async () => ({}) },
+    getReadiness: { mutates: false, build: async () => ({}) },
+    getMe: { mutates: false, build: async () => ({}) },
+    listOrganisations: { mutates: false, build: async () => ({ query: 'limit=200' }) },
+    getOrganisation: { mutates: false, build: async () => ({ params: { organisationId: ORG.iomUkraine } }) },
+    createOrganisation: {
+      mutates: false,
+      build: async () => ({
+        payload: { name: fx.unique('Matrix NGO'), country: 'UA', kind: 'ngo', can_send: false, can_receive: true },
+      }),
+    },
+    listPrincipals: { mutates: false, build: async () => ({ params: { organisationId: ORG.iomPoland } }) },
+    createPrincipal: {
+      mutates: false,
+      build: async () => ({
+        params: { organisationId: ORG.iomMorocco },
+        payload: { name: fx.unique('Matrix principal'), kind: 'staff', roles: ['auditor'] },
+      }),
+    },
+    listApiKeys: { mutates: false, build: async () => ({ params: { principalId: DEMO_SENDER_PRINCIPAL } }) },
+    issueApiKey: {
+      mutates: false,
+      prepare: async () => ({ params: { principalId: await fx.principal(ORG.iomMorocco, ['auditor']) } }),
+      build: async () => ({ payload: { label: fx.unique('matrix key') } }),
+    },
+    revokeApiKey: {
+      mutates: true,
+      prepare: async () => {
+        const { keyId } = await fx.createKey(ORG.iomMorocco, ['auditor'], fx.unique('Matrix key holder'))
+        return { params: { apiKeyId: keyId } }
+      },
+      build: async () => ({}),
+    },
+    listCases: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
+    createCase: {
+      mutates: false,
+      prepare: none,
+      build: async () => ({ payload: { profile: { country_of_return: 'UA', vulnerabilities: [] } } }),
+    },
+    getCase: { mutates: false, prepare: shared, build: async () => ({}) },
+    updateCase: {
+      mutates: true,
+      prepare: onScenario('updateCase'),
+      build: async (target) => ({
+        headers: { 'if-match': await fx.caseEtag(target.params.caseId as string) },
+        payload: { sections: { travel: { escort_required: false } } },
+      }),
+    },
+    inviteParty: {
+      mutates: true,
+      prepare: onScenario('inviteParty'),
+      build: async () => ({ payload: { organisation_id: ORG.iomAlbania } }),
+    },
+    listCaseAudit: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
+    listConsents: { mutates: false, prepare: shared, build: async () => ({}) },
+    getConsent: { mutates: false, prepare: shared, build: async () => ({}) },
+    recordConsent: {
+      mutates: true,
+      prepare: onScenario('recordConsent'),
+      build: async () => ({ payload: consentBody(HARMLESS_PROVISION) }),
+    },
+    withdrawConsent: {
+      mutates: true,
+      prepare: async (kind) => {
+        const scenario = await scenarioOf('withdrawConsent', kind)
+        const consentId = await fx.recordConsent(scenario.caseId, HARMLESS_PROVISION)
+        return { scenario, params: { caseId: scenario.caseId, consentId } }
+      },
+      build: async () => ({ payload: { reason: 'The person changed her mind.' } }),
+    },
+    sendPacket: {
+      mutates: true,
+      prepare: async (kind) => {
+        const scenario = await scenarioOf('sendPacket', kind)
+        // Consent to an onward referral to the Kyiv shelter, so that only authorisation can refuse it.
+        await fx.recordConsent(scenario.caseId, {
+          categories: ['identity'],
+          recipients: [ORG.kyivShelter],
+          purposes: ['reintegration'],
+        })
+        return { scenario, params: { caseId: scenario.caseId } }
+      },
+      build: async () => ({ payload: { recipient_organisation_id: ORG.kyivShelter, purpose: 'reintegration' } }),
+    },
+    listPackets: {
+      mutates: false,
+      prepare: shared,
+      build: async (_target, cell) => ({
+        query: `direction=${cell.relation === 'own' ? 'outbound' : 'inbound'}&limit=200`,
+      }),
+    },
+    getPacket: { mutates: false, prepare: shared, build: async () => ({}) },
+    acknowledgePacket: answer('acknowledgePacket', {
+      focal_point: { name: 'Iryna Shevchenko' },
+      alternate_contact: { name: 'Petro Bondarenko' },
+    }),
+    acceptPacket: answer('acceptPacket', { note: 'We can receive her.' }),
+    declinePacket: answer('declinePacket', { reason_code: 'no_capacity', reason_text: 'Our shelter is full.' }),
+    requestPacketInformation: answer('requestPacketInformation', { questions: ['Does she need a medical escort?'] }),
+  }
+  return operations
+}
+
+// ─── Checks beyond the status ────────────────────────────────────────────────────────────────
+
+const NON_PARTY: ReadonlySet<Relation> = new Set(['unrelated', 'unrelatedSender', 'hub', 'anonymous', 'revoked'])
+
+/** Strings the body of this answer must not contain. */
+function forbiddenIn(operationId: string, cell: Cell, status: number, target: Target, fx: Fixtures): string[] {
+  const forbidden: string[] = [SENTINEL.psychosocial] // never consented to anyone but shown to the sender
+  if (cell.relation === 'own' && status < 300 && ['getCase', 'updateCase'].includes(operationId)) forbidden.length = 0
+  if (status >= 300 || NON_PARTY.has(cell.relation)) {
+    forbidden.push(...fx.references, ...ALL_SENTINELS)
+    if (status < 300) forbidden.push(...fx.caseIds)
+  }
+  if (['listCases', 'listPackets', 'listConsents', 'listCaseAudit'].includes(operationId)) {
+    forbidden.push(...ALL_SENTINELS) // summaries and audit trails never carry section data
+  }
+  if (operationId === 'listCases' && cell.relation === 'counterpart' && target.scenario) {
+    forbidden.push(target.scenario.reference) // not a party before it accepts
+  }
+  if (cell.relation === 'invited') {
+    forbidden.push(...ALL_SENTINELS) // no consent covers the invited shelter
+    if (operationId === 'listPackets' && target.params.packetId) forbidden.push(target.params.packetId)
+  }
+  return [...new Set(forbidden)]
+}
+
+/** What a successful answer must contain, for the lists whose content depends on the relation. */
+function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
+  const reference = target.scenario?.reference
+  if (!reference) return []
+  if (operationId === 'listCases' && ['own', 'counterpartAccepted', 'invited'].includes(cell.relation)) {
+    return [reference]
+  }
+  if (operationId === 'listPackets' && ['own', 'counterpart', 'counterpartAccepted'].includes(cell.relation)) {
+    return [target.params.packetId as string]
+  }
+  if (operationId === 'getCase' && cell.relation === 'counterpartAccepted') return [SENTINEL.identity, SENTINEL.health]
+  if (operationId === 'getCase' && cell.relation === 'own') return ALL_SENTINELS
+  return []
+}
+
+/** Path parameters naming case data: a non-party must get the same answer for these as for ids that do not exist. */
+const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId']
+
+function isNonPartyFor(operation: ContractOperation, relation: Relation): boolean {
+  if (NON_PARTY.has(relation)) return true
+  // Before it accepts, the recipient is a party to the packet but not to the case.
+  if (relation === 'counterpart') return operation.path.includes('{caseId}')
+  // An invited party is a party to the case but not to its packets.
+  if (relation === 'invited') return operation.path.includes('{packetId}')
+  return false
+}
+
+// ─── The tests ───────────────────────────────────────────────────────────────────────────────
+
+t.test('the table has exactly one row per contract operation, with every cell', async (t) => {
+  const inContract = contractOperations.map((operation) => operation.operationId).sort()
+  t.ok(inContract.length > 0, 'the contract has operations')
+  t.same(Object.keys(TABLE).sort(), inContract, 'table rows = contract operations')
+  for (const [operationId, row] of Object.entries(TABLE)) {
+    for (const relation of ROLE_RELATIONS) {
+      t.equal(row[relation]?.length, ROLES.length, `${operationId}.${relation} has a status per role`)
+    }
+    t.type(row.anonymous, 'number', `${operationId}.anonymous`)
+    t.type(row.revoked, 'number', `${operationId}.revoked`)
+  }
+})
+
+t.test('authorisation matrix', async (t) => {
+  const app = await startTestApp(t, { rateLimitPerMinute: 1_000_000, authFailuresPerMinute: 1_000_000 })
+  const fx = new Fixtures(app.request)
+
+  // A key per (relation organisation, role).
+  const keys = new Map<string, string>()
+  for (const organisationId of new Set(Object.values(RELATION_ORGANISATION))) {
+    for (const role of ROLES) {
+      const existing = DEMO_PRINCIPAL_KEYS[organisationId]?.[role]
+      const key = existing ?? (await fx.createKey(organisationId, [role], `Matrix ${role}`)).key
+      const me = await fx.call({ method: 'GET', url: '/v1/me', key }, 200, `${role} of ${organisationId} is known`)
+      t.same(
+        [me.json().organisation.id, me.json().principal.roles],
+        [organisationId, [role]],
+        `the ${role} key acts for ${organisationId} with that one role`,
+      )
+      keys.set(`${organisationId} ${role}`, key)
+    }
+  }
+  // A key of IOM Poland with every role, revoked: it would be allowed almost everything.
+  const revokedKey = await fx.createKey(ORG.iomPoland, [...ROLES], 'Matrix revoked')
+  await fx.call({ method: 'GET', url: '/v1/me', key: revokedKey.key }, 200, 'the key works before revocation')
+  await fx.call({ method: 'POST', url: `/v1/api-keys/${revokedKey.keyId}/revoke`, key: admin }, 200, 'revoke the key')
+
+  const scenarios = new Map<string, Scenario>()
+  const scenarioOf = async (key: string, kind: ScenarioKind): Promise<Scenario> => {
+    const cacheKey = `${key} ${kind}`
+    let scenario = scenarios.get(cacheKey)
+    if (!scenario) {
+      scenario = await fx.scenario(kind)
+      scenarios.set(cacheKey, scenario)
+    }
+    return scenario
+  }
+  const operations = operationsUnderTest(fx, scenarioOf)
+
+  const cells: Cell[] = [
+    ...ROLE_RELATIONS.flatMap((relation) => ROLES.map((role) => ({ relation, role }))),
+    { relation: 'anonymous', role: undefined },
+    { relation: 'revoked', role: undefined },
+  ]
+  const keyOf = (cell: Cell): string | undefined => {
+    if (cell.relation === 'anonymous') return undefined
+    if (cell.relation === 'revoked') return revokedKey.key
+    return keys.get(`${RELATION_ORGANISATION[cell.relation]} ${cell.role}`)
+  }
+
+  let cellCount = 0
+  for (const operation of contractOperations) {
+    const { operationId } = operation
+    const row = TABLE[operationId]
+    const underTest = operations[operationId]
+    if (!row || !underTest) {
+      t.fail(`${operationId} (${operation.method} ${operation.path}) has no row in the table or no request to make`)
+      continue
+    }
+    await t.test(`${operationId}: ${operation.method} ${operation.path}`, async (t) => {
+      const targets = new Map<ScenarioKind, Target>()
+      for (const cell of cells) {
+        const expected =
+          cell.relation === 'anonymous' || cell.relation === 'revoked'
+            ? row[cell.relation]
+            : row[cell.relation][ROLES.indexOf(cell.role as Role)]
+        const kind: ScenarioKind = cell.relation === 'counterpartAccepted' ? 'accepted' : 'pending'
+        let target = targets.get(kind)
+        if (!target) {
+          target = underTest.prepare ? await underTest.prepare(kind) : { params: {} }
+          targets.set(kind, target)
+        }
+        const spec = await underTest.build(target, cell)
+        const params = { ...target.params, ...spec.params }
+        const url = urlOf(operation.path, params, spec.query)
+        const key = keyOf(cell)
+        const response = await app.request({
+          method: operation.method,
+          url,
+          ...(key ? { key } : {}),
+          ...(spec.headers ? { headers: spec.headers } : {}),
+          ...(spec.payload ? { payload: spec.payload } : {}),
+        })
+        cellCount += 1
+        const label = `${operationId} as ${cell.relation}${cell.role ? ` ${cell.role}` : ''}`
+        t.equal(response.statusCode, expected, `${label} → ${expected}`, { body: response.body.slice(0, 400) })
+        const leaked = forbiddenIn(operationId, cell, response.statusCode, target, fx).filter((text) =>
+          response.body.includes(text),
+        )
+        t.same(leaked, [], `${label}: the answer discloses nothing it may not`)
+        if (response.statusCode < 300) {
+          const missing = requiredIn(operationId, cell, target).filter((text) => !response.body.includes(text))
+          t.same(missing, [], `${label}: the answer holds what this caller may see`)
+        }
+
+        // No oracle: for a non-party, an existing resource answers like one that does not exist.
+        const named = RESOURCE_PARAMS.filter((name) => operation.path.includes(`{${name}}`))
+        if (named.length > 0 && isNonPartyFor(operation, cell.relation) && response.statusCode >= 400) {
+          const fake = Object.fromEntries(named.map((name) => [name, randomUUID()]))
+          const probe = await app.request({
+            method: operation.method,
+            url: urlOf(operation.path, { ...params, ...fake }, spec.query),
+            ...(key ? { key } : {}),
+            ...(spec.headers ? { headers: spec.headers } : {}),
+            ...(spec.payload ? { payload: spec.payload } : {}),
+          })
+          t.equal(
+            response.statusCode,
+            probe.statusCode,
+            `${label}: answers as for a non-existent resource (${probe.statusCode})`,
+          )
+        }
+
+        // An allowed change may have used up the target: the next cell gets a fresh one.
+        if (underTest.mutates && response.statusCode < 300) {
+          targets.delete(kind)
+          scenarios.delete(`${operationId} ${kind}`)
+        }
+      }
+    })
+  }
+  t.equal(cellCount, contractOperations.length * cells.length, `every cell of the matrix was called (${cellCount})`)
+})
+
+function urlOf(path: string, params: Record<string, string>, query: string | undefined): string {
+  const filled = path.replaceAll(/\{(\w+)\}/g, (_match, name: string) => {
+    const value = params[name]
+    if (value === undefined) throw new Error(`no value for the path parameter ${name} of ${path}`)
+    return value
+  })
+  return query ? `${filled}?${query}` : filled
+}

@@ -1,0 +1,175 @@
+import type { LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
+
+// Concurrent duplicates and conflicting writes. Only meaningful on PostgreSQL: embedded PGlite runs
+// one transaction at a time, so requests there never overlap inside the database.
+const skip = testDatabaseUrl
+  ? false
+  : 'needs PostgreSQL (set TEST_DATABASE_URL): PGlite runs one transaction at a time, so nothing runs concurrently'
+
+const POLAND = '00000000-0000-4000-8000-000000000101' // IOM Poland (demo)
+const UKRAINE = '00000000-0000-4000-8000-000000000201' // IOM Ukraine (demo)
+const caseworker = demoKeys.demoiomplcw1 as string
+
+const newCase = {
+  profile: { age_band: '25_34', sex: 'female', nationality: 'UA', country_of_return: 'UA', vulnerabilities: [] },
+  sections: {
+    identity: { given_name: 'Olena', family_name: 'Kovalenko' },
+    health: { conditions: ['post-traumatic stress'] },
+  },
+}
+
+/** Starts all requests before awaiting any, so they overlap on the server and in the database. */
+function inParallel(count: number, send: (index: number) => Promise<LightMyRequestResponse>) {
+  return Promise.all(Array.from({ length: count }, (_, index) => send(index)))
+}
+
+function tally(responses: LightMyRequestResponse[]): Record<number, number> {
+  const counts: Record<number, number> = {}
+  for (const response of responses) counts[response.statusCode] = (counts[response.statusCode] ?? 0) + 1
+  return counts
+}
+
+async function openCase(t: Test, app: TestApp): Promise<string> {
+  const response = await app.request({ method: 'POST', url: '/v1/cases', key: caseworker, payload: newCase })
+  t.equal(response.statusCode, 201, 'case opened')
+  return (response.json() as { id: string }).id
+}
+
+t.test('50 concurrent sends with one Idempotency-Key send one packet', { skip }, async (t) => {
+  const app = await startTestApp(t)
+  const caseId = await openCase(t, app)
+  const consent = await app.request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/consents`,
+    key: caseworker,
+    payload: {
+      given_at: new Date(Date.now() - 3_600_000).toISOString(),
+      method: 'written',
+      language: 'uk',
+      interpreter: { used: false },
+      guardian: null,
+      provisions: [{ categories: ['identity', 'health'], recipients: [UKRAINE], purposes: ['return_assistance'] }],
+      expires_at: null,
+    },
+  })
+  t.equal(consent.statusCode, 201, 'consent recorded')
+
+  const responses = await inParallel(50, () =>
+    app.request({
+      method: 'POST',
+      url: `/v1/cases/${caseId}/packets`,
+      key: caseworker,
+      headers: { 'idempotency-key': 'one-send-under-load' },
+      payload: { recipient_organisation_id: UKRAINE, purpose: 'return_assistance' },
+    }),
+  )
+  t.same(tally(responses), { 201: 50 }, 'all 50 answer 201')
+  const ids = new Set(responses.map((response) => (response.json() as { id?: string }).id))
+  t.equal(ids.size, 1, 'all with the same packet')
+  const [packetId] = [...ids]
+  const replayed = responses.filter((response) => response.headers['idempotent-replayed'] === 'true')
+  t.equal(replayed.length, 49, '49 are marked as replays')
+  const locations = new Set(responses.map((response) => response.headers.location))
+  t.same([...locations], [`/v1/packets/${packetId}`], 'all with the same Location')
+
+  const stored = await app.database.db
+    .selectFrom('packets')
+    .select(['id', 'status', 'version'])
+    .where('case_id', '=', caseId)
+    .execute()
+  t.same(stored, [{ id: packetId, status: 'sent', version: 1 }], 'the database holds exactly one packet for the case')
+  const audited = await app.database.db
+    .selectFrom('audit_records')
+    .select('id')
+    .where('case_id', '=', caseId)
+    .where('action', '=', 'sendPacket')
+    .execute()
+  t.equal(audited.length, 1, 'one send in the audit trail')
+})
+
+t.test('20 concurrent updates with the same If-Match: one wins, the rest are 412', { skip }, async (t) => {
+  const app = await startTestApp(t)
+  const caseId = await openCase(t, app)
+  const read = await app.request({ method: 'GET', url: `/v1/cases/${caseId}`, key: caseworker })
+  t.equal(read.statusCode, 200)
+  const etag = String(read.headers.etag)
+  const version = (read.json() as { version: number }).version
+  t.equal(etag, `"${version}"`)
+
+  const responses = await inParallel(20, (index) =>
+    app.request({
+      method: 'PATCH',
+      url: `/v1/cases/${caseId}`,
+      key: caseworker,
+      headers: { 'if-match': etag },
+      payload: { sections: { contact: { phone: `+380 44 000 ${String(index).padStart(4, '0')}` } } },
+    }),
+  )
+  t.same(tally(responses), { 200: 1, 412: 19 }, 'exactly one 200 and 19 × 412')
+  const winner = responses.find((response) => response.statusCode === 200)
+  const newEtag = `"${version + 1}"`
+  t.equal(winner?.headers.etag, newEtag, 'the winner gets the next version')
+  for (const loser of responses.filter((response) => response.statusCode === 412)) {
+    t.match(
+      loser.json(),
+      { type: 'urn:trm:problem:stale-version', current_etag: newEtag },
+      'a loser learns the current ETag',
+    )
+  }
+
+  const after = await app.request({ method: 'GET', url: `/v1/cases/${caseId}`, key: caseworker })
+  const current = after.json() as { version: number; sections: { contact?: { phone: string } } }
+  t.equal(current.version, version + 1, 'the version went up by exactly one')
+  t.same(
+    current.sections.contact,
+    (winner?.json() as { sections: { contact?: unknown } } | undefined)?.sections.contact,
+    'the case holds the winner’s change',
+  )
+  const audited = await app.database.db
+    .selectFrom('audit_records')
+    .select('id')
+    .where('case_id', '=', caseId)
+    .where('action', '=', 'updateCase')
+    .execute()
+  t.equal(audited.length, 1, 'one update in the audit trail')
+})
+
+t.test('20 concurrent case openings with one Idempotency-Key open one case', { skip }, async (t) => {
+  const app = await startTestApp(t)
+  const before = await app.database.db
+    .selectFrom('cases')
+    .select('id')
+    .where('sending_organisation_id', '=', POLAND)
+    .execute()
+
+  const responses = await inParallel(20, () =>
+    app.request({
+      method: 'POST',
+      url: '/v1/cases',
+      key: caseworker,
+      headers: { 'idempotency-key': 'open-once-under-load' },
+      payload: newCase,
+    }),
+  )
+  t.same(tally(responses), { 201: 20 }, 'all 20 answer 201')
+  const ids = new Set(responses.map((response) => (response.json() as { id?: string }).id))
+  t.equal(ids.size, 1, 'all with the same case')
+  t.equal(
+    responses.filter((response) => response.headers['idempotent-replayed'] === 'true').length,
+    19,
+    '19 are marked as replays',
+  )
+
+  const after = await app.database.db
+    .selectFrom('cases')
+    .select('id')
+    .where('sending_organisation_id', '=', POLAND)
+    .execute()
+  t.same(
+    after.map((row) => row.id).filter((id) => !before.some((row) => row.id === id)),
+    [...ids],
+    'exactly one case was opened',
+  )
+})
