@@ -1282,9 +1282,10 @@ export interface components {
     };
     parameters: {
         /**
-         * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-         *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-         *     Keys are scoped to your organisation and kept for 24 hours.
+         * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+         *     second change: it answers with the first answer's status and `Location`, the resource as
+         *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+         *     422. Keys are scoped to your organisation and kept for 24 hours.
          */
         IdempotencyKey: string;
         /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
@@ -1303,7 +1304,7 @@ export interface components {
     headers: {
         /** @description The version of the resource; send it back as `If-Match` to change it. */
         ETag: string;
-        /** @description `true` when this response replays the first response to the same `Idempotency-Key`. */
+        /** @description `true` when this answers a retry of an earlier request with the same `Idempotency-Key`. */
         IdempotentReplayed: "true";
         /** @description Where the new resource can be read. */
         Location: string;
@@ -1869,9 +1870,10 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2020,9 +2022,10 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2097,9 +2100,10 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2197,9 +2201,10 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2246,9 +2251,10 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2361,9 +2367,10 @@ export interface operations {
                 /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2425,9 +2432,10 @@ export interface operations {
                 /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2479,9 +2487,10 @@ export interface operations {
                 /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2534,9 +2543,10 @@ export interface operations {
                 /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
-                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body replays
-                 *     the first response (`Idempotent-Replayed: true`); the same key with another body is a 422.
-                 *     Keys are scoped to your organisation and kept for 24 hours.
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
