@@ -1,8 +1,9 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
-const hubOrganisationId = '00000000-0000-4000-8000-000000000001'
+const hubOrganisationId = demoOrganisationIds.hub
 const adminKey = demoKeys.demohubadmin as string
 const caseworkerKey = demoKeys.demoiomplcw1 as string
 const otherCaseworkerKey = demoKeys.demoiomuacw1 as string
@@ -58,7 +59,7 @@ t.test('a valid key identifies its caller', async (t) => {
   t.equal(me.statusCode, 200)
   t.match(me.json(), {
     principal: { id: '00000000-0000-4000-8001-000000000101', roles: ['caseworker'] },
-    organisation: { id: '00000000-0000-4000-8000-000000000101', country: 'PL' },
+    organisation: { id: demoOrganisationIds.iomPoland, country: 'PL' },
     api_key: { prefix: 'demoiomplcw1' },
   })
   t.notOk(me.json().api_key.secret, 'the secret is not echoed')

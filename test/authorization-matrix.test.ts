@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { contract } from '../src/http/contract.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
@@ -30,15 +31,7 @@ const ROLE_RELATIONS = [
 type RoleRelation = (typeof ROLE_RELATIONS)[number]
 type Relation = RoleRelation | 'anonymous' | 'revoked'
 
-const ORG = {
-  hub: '00000000-0000-4000-8000-000000000001',
-  iomPoland: '00000000-0000-4000-8000-000000000101',
-  borderGuardPoland: '00000000-0000-4000-8000-000000000102',
-  iomUkraine: '00000000-0000-4000-8000-000000000201',
-  iomAlbania: '00000000-0000-4000-8000-000000000301',
-  kyivShelter: '00000000-0000-4000-8000-000000000202',
-  iomMorocco: '00000000-0000-4000-8000-000000000401',
-} as const
+const ORG = demoOrganisationIds
 
 /**
  * own: IOM Poland, which opened and leads the case and sent the packet.

@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { components } from '../openapi/dist/types.js'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
 type Schemas = components['schemas']
@@ -13,9 +14,9 @@ type PacketPage = Schemas['PacketPage']
 type Problem = Schemas['Problem']
 type Request = TestApp['request']
 
-const IOM_POLAND = '00000000-0000-4000-8000-000000000101'
-const BORDER_GUARD_POLAND = '00000000-0000-4000-8000-000000000102'
-const IOM_UKRAINE = '00000000-0000-4000-8000-000000000201'
+const IOM_POLAND = demoOrganisationIds.iomPoland
+const BORDER_GUARD_POLAND = demoOrganisationIds.borderGuardPoland
+const IOM_UKRAINE = demoOrganisationIds.iomUkraine
 const UNKNOWN_ORGANISATION = '7c1e2d3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5'
 
 const plCaseworker = demoKeys.demoiomplcw1 as string

@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 
 // Concurrent duplicates and conflicting writes. Only meaningful on PostgreSQL: embedded PGlite runs
@@ -8,8 +9,8 @@ const skip = testDatabaseUrl
   ? false
   : 'needs PostgreSQL (set TEST_DATABASE_URL): PGlite runs one transaction at a time, so nothing runs concurrently'
 
-const POLAND = '00000000-0000-4000-8000-000000000101' // IOM Poland (demo)
-const UKRAINE = '00000000-0000-4000-8000-000000000201' // IOM Ukraine (demo)
+const POLAND = demoOrganisationIds.iomPoland // IOM Poland (demo)
+const UKRAINE = demoOrganisationIds.iomUkraine // IOM Ukraine (demo)
 const caseworker = demoKeys.demoiomplcw1 as string
 
 const newCase = {

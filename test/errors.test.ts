@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp } from './fixtures/app.js'
 
 const adminKey = demoKeys.demohubadmin as string
@@ -89,7 +90,7 @@ t.test('body values are not coerced to the contract type', async (t) => {
   }
   const nested = await request({
     method: 'POST',
-    url: `/v1/organisations/00000000-0000-4000-8000-000000000001/principals`,
+    url: `/v1/organisations/${demoOrganisationIds.hub}/principals`,
     key: adminKey,
     payload: { name: 'x', kind: 'staff', roles: ['caseworker', 'wizard'] },
   })

@@ -1,12 +1,13 @@
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
 // Idempotency-Key through HTTP, on PGlite and (with TEST_DATABASE_URL) on PostgreSQL.
 
-const POLAND = '00000000-0000-4000-8000-000000000101' // IOM Poland (demo), sending side
-const BORDER_GUARD = '00000000-0000-4000-8000-000000000102' // Border Guard, Poland (demo), sending side
-const UKRAINE = '00000000-0000-4000-8000-000000000201' // IOM Ukraine (demo), receiving side
+const POLAND = demoOrganisationIds.iomPoland // IOM Poland (demo), sending side
+const BORDER_GUARD = demoOrganisationIds.borderGuardPoland // Border Guard, Poland (demo), sending side
+const UKRAINE = demoOrganisationIds.iomUkraine // IOM Ukraine (demo), receiving side
 const polandCaseworker = demoKeys.demoiomplcw1 as string
 const polandSupervisor = demoKeys.demoiomplsv1 as string
 const borderGuardCaseworker = demoKeys.demobgplcw01 as string

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { type DemoOrganisation, demoOrganisations } from '../src/demo/demo-data.js'
+import { type DemoOrganisation, demoOrganisationIds, demoOrganisations } from '../src/demo/demo-data.js'
 import { insertOrganisation } from '../src/organisations/queries.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
@@ -60,7 +60,7 @@ t.test('the directory lists every demo organisation, ordered by name', async (t)
   )
   const names = page.items.map((item) => item.name)
   t.same(names, [...names].sort(), 'names ascend')
-  const poland = page.items.find((item) => item.id === '00000000-0000-4000-8000-000000000101')
+  const poland = page.items.find((item) => item.id === demoOrganisationIds.iomPoland)
   t.match(poland, { name: 'IOM Poland (demo)', country: 'PL', kind: 'iom_mission', can_send: true, can_receive: false })
 })
 
@@ -198,7 +198,7 @@ t.test('a tampered cursor is a 400 problem', async (t) => {
   }
   const forged = encodeURIComponent(tampered['an id that is not a uuid'])
   for (const url of [
-    `/v1/organisations/00000000-0000-4000-8000-000000000101/principals?cursor=${forged}`,
+    `/v1/organisations/${demoOrganisationIds.iomPoland}/principals?cursor=${forged}`,
     `/v1/principals/00000000-0000-4000-8001-000000000101/api-keys?cursor=${forged}`,
   ]) {
     const response = await request({ method: 'GET', url, key: admin })
@@ -311,7 +311,7 @@ t.test('the hub admin registers an organisation, a principal and an API key, the
 
 t.test('only the hub admin manages organisations, principals and keys', async (t) => {
   const { request } = await startTestApp(t)
-  const organisationId = '00000000-0000-4000-8000-000000000101'
+  const organisationId = demoOrganisationIds.iomPoland
   const principalId = '00000000-0000-4000-8001-000000000101'
   const list = await request({ method: 'GET', url: `/v1/principals/${principalId}/api-keys`, key: admin })
   const demoKeyId = ((list.json() as Page<{ id: string }>).items[0] as { id: string }).id

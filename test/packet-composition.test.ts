@@ -3,6 +3,7 @@ import t from 'tap'
 import { consentStatus, consentsCovering, dataCategories, sectionsVisibleTo } from '../src/cases/consent-coverage.js'
 import { isChild } from '../src/cases/profile.js'
 import type { CaseProfile, CaseSections, Consent, ConsentProvision, PacketStatus, Purpose } from '../src/db/schema.js'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { composePacket, contentHash, withdrawnCategories } from '../src/packets/compose.js'
 import { nextPacketStatus, type PacketAction } from '../src/packets/lifecycle.js'
 
@@ -14,9 +15,9 @@ const AFTER = new Date('2026-06-15T12:00:00.001Z')
 const LONG_AGO = new Date('2025-01-01T00:00:00.000Z')
 const LATER = new Date('2027-01-01T00:00:00.000Z')
 
-const SENDER = '00000000-0000-4000-8000-000000000101' // IOM Poland (demo)
-const UKRAINE = '00000000-0000-4000-8000-000000000201' // IOM Ukraine (demo)
-const SHELTER = '00000000-0000-4000-8000-000000000202' // Shelter, Kyiv (demo)
+const SENDER = demoOrganisationIds.iomPoland // IOM Poland (demo)
+const UKRAINE = demoOrganisationIds.iomUkraine // IOM Ukraine (demo)
+const SHELTER = demoOrganisationIds.kyivShelter // Shelter, Kyiv (demo)
 const CASE_ID = '11111111-1111-4111-8111-111111111111'
 
 let consentCounter = 0
@@ -377,7 +378,7 @@ t.test('sectionsVisibleTo', async (t) => {
       UKRAINE,
       { health: { conditions: ['asthma'] } },
     ],
-    ['an organisation no consent names sees nothing', fullSections, all, '00000000-0000-4000-8000-000000000301', {}],
+    ['an organisation no consent names sees nothing', fullSections, all, demoOrganisationIds.iomAlbania, {}],
   ]
   for (const [name, sections, consents, organisationId, expected] of table) {
     const visible = sectionsVisibleTo({ ...found, sections }, consents, organisationId, NOW)

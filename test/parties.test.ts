@@ -1,9 +1,10 @@
 import t from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
-const ukraine = '00000000-0000-4000-8000-000000000201'
-const kyivShelter = '00000000-0000-4000-8000-000000000202'
-const hub = '00000000-0000-4000-8000-000000000001'
+const ukraine = demoOrganisationIds.iomUkraine
+const kyivShelter = demoOrganisationIds.kyivShelter
+const hub = demoOrganisationIds.hub
 
 async function openCase(request: TestApp['request']) {
   const created = await request({
@@ -29,7 +30,7 @@ t.test('the sending party invites a shelter, which sees the case but only consen
   })
   t.equal(invited.statusCode, 201)
   t.match(invited.json().parties, [
-    { organisation_id: '00000000-0000-4000-8000-000000000101', role: 'sending' },
+    { organisation_id: demoOrganisationIds.iomPoland, role: 'sending' },
     { organisation_id: kyivShelter, role: 'invited' },
   ])
   t.equal(invited.headers.etag, '"2"', 'the case moved to its next version')

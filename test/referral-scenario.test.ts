@@ -3,6 +3,7 @@ import canonicalize from 'canonicalize'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { components } from '../openapi/dist/types.js'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp } from './fixtures/app.js'
 
 type Schemas = components['schemas']
@@ -14,8 +15,8 @@ type AuditRecord = Schemas['AuditRecord']
 type AuditPage = Schemas['AuditPage']
 type Problem = Schemas['Problem']
 
-const IOM_POLAND = '00000000-0000-4000-8000-000000000101'
-const IOM_UKRAINE = '00000000-0000-4000-8000-000000000201'
+const IOM_POLAND = demoOrganisationIds.iomPoland
+const IOM_UKRAINE = demoOrganisationIds.iomUkraine
 const PL_CASEWORKER = '00000000-0000-4000-8001-000000000101'
 const UA_CASEWORKER = '00000000-0000-4000-8001-000000000201'
 

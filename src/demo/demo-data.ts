@@ -23,13 +23,26 @@ export interface DemoOrganisation {
   principals: DemoPrincipal[]
 }
 
+/** The demo organisations' fixed ids, by name. */
+export const demoOrganisationIds = {
+  hub: '00000000-0000-4000-8000-000000000001',
+  iomPoland: '00000000-0000-4000-8000-000000000101',
+  borderGuardPoland: '00000000-0000-4000-8000-000000000102',
+  ngoWarsaw: '00000000-0000-4000-8000-000000000103',
+  iomUkraine: '00000000-0000-4000-8000-000000000201',
+  kyivShelter: '00000000-0000-4000-8000-000000000202',
+  iomAlbania: '00000000-0000-4000-8000-000000000301',
+  iomMorocco: '00000000-0000-4000-8000-000000000401',
+  auditOffice: '00000000-0000-4000-8000-000000000501',
+} as const
+
 function principal(id: string, name: string, kind: 'staff' | 'system', roles: Role[], prefix: string): DemoPrincipal {
   return { id, name, kind, roles, key: { prefix, secret: `demo-only-${prefix}-not-secret` } }
 }
 
 export const demoOrganisations: DemoOrganisation[] = [
   {
-    id: '00000000-0000-4000-8000-000000000001',
+    id: demoOrganisationIds.hub,
     name: 'TRM hub operator (demo)',
     country: 'BE',
     kind: 'hub_operator',
@@ -40,7 +53,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000101',
+    id: demoOrganisationIds.iomPoland,
     name: 'IOM Poland (demo)',
     country: 'PL',
     kind: 'iom_mission',
@@ -71,7 +84,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000102',
+    id: demoOrganisationIds.borderGuardPoland,
     name: 'Border Guard Headquarters, Poland (demo)',
     country: 'PL',
     kind: 'government_authority',
@@ -88,7 +101,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000103',
+    id: demoOrganisationIds.ngoWarsaw,
     name: 'Anti-trafficking NGO, Warsaw (demo)',
     country: 'PL',
     kind: 'ngo',
@@ -105,7 +118,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000201',
+    id: demoOrganisationIds.iomUkraine,
     name: 'IOM Ukraine (demo)',
     country: 'UA',
     kind: 'iom_mission',
@@ -129,7 +142,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000202',
+    id: demoOrganisationIds.kyivShelter,
     name: 'Shelter for survivors, Kyiv (demo)',
     country: 'UA',
     kind: 'shelter',
@@ -146,7 +159,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000301',
+    id: demoOrganisationIds.iomAlbania,
     name: 'IOM Albania (demo)',
     country: 'AL',
     kind: 'iom_mission',
@@ -163,7 +176,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000401',
+    id: demoOrganisationIds.iomMorocco,
     name: 'IOM Morocco (demo)',
     country: 'MA',
     kind: 'iom_mission',
@@ -180,7 +193,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     ],
   },
   {
-    id: '00000000-0000-4000-8000-000000000501',
+    id: demoOrganisationIds.auditOffice,
     name: 'Audit office of the hub (demo)',
     country: 'BE',
     kind: 'hub_operator',
