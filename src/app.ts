@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { caseHandlers } from './cases/handlers.js'
+import { procedureHandlers } from './cases/procedure-handlers.js'
+import { type Clock, systemClock } from './clock.js'
 import type { Config } from './config.js'
 import { consentHandlers } from './consents/handlers.js'
 import type { Database } from './db/database.js'
@@ -14,17 +16,26 @@ import { ProblemError, registerProblemHandlers } from './http/problem.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
 import { packetHandlers } from './packets/handlers.js'
+import { loadSops, type SopRegistry } from './sops/registry.js'
 
 export interface AppDependencies {
   config: Config
   database: Database
   migrations: Migration[]
+  clock?: Clock
+  sops?: SopRegistry
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
 
 /** The composition root: builds the whole service on the given database; never listens. */
-export async function buildApp({ config, database, migrations }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({
+  config,
+  database,
+  migrations,
+  clock = systemClock,
+  sops = loadSops(),
+}: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOptions(config.logLevel),
     bodyLimit: config.bodyLimitBytes,
@@ -54,7 +65,8 @@ export async function buildApp({ config, database, migrations }: AppDependencies
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
     ...organisationHandlers(database.db),
-    ...caseHandlers(database.db),
+    ...caseHandlers({ db: database.db, sops, clock }),
+    ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers(database.db),
     ...packetHandlers(database.db),
   })

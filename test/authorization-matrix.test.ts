@@ -1,7 +1,8 @@
 /**
  * The authorisation matrix: every operation of the contract × who calls it (own organisation,
- * counterpart before and after acceptance, unrelated organisations, the hub, no key, a revoked
- * key) × the caller's role, each cell answered by real HTTP on a real database.
+ * the packet's recipient after reading, after acknowledging and after accepting, an invited party,
+ * unrelated organisations, the hub, no key, a revoked key) × the caller's role, each cell answered
+ * by real HTTP on a real database.
  *
  * TABLE below is the specification. Where it is stricter than the contract's wording, the
  * comment on the row says why.
@@ -22,6 +23,7 @@ type Role = (typeof ROLES)[number]
 const ROLE_RELATIONS = [
   'own',
   'counterpart',
+  'counterpartAcknowledged',
   'counterpartAccepted',
   'invited',
   'unrelated',
@@ -35,9 +37,13 @@ const ORG = demoOrganisationIds
 
 /**
  * own: IOM Poland, which opened and leads the case and sent the packet.
- * counterpart: IOM Ukraine, recipient of a packet it has read but not yet answered (not a case party).
- * counterpartAccepted: IOM Ukraine on a case whose first packet it accepted (a party, not the lead),
- *   answering a second packet the sender sent afterwards.
+ * counterpart: IOM Ukraine, recipient of a packet it has only read (received), neither acknowledged
+ *   nor answered: a party to the packet, NOT a party to the case (it becomes one by acknowledging).
+ * counterpartAcknowledged: IOM Ukraine after acknowledging that packet, not (yet) accepting it: a
+ *   party to the case with the role `receiving` (the joint assessment), the case's receiving side for
+ *   the procedure, but not its receiving organisation of record and not the lead.
+ * counterpartAccepted: IOM Ukraine on a case whose first packet it acknowledged and accepted (a
+ *   party, not the lead), answering a second packet the sender sent afterwards (read, not answered).
  * invited: the Kyiv shelter, invited to the case by IOM Poland; no consent covers it, and no packet is for it.
  * unrelated: IOM Morocco, a receiving-side partner with nothing to do with the case.
  * unrelatedSender: Border Guard Poland, a sending-side partner in the same country, not a party.
@@ -46,6 +52,7 @@ const ORG = demoOrganisationIds
 const RELATION_ORGANISATION: Record<RoleRelation, string> = {
   own: ORG.iomPoland,
   counterpart: ORG.iomUkraine,
+  counterpartAcknowledged: ORG.iomUkraine,
   counterpartAccepted: ORG.iomUkraine,
   invited: ORG.kyivShelter,
   unrelated: ORG.iomMorocco,
@@ -76,10 +83,24 @@ type Row = Record<RoleRelation, PerRole> & { anonymous: number; revoked: number 
 
 const ALL_200: PerRole = [200, 200, 200, 200, 200]
 const ALL_403: PerRole = [403, 403, 403, 403, 403]
+/** Open to every authenticated caller, whatever its relation to any case. */
+const ANY_AUTHENTICATED: Row = {
+  own: ALL_200,
+  counterpart: ALL_200,
+  counterpartAcknowledged: ALL_200,
+  counterpartAccepted: ALL_200,
+  invited: ALL_200,
+  unrelated: ALL_200,
+  unrelatedSender: ALL_200,
+  hub: ALL_200,
+  anonymous: 401,
+  revoked: 401,
+}
 /** Hub-administration operations: only the hub operator's admin. */
 const HUB_ADMIN_ONLY = (status: number): Row => ({
   own: ALL_403, // judgement: an `admin` principal of a partner organisation is not the hub admin
   counterpart: ALL_403,
+  counterpartAcknowledged: ALL_403,
   counterpartAccepted: ALL_403,
   invited: ALL_403,
   unrelated: ALL_403,
@@ -88,75 +109,60 @@ const HUB_ADMIN_ONLY = (status: number): Row => ({
   anonymous: 401,
   revoked: 401,
 })
+/** Reading a case's procedure, timeline or records: the reading roles of any party to the case. */
+const CASE_PARTY_READS: Row = {
+  own: [200, 200, 200, 200, 403],
+  counterpart: [404, 404, 404, 404, 403], // a recipient that only read the packet is not a party
+  counterpartAcknowledged: [200, 200, 200, 200, 403], // a party from its acknowledgement
+  counterpartAccepted: [200, 200, 200, 200, 403],
+  invited: [200, 200, 200, 200, 403],
+  unrelated: [404, 404, 404, 404, 403],
+  unrelatedSender: [404, 404, 404, 404, 403],
+  hub: [404, 404, 404, 404, 403],
+  anonymous: 401,
+  revoked: 401,
+}
+
+/**
+ * Accepting, declining or asking for information: the recipient's caseworker or supervisor, once it
+ * has acknowledged. A recipient that only read the packet passes authorisation but the lifecycle
+ * refuses (409): acknowledgement comes first.
+ */
+const ANSWER_AFTER_ACKNOWLEDGEMENT: Row = {
+  own: ALL_403, // the sender sees the packet but may not answer it
+  counterpart: [409, 409, 403, 403, 403], // read, not acknowledged: not yet open to an answer
+  counterpartAcknowledged: [200, 200, 403, 403, 403],
+  counterpartAccepted: [200, 200, 403, 403, 403], // its second packet, acknowledged first
+  invited: [404, 404, 403, 403, 403],
+  unrelated: [404, 404, 403, 403, 403],
+  unrelatedSender: [404, 404, 403, 403, 403],
+  hub: [404, 404, 403, 403, 403],
+  anonymous: 401,
+  revoked: 401,
+}
 
 /**
  * Conventions encoded here:
  * - 401 for no key or a revoked key, on every non-public operation, before anything else.
  * - 403 when the caller's role may never do this: decided before the resource is looked up, so it
  *   is the same for an existing and a non-existent resource (checked by the probe below).
- * - 404 for any organisation that is not a party to the case (not the sender or recipient of the
- *   packet): it must not learn that the resource exists.
+ * - 404 for any organisation that is not a party to the case (not its sender, not a recipient that
+ *   acknowledged a packet of it, not invited) or to the packet (not its sender or recipient): it must
+ *   not learn that the resource exists.
  * - 403 for a party that may see the resource but may not do this (not the lead, not the recipient).
+ * - 409 where authorisation let the caller through and the packet's lifecycle or the case's
+ *   procedure refused: an answer to a packet that is not (or no longer) open to it, or an action of
+ *   the procedure whose side or role the caller does not hold (with `unmet`, checked below).
  */
 const TABLE: Record<string, Row> = {
   // Operations: public.
-  getLiveness: {
-    own: ALL_200,
-    counterpart: ALL_200,
-    counterpartAccepted: ALL_200,
-    invited: ALL_200,
-    unrelated: ALL_200,
-    unrelatedSender: ALL_200,
-    hub: ALL_200,
-    anonymous: 200,
-    revoked: 200,
-  },
-  getReadiness: {
-    own: ALL_200,
-    counterpart: ALL_200,
-    counterpartAccepted: ALL_200,
-    invited: ALL_200,
-    unrelated: ALL_200,
-    unrelatedSender: ALL_200,
-    hub: ALL_200,
-    anonymous: 200,
-    revoked: 200,
-  },
+  getLiveness: { ...ANY_AUTHENTICATED, anonymous: 200, revoked: 200 },
+  getReadiness: { ...ANY_AUTHENTICATED, anonymous: 200, revoked: 200 },
 
   // Identity and directory: any authenticated caller.
-  getMe: {
-    own: ALL_200,
-    counterpart: ALL_200,
-    counterpartAccepted: ALL_200,
-    invited: ALL_200,
-    unrelated: ALL_200,
-    unrelatedSender: ALL_200,
-    hub: ALL_200,
-    anonymous: 401,
-    revoked: 401,
-  },
-  listOrganisations: {
-    own: ALL_200,
-    counterpart: ALL_200,
-    counterpartAccepted: ALL_200,
-    invited: ALL_200,
-    unrelated: ALL_200,
-    unrelatedSender: ALL_200,
-    hub: ALL_200,
-    anonymous: 401,
-    revoked: 401,
-  },
-  getOrganisation: {
-    own: ALL_200,
-    counterpart: ALL_200,
-    counterpartAccepted: ALL_200,
-    invited: ALL_200,
-    unrelated: ALL_200,
-    unrelatedSender: ALL_200,
-    hub: ALL_200,
-    anonymous: 401,
-    revoked: 401,
-  },
+  getMe: ANY_AUTHENTICATED,
+  listOrganisations: ANY_AUTHENTICATED,
+  getOrganisation: ANY_AUTHENTICATED,
 
   // Hub administration.
   createOrganisation: HUB_ADMIN_ONLY(201),
@@ -170,6 +176,7 @@ const TABLE: Record<string, Row> = {
   listCases: {
     own: [200, 200, 200, 200, 403],
     counterpart: [200, 200, 200, 200, 403], // 200, but without the case (checked below)
+    counterpartAcknowledged: [200, 200, 200, 200, 403], // with the case (checked below)
     counterpartAccepted: [200, 200, 200, 200, 403],
     invited: [200, 200, 200, 200, 403], // a party: the case is listed
     unrelated: [200, 200, 200, 200, 403],
@@ -181,6 +188,7 @@ const TABLE: Record<string, Row> = {
   createCase: {
     own: [201, 201, 403, 403, 403],
     counterpart: ALL_403, // IOM Ukraine cannot send
+    counterpartAcknowledged: ALL_403,
     counterpartAccepted: ALL_403,
     invited: ALL_403, // the shelter cannot send
     unrelated: ALL_403, // IOM Morocco cannot send
@@ -191,7 +199,8 @@ const TABLE: Record<string, Row> = {
   },
   getCase: {
     own: [200, 200, 200, 200, 403],
-    counterpart: [404, 404, 404, 404, 403], // a packet recipient is not a party until it accepts
+    counterpart: [404, 404, 404, 404, 403], // a packet recipient is not a party until it acknowledges
+    counterpartAcknowledged: [200, 200, 200, 200, 403], // only the consented sections (checked below)
     counterpartAccepted: [200, 200, 200, 200, 403], // only the consented sections (checked below)
     invited: [200, 200, 200, 200, 403], // a party, but no section is consented to it (checked below)
     unrelated: [404, 404, 404, 404, 403],
@@ -203,6 +212,7 @@ const TABLE: Record<string, Row> = {
   updateCase: {
     own: [200, 200, 403, 403, 403],
     counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: ALL_403, // a party, but not the lead
     counterpartAccepted: ALL_403, // a party, but not the lead
     invited: ALL_403,
     unrelated: [404, 404, 403, 403, 403],
@@ -213,7 +223,10 @@ const TABLE: Record<string, Row> = {
   },
   inviteParty: {
     own: [201, 201, 403, 403, 403],
-    counterpart: [404, 404, 403, 403, 403], // a packet recipient is not a party until it accepts
+    counterpart: [404, 404, 403, 403, 403], // a packet recipient is not a party until it acknowledges
+    // Only the sending partner and the receiving partner that accepted may invite: a recipient that has
+    // only acknowledged has not taken the case on yet.
+    counterpartAcknowledged: ALL_403,
     counterpartAccepted: [201, 201, 403, 403, 403], // the receiving party may invite
     invited: ALL_403, // an invited party may not invite others
     unrelated: [404, 404, 403, 403, 403],
@@ -225,6 +238,7 @@ const TABLE: Record<string, Row> = {
   listCaseAudit: {
     own: [403, 403, 200, 200, 403],
     counterpart: [403, 403, 404, 404, 403],
+    counterpartAcknowledged: [403, 403, 200, 200, 403],
     counterpartAccepted: [403, 403, 200, 200, 403],
     invited: [403, 403, 200, 200, 403],
     unrelated: [403, 403, 404, 404, 403],
@@ -235,31 +249,12 @@ const TABLE: Record<string, Row> = {
   },
 
   // Consents.
-  listConsents: {
-    own: [200, 200, 200, 200, 403],
-    counterpart: [404, 404, 404, 404, 403],
-    counterpartAccepted: [200, 200, 200, 200, 403],
-    invited: [200, 200, 200, 200, 403],
-    unrelated: [404, 404, 404, 404, 403],
-    unrelatedSender: [404, 404, 404, 404, 403],
-    hub: [404, 404, 404, 404, 403],
-    anonymous: 401,
-    revoked: 401,
-  },
-  getConsent: {
-    own: [200, 200, 200, 200, 403],
-    counterpart: [404, 404, 404, 404, 403],
-    counterpartAccepted: [200, 200, 200, 200, 403],
-    invited: [200, 200, 200, 200, 403],
-    unrelated: [404, 404, 404, 404, 403],
-    unrelatedSender: [404, 404, 404, 404, 403],
-    hub: [404, 404, 404, 404, 403],
-    anonymous: 401,
-    revoked: 401,
-  },
+  listConsents: CASE_PARTY_READS,
+  getConsent: CASE_PARTY_READS,
   recordConsent: {
     own: [201, 201, 403, 403, 403],
     counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: ALL_403,
     counterpartAccepted: ALL_403,
     invited: ALL_403,
     unrelated: [404, 404, 403, 403, 403],
@@ -271,6 +266,7 @@ const TABLE: Record<string, Row> = {
   withdrawConsent: {
     own: [200, 200, 403, 403, 403],
     counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: ALL_403,
     counterpartAccepted: ALL_403,
     invited: ALL_403,
     unrelated: [404, 404, 403, 403, 403],
@@ -284,6 +280,7 @@ const TABLE: Record<string, Row> = {
   sendPacket: {
     own: [201, 201, 403, 403, 403],
     counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: ALL_403, // an onward referral by a party that does not lead the case
     counterpartAccepted: ALL_403, // an onward referral by a party that does not lead the case
     invited: ALL_403,
     unrelated: [404, 404, 403, 403, 403],
@@ -295,6 +292,7 @@ const TABLE: Record<string, Row> = {
   listPackets: {
     own: [200, 200, 200, 200, 403], // outbox holds the packet
     counterpart: [200, 200, 200, 200, 403], // inbox holds the packet
+    counterpartAcknowledged: [200, 200, 200, 200, 403], // inbox holds the packet
     counterpartAccepted: [200, 200, 200, 200, 403],
     invited: [200, 200, 200, 200, 403], // inbox without the packet
     unrelated: [200, 200, 200, 200, 403], // inbox without it
@@ -306,6 +304,7 @@ const TABLE: Record<string, Row> = {
   getPacket: {
     own: [200, 200, 200, 200, 403],
     counterpart: [200, 200, 200, 200, 403],
+    counterpartAcknowledged: [200, 200, 200, 200, 403],
     counterpartAccepted: [200, 200, 200, 200, 403],
     invited: [404, 404, 404, 404, 403], // judgement: a party to the case, but not to a packet between two others
     unrelated: [404, 404, 404, 404, 403],
@@ -317,6 +316,7 @@ const TABLE: Record<string, Row> = {
   acknowledgePacket: {
     own: ALL_403, // the sender sees the packet but may not answer it
     counterpart: [200, 200, 403, 403, 403],
+    counterpartAcknowledged: [409, 409, 403, 403, 403], // the recipient may, but it already acknowledged
     counterpartAccepted: [200, 200, 403, 403, 403],
     invited: [404, 404, 403, 403, 403],
     unrelated: [404, 404, 403, 403, 403],
@@ -325,36 +325,55 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
-  acceptPacket: {
-    own: ALL_403,
-    counterpart: [200, 200, 403, 403, 403],
-    counterpartAccepted: [200, 200, 403, 403, 403],
-    invited: [404, 404, 403, 403, 403],
+  acceptPacket: ANSWER_AFTER_ACKNOWLEDGEMENT,
+  declinePacket: ANSWER_AFTER_ACKNOWLEDGEMENT,
+  requestPacketInformation: ANSWER_AFTER_ACKNOWLEDGEMENT,
+
+  // Procedures: the definitions are reference data, open to every role, the hub's admin included.
+  listSops: ANY_AUTHENTICATED,
+  getSop: ANY_AUTHENTICATED,
+  getNextActions: CASE_PARTY_READS,
+  getTimeline: CASE_PARTY_READS,
+  // Records are kept between the two sides: an invited party is a party, but on neither side.
+  listCaseRecords: { ...CASE_PARTY_READS, invited: [403, 403, 403, 403, 403] },
+  createCaseRecord: {
+    own: [201, 201, 403, 403, 403], // the sending side
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: [201, 201, 403, 403, 403], // the receiving side from its acknowledgement
+    counterpartAccepted: [201, 201, 403, 403, 403], // the receiving side
+    invited: ALL_403, // a party, but on neither side
     unrelated: [404, 404, 403, 403, 403],
     unrelatedSender: [404, 404, 403, 403, 403],
     hub: [404, 404, 403, 403, 403],
     anonymous: 401,
     revoked: 401,
   },
-  declinePacket: {
-    own: ALL_403,
-    counterpart: [200, 200, 403, 403, 403],
-    counterpartAccepted: [200, 200, 403, 403, 403],
-    invited: [404, 404, 403, 403, 403],
+  // `put_on_hold` (no guards; side `lead`, the sending partner until arrival) on a fresh case: only the
+  // lead's caseworker or supervisor may. The procedure decides between parties (409 with `unmet`);
+  // the role check comes first (403), the party check next (404).
+  performTransition: {
+    own: [200, 200, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: [409, 409, 403, 403, 403], // the receiving side, not the lead
+    counterpartAccepted: [409, 409, 403, 403, 403], // the receiving side, not the lead (until arrival)
+    invited: [409, 409, 403, 403, 403], // a party on neither side
     unrelated: [404, 404, 403, 403, 403],
     unrelatedSender: [404, 404, 403, 403, 403],
     hub: [404, 404, 403, 403, 403],
     anonymous: 401,
     revoked: 401,
   },
-  requestPacketInformation: {
-    own: ALL_403,
-    counterpart: [200, 200, 403, 403, 403],
-    counterpartAccepted: [200, 200, 403, 403, 403],
-    invited: [404, 404, 403, 403, 403],
-    unrelated: [404, 404, 403, 403, 403],
-    unrelatedSender: [404, 404, 403, 403, 403],
-    hub: [404, 404, 403, 403, 403],
+  // Only supervisors, of any organisation: each sees the escalations of the cases it is a party to
+  // (none are raised here: the list's content is not checked by this matrix).
+  listEscalations: {
+    own: [403, 200, 403, 403, 403],
+    counterpart: [403, 200, 403, 403, 403],
+    counterpartAcknowledged: [403, 200, 403, 403, 403],
+    counterpartAccepted: [403, 200, 403, 403, 403],
+    invited: [403, 200, 403, 403, 403],
+    unrelated: [403, 200, 403, 403, 403],
+    unrelatedSender: [403, 200, 403, 403, 403],
+    hub: [403, 200, 403, 403, 403],
     anonymous: 401,
     revoked: 401,
   },
@@ -389,7 +408,20 @@ const SENTINEL = {
 } as const
 const ALL_SENTINELS = Object.values(SENTINEL)
 
-type ScenarioKind = 'pending' | 'accepted'
+/** pending: the recipient only read the packet; acknowledged: it acknowledged it; accepted: see `scenario`. */
+type ScenarioKind = 'pending' | 'acknowledged' | 'accepted'
+
+/** The scenario each relation is tested on: the recipient's columns differ by how far it went. */
+const KIND_OF: Record<RoleRelation, ScenarioKind> = {
+  own: 'pending',
+  counterpart: 'pending',
+  counterpartAcknowledged: 'acknowledged',
+  counterpartAccepted: 'accepted',
+  invited: 'pending',
+  unrelated: 'pending',
+  unrelatedSender: 'pending',
+  hub: 'pending',
+}
 
 interface Scenario {
   caseId: string
@@ -518,11 +550,29 @@ class Fixtures {
     return sent.json().id
   }
 
+  /** The recipient acknowledges the packet, unless it already did: from then on it is a party to the case. */
+  async acknowledge(packetId: string): Promise<void> {
+    const read = await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }, 200, 'read packet')
+    if (read.json().status === 'acknowledged') return
+    await this.call(
+      {
+        method: 'POST',
+        url: `/v1/packets/${packetId}/acknowledge`,
+        key: recipient,
+        headers: { 'if-match': String(read.headers.etag) },
+        payload: { focal_point: { name: 'Iryna Shevchenko' }, alternate_contact: { name: 'Petro Bondarenko' } },
+      },
+      200,
+      'recipient acknowledges packet',
+    )
+  }
+
   /**
    * A case opened by IOM Poland with identity, health and psychosocial sections; a consent for
    * identity and health to IOM Ukraine for return assistance; a packet to IOM Ukraine, which read
-   * it (received); the Kyiv shelter invited as a party. `accepted`: IOM Ukraine accepted that packet, and IOM Poland sent a second one,
-   * also read.
+   * it (received); the Kyiv shelter invited as a party. `acknowledged`: IOM Ukraine also acknowledged
+   * that packet. `accepted`: IOM Ukraine acknowledged and accepted that packet, and IOM Poland sent a
+   * second one, also read (not acknowledged).
    */
   async scenario(kind: ScenarioKind): Promise<Scenario> {
     const created = await this.call(
@@ -569,6 +619,7 @@ class Fixtures {
     })
     let packetId = await this.sendPacket(caseId, ORG.iomUkraine)
     await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }, 200, 'recipient reads packet')
+    if (kind === 'acknowledged' || kind === 'accepted') await this.acknowledge(packetId)
     if (kind === 'accepted') {
       await this.call(
         {
@@ -616,9 +667,19 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
   }
   const shared = onScenario('shared')
   const none = async () => ({ params: {} })
-  const answer = (operationId: string, payload: Record<string, unknown>): OperationUnderTest => ({
+  /** An answer to the scenario's packet; accepting, declining and asking need it acknowledged first. */
+  const answer = (
+    operationId: string,
+    payload: Record<string, unknown>,
+    { afterAcknowledgement = true } = {},
+  ): OperationUnderTest => ({
     mutates: true,
-    prepare: onScenario(operationId),
+    prepare: async (kind) => {
+      const target = await onScenario(operationId)(kind)
+      // Only the accepted scenario's second packet waits for it: a `pending` packet stays merely read.
+      if (afterAcknowledgement && kind === 'accepted') await fx.acknowledge(target.params.packetId)
+      return target
+    },
     build: async (target) => ({
       headers: { 'if-match': await fx.packetEtag(target.params.packetId as string) },
       payload,
@@ -718,13 +779,39 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       }),
     },
     getPacket: { mutates: false, prepare: shared, build: async () => ({}) },
-    acknowledgePacket: answer('acknowledgePacket', {
-      focal_point: { name: 'Iryna Shevchenko' },
-      alternate_contact: { name: 'Petro Bondarenko' },
-    }),
+    acknowledgePacket: answer(
+      'acknowledgePacket',
+      { focal_point: { name: 'Iryna Shevchenko' }, alternate_contact: { name: 'Petro Bondarenko' } },
+      { afterAcknowledgement: false },
+    ),
     acceptPacket: answer('acceptPacket', { note: 'We can receive her.' }),
     declinePacket: answer('declinePacket', { reason_code: 'no_capacity', reason_text: 'Our shelter is full.' }),
     requestPacketInformation: answer('requestPacketInformation', { questions: ['Does she need a medical escort?'] }),
+    listSops: { mutates: false, build: async () => ({}) },
+    getSop: { mutates: false, build: async () => ({ params: { sopId: 'adult-return' } }) },
+    getNextActions: { mutates: false, prepare: shared, build: async () => ({}) },
+    performTransition: {
+      mutates: true,
+      prepare: onScenario('performTransition'),
+      build: async (target) => ({
+        headers: { 'if-match': await fx.caseEtag(target.params.caseId as string) },
+        payload: {
+          action: 'put_on_hold',
+          reason: 'Pending criminal proceedings in which she testifies.',
+          review_date: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10),
+        },
+      }),
+    },
+    getTimeline: { mutates: false, prepare: shared, build: async () => ({}) },
+    listCaseRecords: { mutates: false, prepare: shared, build: async () => ({}) },
+    createCaseRecord: {
+      mutates: false, // records only add to the case: every cell may add one
+      prepare: onScenario('createCaseRecord'),
+      build: async () => ({
+        payload: { kind: 'assessment', assessment: 'risk_and_needs', data: { summary: 'No threat identified.' } },
+      }),
+    },
+    listEscalations: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
   }
   return operations
 }
@@ -732,6 +819,20 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
 // ─── Checks beyond the status ────────────────────────────────────────────────────────────────
 
 const NON_PARTY: ReadonlySet<Relation> = new Set(['unrelated', 'unrelatedSender', 'hub', 'anonymous', 'revoked'])
+
+/** Summaries, audit trails and the procedure's answers never carry section data. */
+const SECTION_FREE: ReadonlySet<string> = new Set([
+  'listCases',
+  'listPackets',
+  'listConsents',
+  'listCaseAudit',
+  'getNextActions',
+  'performTransition',
+  'getTimeline',
+  'listCaseRecords',
+  'createCaseRecord',
+  'listEscalations',
+])
 
 /** Strings the body of this answer must not contain. */
 function forbiddenIn(operationId: string, cell: Cell, status: number, target: Target, fx: Fixtures): string[] {
@@ -741,11 +842,9 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
     forbidden.push(...fx.references, ...ALL_SENTINELS)
     if (status < 300) forbidden.push(...fx.caseIds)
   }
-  if (['listCases', 'listPackets', 'listConsents', 'listCaseAudit'].includes(operationId)) {
-    forbidden.push(...ALL_SENTINELS) // summaries and audit trails never carry section data
-  }
+  if (SECTION_FREE.has(operationId)) forbidden.push(...ALL_SENTINELS)
   if (operationId === 'listCases' && cell.relation === 'counterpart' && target.scenario) {
-    forbidden.push(target.scenario.reference) // not a party before it accepts
+    forbidden.push(target.scenario.reference) // not a party before it acknowledges
   }
   if (cell.relation === 'invited') {
     forbidden.push(...ALL_SENTINELS) // no consent covers the invited shelter
@@ -758,13 +857,21 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
 function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
   const reference = target.scenario?.reference
   if (!reference) return []
-  if (operationId === 'listCases' && ['own', 'counterpartAccepted', 'invited'].includes(cell.relation)) {
+  if (
+    operationId === 'listCases' &&
+    ['own', 'counterpartAcknowledged', 'counterpartAccepted', 'invited'].includes(cell.relation)
+  ) {
     return [reference]
   }
-  if (operationId === 'listPackets' && ['own', 'counterpart', 'counterpartAccepted'].includes(cell.relation)) {
+  if (
+    operationId === 'listPackets' &&
+    ['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)
+  ) {
     return [target.params.packetId as string]
   }
-  if (operationId === 'getCase' && cell.relation === 'counterpartAccepted') return [SENTINEL.identity, SENTINEL.health]
+  if (operationId === 'getCase' && ['counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)) {
+    return [SENTINEL.identity, SENTINEL.health]
+  }
   if (operationId === 'getCase' && cell.relation === 'own') return ALL_SENTINELS
   return []
 }
@@ -774,7 +881,7 @@ const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId']
 
 function isNonPartyFor(operation: ContractOperation, relation: Relation): boolean {
   if (NON_PARTY.has(relation)) return true
-  // Before it accepts, the recipient is a party to the packet but not to the case.
+  // Before it acknowledges, the recipient is a party to the packet but not to the case.
   if (relation === 'counterpart') return operation.path.includes('{caseId}')
   // An invited party is a party to the case but not to its packets.
   if (relation === 'invited') return operation.path.includes('{packetId}')
@@ -859,7 +966,8 @@ t.test('authorisation matrix', async (t) => {
           cell.relation === 'anonymous' || cell.relation === 'revoked'
             ? row[cell.relation]
             : row[cell.relation][ROLES.indexOf(cell.role as Role)]
-        const kind: ScenarioKind = cell.relation === 'counterpartAccepted' ? 'accepted' : 'pending'
+        const kind: ScenarioKind =
+          cell.relation === 'anonymous' || cell.relation === 'revoked' ? 'pending' : KIND_OF[cell.relation]
         let target = targets.get(kind)
         if (!target) {
           target = underTest.prepare ? await underTest.prepare(kind) : { params: {} }
@@ -886,6 +994,15 @@ t.test('authorisation matrix', async (t) => {
         if (response.statusCode < 300) {
           const missing = requiredIn(operationId, cell, target).filter((text) => !response.body.includes(text))
           t.same(missing, [], `${label}: the answer holds what this caller may see`)
+        }
+        // A refusal by the procedure names what does not hold: here only who acts (side, role), never a guard.
+        if (operationId === 'performTransition' && response.statusCode === 409) {
+          const codes = ((response.json().unmet ?? []) as { code: string }[]).map((unmet) => unmet.code)
+          t.ok(
+            codes.length > 0 && codes.every((code) => code.startsWith('actor.')),
+            `${label}: the refusal lists what is unmet, all of it about the actor`,
+            { codes },
+          )
         }
 
         // No oracle: for a non-party, an existing resource answers like one that does not exist.

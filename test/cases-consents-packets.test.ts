@@ -130,6 +130,15 @@ function answer(request: Request, packetId: string, action: string, ifMatch: str
   })
 }
 
+/** IOM Ukraine reads the packet and acknowledges it, as it must before any answer; returns the ETag after. */
+async function acknowledge(request: Request, packetId: string): Promise<string> {
+  const { etag } = await getPacket(request, packetId, uaCaseworker)
+  const response = await answer(request, packetId, 'acknowledge', etag, acknowledgement)
+  if (response.statusCode !== 200)
+    throw new Error(`acknowledgePacket answered ${response.statusCode}: ${response.body}`)
+  return String(response.headers.etag)
+}
+
 /** Every case the caller can list, walking the pages. */
 async function allCases(request: Request, key: string, query = ''): Promise<CaseSummary[]> {
   const items: CaseSummary[] = []
@@ -302,7 +311,7 @@ t.test('packets', async (t) => {
 
   t.test('decline needs a reason from the vocabulary and marks the case declined', async (t) => {
     const { theCase, packet } = await referredCase(request)
-    const { etag } = await getPacket(request, packet.id, uaCaseworker)
+    const etag = await acknowledge(request, packet.id)
     const badCode = problem(
       t,
       await answer(request, packet.id, 'decline', etag, { reason_code: 'too_busy', reason_text: 'Full.' }),
@@ -318,7 +327,12 @@ t.test('packets', async (t) => {
       noText.errors?.some((error) => error.pointer === '#/reason_text'),
       'errors point at the missing reason_text',
     )
-    t.equal((await getPacket(request, packet.id, plCaseworker)).packet.status, 'received', 'nothing changed')
+    t.equal((await getPacket(request, packet.id, plCaseworker)).packet.status, 'acknowledged', 'nothing changed')
+    t.equal(
+      (await getCase(request, theCase.id, uaCaseworker)).theCase.id,
+      theCase.id,
+      'having acknowledged, the recipient is a party',
+    )
 
     const declined = await answer(request, packet.id, 'decline', etag, {
       reason_code: 'no_capacity',
@@ -334,7 +348,11 @@ t.test('packets', async (t) => {
     })
     t.equal((await getCase(request, theCase.id)).theCase.state, 'referral_declined', 'the case is declined')
     const notParty = await request({ method: 'GET', url: `/v1/cases/${theCase.id}`, key: uaCaseworker })
-    problem(t, notParty, 404)
+    problem(t, notParty, 404, 'not-found')
+    t.notOk(
+      (await getCase(request, theCase.id)).theCase.parties.some((party) => party.organisation_id === IOM_UKRAINE),
+      'a recipient that declines is no longer a party',
+    )
 
     const acceptDeclined = await answer(request, packet.id, 'accept', String(declined.headers.etag), {})
     problem(t, acceptDeclined, 409, 'invalid-state')
@@ -343,7 +361,7 @@ t.test('packets', async (t) => {
 
   t.test('a packet sent after a decline is a new version that supersedes nothing', async (t) => {
     const { theCase, packet } = await referredCase(request)
-    const { etag } = await getPacket(request, packet.id, uaCaseworker)
+    const etag = await acknowledge(request, packet.id)
     const declined = await answer(request, packet.id, 'decline', etag, { reason_code: 'other', reason_text: 'Later.' })
     t.equal(declined.statusCode, 200)
     const again = await sendPacket(request, theCase.id)
@@ -354,7 +372,7 @@ t.test('packets', async (t) => {
 
   t.test('request-information stores the questions and marks the case', async (t) => {
     const { theCase, packet } = await referredCase(request)
-    const { etag } = await getPacket(request, packet.id, uaCaseworker)
+    const etag = await acknowledge(request, packet.id)
     const questions = ['Does she need a medical escort on the flight?', 'Which city does she return to?']
     const asked = await answer(request, packet.id, 'request-information', etag, { questions })
     t.equal(asked.statusCode, 200)
@@ -383,7 +401,31 @@ t.test('packets', async (t) => {
     const { packet: stillSent } = await getPacket(request, packet.id, plCaseworker)
     t.equal(stillSent.history.length, 1, 'the refused moves left no trace in the history')
 
-    const { etag } = await getPacket(request, packet.id, uaCaseworker)
+    const { packet: asRecipient, etag: receivedEtag } = await getPacket(request, packet.id, uaCaseworker)
+    t.equal(asRecipient.status, 'received', 'the recipient reading it marks it received')
+    // No answer before the acknowledgement: the procedure needs a focal point named first.
+    problem(t, await answer(request, packet.id, 'accept', receivedEtag, {}), 409, 'invalid-state')
+    problem(
+      t,
+      await answer(request, packet.id, 'decline', receivedEtag, { reason_code: 'other', reason_text: 'x' }),
+      409,
+      'invalid-state',
+    )
+    problem(
+      t,
+      await answer(request, packet.id, 'request-information', receivedEtag, { questions: ['?'] }),
+      409,
+      'invalid-state',
+    )
+    const { packet: stillReceived } = await getPacket(request, packet.id, plCaseworker)
+    t.same(
+      stillReceived.history.map((step) => step.status),
+      ['sent', 'received'],
+      'the refused answers left no trace in the history',
+    )
+    t.equal((await getCase(request, packet.case_id)).theCase.state, 'referred', 'nor on the case')
+
+    const etag = await acknowledge(request, packet.id)
     const asSenderAnswer = await request({
       method: 'POST',
       url: `/v1/packets/${packet.id}/accept`,
@@ -424,9 +466,46 @@ t.test('packets', async (t) => {
     t.equal((await getPacket(request, packet.id, plCaseworker)).packet.status, 'acknowledged', 'nothing changed')
   })
 
+  t.test('the recipient is a party to the case from its acknowledgement, not before', async (t) => {
+    const { theCase, packet } = await referredCase(request)
+    const asRecipient = () => request({ method: 'GET', url: `/v1/cases/${theCase.id}`, key: uaCaseworker })
+    problem(t, await asRecipient(), 404, 'not-found')
+    await getPacket(request, packet.id, uaCaseworker)
+    problem(t, await asRecipient(), 404, 'not-found')
+    t.notOk(
+      (await allCases(request, uaCaseworker)).some((item) => item.id === theCase.id),
+      'reading the packet does not make it a party',
+    )
+
+    const etag = await acknowledge(request, packet.id)
+    const read = await asRecipient()
+    t.equal(read.statusCode, 200, 'after acknowledging, the recipient reads the case')
+    const body = read.json() as Case
+    t.same(Object.keys(body.sections).sort(), ['health', 'identity'], 'only the consented sections')
+    t.equal(body.state, 'referred', 'the case is still referred')
+    t.equal(body.lead_organisation_id, IOM_POLAND, 'the sender still leads')
+    t.equal(body.receiving_organisation_id, null, 'acknowledging is not accepting')
+    const receiving = (found: Case) => found.parties.filter((party) => party.organisation_id === IOM_UKRAINE)
+    t.same(
+      receiving(body).map(({ organisation_id, role }) => ({ organisation_id, role })),
+      [{ organisation_id: IOM_UKRAINE, role: 'receiving' }],
+      'one party, on the receiving side',
+    )
+    t.same(receiving((await getCase(request, theCase.id)).theCase), receiving(body), 'the sender sees the same party')
+    t.ok(
+      (await allCases(request, uaCaseworker)).some((item) => item.id === theCase.id),
+      'and the case is in its list',
+    )
+
+    t.equal((await answer(request, packet.id, 'accept', etag, {})).statusCode, 200)
+    const { theCase: accepted } = await getCase(request, theCase.id, uaCaseworker)
+    t.equal(accepted.receiving_organisation_id, IOM_UKRAINE, 'accepting makes it the receiving partner')
+    t.same(receiving(accepted), receiving(body), 'and leaves it the one party it already was')
+  })
+
   t.test('after acceptance the receiving partner reads but does not lead', async (t) => {
     const { theCase, packet } = await referredCase(request)
-    const { etag } = await getPacket(request, packet.id, uaCaseworker)
+    const etag = await acknowledge(request, packet.id)
     t.equal((await answer(request, packet.id, 'accept', etag, {})).statusCode, 200)
     const { theCase: asReceiver, etag: caseEtag } = await getCase(request, theCase.id, uaCaseworker)
     t.equal(asReceiver.state, 'referral_accepted')
@@ -613,11 +692,11 @@ t.test('listing cases and packets', async (t) => {
   const declined = await referredCase(request)
   await openCase(request, { profile: adultProfile, sections }, ngoCaseworker)
   {
-    const { etag } = await getPacket(request, accepted.packet.id, uaCaseworker)
+    const etag = await acknowledge(request, accepted.packet.id)
     t.equal((await answer(request, accepted.packet.id, 'accept', etag, {})).statusCode, 200)
   }
   {
-    const { etag } = await getPacket(request, declined.packet.id, uaCaseworker)
+    const etag = await acknowledge(request, declined.packet.id)
     const response = await answer(request, declined.packet.id, 'decline', etag, {
       reason_code: 'outside_service_area',
       reason_text: 'We do not work in that region.',
@@ -640,7 +719,7 @@ t.test('listing cases and packets', async (t) => {
     t.same(
       (await allCases(request, uaCaseworker)).map((item) => item.id),
       [accepted.theCase.id],
-      'IOM Ukraine lists only the case it accepted',
+      'IOM Ukraine lists only the case it accepted: not the one it declined, nor the one it has not acknowledged',
     )
   })
 

@@ -400,15 +400,16 @@ t.test('nextPacketStatus: every action from every status', async (t) => {
   const actions: PacketAction[] = ['receive', 'acknowledge', 'accept', 'decline', 'request_information', 'supersede']
   const _ = undefined
   // Rows: the action. Columns: the current status, in the order of `statuses` above; _ = not allowed (409).
+  // An answer (accept, decline, request_information) needs the acknowledgement first, as the procedure requires.
   // biome-ignore format: an aligned table reads better
   const expected: Record<PacketAction, (PacketStatus | undefined)[]> = {
-    //                     sent            received                 acknowledged             information_requested  accepted  declined  superseded
-    receive:             ['received',      _,                       _,                       _,                     _,        _,        _],
-    acknowledge:         ['acknowledged',  'acknowledged',          _,                       _,                     _,        _,        _],
-    accept:              [_,               'accepted',              'accepted',              'accepted',            _,        _,        _],
-    decline:             [_,               'declined',              'declined',              'declined',            _,        _,        _],
-    request_information: [_,               'information_requested', 'information_requested', _,                     _,        _,        _],
-    supersede:           ['superseded',    'superseded',            'superseded',            'superseded',          _,        _,        _],
+    //                     sent            received        acknowledged             information_requested  accepted  declined  superseded
+    receive:             ['received',      _,              _,                       _,                     _,        _,        _],
+    acknowledge:         ['acknowledged',  'acknowledged', _,                       _,                     _,        _,        _],
+    accept:              [_,               _,              'accepted',              'accepted',            _,        _,        _],
+    decline:             [_,               _,              'declined',              'declined',            _,        _,        _],
+    request_information: [_,               _,              'information_requested', _,                     _,        _,        _],
+    supersede:           ['superseded',    'superseded',   'superseded',            'superseded',          _,        _,        _],
   }
   let cells = 0
   for (const action of actions) {

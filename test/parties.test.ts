@@ -79,3 +79,58 @@ t.test('invitations that cannot be', async (t) => {
   t.equal((await invite(ukraine, demoKeys.demoiommacw1)).statusCode, 404, 'a non-party learns nothing')
   t.equal((await invite(ukraine, demoKeys.demoiompldpo)).statusCode, 403, 'a dpo only reads')
 })
+
+t.test('a recipient is a party from its acknowledgement until it declines', async (t) => {
+  const { request } = await startTestApp(t)
+  const caseId = await openCase(request)
+  await request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/consents`,
+    key: demoKeys.demoiomplcw1,
+    payload: {
+      given_at: '2026-11-20T10:00:00Z',
+      method: 'written',
+      language: 'uk',
+      interpreter: { used: false },
+      provisions: [{ categories: ['identity'], recipients: [ukraine], purposes: ['return_assistance'] }],
+    },
+  })
+  const sent = await request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/packets`,
+    key: demoKeys.demoiomplcw1,
+    payload: { recipient_organisation_id: ukraine, purpose: 'return_assistance' },
+  })
+  const packetId = sent.json().id as string
+  const asUkraine = () => request({ method: 'GET', url: `/v1/cases/${caseId}`, key: demoKeys.demoiomuacw1 })
+
+  const read = await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: demoKeys.demoiomuacw1 })
+  t.equal((await asUkraine()).statusCode, 404, 'reading the packet does not make it a party')
+  const acknowledged = await request({
+    method: 'POST',
+    url: `/v1/packets/${packetId}/acknowledge`,
+    key: demoKeys.demoiomuacw1,
+    headers: { 'if-match': String(read.headers.etag) },
+    payload: { focal_point: { name: 'Iryna' }, alternate_contact: { name: 'Petro' } },
+  })
+  const party = await asUkraine()
+  t.equal(party.statusCode, 200, 'acknowledging does')
+  t.same(Object.keys(party.json().sections), ['identity'], 'seeing only what the consent names it for')
+  const invite = await request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/parties`,
+    key: demoKeys.demoiomuacw1,
+    payload: { organisation_id: kyivShelter },
+  })
+  t.equal(invite.statusCode, 403, 'it cannot invite others before it accepts')
+
+  const declined = await request({
+    method: 'POST',
+    url: `/v1/packets/${packetId}/decline`,
+    key: demoKeys.demoiomuacw1,
+    headers: { 'if-match': String(acknowledged.headers.etag) },
+    payload: { reason_code: 'no_capacity', reason_text: 'Full until February.' },
+  })
+  t.equal(declined.statusCode, 200)
+  t.equal((await asUkraine()).statusCode, 404, 'a recipient that declined takes no further part')
+})

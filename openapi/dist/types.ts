@@ -251,9 +251,9 @@ export interface paths {
         put?: never;
         /**
          * Invite another organisation to the case
-         * @description The sending or the receiving party invites a further partner (a shelter, a social
-         *     service). An invited party sees the case and only the sections that an active consent
-         *     lets it receive. `caseworker` or `supervisor` of a sending or receiving party.
+         * @description The sending partner, or the receiving partner once it accepted, invites a further partner
+         *     (a shelter, a social service). An invited party sees the case and only the sections that
+         *     an active consent lets it receive. Their `caseworker` or `supervisor`.
          */
         post: operations["inviteParty"];
         delete?: never;
@@ -423,7 +423,7 @@ export interface paths {
         put?: never;
         /**
          * Acknowledge receipt, naming a focal point and an alternate contact
-         * @description The recipient's `caseworker` or `supervisor`. Needs `If-Match` with the packet's ETag.
+         * @description The recipient's `caseworker` or `supervisor`. Needs `If-Match` with the packet's ETag. From its acknowledgement the recipient is a party to the case, so that it can take part in the joint assessment; it sees only the sections a consent names it for.
          */
         post: operations["acknowledgePacket"];
         delete?: never;
@@ -467,7 +467,7 @@ export interface paths {
         put?: never;
         /**
          * Decline the referral, with a reason
-         * @description The recipient's `caseworker` or `supervisor`; needs `If-Match`.
+         * @description The recipient's `caseworker` or `supervisor`; needs `If-Match`. A recipient that declines is no longer a party to the case.
          */
         post: operations["declinePacket"];
         delete?: never;
@@ -520,6 +520,166 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sops": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the standard operating procedures
+         * @description Every version of every procedure the service runs. A case keeps the version it opened on.
+         */
+        get: operations["listSops"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sops/{sopId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sopId: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a procedure, with its diagram
+         * @description The definition (steps with responsible side and deadline, transitions with guards and
+         *     effects) and a Mermaid state diagram of it: paste `diagram` into any Mermaid viewer.
+         *     The newest version unless `version` is given.
+         */
+        get: operations["getSop"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/next-actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * What you may do now, and what blocks the rest
+         * @description The actions open from the case's step under its procedure, split into those the caller may take now and those refused, each refusal with every unmet precondition.
+         */
+        get: operations["getNextActions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/transitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take the case to its next step
+         * @description Performs an action of the case's procedure. Refused with 409 and `unmet` (each precondition
+         *     that does not hold, with a stable `code` and a `message`) when its guards fail. Needs
+         *     `If-Match` with the case's ETag. Confirming arrival hands responsibility over to the
+         *     receiving partner; the person's withdrawal also withdraws every consent.
+         */
+        post: operations["performTransition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The steps a case went through
+         * @description Every transition, oldest first, with who took it, when, the responsible organisation after it, and its note.
+         */
+        get: operations["getTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The records a case's procedure relies on
+         * @description Assessments, the return decision, travel documents, escort, reception, hand-over protocol, reintegration plans, monitoring visits and the final report. Kept between the sending and the receiving partner (an invited party gets 403). Every read is audited.
+         */
+        get: operations["listCaseRecords"];
+        put?: never;
+        /**
+         * Record an assessment, arrangement, plan or visit
+         * @description By the `caseworker` or `supervisor` of the sending or the receiving partner; each record
+         *     carries the side that made it (a joint assessment needs one from each side).
+         */
+        post: operations["createCaseRecord"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/escalations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Missed deadlines of cases your organisation is party to
+         * @description Raised by a background job when a case stays in a step past its deadline; for the `supervisor` of both sides (the sending partner, the receiving partner, and the organisation that had to act even before it became a party). Newest first.
+         */
+        get: operations["listEscalations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -544,6 +704,8 @@ export interface components {
             }[];
             /** @description With a 412: the ETag the resource has now. */
             current_etag?: string;
+            /** @description With a refused transition: every precondition that does not hold. */
+            unmet?: components["schemas"]["Unmet"][];
             /** @description With a refused packet: the categories that no consent covers. */
             withheld?: components["schemas"]["WithheldCategory"][];
         };
@@ -827,6 +989,15 @@ export interface components {
             /** @description Sending country, country of return, year and number: `PL-UA-2026-000123`. */
             reference: string;
             state: components["schemas"]["CaseState"];
+            sop: components["schemas"]["SopReference"];
+            /** @description The step of its procedure the case is in. */
+            step: string;
+            /**
+             * Format: date-time
+             * @description When the step is due; null on a final step.
+             */
+            step_due_at: string | null;
+            overdue: boolean;
             profile: components["schemas"]["CaseProfile"];
             /**
              * Format: uuid
@@ -919,9 +1090,10 @@ export interface components {
             note?: components["schemas"]["LongText"];
         };
         /**
-         * @description A packet's lifecycle. `sent` → `received` (the recipient's first read) → `acknowledged`;
-         *     from `received`, `acknowledged` or `information_requested` the recipient may accept or
-         *     decline; from `received` or `acknowledged` it may request information. A packet that is
+         * @description A packet's lifecycle. `sent` → `received` (the recipient's first read) → `acknowledged`
+         *     (naming a focal point and an alternate contact, as the procedure requires before any
+         *     answer); from `acknowledged` or `information_requested` the recipient may accept or
+         *     decline; from `acknowledged` it may request information. A packet that is
          *     not yet accepted or declined is `superseded` when the sender sends the case again to the
          *     same recipient. `accepted`, `declined` and `superseded` are final. An action from any
          *     other status is a 409.
@@ -1040,6 +1212,175 @@ export interface components {
         };
         AuditPage: {
             items: components["schemas"]["AuditRecord"][];
+            next_cursor: string | null;
+        };
+        SopSummary: {
+            id: string;
+            version: number;
+            title: string;
+            /** @enum {string} */
+            applies_to: "adult" | "child";
+        };
+        SopList: {
+            items: components["schemas"]["SopSummary"][];
+        };
+        SopStep: {
+            title: string;
+            description: string;
+            /** @enum {string} */
+            responsible?: "sending" | "receiving" | "lead";
+            /** @description ISO 8601 duration from entering the step. */
+            deadline?: string;
+            terminal?: boolean;
+        };
+        /** @description A precondition, from a closed vocabulary: `consent_covers` (categories, purpose; for the receiving partner), `guardian_consent`, `assessment_completed` (assessment, joint), `packet` (status reached by the referral packet), `record_present` (record). */
+        SopGuard: {
+            /** @enum {string} */
+            kind: "consent_covers" | "guardian_consent" | "assessment_completed" | "packet" | "record_present";
+        } & {
+            [key: string]: unknown;
+        };
+        SopTransition: {
+            action: string;
+            title: string;
+            from: string[];
+            /** @description A step, or `$previous`: the step before the current one. */
+            to: string;
+            /** @enum {string} */
+            side: "sending" | "receiving" | "lead";
+            roles: components["schemas"]["Role"][];
+            guards: components["schemas"]["SopGuard"][];
+            effects?: ("lead_to_receiving" | "withdraw_consents")[];
+            inputs?: ("reason" | "review_date")[];
+        };
+        Sop: {
+            id: string;
+            version: number;
+            title: string;
+            description?: string;
+            /** @enum {string} */
+            applies_to: "adult" | "child";
+            initial_step: string;
+            steps: {
+                [key: string]: components["schemas"]["SopStep"];
+            };
+            transitions: components["schemas"]["SopTransition"][];
+            /** @description A Mermaid state diagram of the procedure. */
+            diagram: string;
+        };
+        Unmet: {
+            /** @description Stable: `actor.side`, `actor.role`, `consent.<category>`, `consent.guardian`, `assessment.<kind>`, `assessment.<kind>.joint`, `packet.<status>`, `record.<record>`. */
+            code: string;
+            message: string;
+        };
+        ActionOption: {
+            action: string;
+            title: string;
+            to: string;
+            inputs: ("reason" | "review_date")[];
+            unmet: components["schemas"]["Unmet"][];
+        };
+        NextActions: {
+            /** Format: uuid */
+            case_id: string;
+            sop: components["schemas"]["SopReference"];
+            step: string;
+            /** @enum {string|null} */
+            responsible_side: "sending" | "receiving" | null;
+            /** Format: uuid */
+            lead_organisation_id: string;
+            /** Format: date-time */
+            step_due_at: string | null;
+            overdue: boolean;
+            allowed: components["schemas"]["ActionOption"][];
+            refused: components["schemas"]["ActionOption"][];
+        };
+        SopReference: {
+            id: string;
+            version: number;
+        };
+        NewTransition: {
+            action: string;
+            note?: components["schemas"]["LongText"];
+            reason?: components["schemas"]["LongText"];
+            /** Format: date */
+            review_date?: string;
+        };
+        TimelineEntry: {
+            action: string;
+            from_step: string | null;
+            to_step: string;
+            at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            principal_id: string;
+            /** Format: uuid */
+            organisation_id: string;
+            /**
+             * Format: uuid
+             * @description The organisation responsible for the person after this step.
+             */
+            lead_organisation_id: string;
+            note: string | null;
+            reason: string | null;
+            /** Format: date */
+            review_date: string | null;
+        };
+        Timeline: {
+            items: components["schemas"]["TimelineEntry"][];
+        };
+        /**
+         * @description `assessment` (with `assessment`), `return_decision`, `guardian_appointment`, `travel_documents`, `escort`, `reception`, `handover_protocol`, `reintegration_plan_draft`, `reintegration_plan_final`, `monitoring_visit`, `closure_report`.
+         * @enum {string}
+         */
+        CaseRecordKind: "assessment" | "return_decision" | "guardian_appointment" | "travel_documents" | "escort" | "reception" | "handover_protocol" | "reintegration_plan_draft" | "reintegration_plan_final" | "monitoring_visit" | "closure_report";
+        /** @enum {string} */
+        AssessmentKind: "vulnerability" | "risk_and_needs" | "family" | "best_interests_assessment" | "best_interests_determination" | "fit_to_travel" | "skills";
+        NewCaseRecord: {
+            kind: components["schemas"]["CaseRecordKind"];
+            assessment?: components["schemas"]["AssessmentKind"];
+            /** @description What was decided, arranged or found: free fields (at most 50), for example `summary`, `date`, `by`, `where`, `outcome`. */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        CaseRecord: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            kind: components["schemas"]["CaseRecordKind"];
+            assessment: components["schemas"]["AssessmentKind"] | null;
+            /** @enum {string} */
+            side: "sending" | "receiving";
+            data: {
+                [key: string]: unknown;
+            };
+            recorded_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            recorded_by_principal_id: string;
+            /** Format: uuid */
+            recorded_by_organisation_id: string;
+        };
+        CaseRecordList: {
+            items: components["schemas"]["CaseRecord"][];
+        };
+        Escalation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            case_reference: string;
+            step: string;
+            due_at: components["schemas"]["Timestamp"];
+            raised_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description The organisation that had to act.
+             */
+            responsible_organisation_id: string;
+        };
+        EscalationPage: {
+            items: components["schemas"]["Escalation"][];
             next_cursor: string | null;
         };
     };
@@ -1842,6 +2183,8 @@ export interface operations {
                 counterpart?: string;
                 /** @description Only cases changed at or after this time. */
                 updated_since?: string;
+                /** @description Only cases past the deadline of their step (`true`), or only those within it (`false`). */
+                overdue?: boolean;
             };
             header?: never;
             path?: never;
@@ -2641,6 +2984,479 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSops: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The procedures. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "adult-return",
+                     *           "version": 1,
+                     *           "title": "Return of an adult victim of trafficking",
+                     *           "applies_to": "adult"
+                     *         },
+                     *         {
+                     *           "id": "child-return",
+                     *           "version": 1,
+                     *           "title": "Return of a child victim of trafficking",
+                     *           "applies_to": "child"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SopList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getSop: {
+        parameters: {
+            query?: {
+                version?: number;
+            };
+            header?: never;
+            path: {
+                sopId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The procedure. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "adult-return",
+                     *       "version": 1,
+                     *       "title": "Return of an adult victim of trafficking",
+                     *       "applies_to": "adult",
+                     *       "initial_step": "identified",
+                     *       "steps": {
+                     *         "identified": {
+                     *           "title": "Identified",
+                     *           "description": "Counselling towards a voluntary return decision.",
+                     *           "responsible": "sending",
+                     *           "deadline": "P30D"
+                     *         },
+                     *         "closed": {
+                     *           "title": "Closed",
+                     *           "description": "Closed with a reason and a final report.",
+                     *           "terminal": true
+                     *         }
+                     *       },
+                     *       "transitions": [
+                     *         {
+                     *           "action": "decide_return",
+                     *           "title": "Record the voluntary return decision",
+                     *           "from": [
+                     *             "identified"
+                     *           ],
+                     *           "to": "return_decided",
+                     *           "side": "sending",
+                     *           "roles": [
+                     *             "caseworker",
+                     *             "supervisor"
+                     *           ],
+                     *           "guards": [
+                     *             {
+                     *               "kind": "record_present",
+                     *               "record": "return_decision"
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "diagram": "stateDiagram-v2\n  [*] --> identified\n  identified --> return_decided : decide_return\n"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Sop"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getNextActions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The case's step and its actions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+                     *       "sop": {
+                     *         "id": "child-return",
+                     *         "version": 1
+                     *       },
+                     *       "step": "ready_to_travel",
+                     *       "responsible_side": "sending",
+                     *       "lead_organisation_id": "00000000-0000-4000-8000-000000000101",
+                     *       "step_due_at": "2026-12-09T10:00:00Z",
+                     *       "overdue": false,
+                     *       "allowed": [
+                     *         {
+                     *           "action": "withdraw",
+                     *           "title": "The person withdraws",
+                     *           "to": "withdrawn",
+                     *           "inputs": [
+                     *             "reason"
+                     *           ],
+                     *           "unmet": []
+                     *         }
+                     *       ],
+                     *       "refused": [
+                     *         {
+                     *           "action": "confirm_departure",
+                     *           "title": "Confirm departure",
+                     *           "to": "departed",
+                     *           "inputs": [],
+                     *           "unmet": [
+                     *             {
+                     *               "code": "record.handover_protocol",
+                     *               "message": "The hand-over protocol is not recorded."
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NextActions"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    performTransition: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "action": "confirm_departure",
+                 *       "note": "Departed on flight PS 102 with escort."
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewTransition"];
+            };
+        };
+        responses: {
+            /** @description The case at its new step. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description The action is not open from this step, or its preconditions do not hold; `unmet` lists each. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:trm:problem:preconditions-unmet",
+                     *       "title": "Conflict",
+                     *       "status": 409,
+                     *       "detail": "confirm_departure cannot be taken now.",
+                     *       "request_id": "req-1a",
+                     *       "unmet": [
+                     *         {
+                     *           "code": "assessment.best_interests_determination",
+                     *           "message": "A best-interests determination validating the return is not completed."
+                     *         },
+                     *         {
+                     *           "code": "record.escort",
+                     *           "message": "The escort arrangement is not recorded."
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getTimeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The timeline. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "action": "open",
+                     *           "from_step": null,
+                     *           "to_step": "identified",
+                     *           "at": "2026-11-25T10:00:00Z",
+                     *           "principal_id": "00000000-0000-4000-8001-000000000101",
+                     *           "organisation_id": "00000000-0000-4000-8000-000000000101",
+                     *           "lead_organisation_id": "00000000-0000-4000-8000-000000000101",
+                     *           "note": null,
+                     *           "reason": null,
+                     *           "review_date": null
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listCaseRecords: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The records, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d",
+                     *           "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+                     *           "kind": "assessment",
+                     *           "assessment": "risk_and_needs",
+                     *           "side": "sending",
+                     *           "data": {
+                     *             "summary": "No threat to life identified on return."
+                     *           },
+                     *           "recorded_at": "2026-11-26T10:00:00Z",
+                     *           "recorded_by_principal_id": "00000000-0000-4000-8001-000000000101",
+                     *           "recorded_by_organisation_id": "00000000-0000-4000-8000-000000000101"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CaseRecordList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createCaseRecord: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "assessment",
+                 *       "assessment": "risk_and_needs",
+                 *       "data": {
+                 *         "summary": "No threat to life identified on return."
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewCaseRecord"];
+            };
+        };
+        responses: {
+            /** @description The record. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d",
+                     *       "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+                     *       "kind": "assessment",
+                     *       "assessment": "risk_and_needs",
+                     *       "side": "sending",
+                     *       "data": {
+                     *         "summary": "No threat to life identified on return."
+                     *       },
+                     *       "recorded_at": "2026-11-26T10:00:00Z",
+                     *       "recorded_by_principal_id": "00000000-0000-4000-8001-000000000101",
+                     *       "recorded_by_organisation_id": "00000000-0000-4000-8000-000000000101"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CaseRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listEscalations: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of escalations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+                     *           "case_reference": "PL-UA-2026-000123",
+                     *           "step": "referral_sent",
+                     *           "due_at": "2026-11-30T10:00:00Z",
+                     *           "raised_at": "2026-11-30T10:01:00Z",
+                     *           "responsible_organisation_id": "00000000-0000-4000-8000-000000000201"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EscalationPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };

@@ -30,11 +30,15 @@ export function requireLead(found: Case, caller: Caller): void {
 
 type Schemas = components['schemas']
 
-export function presentCaseSummary(row: Case, parties: CaseParty[]): Schemas['CaseSummary'] {
+export function presentCaseSummary(row: Case, parties: CaseParty[], now: Date): Schemas['CaseSummary'] {
   return {
     id: row.id,
     reference: row.reference,
     state: row.state,
+    sop: { id: row.sop_id, version: row.sop_version },
+    step: row.step,
+    step_due_at: row.step_due_at?.toISOString() ?? null,
+    overdue: row.step_due_at !== null && row.step_due_at < now,
     profile: row.profile,
     lead_organisation_id: row.lead_organisation_id,
     sending_organisation_id: row.sending_organisation_id,
@@ -50,6 +54,6 @@ export function presentCaseSummary(row: Case, parties: CaseParty[]): Schemas['Ca
   }
 }
 
-export function presentCase(row: Case, parties: CaseParty[], sections: CaseSections): Schemas['Case'] {
-  return { ...presentCaseSummary(row, parties), sections }
+export function presentCase(row: Case, parties: CaseParty[], sections: CaseSections, now: Date): Schemas['Case'] {
+  return { ...presentCaseSummary(row, parties, now), sections }
 }

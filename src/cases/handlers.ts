@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
+import type { Clock } from '../clock.js'
 import type { CaseSections, DB } from '../db/schema.js'
 import { type Caller, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -8,23 +9,35 @@ import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from 
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
+import { addDuration } from '../sops/deadline.js'
+import type { SopRegistry } from '../sops/registry.js'
 import { actingRoles, caseOfParty, presentCase, presentCaseSummary, readingRoles, requireLead } from './access.js'
 import { sectionsVisibleTo } from './consent-coverage.js'
+import { isChild } from './profile.js'
 import * as queries from './queries.js'
 
 type Schemas = components['schemas']
 
-export function caseHandlers(db: Kysely<DB>) {
+export interface CaseDependencies {
+  db: Kysely<DB>
+  sops: SopRegistry
+  clock: Clock
+}
+
+export function caseHandlers({ db, sops, clock }: CaseDependencies) {
   return {
     async listCases(request) {
       const caller = requireRole(request, ...readingRoles)
-      const { limit = 50, cursor, state, counterpart, updated_since } = request.query
+      const { limit = 50, cursor, state, counterpart, updated_since, overdue } = request.query
       const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
+      const now = clock.now()
       const rows = await queries.listCases(db, {
         organisationId: caller.organisation.id,
         state,
         counterpart,
         updatedSince: updated_since,
+        overdueAt: overdue === true ? now : undefined,
+        withinDeadlineAt: overdue === false ? now : undefined,
         after,
         limit,
       })
@@ -35,7 +48,7 @@ export function caseHandlers(db: Kysely<DB>) {
       return toPage(
         rows,
         limit,
-        (row) => presentCaseSummary(row, parties.get(row.id) ?? []),
+        (row) => presentCaseSummary(row, parties.get(row.id) ?? [], now),
         (row) => [String(row.seq)],
       )
     },
@@ -50,11 +63,21 @@ export function caseHandlers(db: Kysely<DB>) {
         request,
         reply,
         async (trx) => {
+          const now = clock.now()
+          const procedure = sops.current(isChild(request.body.profile, now) ? 'child' : 'adult')
+          const deadline = procedure.steps[procedure.initial_step]?.deadline
           const created = await queries.insertCase(trx, {
             profile: request.body.profile,
             sections: request.body.sections ?? {},
             sendingOrganisationId: caller.organisation.id,
             sendingCountry: caller.organisation.country,
+            principalId: caller.principal.id,
+            procedure: {
+              id: procedure.id,
+              version: procedure.version,
+              step: procedure.initial_step,
+              dueAt: deadline ? addDuration(now, deadline) : null,
+            },
           })
           await recordAudit(trx, request, {
             caseId: created.id,
@@ -64,14 +87,14 @@ export function caseHandlers(db: Kysely<DB>) {
           })
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
-        (trx, caseId) => renderCase(trx, caller, caseId),
+        (trx, caseId) => renderCase(trx, caller, caseId, clock.now()),
       )
     },
 
     async getCase(request, reply) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
-        const rendered = await renderCase(trx, caller, request.params.caseId)
+        const rendered = await renderCase(trx, caller, request.params.caseId, clock.now())
         await recordAudit(trx, request, {
           caseId: rendered.body.id,
           resourceType: 'case',
@@ -114,7 +137,7 @@ export function caseHandlers(db: Kysely<DB>) {
           })
           return { status: 200, resourceId: found.id }
         },
-        (trx, caseId) => renderCase(trx, caller, caseId),
+        (trx, caseId) => renderCase(trx, caller, caseId, clock.now()),
       )
     },
 
@@ -128,10 +151,15 @@ export function caseHandlers(db: Kysely<DB>) {
         async (trx) => {
           const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
           const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-          if (parties.find((party) => party.organisation_id === caller.organisation.id)?.role === 'invited') {
-            throw new ProblemError(403, 'Only the sending or the receiving party can invite others.', {
-              code: 'cannot-invite',
-            })
+          const inviter = caller.organisation.id
+          if (inviter !== found.sending_organisation_id && inviter !== found.receiving_organisation_id) {
+            throw new ProblemError(
+              403,
+              'Only the sending partner or the receiving partner that accepted can invite others.',
+              {
+                code: 'cannot-invite',
+              },
+            )
           }
           const invited = await findOrganisation(trx, invitedId)
           if (!invited || invited.kind === 'hub_operator') {
@@ -153,7 +181,7 @@ export function caseHandlers(db: Kysely<DB>) {
           return { status: 201, resourceId: found.id }
         },
         async (trx, caseId) => {
-          const { body, etag } = await renderCase(trx, caller, caseId)
+          const { body, etag } = await renderCase(trx, caller, caseId, clock.now())
           const { sections: _, ...summary } = body
           return { body: summary, etag }
         },
@@ -172,10 +200,15 @@ export function caseHandlers(db: Kysely<DB>) {
 }
 
 /** The case as the caller may see it now: every section for its sender, the consented ones for other parties. */
-async function renderCase(trx: Transaction<DB>, caller: Caller, caseId: string): Promise<Rendered<Schemas['Case']>> {
+export async function renderCase(
+  trx: Transaction<DB>,
+  caller: Caller,
+  caseId: string,
+  now: Date,
+): Promise<Rendered<Schemas['Case']>> {
   const found = await caseOfParty(trx, caller, caseId)
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
   const consents = await queries.consentsOfCase(trx, found.id)
-  const sections = sectionsVisibleTo(found, consents, caller.organisation.id, new Date())
-  return { body: presentCase(found, parties, sections), etag: etag(found.version) }
+  const sections = sectionsVisibleTo(found, consents, caller.organisation.id, now)
+  return { body: presentCase(found, parties, sections, now), etag: etag(found.version) }
 }

@@ -17,6 +17,8 @@ export interface NewCaseInput {
   sections: CaseSections
   sendingOrganisationId: string
   sendingCountry: string
+  principalId: string
+  procedure: { id: string; version: number; step: string; dueAt: Date | null }
 }
 
 export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Promise<Case> {
@@ -35,12 +37,31 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
       sending_organisation_id: input.sendingOrganisationId,
       receiving_organisation_id: null,
       lead_organisation_id: input.sendingOrganisationId,
+      sop_id: input.procedure.id,
+      sop_version: input.procedure.version,
+      step: input.procedure.step,
+      step_due_at: input.procedure.dueAt,
     })
     .returningAll()
     .executeTakeFirstOrThrow()
   await trx
     .insertInto('case_parties')
     .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending' })
+    .execute()
+  await trx
+    .insertInto('case_transitions')
+    .values({
+      case_id: created.id,
+      action: 'open',
+      from_step: null,
+      to_step: input.procedure.step,
+      principal_id: input.principalId,
+      organisation_id: input.sendingOrganisationId,
+      lead_organisation_id: input.sendingOrganisationId,
+      note: null,
+      reason: null,
+      review_date: null,
+    })
     .execute()
   return created
 }
@@ -79,6 +100,10 @@ export interface CaseFilter {
   state?: CaseState | undefined
   counterpart?: string | undefined
   updatedSince?: string | undefined
+  /** Only cases whose step was due before this moment. */
+  overdueAt?: Date | undefined
+  /** Only cases whose step is not due yet at this moment, or has no deadline. */
+  withinDeadlineAt?: Date | undefined
   after?: string | undefined
   limit: number
 }
@@ -92,6 +117,11 @@ export async function listCases(db: Db, filter: CaseFilter): Promise<Case[]> {
   if (filter.state) query = query.where('cases.state', '=', filter.state)
   if (filter.updatedSince) query = query.where('cases.updated_at', '>=', new Date(filter.updatedSince))
   if (filter.after) query = query.where('cases.seq', '<', filter.after)
+  if (filter.overdueAt) query = query.where('cases.step_due_at', '<', filter.overdueAt)
+  if (filter.withinDeadlineAt) {
+    const at = filter.withinDeadlineAt
+    query = query.where((eb) => eb.or([eb('cases.step_due_at', 'is', null), eb('cases.step_due_at', '>=', at)]))
+  }
   const { counterpart } = filter
   if (counterpart) {
     query = query.where(({ exists, selectFrom }) =>
@@ -131,11 +161,23 @@ export async function addParty(trx: Transaction<DB>, caseId: string, organisatio
     .execute()
 }
 
+/** A receiving partner that declined takes no further part; its earlier steps stay in the audit trail. */
+export async function removeReceivingParty(trx: Transaction<DB>, caseId: string, organisationId: string) {
+  await trx
+    .deleteFrom('case_parties')
+    .where('case_id', '=', caseId)
+    .where('organisation_id', '=', organisationId)
+    .where('role', '=', 'receiving')
+    .execute()
+}
+
 export interface CaseChange {
   profile?: CaseProfile
   sections?: CaseSections
   state?: CaseState
   receiving_organisation_id?: string
+  lead_organisation_id?: string
+  step?: { step: string; previous: string; enteredAt: Date; dueAt: Date | null }
 }
 
 /** Applies a change to a locked case and moves it to its next version. */
@@ -147,6 +189,15 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
       ...(change.sections ? { sections: json(change.sections) } : {}),
       ...(change.state ? { state: change.state } : {}),
       ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
+      ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
+      ...(change.step
+        ? {
+            step: change.step.step,
+            previous_step: change.step.previous,
+            step_entered_at: change.step.enteredAt,
+            step_due_at: change.step.dueAt,
+          }
+        : {}),
       version: sql`version + 1`,
       updated_at: new Date(),
     })

@@ -9,9 +9,15 @@ export interface ScriptSession {
   query<R>(sql: string, params?: unknown[]): Promise<R[]>
 }
 
+/** What the job queue needs to keep its own tables next to ours. */
+export type JobBackend =
+  | { kind: 'postgres'; connectionString: string; schema: string }
+  | { kind: 'pglite'; pglite: PGlite }
+
 export interface Database {
   readonly kind: 'postgres' | 'pglite'
   readonly db: Kysely<DB>
+  readonly jobBackend: JobBackend
   scriptTransaction<T>(work: (session: ScriptSession) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
@@ -52,6 +58,7 @@ async function openPostgres(connectionString: string, schema: string): Promise<D
   return {
     kind: 'postgres',
     db,
+    jobBackend: { kind: 'postgres', connectionString, schema: schema === 'public' ? 'pgboss' : `${schema}_pgboss` },
     async scriptTransaction(work) {
       const client = await pool.connect()
       try {
@@ -81,6 +88,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   return {
     kind: 'pglite',
     db,
+    jobBackend: { kind: 'pglite', pglite },
     scriptTransaction: (work) =>
       pglite.transaction((tx) =>
         work({

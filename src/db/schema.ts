@@ -78,6 +78,12 @@ export interface CaseTable {
   version: Generated<number>
   created_at: Timestamp
   updated_at: Timestamp
+  sop_id: string
+  sop_version: number
+  step: string
+  previous_step: string | null
+  step_entered_at: Timestamp
+  step_due_at: TimestampOrNull
 }
 
 export interface CasePartyTable {
@@ -155,6 +161,42 @@ export interface AuditRecordTable {
   details: Json<Record<string, unknown>>
 }
 
+export interface CaseRecordTable {
+  id: Generated<string>
+  case_id: string
+  kind: Schemas['CaseRecordKind']
+  assessment: Schemas['AssessmentKind'] | null
+  side: 'sending' | 'receiving'
+  data: Json<Record<string, unknown>>
+  recorded_at: Timestamp
+  recorded_by_principal_id: string
+  recorded_by_organisation_id: string
+}
+
+export interface CaseTransitionTable {
+  id: Sequence
+  case_id: string
+  action: string
+  from_step: string | null
+  to_step: string
+  at: Timestamp
+  principal_id: string
+  organisation_id: string
+  lead_organisation_id: string
+  note: string | null
+  reason: string | null
+  review_date: ColumnType<string | null, string | null, string | null>
+}
+
+export interface EscalationTable {
+  id: Generated<string>
+  case_id: string
+  step: string
+  due_at: GivenTimestamp
+  responsible_organisation_id: string
+  raised_at: Timestamp
+}
+
 export interface DB {
   organisations: OrganisationTable
   principals: PrincipalTable
@@ -166,6 +208,9 @@ export interface DB {
   packets: PacketTable
   idempotency_keys: IdempotencyKeyTable
   audit_records: AuditRecordTable
+  case_records: CaseRecordTable
+  case_transitions: CaseTransitionTable
+  escalations: EscalationTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -179,3 +224,6 @@ export type CaseParty = Selectable<CasePartyTable>
 export type Consent = Selectable<ConsentTable>
 export type Packet = Selectable<PacketTable>
 export type AuditRecord = Selectable<AuditRecordTable>
+export type CaseRecord = Selectable<CaseRecordTable>
+export type CaseTransition = Selectable<CaseTransitionTable>
+export type Escalation = Selectable<EscalationTable>

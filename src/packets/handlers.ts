@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { actingRoles, caseOfParty, readingRoles, requireLead } from '../cases/access.js'
-import { addParty, changeCase, consentsOfCase, findCase } from '../cases/queries.js'
+import { addParty, changeCase, consentsOfCase, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { CaseState, DataCategory, DB, PacketStep } from '../db/schema.js'
 import { type Caller, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -56,8 +56,16 @@ export function packetHandlers(db: Kysely<DB>) {
           })
         }
         await queries.changePacket(trx, packet, { status, step: stepOf(caller, status), ...fields })
-        const state = caseStateAfter[action]
-        if (action === 'accept') await addParty(trx, found.id, caller.organisation.id, 'receiving')
+        // The partner that accepted the case stays its receiving partner whatever it answers to a later update.
+        const receivingPartner = found.receiving_organisation_id === caller.organisation.id
+        const state = receivingPartner ? undefined : caseStateAfter[action]
+        // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented sections.
+        if (action === 'acknowledge' || action === 'accept') {
+          await addParty(trx, found.id, caller.organisation.id, 'receiving')
+        }
+        if (action === 'decline' && !receivingPartner) {
+          await removeReceivingParty(trx, found.id, caller.organisation.id)
+        }
         if (state) {
           await changeCase(trx, found, {
             state,

@@ -6,9 +6,9 @@ export type PacketAction = 'receive' | 'acknowledge' | 'accept' | 'decline' | 'r
 const transitions: Record<PacketAction, { from: readonly PacketStatus[]; to: PacketStatus }> = {
   receive: { from: ['sent'], to: 'received' },
   acknowledge: { from: ['sent', 'received'], to: 'acknowledged' },
-  accept: { from: ['received', 'acknowledged', 'information_requested'], to: 'accepted' },
-  decline: { from: ['received', 'acknowledged', 'information_requested'], to: 'declined' },
-  request_information: { from: ['received', 'acknowledged'], to: 'information_requested' },
+  accept: { from: ['acknowledged', 'information_requested'], to: 'accepted' },
+  decline: { from: ['acknowledged', 'information_requested'], to: 'declined' },
+  request_information: { from: ['acknowledged'], to: 'information_requested' },
   supersede: { from: ['sent', 'received', 'acknowledged', 'information_requested'], to: 'superseded' },
 }
 

@@ -54,6 +54,9 @@ export function evaluate(definition: SopDefinition, facts: CaseFacts, actor: Act
     const unmet = [
       ...actorUnmet(transition, facts, actor),
       ...transition.guards.flatMap((guard) => guardUnmet(guard, facts)),
+      ...(transition.to === '$previous' && facts.previousStep === null
+        ? [{ code: 'step.previous', message: 'There is no earlier step to return to.' }]
+        : []),
     ]
     const option = {
       action: transition.action,
@@ -124,13 +127,30 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
         )
         .map((category) => ({
           code: `consent.${category}`,
-          message: `No active consent lets ${category} data go to the receiving partner for ${guard.purpose}.`,
+          message:
+            counterpart === null
+              ? `No receiving partner is chosen yet: send it the referral packet, under a consent to share ${category} data for ${guard.purpose}.`
+              : `No active consent lets ${category} data go to the receiving partner for ${guard.purpose}.`,
         }))
     }
-    case 'guardian_consent':
-      return facts.consents.some((consent) => consent.guardian)
+    case 'guardian_consent': {
+      const counterpart = facts.counterpartId
+      const given = facts.consents.some(
+        (consent) =>
+          consent.guardian &&
+          counterpart !== null &&
+          consent.provisions.some((p) => p.recipients.includes(counterpart)),
+      )
+      return given
         ? []
-        : [{ code: 'consent.guardian', message: 'The guardian or legal representative has not consented.' }]
+        : [
+            {
+              code: 'consent.guardian',
+              message:
+                'The guardian or legal representative has not consented to refer the child to the receiving partner.',
+            },
+          ]
+    }
     case 'assessment_completed': {
       const sides = new Set(facts.assessments.filter((a) => a.kind === guard.assessment).map((a) => a.side))
       if (sides.size === 0) {
