@@ -1,10 +1,14 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
+import { deadlineJob } from './cases/deadlines.js'
+import { systemClock } from './clock.js'
 import { loadConfig } from './config.js'
 import { openDatabase } from './db/database.js'
 import { migrate, readMigrations } from './db/migrate.js'
 import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
+import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
+import { loadSops } from './sops/registry.js'
 
 const config = loadConfig(process.env)
 const logger = createLogger(config.logLevel)
@@ -18,10 +22,13 @@ if (applied.length > 0) logger.info({ applied }, 'migrations applied')
 const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
 if (seedDemo && (await seedDemoIfEmpty(database.db))) logger.info('demo data seeded into the empty database')
 
-const app = await buildApp({ config, database, migrations })
+const sops = loadSops()
+const app = await buildApp({ config, database, migrations, sops, clock: systemClock })
+const jobs = await startJobQueue(database.jobBackend, [deadlineJob(database.db, sops, systemClock)], logger)
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'shutting down after an error')
   else logger.info({ signal }, 'shutting down: finishing requests in flight')
+  await jobs.stop()
   await app.close()
 })
 const address = await app.listen({ host: config.host, port: config.port })
