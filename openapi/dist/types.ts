@@ -669,7 +669,7 @@ export interface paths {
         };
         /**
          * Missed deadlines of cases your organisation is party to
-         * @description Raised by a background job when a case stays in a step past its deadline; for the `supervisor` of both sides (the sending partner, the receiving partner, and the organisation that had to act even before it became a party). Newest first.
+         * @description Raised by a background job when a case stays in a step past its deadline, or a recipient of withdrawn data does not acknowledge the withdrawal in time; for the `supervisor` of both sides (the sending partner, the receiving partner, and the organisation that had to act even before it became a party). Newest first.
          */
         get: operations["listEscalations"];
         put?: never;
@@ -680,8 +680,285 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The feed of events of your organisation's cases and packets
+         * @description Everything that happened to the cases your organisation is a party to and the packets it
+         *     sent or received, oldest first: cases opened and updated, consents recorded and withdrawn,
+         *     packets sent and answered, steps of the procedure taken, deadlines missed. Events carry
+         *     identifiers and states, never personal data: read the details through the API.
+         *
+         *     Keep the `next_cursor` of each page and pass it back as `after`. The feed never skips an
+         *     event, even when transactions commit out of order: an event appears only once every
+         *     transaction that began before it has ended. With no `after`, the feed starts from your
+         *     organisation's first event. With `wait`, an empty page is held open for up to that many
+         *     seconds until an event arrives (long polling). Any of the reading roles
+         *     (`caseworker`, `supervisor`, `dpo`, `auditor`).
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your organisation's webhook endpoints
+         * @description Newest first. The secrets are never shown again. `caseworker` or `supervisor`.
+         */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Every event of your organisation whose type the endpoint subscribes to (all types when
+         *     `event_types` is empty) is POSTed to `url`, signed as the Standard Webhooks specification
+         *     says (see the *events* tag). The answer holds the signing `secret`, **shown this once**.
+         *     The URL must be `https` and reach a public address; loopback, link-local and private
+         *     addresses are refused (a development setting of the service can allow them).
+         *     `caseworker` or `supervisor`.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a webhook endpoint
+         * @description Your organisation's endpoints only; any other is a 404. `caseworker` or `supervisor`.
+         */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change, disable or re-enable a webhook endpoint
+         * @description Fields not given stay as they are. `enabled: false` stops deliveries (pending ones are
+         *     cancelled); `enabled: true` re-enables an endpoint that was disabled, by you or after
+         *     persistent failure. Endpoints are never deleted, so that their delivery log stays.
+         *     Needs `If-Match`. `caseworker` or `supervisor`.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a new signing secret
+         * @description The new secret is shown this once. During the overlap (`overlap_seconds`, 24 hours unless
+         *     you say otherwise; `0` ends the old secret at once) every delivery carries a signature
+         *     with each secret in `webhook-signature`, so you can switch your receiver without losing
+         *     an event. `caseworker` or `supervisor`.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The delivery log of a webhook endpoint
+         * @description Newest first, each with its attempts (time, status code or error) and the time of the next retry. `caseworker` or `supervisor`.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver an event to the endpoint again
+         * @description Queues the delivery anew, with a fresh round of retries, whatever its outcome was. The
+         *     endpoint must be enabled. `caseworker` or `supervisor`.
+         */
+        post: operations["redeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/withdrawal-notices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Consent withdrawals your organisation must act on
+         * @description When a person withdraws a consent, every organisation that received data under it gets a
+         *     notice: it must delete or restrict its copies of the categories named, and acknowledge
+         *     that it did within the deadline (`acknowledge_by`), or the missed deadline escalates to
+         *     the supervisors of both sides. Newest first. Any of the reading roles.
+         */
+        get: operations["listWithdrawalNotices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/withdrawal-notices/{noticeId}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                noticeId: components["parameters"]["NoticeId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm that the copies were deleted or restricted
+         * @description The organisation the notice is addressed to confirms what it did with its copies of the
+         *     withdrawn data. Acknowledging an acknowledged notice changes nothing and answers the same.
+         *     `caseworker` or `supervisor` of that organisation; anyone else gets 404.
+         */
+        post: operations["acknowledgeWithdrawal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An event, delivered to your endpoint
+         * @description What the service POSTs to each of your enabled webhook endpoints: the same event object
+         *     as in `GET /v1/events`, signed as the [Standard Webhooks](https://www.standardwebhooks.com)
+         *     specification says. Verify the signature before you trust the body (the README shows
+         *     how, with the `standardwebhooks` library). Answer any 2xx within 10 seconds to confirm;
+         *     anything else, or no answer, is retried with exponential backoff; `410 Gone` disables
+         *     the endpoint at once. Delivery is at least once: deduplicate on `webhook-id`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The event's id; the same on every retry of it. */
+                    "webhook-id": string;
+                    /** @description When this attempt was signed, in seconds since the Unix epoch. Refuse ones more than 5 minutes off your clock. */
+                    "webhook-timestamp": string;
+                    /**
+                     * @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<body>`,
+                     *     one for each current secret of the endpoint (two while a rotated secret overlaps).
+                     */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            responses: {
+                /** @description Gone; the endpoint is disabled and nothing more is sent to it. */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Received; the delivery is done. */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not received; the delivery is retried. */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** @description An RFC 9457 problem document. */
@@ -1367,10 +1644,17 @@ export interface components {
         Escalation: {
             /** Format: uuid */
             id: string;
+            kind: components["schemas"]["EscalationKind"];
             /** Format: uuid */
             case_id: string;
             case_reference: string;
+            /** @description The step the case was in when the deadline passed. */
             step: string;
+            /**
+             * Format: uuid
+             * @description For a missed acknowledgement of a consent withdrawal: the notice.
+             */
+            withdrawal_notice_id: string | null;
             due_at: components["schemas"]["Timestamp"];
             raised_at: components["schemas"]["Timestamp"];
             /**
@@ -1383,6 +1667,232 @@ export interface components {
             items: components["schemas"]["Escalation"][];
             next_cursor: string | null;
         };
+        /**
+         * @description What happened. To whom an event goes:
+         *
+         *     - `case.opened`, `case.updated`, `case.party_invited`, `case.record_added`,
+         *       `case.transitioned` (a step of the procedure; `lead_organisation_id` says who is
+         *       responsible after it), `case.closed`, `consent.recorded`: the parties to the case.
+         *     - `consent.withdrawn`: the parties to the case, and every organisation that received data
+         *       under the consent; each of those gets its own event with the `notice_id` of the notice
+         *       it must acknowledge (`POST /v1/withdrawal-notices/{noticeId}/acknowledge`).
+         *     - `consent.withdrawal_acknowledged`: the organisation that leads the case and the one that
+         *       acknowledged.
+         *     - `packet.sent`, `packet.received`, `packet.acknowledged`, `packet.accepted`,
+         *       `packet.declined`, `packet.information_requested`, `packet.superseded`: the packet's
+         *       sender and recipient.
+         *     - `escalation.raised` (a deadline was missed): the organisation that had to act and the
+         *       sending and receiving partners.
+         * @enum {string}
+         */
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.withdrawal_acknowledged" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
+        /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
+        EventData: {
+            /** @description The human reference of the case. */
+            case_reference?: string;
+            /** @description case.*: the version of the case after the change. */
+            version?: number;
+            /** @description The step of the procedure (`escalation.raised`: the step that was overdue). */
+            step?: string;
+            /** @description case.transitioned, case.closed: the action of the procedure taken. */
+            action?: string;
+            from_step?: string | null;
+            to_step?: string;
+            /**
+             * Format: uuid
+             * @description Who is responsible for the person after the change.
+             */
+            lead_organisation_id?: string;
+            /**
+             * Format: uuid
+             * @description case.party_invited: the organisation invited; consent.withdrawal_acknowledged: the one that acknowledged.
+             */
+            organisation_id?: string;
+            /** Format: uuid */
+            record_id?: string;
+            record_kind?: components["schemas"]["CaseRecordKind"];
+            /** Format: uuid */
+            consent_id?: string;
+            /**
+             * Format: uuid
+             * @description consent.withdrawn: the notice your organisation must acknowledge.
+             */
+            notice_id?: string;
+            acknowledge_by?: components["schemas"]["Timestamp"];
+            /** @description consent.withdrawn: the data categories your organisation must delete or restrict. */
+            categories?: components["schemas"]["DataCategory"][];
+            /** @enum {string} */
+            withdrawal_action?: "deleted" | "restricted";
+            /** Format: uuid */
+            packet_id?: string;
+            packet_version?: number;
+            status?: components["schemas"]["PacketStatus"];
+            /** Format: uuid */
+            sender_organisation_id?: string;
+            /** Format: uuid */
+            recipient_organisation_id?: string;
+            purpose?: components["schemas"]["Purpose"];
+            reason_code?: components["schemas"]["DeclineReason"];
+            /** Format: uuid */
+            escalation_id?: string;
+            escalation_kind?: components["schemas"]["EscalationKind"];
+            due_at?: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            responsible_organisation_id?: string;
+        };
+        Event: {
+            /**
+             * Format: uuid
+             * @description Unique; the `webhook-id` of its deliveries.
+             */
+            id: string;
+            type: components["schemas"]["EventType"];
+            occurred_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            case_id: string;
+            data: components["schemas"]["EventData"];
+        };
+        EventPage: {
+            items: components["schemas"]["Event"][];
+            /** @description Pass it back as `after`: always given, also with an empty page. */
+            next_cursor: string;
+            /** @description `true` when more events are ready: ask again at once. */
+            has_more: boolean;
+        };
+        /**
+         * Format: uri
+         * @description Where to POST events; `https` to a public address.
+         * @example https://cms.iom-ukraine.example/trm/webhooks
+         */
+        WebhookUrl: string;
+        NewWebhookEndpoint: {
+            url: components["schemas"]["WebhookUrl"];
+            description?: string;
+            /** @description The types to deliver; empty or left out, every type. */
+            event_types?: components["schemas"]["EventType"][];
+        };
+        WebhookEndpointUpdate: {
+            url?: components["schemas"]["WebhookUrl"];
+            description?: string;
+            event_types?: components["schemas"]["EventType"][];
+            enabled?: boolean;
+        };
+        SecretRotation: {
+            /**
+             * @description How long the old secret keeps signing beside the new one.
+             * @default 86400
+             */
+            overlap_seconds: number;
+        };
+        WebhookEndpoint: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            organisation_id: string;
+            url: components["schemas"]["WebhookUrl"];
+            description: string | null;
+            event_types: components["schemas"]["EventType"][];
+            enabled: boolean;
+            /**
+             * @description Why deliveries stopped: you disabled it, it answered 410, or its deliveries kept failing.
+             * @enum {string|null}
+             */
+            disabled_reason: "by_request" | "gone" | "persistent_failure" | null;
+            /** @description The secrets that sign deliveries now, by their public prefix (never the secret itself). */
+            secrets: {
+                prefix: string;
+                created_at: components["schemas"]["Timestamp"];
+                expires_at: components["schemas"]["Timestamp"] | null;
+            }[];
+            version: number;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
+            /** @description The signing secret (`whsec_` and base64), shown this once. */
+            secret: string;
+        };
+        WebhookEndpointPage: {
+            items: components["schemas"]["WebhookEndpoint"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description `pending` and `retrying` will be attempted (again); `succeeded`, `failed` (retries used up, or 410) and `cancelled` (the endpoint was disabled) are final.
+         * @enum {string}
+         */
+        WebhookDeliveryStatus: "pending" | "retrying" | "succeeded" | "failed" | "cancelled";
+        WebhookAttempt: {
+            at: components["schemas"]["Timestamp"];
+            /** @description The HTTP status the endpoint answered; null when it gave none. */
+            status_code: number | null;
+            /** @description Why no answer came (timeout, refused, address not allowed). */
+            error: string | null;
+            duration_ms: number;
+        };
+        WebhookDelivery: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            endpoint_id: string;
+            /** Format: uuid */
+            event_id: string;
+            event_type: components["schemas"]["EventType"];
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            attempts: components["schemas"]["WebhookAttempt"][];
+            /** @description When the next retry is due, about; null when none is planned. */
+            next_attempt_at: components["schemas"]["Timestamp"] | null;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        WebhookDeliveryPage: {
+            items: components["schemas"]["WebhookDelivery"][];
+            next_cursor: string | null;
+        };
+        WithdrawalAcknowledgement: {
+            /**
+             * @description What was done with the copies.
+             * @enum {string}
+             */
+            action: "deleted" | "restricted";
+            note?: string;
+        };
+        WithdrawalNotice: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            case_reference?: string;
+            /** Format: uuid */
+            consent_id: string;
+            /**
+             * Format: uuid
+             * @description The organisation that must act.
+             */
+            organisation_id: string;
+            /** @description The categories it received under the consent. */
+            categories: components["schemas"]["DataCategory"][];
+            withdrawn_at: components["schemas"]["Timestamp"];
+            acknowledge_by: components["schemas"]["Timestamp"];
+            /** @enum {string} */
+            status: "pending" | "acknowledged";
+            acknowledgement: null | {
+                /** @enum {string} */
+                action: "deleted" | "restricted";
+                note: string | null;
+                at: components["schemas"]["Timestamp"];
+                /** Format: uuid */
+                principal_id: string;
+            };
+        };
+        WithdrawalNoticePage: {
+            items: components["schemas"]["WithdrawalNotice"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description `step_deadline`: a case stayed in a step past its deadline; `withdrawal_acknowledgement`: a recipient did not acknowledge a consent withdrawal in time.
+         * @enum {string}
+         */
+        EscalationKind: "step_deadline" | "withdrawal_acknowledgement";
     };
     responses: {
         /** @description The resource is not in a state that allows this action. */
@@ -1640,6 +2150,9 @@ export interface components {
         Cursor: string;
         OrganisationId: string;
         PrincipalId: string;
+        EndpointId: string;
+        DeliveryId: string;
+        NoticeId: string;
     };
     requestBodies: never;
     headers: {
@@ -3440,12 +3953,14 @@ export interface operations {
                      *       "items": [
                      *         {
                      *           "id": "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+                     *           "kind": "step_deadline",
                      *           "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
                      *           "case_reference": "PL-UA-2026-000123",
                      *           "step": "referral_sent",
                      *           "due_at": "2026-11-30T10:00:00Z",
                      *           "raised_at": "2026-11-30T10:01:00Z",
-                     *           "responsible_organisation_id": "00000000-0000-4000-8000-000000000201"
+                     *           "responsible_organisation_id": "00000000-0000-4000-8000-000000000201",
+                     *           "withdrawal_notice_id": null
                      *         }
                      *       ],
                      *       "next_cursor": null
@@ -3457,6 +3972,400 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description The `next_cursor` of the previous page. */
+                after?: string;
+                /** @description How many events a page holds at most. */
+                limit?: number;
+                /** @description When there is no event after the cursor, wait up to this many seconds for one. */
+                wait?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://cms.iom-ukraine.example/trm/webhooks",
+                 *       "description": "Case management system of IOM Ukraine",
+                 *       "event_types": [
+                 *         "packet.sent",
+                 *         "consent.withdrawn",
+                 *         "case.transitioned"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewWebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+            };
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "enabled": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as it is now. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "overlap_seconds": 86400
+                 *     }
+                 */
+                "application/json": components["schemas"]["SecretRotation"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its new secret. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["WebhookDeliveryStatus"];
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    redeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                endpointId: components["parameters"]["EndpointId"];
+                deliveryId: components["parameters"]["DeliveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, queued again. */
+            202: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listWithdrawalNotices: {
+        parameters: {
+            query?: {
+                status?: "pending" | "acknowledged";
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of notices. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WithdrawalNoticePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    acknowledgeWithdrawal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                noticeId: components["parameters"]["NoticeId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "action": "deleted",
+                 *       "note": "Health record removed from our case management system."
+                 *     }
+                 */
+                "application/json": components["schemas"]["WithdrawalAcknowledgement"];
+            };
+        };
+        responses: {
+            /** @description The acknowledged notice. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WithdrawalNotice"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
