@@ -1,22 +1,28 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { deadlineJob } from './cases/deadlines.js'
 import { caseHandlers } from './cases/handlers.js'
 import { procedureHandlers } from './cases/procedure-handlers.js'
 import { type Clock, systemClock } from './clock.js'
 import type { Config } from './config.js'
 import { consentHandlers } from './consents/handlers.js'
+import { withdrawalNoticeHandlers } from './consents/withdrawal-notices.js'
 import type { Database } from './db/database.js'
 import type { Migration } from './db/migrate.js'
+import { eventHandlers } from './events/handlers.js'
 import { healthHandlers } from './health/handlers.js'
 import { registerAuthentication } from './http/authentication.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
 import { ProblemError, registerProblemHandlers } from './http/problem.js'
+import type { Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
 import { packetHandlers } from './packets/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
+import { deliveryJob, relayLoop } from './webhooks/delivery.js'
+import { webhookHandlers } from './webhooks/handlers.js'
 
 export interface AppDependencies {
   config: Config
@@ -68,8 +74,26 @@ export async function buildApp({
     ...caseHandlers({ db: database.db, sops, clock }),
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers(database.db),
+    ...withdrawalNoticeHandlers(database.db),
     ...packetHandlers(database.db),
+    ...eventHandlers(database.db),
+    ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
   })
   app.addHook('onClose', () => database.close())
   return app
+}
+
+export interface BackgroundDependencies {
+  config: Config
+  database: Database
+  clock?: Clock
+  sops?: SopRegistry
+}
+
+/** The background work of the service, for the job queue of `npm start` or of `npm run worker`. */
+export function backgroundWork({ config, database, clock = systemClock, sops = loadSops() }: BackgroundDependencies) {
+  return {
+    jobs: [deadlineJob(database.db, sops, clock), deliveryJob(database.db, config.webhooks)] as Job[],
+    loops: [relayLoop(database.db)],
+  }
 }

@@ -15,6 +15,18 @@ export interface Config {
   readonly rateLimitPerMinute: number
   readonly authFailuresPerMinute: number
   readonly trustProxy: boolean
+  /** Run the background jobs in this process (`in-process`), or leave them to `npm run worker` processes (`external`). */
+  readonly jobs: 'in-process' | 'external'
+  /** How often a worker looks for job runs whose worker died, to retry them. */
+  readonly jobSuperviseSeconds: number
+  readonly webhooks: {
+    /** Development only: let webhooks go to http URLs and to loopback, link-local and private addresses. */
+    readonly allowPrivateTargets: boolean
+    readonly timeoutSeconds: number
+    readonly retryLimit: number
+    readonly retryDelaySeconds: number
+    readonly disableAfterFailedDeliveries: number
+  }
 }
 
 export class ConfigError extends Error {
@@ -37,6 +49,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 20, 1, 1_000_000),
     trustProxy: oneOf(env, 'TRUST_PROXY', 'false', ['true', 'false']) === 'true',
+    jobs: oneOf(env, 'JOBS', 'in-process', ['in-process', 'external']),
+    jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
+    webhooks: Object.freeze({
+      allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', 'false', ['true', 'false']) === 'true',
+      timeoutSeconds: integer(env, 'WEBHOOK_TIMEOUT_SECONDS', 10, 1, 60),
+      retryLimit: integer(env, 'WEBHOOK_RETRY_LIMIT', 8, 0, 20),
+      retryDelaySeconds: integer(env, 'WEBHOOK_RETRY_DELAY_SECONDS', 30, 1, 3600),
+      disableAfterFailedDeliveries: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES', 5, 1, 1000),
+    }),
   }
   return Object.freeze(config)
 }

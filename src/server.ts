@@ -1,8 +1,7 @@
 import closeWithGrace from 'close-with-grace'
-import { buildApp } from './app.js'
-import { deadlineJob } from './cases/deadlines.js'
+import { backgroundWork, buildApp } from './app.js'
 import { systemClock } from './clock.js'
-import { loadConfig } from './config.js'
+import { ConfigError, loadConfig } from './config.js'
 import { openDatabase } from './db/database.js'
 import { migrate, readMigrations } from './db/migrate.js'
 import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
@@ -13,6 +12,9 @@ import { loadSops } from './sops/registry.js'
 const config = loadConfig(process.env)
 const logger = createLogger(config.logLevel)
 
+if (config.jobs === 'external' && !config.databaseUrl) {
+  throw new ConfigError('JOBS=external needs DATABASE_URL: workers cannot share the embedded database')
+}
 const database = await openDatabase(config)
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 const migrations = await readMigrations()
@@ -24,11 +26,16 @@ if (seedDemo && (await seedDemoIfEmpty(database.db))) logger.info('demo data see
 
 const sops = loadSops()
 const app = await buildApp({ config, database, migrations, sops, clock: systemClock })
-const jobs = await startJobQueue(database.jobBackend, [deadlineJob(database.db, sops, systemClock)], logger)
+const jobs =
+  config.jobs === 'in-process'
+    ? await startJobQueue(database.jobBackend, backgroundWork({ config, database, sops }), logger, {
+        superviseSeconds: config.jobSuperviseSeconds,
+      })
+    : undefined
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'shutting down after an error')
   else logger.info({ signal }, 'shutting down: finishing requests in flight')
-  await jobs.stop()
+  await jobs?.stop()
   await app.close()
 })
 const address = await app.listen({ host: config.host, port: config.port })

@@ -9,8 +9,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import type { Kysely } from 'kysely'
 import t from 'tap'
+import type { DB } from '../src/db/schema.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
+import { recordEvent } from '../src/events/outbox.js'
 import { contract } from '../src/http/contract.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 
@@ -73,6 +76,7 @@ const DEMO_PRINCIPAL_KEYS: Record<string, Partial<Record<Role, string | undefine
 const admin = demoKeys.demohubadmin as string
 const sender = demoKeys.demoiomplcw1 as string
 const recipient = demoKeys.demoiomuacw1 as string
+const invitedParty = demoKeys.demoshuacw01 as string
 const DEMO_SENDER_PRINCIPAL = '00000000-0000-4000-8001-000000000101'
 
 // ─── The table ───────────────────────────────────────────────────────────────────────────────
@@ -106,6 +110,36 @@ const HUB_ADMIN_ONLY = (status: number): Row => ({
   unrelated: ALL_403,
   unrelatedSender: ALL_403,
   hub: [403, 403, 403, 403, status],
+  anonymous: 401,
+  revoked: 401,
+})
+/** The same for every organisation: what an organisation may do with what is its own, by role. */
+const ANY_ORGANISATION = (perRole: PerRole): Row => ({
+  own: perRole,
+  counterpart: perRole,
+  counterpartAcknowledged: perRole,
+  counterpartAccepted: perRole,
+  invited: perRole,
+  unrelated: perRole,
+  unrelatedSender: perRole,
+  hub: perRole,
+  anonymous: 401,
+  revoked: 401,
+})
+/**
+ * A webhook endpoint of IOM Poland (`own`): only its caseworker or supervisor; the roles that may
+ * never manage webhooks are refused first (403), any other organisation's caseworker or supervisor
+ * learns nothing of the endpoint (404).
+ */
+const OWN_ENDPOINT = (status: number): Row => ({
+  own: [status, status, 403, 403, 403],
+  counterpart: [404, 404, 403, 403, 403],
+  counterpartAcknowledged: [404, 404, 403, 403, 403],
+  counterpartAccepted: [404, 404, 403, 403, 403],
+  invited: [404, 404, 403, 403, 403],
+  unrelated: [404, 404, 403, 403, 403],
+  unrelatedSender: [404, 404, 403, 403, 403],
+  hub: [404, 404, 403, 403, 403],
   anonymous: 401,
   revoked: 401,
 })
@@ -377,6 +411,47 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
+
+  // Events: every organisation reads its own feed. What it holds is checked below: the events of a
+  // case go to its parties, those of a packet to its sender and recipient, and to no one else.
+  listEvents: {
+    own: [200, 200, 200, 200, 403], // with the case
+    counterpart: [200, 200, 200, 200, 403], // with the case: not a party to it, but to its packet
+    counterpartAcknowledged: [200, 200, 200, 200, 403], // with the case
+    counterpartAccepted: [200, 200, 200, 200, 403], // with the case
+    invited: [200, 200, 200, 200, 403], // with the case, from its invitation
+    unrelated: [200, 200, 200, 200, 403], // its feed, without any case of the matrix
+    unrelatedSender: [200, 200, 200, 200, 403],
+    hub: [200, 200, 200, 200, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+
+  // Webhooks: each organisation manages its own endpoints (listed and created for the caller's own
+  // organisation, so every organisation gets its own list); the target endpoint is IOM Poland's.
+  listWebhookEndpoints: ANY_ORGANISATION([200, 200, 403, 403, 403]), // only its own (checked below)
+  createWebhookEndpoint: ANY_ORGANISATION([201, 201, 403, 403, 403]),
+  getWebhookEndpoint: OWN_ENDPOINT(200),
+  updateWebhookEndpoint: OWN_ENDPOINT(200),
+  rotateWebhookSecret: OWN_ENDPOINT(200),
+  listWebhookDeliveries: OWN_ENDPOINT(200),
+  redeliverWebhook: OWN_ENDPOINT(202), // a delivery that failed: queued again
+
+  // Withdrawal notices: each organisation reads those addressed to it (checked below); the target
+  // notice is addressed to IOM Ukraine, which read a packet that relied on the withdrawn consent.
+  listWithdrawalNotices: ANY_ORGANISATION([200, 200, 200, 200, 403]),
+  acknowledgeWithdrawal: {
+    own: [404, 404, 403, 403, 403], // the sender withdrew the consent: the notice is not addressed to it
+    counterpart: [200, 200, 403, 403, 403], // it received the data, so it holds a notice (again: the same 200)
+    counterpartAcknowledged: [200, 200, 403, 403, 403],
+    counterpartAccepted: [200, 200, 403, 403, 403],
+    invited: [404, 404, 403, 403, 403], // a party, but no data reached it under the consent
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
 }
 
 // ─── The contract's operations ───────────────────────────────────────────────────────────────
@@ -434,6 +509,8 @@ interface Scenario {
 interface Target {
   params: Record<string, string>
   scenario?: Scenario
+  /** listEvents: where the feed of each party to the scenario ended before it, by organisation. */
+  feedCursors?: Record<string, string>
 }
 
 interface Cell {
@@ -457,12 +534,14 @@ interface OperationUnderTest {
 
 class Fixtures {
   readonly #request: TestApp['request']
+  readonly #db: Kysely<DB>
   readonly references = new Set<string>()
   readonly caseIds = new Set<string>()
   #counter = 0
 
-  constructor(request: TestApp['request']) {
+  constructor(request: TestApp['request'], db: Kysely<DB>) {
     this.#request = request
+    this.#db = db
   }
 
   unique(label: string): string {
@@ -525,6 +604,97 @@ class Fixtures {
   async caseEtag(caseId: string): Promise<string> {
     const read = await this.call({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender }, 200, 'read case')
     return String(read.headers.etag)
+  }
+
+  /** The cursor of the end of the caller's event feed, as it is now: what happens next comes after it. */
+  async feedEnd(key: string): Promise<string> {
+    let after: string | undefined
+    for (;;) {
+      const page = await this.call(
+        { method: 'GET', url: `/v1/events?limit=500${after ? `&after=${after}` : ''}`, key },
+        200,
+        'read the event feed',
+      )
+      after = page.json().next_cursor as string
+      if (!page.json().has_more) return after
+    }
+  }
+
+  /** A webhook endpoint of IOM Poland (only stored: no worker delivers anything in the test app). */
+  async webhookEndpoint(): Promise<string> {
+    const created = await this.call(
+      { method: 'POST', url: '/v1/webhook-endpoints', key: sender, payload: { url: WEBHOOK_URL } },
+      201,
+      'register a webhook endpoint',
+    )
+    return created.json().id
+  }
+
+  async endpointEtag(endpointId: string): Promise<string> {
+    const read = await this.call(
+      { method: 'GET', url: `/v1/webhook-endpoints/${endpointId}`, key: sender },
+      200,
+      'read webhook endpoint',
+    )
+    return String(read.headers.etag)
+  }
+
+  /**
+   * A delivery to IOM Poland's endpoint of an event of the scenario's case, which used up its
+   * retries (`failed`), written as the relay and the delivery job would: neither runs in the test app.
+   */
+  async failedDelivery(endpointId: string, scenario: Scenario): Promise<string> {
+    return this.#db.transaction().execute(async (trx) => {
+      await recordEvent(
+        trx,
+        { type: 'case.updated', caseId: scenario.caseId, data: { case_reference: scenario.reference, version: 1 } },
+        [ORG.iomPoland],
+      )
+      const event = await trx
+        .selectFrom('events')
+        .select('id')
+        .where('case_id', '=', scenario.caseId)
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow()
+      const delivery = await trx
+        .insertInto('webhook_deliveries')
+        .values({ endpoint_id: endpointId, event_id: event.id, status: 'failed', queued_at: new Date() })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      await trx
+        .insertInto('webhook_attempts')
+        .values({ delivery_id: delivery.id, status_code: 503, error: null, duration_ms: 40 })
+        .execute()
+      return delivery.id
+    })
+  }
+
+  /**
+   * The sender withdraws the scenario's consent. IOM Ukraine read a packet that relied on it, so it
+   * gets a notice to delete its copies: the notice's id.
+   */
+  async withdrawalNotice(scenario: Scenario): Promise<string> {
+    await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${scenario.caseId}/consents/${scenario.consentId}/withdraw`,
+        key: sender,
+        payload: { reason: 'The person withdrew her consent.' },
+      },
+      200,
+      'withdraw consent',
+    )
+    const notices = await this.call(
+      { method: 'GET', url: '/v1/withdrawal-notices?limit=200', key: recipient },
+      200,
+      'recipient lists its withdrawal notices',
+    )
+    const notice = (notices.json().items as { id: string; consent_id: string }[]).find(
+      (item) => item.consent_id === scenario.consentId,
+    )
+    if (!notice) throw new Error(`setup: IOM Ukraine got no withdrawal notice for consent ${scenario.consentId}`)
+    return notice.id
   }
 
   async recordConsent(caseId: string, provision: Record<string, unknown>): Promise<string> {
@@ -654,6 +824,9 @@ function consentBody(provision: Record<string, unknown>) {
   }
 }
 
+/** A public-looking https URL: the test app refuses private targets, and never calls this one. */
+const WEBHOOK_URL = 'https://hooks.example.org/trm'
+
 /** A consent nobody relies on: legal data to the Kyiv shelter for monitoring. */
 const HARMLESS_PROVISION = { categories: ['legal'], recipients: [ORG.kyivShelter], purposes: ['monitoring'] }
 
@@ -667,6 +840,19 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
   }
   const shared = onScenario('shared')
   const none = async () => ({ params: {} })
+  /** A fresh endpoint of IOM Poland. */
+  const ownEndpoint = async () => ({ params: { endpointId: await fx.webhookEndpoint() } })
+  /** A fresh endpoint of IOM Poland with a delivery that failed. */
+  const failedDelivery = async (kind: ScenarioKind) => {
+    const endpointId = await fx.webhookEndpoint()
+    const deliveryId = await fx.failedDelivery(endpointId, await scenarioOf('shared', kind))
+    return { params: { endpointId, deliveryId } }
+  }
+  /** A scenario whose consent the sender withdrew: IOM Ukraine holds a notice. */
+  const withdrawn = (key: string) => async (kind: ScenarioKind) => {
+    const scenario = await scenarioOf(key, kind)
+    return { scenario, params: { noticeId: await fx.withdrawalNotice(scenario) } }
+  }
   /** An answer to the scenario's packet; accepting, declining and asking need it acknowledged first. */
   const answer = (
     operationId: string,
@@ -812,6 +998,62 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       }),
     },
     listEscalations: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
+    listEvents: {
+      mutates: false,
+      prepare: async (kind) => {
+        // Where the feeds of the scenario's parties end before it: its events follow, on one page.
+        const feedCursors = {
+          [ORG.iomPoland]: await fx.feedEnd(sender),
+          [ORG.iomUkraine]: await fx.feedEnd(recipient),
+          [ORG.kyivShelter]: await fx.feedEnd(invitedParty),
+        }
+        const scenario = await scenarioOf('listEvents', kind)
+        return { scenario, params: {}, feedCursors }
+      },
+      build: async (target, cell) => {
+        // A party reads on from just before the scenario; any other organisation reads its feed from
+        // its first event: none of it may concern a case of the matrix.
+        const organisationId = organisationOf(cell.relation)
+        const after = organisationId ? target.feedCursors?.[organisationId] : undefined
+        return { query: after ? `after=${after}&limit=500` : 'limit=500' }
+      },
+    },
+    listWebhookEndpoints: { mutates: false, prepare: ownEndpoint, build: async () => ({ query: 'limit=200' }) },
+    createWebhookEndpoint: {
+      mutates: false, // every cell may register one more
+      prepare: none,
+      build: async () => ({ payload: { url: WEBHOOK_URL } }),
+    },
+    getWebhookEndpoint: { mutates: false, prepare: ownEndpoint, build: async () => ({}) },
+    updateWebhookEndpoint: {
+      mutates: true,
+      prepare: ownEndpoint,
+      build: async (target) => ({
+        headers: { 'if-match': await fx.endpointEtag(target.params.endpointId as string) },
+        payload: { description: fx.unique('Matrix endpoint') },
+      }),
+    },
+    rotateWebhookSecret: {
+      mutates: false, // the endpoint keeps working with the new secret: every cell may rotate again
+      prepare: ownEndpoint,
+      build: async () => ({ payload: {} }),
+    },
+    listWebhookDeliveries: { mutates: false, prepare: failedDelivery, build: async () => ({ query: 'limit=200' }) },
+    redeliverWebhook: {
+      mutates: true, // the delivery is pending again: redelivering it once more would be a 409
+      prepare: failedDelivery,
+      build: async () => ({}),
+    },
+    listWithdrawalNotices: {
+      mutates: false,
+      prepare: withdrawn('listWithdrawalNotices'),
+      build: async () => ({ query: 'limit=200' }),
+    },
+    acknowledgeWithdrawal: {
+      mutates: false, // acknowledging again changes nothing and answers the same: every cell may
+      prepare: withdrawn('acknowledgeWithdrawal'),
+      build: async () => ({ payload: { action: 'deleted' } }),
+    },
   }
   return operations
 }
@@ -820,7 +1062,7 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
 
 const NON_PARTY: ReadonlySet<Relation> = new Set(['unrelated', 'unrelatedSender', 'hub', 'anonymous', 'revoked'])
 
-/** Summaries, audit trails and the procedure's answers never carry section data. */
+/** Summaries, audit trails, events, notices and the procedure's answers never carry section data. */
 const SECTION_FREE: ReadonlySet<string> = new Set([
   'listCases',
   'listPackets',
@@ -832,7 +1074,15 @@ const SECTION_FREE: ReadonlySet<string> = new Set([
   'listCaseRecords',
   'createCaseRecord',
   'listEscalations',
+  'listEvents',
+  'listWithdrawalNotices',
+  'acknowledgeWithdrawal',
 ])
+
+/** The organisation the caller acts for; none without a valid key. */
+function organisationOf(relation: Relation): string | undefined {
+  return relation === 'anonymous' || relation === 'revoked' ? undefined : RELATION_ORGANISATION[relation]
+}
 
 /** Strings the body of this answer must not contain. */
 function forbiddenIn(operationId: string, cell: Cell, status: number, target: Target, fx: Fixtures): string[] {
@@ -850,11 +1100,30 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
     forbidden.push(...ALL_SENTINELS) // no consent covers the invited shelter
     if (operationId === 'listPackets' && target.params.packetId) forbidden.push(target.params.packetId)
   }
+  // After the cursor, the feed holds the scenario's events: a recipient that only read the packet
+  // hears of the packet, not of the case; an invited party of the case, not of its packets.
+  if (operationId === 'listEvents' && target.scenario) {
+    if (cell.relation === 'counterpart') forbidden.push('"type":"case.', '"type":"consent.')
+    if (cell.relation === 'invited') forbidden.push('"type":"packet.', target.scenario.packetId)
+  }
+  // IOM Poland's endpoints and their deliveries are its own; the notice is IOM Ukraine's alone.
+  const organisationId = organisationOf(cell.relation)
+  if (status < 300 && organisationId !== ORG.iomPoland) {
+    for (const name of ['endpointId', 'deliveryId']) {
+      const id = target.params[name]
+      if (id) forbidden.push(id)
+    }
+  }
+  if (status < 300 && organisationId !== ORG.iomUkraine && target.params.noticeId) {
+    forbidden.push(target.params.noticeId)
+  }
   return [...new Set(forbidden)]
 }
 
 /** What a successful answer must contain, for the lists whose content depends on the relation. */
 function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
+  if (operationId === 'listWebhookEndpoints' && cell.relation === 'own') return [target.params.endpointId as string]
+  if (operationId === 'listWebhookDeliveries' && cell.relation === 'own') return [target.params.deliveryId as string]
   const reference = target.scenario?.reference
   if (!reference) return []
   if (
@@ -873,14 +1142,35 @@ function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
     return [SENTINEL.identity, SENTINEL.health]
   }
   if (operationId === 'getCase' && cell.relation === 'own') return ALL_SENTINELS
+  if (
+    operationId === 'listEvents' &&
+    ['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted', 'invited'].includes(cell.relation)
+  ) {
+    return [target.scenario?.caseId as string] // the counterpart through the events of the packet it received
+  }
+  if (
+    operationId === 'listWithdrawalNotices' &&
+    ['counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)
+  ) {
+    return [target.params.noticeId as string]
+  }
   return []
 }
 
-/** Path parameters naming case data: a non-party must get the same answer for these as for ids that do not exist. */
-const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId']
+/**
+ * Path parameters naming case data or what is an organisation's own: a non-party must get the same
+ * answer for these as for ids that do not exist.
+ */
+const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId', 'endpointId', 'deliveryId', 'noticeId']
 
 function isNonPartyFor(operation: ContractOperation, relation: Relation): boolean {
   if (NON_PARTY.has(relation)) return true
+  // A webhook endpoint, and its deliveries, are IOM Poland's own.
+  if (operation.path.includes('{endpointId}')) return relation !== 'own'
+  // The withdrawal notice is addressed to IOM Ukraine.
+  if (operation.path.includes('{noticeId}')) {
+    return !['counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(relation)
+  }
   // Before it acknowledges, the recipient is a party to the packet but not to the case.
   if (relation === 'counterpart') return operation.path.includes('{caseId}')
   // An invited party is a party to the case but not to its packets.
@@ -905,7 +1195,7 @@ t.test('the table has exactly one row per contract operation, with every cell', 
 
 t.test('authorisation matrix', async (t) => {
   const app = await startTestApp(t, { rateLimitPerMinute: 1_000_000, authFailuresPerMinute: 1_000_000 })
-  const fx = new Fixtures(app.request)
+  const fx = new Fixtures(app.request, app.database.db)
 
   // A key per (relation organisation, role).
   const keys = new Map<string, string>()

@@ -54,7 +54,7 @@ t.test('a step past its deadline shows as overdue and, through the job queue, ra
   t.same(await escalations(request, supervisor), [], 'no escalation before the job runs')
   const queue = await startJobQueue(
     database.jobBackend,
-    [deadlineJob(database.db, loadSops(), clock)],
+    { jobs: [deadlineJob(database.db, loadSops(), clock)] },
     pino({ level: 'silent' }),
   )
   t.teardown(() => queue.stop())

@@ -1,13 +1,9 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
-import type { Case, CaseParty, CaseSections, DB, Role } from '../db/schema.js'
+import type { Case, CaseParty, CaseSections, DB } from '../db/schema.js'
 import type { Caller } from '../http/authentication.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { findCaseForParty } from './queries.js'
-
-/** Caseworkers and supervisors act on cases; data protection officers and auditors only read. */
-export const actingRoles: Role[] = ['caseworker', 'supervisor']
-export const readingRoles: Role[] = ['caseworker', 'supervisor', 'dpo', 'auditor']
 
 /** The case, if the caller's organisation is a party; anyone else learns nothing, not even that it exists. */
 export async function caseOfParty(

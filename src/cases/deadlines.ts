@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Clock } from '../clock.js'
-import type { DB } from '../db/schema.js'
+import type { Case, DB, NewEscalation } from '../db/schema.js'
+import { recordEvent } from '../events/outbox.js'
 import type { Job } from '../jobs/queue.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { counterpartOf } from './procedure.js'
@@ -8,12 +9,13 @@ import { counterpartOf } from './procedure.js'
 const BATCH = 500
 
 /**
- * Raises one escalation for every case still in a step past that step's deadline, naming the
- * organisation that had to act. Safe to run often and on several workers: an escalation is
- * unique per case, step and deadline.
+ * Raises one escalation for every missed deadline: a case still in a step past that step's
+ * deadline, naming the organisation that had to act, and a consent withdrawal that a recipient
+ * did not acknowledge in time. Safe to run often and on several workers: an escalation is unique
+ * per case, step and deadline, and per withdrawal notice.
  */
 export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: Date): Promise<number> {
-  const overdue = await db
+  const overdueCases = await db
     .selectFrom('cases')
     .selectAll()
     .where('step_due_at', '<', now)
@@ -22,6 +24,7 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
         exists(
           selectFrom('escalations')
             .select('escalations.id')
+            .where('escalations.kind', '=', 'step_deadline')
             .whereRef('escalations.case_id', '=', 'cases.id')
             .whereRef('escalations.step', '=', 'cases.step')
             .whereRef('escalations.due_at', '=', 'cases.step_due_at'),
@@ -32,8 +35,9 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
     .limit(BATCH)
     .execute()
   let raised = 0
-  for (const found of overdue) {
+  for (const found of overdueCases) {
     if (found.step_due_at === null) continue
+    const dueAt = found.step_due_at
     const responsible = sops.find(found.sop_id, found.sop_version)?.steps[found.step]?.responsible
     const organisationId =
       responsible === 'sending'
@@ -41,20 +45,88 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
         : responsible === 'receiving'
           ? ((await counterpartOf(db, found)) ?? found.lead_organisation_id)
           : found.lead_organisation_id
-    const inserted = await db
-      .insertInto('escalations')
-      .values({
-        case_id: found.id,
-        step: found.step,
-        due_at: found.step_due_at,
-        responsible_organisation_id: organisationId,
-        raised_at: now,
-      })
-      .onConflict((conflict) => conflict.columns(['case_id', 'step', 'due_at']).doNothing())
-      .executeTakeFirst()
-    raised += Number(inserted.numInsertedOrUpdatedRows ?? 0)
+    const escalation = { kind: 'step_deadline', step: found.step, due_at: dueAt, withdrawal_notice_id: null } as const
+    if (await escalate(db, found, escalation, organisationId, now)) raised += 1
+  }
+
+  const overdueNotices = await db
+    .selectFrom('withdrawal_notices')
+    .innerJoin('cases', 'cases.id', 'withdrawal_notices.case_id')
+    .selectAll('cases')
+    .select([
+      'withdrawal_notices.id as notice_id',
+      'withdrawal_notices.organisation_id as holder_id',
+      'withdrawal_notices.acknowledge_by',
+    ])
+    .where('withdrawal_notices.acknowledged_at', 'is', null)
+    .where('withdrawal_notices.acknowledge_by', '<', now)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('escalations')
+            .select('escalations.id')
+            .whereRef('escalations.withdrawal_notice_id', '=', 'withdrawal_notices.id'),
+        ),
+      ),
+    )
+    .orderBy('withdrawal_notices.acknowledge_by')
+    .limit(BATCH)
+    .execute()
+  for (const { notice_id, holder_id, acknowledge_by, ...found } of overdueNotices) {
+    const escalation = {
+      kind: 'withdrawal_acknowledgement',
+      step: found.step,
+      due_at: acknowledge_by,
+      withdrawal_notice_id: notice_id,
+    } as const
+    if (await escalate(db, found, escalation, holder_id, now)) raised += 1
   }
   return raised
+}
+
+/** Raises the escalation and its event in one transaction, unless a worker already raised it. */
+async function escalate(
+  db: Kysely<DB>,
+  found: Case,
+  escalation: Pick<NewEscalation, 'kind' | 'step' | 'due_at' | 'withdrawal_notice_id'>,
+  responsibleId: string,
+  now: Date,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx: Transaction<DB>) => {
+    const inserted = await trx
+      .insertInto('escalations')
+      .values({ ...escalation, case_id: found.id, responsible_organisation_id: responsibleId, raised_at: now })
+      .onConflict((conflict) =>
+        escalation.kind === 'step_deadline'
+          ? conflict.columns(['case_id', 'step', 'due_at']).where('kind', '=', 'step_deadline').doNothing()
+          : conflict.column('withdrawal_notice_id').doNothing(),
+      )
+      .returning('id')
+      .executeTakeFirst()
+    if (!inserted) return false
+    await recordEvent(
+      trx,
+      {
+        type: 'escalation.raised',
+        caseId: found.id,
+        data: {
+          case_reference: found.reference,
+          escalation_id: inserted.id,
+          escalation_kind: escalation.kind,
+          step: escalation.step,
+          due_at: new Date(escalation.due_at).toISOString(),
+          responsible_organisation_id: responsibleId,
+          ...(escalation.withdrawal_notice_id ? { notice_id: escalation.withdrawal_notice_id } : {}),
+        },
+      },
+      [
+        responsibleId,
+        found.sending_organisation_id,
+        ...(found.receiving_organisation_id ? [found.receiving_organisation_id] : []),
+      ],
+    )
+    return true
+  })
 }
 
 export function deadlineJob(db: Kysely<DB>, sops: SopRegistry, clock: Clock): Job {

@@ -3,7 +3,8 @@ import type { components } from '../../openapi/dist/types.js'
 import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
 import type { CaseSections, DB } from '../db/schema.js'
-import { type Caller, requireRole } from '../http/authentication.js'
+import { recordEvent } from '../events/outbox.js'
+import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
@@ -11,7 +12,7 @@ import { ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
 import { addDuration } from '../sops/deadline.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { actingRoles, caseOfParty, presentCase, presentCaseSummary, readingRoles, requireLead } from './access.js'
+import { caseOfParty, presentCase, presentCaseSummary, requireLead } from './access.js'
 import { sectionsVisibleTo } from './consent-coverage.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
@@ -85,6 +86,20 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
             resourceId: created.id,
             details: { reference: created.reference, sections: Object.keys(created.sections) },
           })
+          await recordEvent(
+            trx,
+            {
+              type: 'case.opened',
+              caseId: created.id,
+              data: {
+                case_reference: created.reference,
+                version: created.version,
+                step: created.step,
+                lead_organisation_id: created.lead_organisation_id,
+              },
+            },
+            [created.sending_organisation_id],
+          )
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
         (trx, caseId) => renderCase(trx, caller, caseId, clock.now()),
@@ -122,10 +137,19 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
             if (section === null) delete sections[category as keyof CaseSections]
             else Object.assign(sections, { [category]: section })
           }
-          await queries.changeCase(trx, found, {
+          const changed = await queries.changeCase(trx, found, {
             ...(request.body.profile ? { profile: request.body.profile } : {}),
             sections,
           })
+          await recordEvent(
+            trx,
+            {
+              type: 'case.updated',
+              caseId: found.id,
+              data: { case_reference: found.reference, version: changed.version },
+            },
+            await queries.partyIds(trx, found.id),
+          )
           await recordAudit(trx, request, {
             caseId: found.id,
             resourceType: 'case',
@@ -171,7 +195,16 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
             throw new ProblemError(422, `${invited.name} is already a party to this case.`, { code: 'already-party' })
           }
           await queries.addParty(trx, found.id, invitedId, 'invited')
-          await queries.changeCase(trx, found, {})
+          const changed = await queries.changeCase(trx, found, {})
+          await recordEvent(
+            trx,
+            {
+              type: 'case.party_invited',
+              caseId: found.id,
+              data: { case_reference: found.reference, version: changed.version, organisation_id: invitedId },
+            },
+            await queries.partyIds(trx, found.id),
+          )
           await recordAudit(trx, request, {
             caseId: found.id,
             resourceType: 'case',

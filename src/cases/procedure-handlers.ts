@@ -3,7 +3,8 @@ import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
 import { type Case, type CaseRecord, type DB, json } from '../db/schema.js'
-import { type Caller, requireRole } from '../http/authentication.js'
+import { recordEvent } from '../events/outbox.js'
+import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
@@ -13,7 +14,8 @@ import type { SopDefinition } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
 import { evaluate, targetStep } from '../sops/engine.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { actingRoles, caseOfParty, readingRoles } from './access.js'
+import { caseOfParty } from './access.js'
+import { withdrawConsents } from './consent-withdrawal.js'
 import { renderCase } from './handlers.js'
 import { gatherFacts, sideOf } from './procedure.js'
 import * as queries from './queries.js'
@@ -130,21 +132,29 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
             : deadline
               ? addDuration(now, deadline)
               : null
-          await queries.changeCase(trx, found, {
+          const changed = await queries.changeCase(trx, found, {
             step: { step: to, previous: found.step, enteredAt: now, dueAt },
             lead_organisation_id: lead,
           })
           if (transition.effects?.includes('withdraw_consents')) {
-            await trx
-              .updateTable('consents')
-              .set({
-                withdrawn_at: now,
-                withdrawn_by_principal_id: caller.principal.id,
-                withdrawal_reason: body.reason ?? null,
-              })
-              .where('case_id', '=', found.id)
-              .where('withdrawn_at', 'is', null)
-              .execute()
+            await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {
+              principalId: caller.principal.id,
+              reason: body.reason ?? null,
+              at: now,
+            })
+          }
+          const parties = await queries.partyIds(trx, found.id)
+          const data = {
+            case_reference: found.reference,
+            version: changed.version,
+            action: transition.action,
+            from_step: found.step,
+            to_step: to,
+            lead_organisation_id: lead,
+          }
+          await recordEvent(trx, { type: 'case.transitioned', caseId: found.id, data }, parties)
+          if (definition.steps[to]?.terminal) {
+            await recordEvent(trx, { type: 'case.closed', caseId: found.id, data }, parties)
           }
           await trx
             .insertInto('case_transitions')
@@ -267,6 +277,15 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
             resourceId: found.id,
             details: { record: record.id, kind: body.kind, assessment: body.assessment ?? null },
           })
+          await recordEvent(
+            trx,
+            {
+              type: 'case.record_added',
+              caseId: found.id,
+              data: { case_reference: found.reference, record_id: record.id, record_kind: body.kind },
+            },
+            await queries.partyIds(trx, found.id),
+          )
           return { status: 201, resourceId: record.id, location: `/v1/cases/${found.id}/records` }
         },
         async (trx, recordId) => {
@@ -311,9 +330,11 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         limit,
         (row) => ({
           id: row.id,
+          kind: row.kind,
           case_id: row.case_id,
           case_reference: row.case_reference,
           step: row.step,
+          withdrawal_notice_id: row.withdrawal_notice_id,
           due_at: row.due_at.toISOString(),
           raised_at: row.raised_at.toISOString(),
           responsible_organisation_id: row.responsible_organisation_id,

@@ -153,6 +153,12 @@ export async function partiesOf(db: Db, caseIds: string[]): Promise<Map<string, 
   return byCase
 }
 
+/** The organisations that are parties to the case now. */
+export async function partyIds(db: Db, caseId: string): Promise<string[]> {
+  const rows = await db.selectFrom('case_parties').select('organisation_id').where('case_id', '=', caseId).execute()
+  return rows.map((row) => row.organisation_id)
+}
+
 export async function addParty(trx: Transaction<DB>, caseId: string, organisationId: string, role: CaseParty['role']) {
   await trx
     .insertInto('case_parties')

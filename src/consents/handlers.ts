@@ -1,12 +1,14 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
-import { actingRoles, caseOfParty, readingRoles, requireLead } from '../cases/access.js'
+import { caseOfParty, requireLead } from '../cases/access.js'
 import { consentStatus } from '../cases/consent-coverage.js'
+import { withdrawConsents } from '../cases/consent-withdrawal.js'
 import { isChild } from '../cases/profile.js'
-import { consentsOfCase } from '../cases/queries.js'
+import { consentsOfCase, partyIds } from '../cases/queries.js'
 import type { Consent, DB } from '../db/schema.js'
-import { type Caller, requireRole } from '../http/authentication.js'
+import { recordEvent } from '../events/outbox.js'
+import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { type Rendered, runMutation } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
@@ -82,6 +84,15 @@ export function consentHandlers(db: Kysely<DB>) {
             resourceId: consent.id,
             details: { provisions: body.provisions },
           })
+          await recordEvent(
+            trx,
+            {
+              type: 'consent.recorded',
+              caseId: found.id,
+              data: { case_reference: found.reference, consent_id: consent.id },
+            },
+            await partyIds(trx, found.id),
+          )
           return { status: 201, resourceId: consent.id, location: `/v1/cases/${found.id}/consents/${consent.id}` }
         },
         (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId),
@@ -100,7 +111,11 @@ export function consentHandlers(db: Kysely<DB>) {
           const consent = await queries.findConsent(trx, found.id, request.params.consentId, { lock: true })
           if (!consent) throw notFound('consent', request.params.consentId)
           if (consent.withdrawn_at === null) {
-            await queries.withdrawConsent(trx, consent.id, caller.principal.id, request.body.reason)
+            await withdrawConsents(trx, found, [consent], {
+              principalId: caller.principal.id,
+              reason: request.body.reason ?? null,
+              at: new Date(),
+            })
             await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
           }
           return { status: 200, resourceId: consent.id }

@@ -37,17 +37,3 @@ export async function findConsent(db: Db, caseId: string, consentId: string, { l
   if (lock) query = query.forUpdate()
   return query.executeTakeFirst()
 }
-
-export async function withdrawConsent(
-  db: Db,
-  consentId: string,
-  principalId: string,
-  reason: string | undefined,
-): Promise<Consent> {
-  return db
-    .updateTable('consents')
-    .set({ withdrawn_at: new Date(), withdrawn_by_principal_id: principalId, withdrawal_reason: reason ?? null })
-    .where('id', '=', consentId)
-    .returningAll()
-    .executeTakeFirstOrThrow()
-}

@@ -190,11 +190,98 @@ export interface CaseTransitionTable {
 
 export interface EscalationTable {
   id: Generated<string>
+  kind: Schemas['EscalationKind']
   case_id: string
   step: string
   due_at: GivenTimestamp
   responsible_organisation_id: string
+  withdrawal_notice_id: string | null
   raised_at: Timestamp
+}
+
+/** A transaction id (xid8), which drivers return as a decimal string. */
+type TransactionId = ColumnType<string, never, string>
+
+export interface EventTable {
+  id: Generated<string>
+  txid: TransactionId
+  seq: Sequence
+  type: Schemas['EventType']
+  occurred_at: Timestamp
+  case_id: string
+  data: Json<Schemas['EventData']>
+}
+
+export interface EventAudienceTable {
+  organisation_id: string
+  txid: string
+  seq: string
+  event_id: string
+}
+
+export interface EventRelayPositionTable {
+  id: ColumnType<boolean, never, never>
+  txid: string
+  seq: string
+}
+
+export interface WebhookEndpointTable {
+  id: Generated<string>
+  seq: Sequence
+  organisation_id: string
+  url: string
+  description: string | null
+  event_types: Schemas['EventType'][]
+  enabled: boolean
+  disabled_reason: Schemas['WebhookEndpoint']['disabled_reason']
+  failed_deliveries: Generated<number>
+  version: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface WebhookSecretTable {
+  id: Generated<string>
+  endpoint_id: string
+  secret: string
+  created_at: Timestamp
+  expires_at: TimestampOrNull
+}
+
+export interface WebhookDeliveryTable {
+  id: Generated<string>
+  seq: Sequence
+  endpoint_id: string
+  event_id: string
+  status: Schemas['WebhookDeliveryStatus']
+  queued_at: TimestampOrNull
+  next_attempt_at: TimestampOrNull
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface WebhookAttemptTable {
+  id: Sequence
+  delivery_id: string
+  at: Timestamp
+  status_code: number | null
+  error: string | null
+  duration_ms: number
+}
+
+export interface WithdrawalNoticeTable {
+  id: Generated<string>
+  seq: Sequence
+  consent_id: string
+  case_id: string
+  organisation_id: string
+  categories: DataCategory[]
+  withdrawn_at: GivenTimestamp
+  acknowledge_by: GivenTimestamp
+  acknowledged_at: TimestampOrNull
+  acknowledged_by_principal_id: string | null
+  acknowledgement_action: 'deleted' | 'restricted' | null
+  acknowledgement_note: string | null
 }
 
 export interface DB {
@@ -211,6 +298,14 @@ export interface DB {
   case_records: CaseRecordTable
   case_transitions: CaseTransitionTable
   escalations: EscalationTable
+  events: EventTable
+  event_audiences: EventAudienceTable
+  event_relay_position: EventRelayPositionTable
+  webhook_endpoints: WebhookEndpointTable
+  webhook_secrets: WebhookSecretTable
+  webhook_deliveries: WebhookDeliveryTable
+  webhook_attempts: WebhookAttemptTable
+  withdrawal_notices: WithdrawalNoticeTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -227,3 +322,10 @@ export type AuditRecord = Selectable<AuditRecordTable>
 export type CaseRecord = Selectable<CaseRecordTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
+export type NewEscalation = Insertable<EscalationTable>
+export type Event = Selectable<EventTable>
+export type WebhookEndpoint = Selectable<WebhookEndpointTable>
+export type WebhookSecret = Selectable<WebhookSecretTable>
+export type WebhookDelivery = Selectable<WebhookDeliveryTable>
+export type WebhookAttempt = Selectable<WebhookAttemptTable>
+export type WithdrawalNotice = Selectable<WithdrawalNoticeTable>

@@ -178,6 +178,10 @@ export function callerOf(request: FastifyRequest): Caller {
   return request.caller
 }
 
+/** Caseworkers and supervisors act on cases; data protection officers and auditors only read. */
+export const actingRoles: Role[] = ['caseworker', 'supervisor']
+export const readingRoles: Role[] = ['caseworker', 'supervisor', 'dpo', 'auditor']
+
 /** The caller, if it holds at least one of the roles; otherwise a 403. */
 export function requireRole(request: FastifyRequest, ...roles: Role[]): Caller {
   const caller = callerOf(request)

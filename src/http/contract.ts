@@ -25,9 +25,9 @@ export interface OperationTypes<K extends OperationId> {
   Body: JsonContent<NonNullable<Operation<K>['requestBody']>>
 }
 
-/** What a handler answers with: the JSON body of one of the operation's 2xx responses. */
+/** What a handler answers with: the JSON body of the operation's 200, 201 or 202 response. */
 export type SuccessBody<K extends OperationId> = JsonContent<
-  Operation<K>['responses'][Extract<keyof Operation<K>['responses'], 200 | 201>]
+  Operation<K>['responses'][Extract<keyof Operation<K>['responses'], 200 | 201 | 202>]
 >
 
 export type Handler<K extends OperationId> = (

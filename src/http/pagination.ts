@@ -8,7 +8,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const partIsValid: Record<CursorPart, (value: unknown) => boolean> = {
   text: (value) => typeof value === 'string' && !value.includes('\u0000'),
   uuid: (value) => typeof value === 'string' && UUID.test(value),
-  integer: (value) => typeof value === 'string' && /^[1-9][0-9]{0,17}$/.test(value),
+  integer: (value) => typeof value === 'string' && /^(0|[1-9][0-9]{0,17})$/.test(value),
 }
 
 /** Cursors are opaque to clients: the sort key of the last item of a page, as base64url JSON. */

@@ -2,10 +2,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
-import { actingRoles, caseOfParty, readingRoles, requireLead } from '../cases/access.js'
+import { caseOfParty, requireLead } from '../cases/access.js'
 import { addParty, changeCase, consentsOfCase, findCase, removeReceivingParty } from '../cases/queries.js'
-import type { CaseState, DataCategory, DB, PacketStep } from '../db/schema.js'
-import { type Caller, requireRole } from '../http/authentication.js'
+import type { CaseState, DataCategory, DB, Packet, PacketStatus, PacketStep } from '../db/schema.js'
+import { recordEvent } from '../events/outbox.js'
+import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
@@ -78,6 +79,7 @@ export function packetHandlers(db: Kysely<DB>) {
           resourceId: packet.id,
           details: { status },
         })
+        await recordPacketEvent(trx, found.reference, packet, status, fields.decision?.reason_code)
         return { status: 200, resourceId: packet.id }
       },
       (trx, packetId) => renderPacket(trx, caller, packetId),
@@ -117,6 +119,7 @@ export function packetHandlers(db: Kysely<DB>) {
               status: 'superseded',
               step: stepOf(caller, 'superseded', now),
             })
+            await recordPacketEvent(trx, found.reference, superseded, 'superseded')
           }
           const packet = await queries.insertPacket(trx, {
             case_id: found.id,
@@ -137,6 +140,7 @@ export function packetHandlers(db: Kysely<DB>) {
             decision: null,
             questions: null,
           })
+          await recordPacketEvent(trx, found.reference, packet, 'sent')
           if (found.state !== 'referral_accepted') await changeCase(trx, found, { state: 'referred' })
           await recordAudit(trx, request, {
             caseId: found.id,
@@ -180,6 +184,7 @@ export function packetHandlers(db: Kysely<DB>) {
           const locked = await queries.findPacketForOrganisation(trx, packet.id, organisationId, { lock: true })
           if (locked?.status === 'sent') {
             await queries.changePacket(trx, locked, { status: 'received', step: stepOf(caller, 'received') })
+            await recordPacketEvent(trx, locked.case_reference, locked, 'received')
           }
         }
         const rendered = await renderPacket(trx, caller, packet.id)
@@ -230,6 +235,37 @@ async function renderPacket(
   )
   const forRecipient = packet.recipient_organisation_id === caller.organisation.id
   return { body: presentPacket(packet, withdrawn, forRecipient), etag: etag(packet.revision) }
+}
+
+/** Tells the packet's sender and recipient, and no one else, that it changed. */
+async function recordPacketEvent(
+  trx: Transaction<DB>,
+  caseReference: string,
+  packet: Pick<
+    Packet,
+    'id' | 'case_id' | 'version' | 'sender_organisation_id' | 'recipient_organisation_id' | 'purpose'
+  >,
+  status: PacketStatus,
+  reasonCode?: Schemas['DeclineReason'],
+) {
+  await recordEvent(
+    trx,
+    {
+      type: `packet.${status}`,
+      caseId: packet.case_id,
+      data: {
+        case_reference: caseReference,
+        packet_id: packet.id,
+        packet_version: packet.version,
+        status,
+        sender_organisation_id: packet.sender_organisation_id,
+        recipient_organisation_id: packet.recipient_organisation_id,
+        purpose: packet.purpose,
+        ...(reasonCode ? { reason_code: reasonCode } : {}),
+      },
+    },
+    [packet.sender_organisation_id, packet.recipient_organisation_id],
+  )
 }
 
 function stepOf(caller: Caller, status: PacketStep['status'], at = new Date()): PacketStep {

@@ -1,0 +1,37 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Kysely } from 'kysely'
+import type { DB } from '../db/schema.js'
+import { readingRoles, requireRole } from '../http/authentication.js'
+import type { Handlers } from '../http/contract.js'
+import { decodeCursor, encodeCursor } from '../http/pagination.js'
+import { eventsAfter, type FeedPosition, feedStart, presentEvent } from './outbox.js'
+
+const POLL_INTERVAL_MS = 250
+
+export function eventHandlers(db: Kysely<DB>) {
+  return {
+    async listEvents(request) {
+      const caller = requireRole(request, ...readingRoles)
+      const { after, limit = 100, wait = 0 } = request.query
+      const position: FeedPosition = after ? cursorPosition(after) : feedStart
+      const until = Date.now() + wait * 1000
+      let rows = await eventsAfter(db, caller.organisation.id, position, limit + 1)
+      while (rows.length === 0 && Date.now() < until && !request.raw.destroyed) {
+        await sleep(Math.min(POLL_INTERVAL_MS, until - Date.now()))
+        rows = await eventsAfter(db, caller.organisation.id, position, limit + 1)
+      }
+      const items = rows.slice(0, limit)
+      const last = items.at(-1)
+      return {
+        items: items.map(presentEvent),
+        next_cursor: encodeCursor(last ? [last.txid, last.seq] : [position.txid, position.seq]),
+        has_more: rows.length > limit,
+      }
+    },
+  } satisfies Partial<Handlers>
+}
+
+function cursorPosition(cursor: string): FeedPosition {
+  const [txid, seq] = decodeCursor(cursor, ['integer', 'integer'])
+  return { txid, seq }
+}

@@ -1,0 +1,26 @@
+import closeWithGrace from 'close-with-grace'
+import { backgroundWork } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { openDatabase } from './db/database.js'
+import { migrate, readMigrations } from './db/migrate.js'
+import { startJobQueue } from './jobs/queue.js'
+import { createLogger } from './logger.js'
+
+// A worker runs the background jobs (deadlines, webhook deliveries) without serving HTTP. Any
+// number of workers may run against one PostgreSQL database beside any number of API processes.
+const config = loadConfig(process.env)
+if (!config.databaseUrl)
+  throw new ConfigError('npm run worker needs DATABASE_URL: the embedded database runs its jobs inside npm start')
+const logger = createLogger(config.logLevel)
+const database = await openDatabase(config)
+await migrate(database, await readMigrations())
+const queue = await startJobQueue(database.jobBackend, backgroundWork({ config, database }), logger, {
+  superviseSeconds: config.jobSuperviseSeconds,
+})
+logger.info('worker started')
+closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'worker stopping after an error')
+  else logger.info({ signal }, 'worker stopping: finishing jobs in flight')
+  await queue.stop()
+  await database.close()
+})
