@@ -11,6 +11,8 @@ create table events (
   type text not null,
   occurred_at timestamptz not null default now(),
   case_id uuid not null references cases (id),
+  -- The organisations it concerns, as the event says; event_audiences indexes them for the feed.
+  organisation_ids uuid[] not null default '{}',
   data jsonb not null,
   unique (txid, seq)
 );

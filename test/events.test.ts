@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import t from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { recordEvent } from '../src/events/outbox.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 import { newCase, openReferral, recipient, sender } from './fixtures/referral.js'
@@ -9,6 +10,7 @@ interface FeedItem {
   id: string
   type: string
   case_id: string
+  organisation_ids: string[]
   data: Record<string, unknown>
 }
 
@@ -42,6 +44,12 @@ t.test('each organisation reads the events of what it is party to, in order, wit
     'every event names the case',
   )
   t.match(poland.items[2]?.data, { packet_id: packetId, status: 'sent', case_reference: /^PL-UA-\d{4}-\d{6}$/ })
+  t.same(poland.items[0]?.organisation_ids, [demoOrganisationIds.iomPoland], 'the case opened concerns its sender')
+  t.same(
+    [...(poland.items[2]?.organisation_ids ?? [])].sort(),
+    [demoOrganisationIds.iomPoland, demoOrganisationIds.iomUkraine].sort(),
+    'the packet sent concerns its sender and recipient, and says so',
+  )
 
   const ukraine = await readFeed(request, recipient)
   t.same(

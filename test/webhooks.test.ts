@@ -399,6 +399,35 @@ t.test('webhook URLs must be https and public, unless development allows otherwi
   t.match(looked?.message, /not a public address/, 'a name that resolves to loopback is refused when connecting')
 })
 
+/** Starts `npm run worker` processes on the test's schema, killed when the test ends. */
+function workerStarter(t: Test, schema: string | undefined) {
+  const workers: ChildProcess[] = []
+  t.teardown(() => {
+    for (const worker of workers) worker.kill('SIGKILL')
+  })
+  return () => {
+    const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: testDatabaseUrl,
+        DATABASE_SCHEMA: schema,
+        LOG_LEVEL: 'silent',
+        JOB_SUPERVISE_SECONDS: '1',
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+        WEBHOOK_TIMEOUT_SECONDS: '2',
+        WEBHOOK_RETRY_DELAY_SECONDS: '1',
+      },
+      stdio: 'ignore',
+    })
+    workers.push(worker)
+    return worker
+  }
+}
+
+async function schemaOf(app: TestApp): Promise<string | undefined> {
+  return (await sql<{ schema: string }>`select current_schema() as schema`.execute(app.database.db)).rows[0]?.schema
+}
+
 const skipWorker = testDatabaseUrl
   ? false
   : 'needs PostgreSQL (set TEST_DATABASE_URL): separate worker processes cannot share the embedded database'
@@ -409,29 +438,7 @@ t.test(
   async (t) => {
     const receiver = await startReceiver(t, { '/slow': (_delivery, seen) => (seen === 0 ? 'hang' : 200) })
     const app = await startTestApp(t, webhookConfig)
-    const schema = (await sql<{ schema: string }>`select current_schema() as schema`.execute(app.database.db)).rows[0]
-      ?.schema
-    const workers: ChildProcess[] = []
-    const startWorker = () => {
-      const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-        env: {
-          ...process.env,
-          DATABASE_URL: testDatabaseUrl,
-          DATABASE_SCHEMA: schema,
-          LOG_LEVEL: 'silent',
-          JOB_SUPERVISE_SECONDS: '1',
-          WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-          WEBHOOK_TIMEOUT_SECONDS: '2',
-          WEBHOOK_RETRY_DELAY_SECONDS: '1',
-        },
-        stdio: 'ignore',
-      })
-      workers.push(worker)
-      return worker
-    }
-    t.teardown(() => {
-      for (const worker of workers) worker.kill('SIGKILL')
-    })
+    const startWorker = workerStarter(t, await schemaOf(app))
     const slow = await register(app, sender, { url: `${receiver.url}/slow`, event_types: ['case.opened'] })
     const first = startWorker()
     await openCase(app)
@@ -454,3 +461,22 @@ t.test(
     t.equal(new Set(got.map((delivery) => delivery.headers['webhook-id'])).size, 1, 'with the same event')
   },
 )
+
+t.test('two workers at once deliver every event, each once', { skip: skipWorker }, async (t) => {
+  const receiver = await startReceiver(t, {})
+  const app = await startTestApp(t, webhookConfig)
+  const startWorker = workerStarter(t, await schemaOf(app))
+  const endpoint = await register(app, sender, { url: `${receiver.url}/many`, event_types: ['case.opened'] })
+  startWorker()
+  startWorker()
+  const CASES = 12
+  for (let i = 0; i < CASES; i += 1) await openCase(app)
+  const log = await eventually(
+    () => deliveries(app, endpoint.endpoint.id),
+    (items) => items.length === CASES && items.every((item) => item.status === 'succeeded'),
+  )
+  t.equal(log.filter((item) => item.status === 'succeeded').length, CASES, `all ${CASES} deliveries succeeded`)
+  const ids = receiver.at('/many').map((delivery) => delivery.headers['webhook-id'])
+  t.equal(ids.length, CASES, 'the receiver was called once per event')
+  t.equal(new Set(ids).size, CASES, 'never twice for the same one')
+})

@@ -1750,6 +1750,8 @@ export interface components {
             occurred_at: components["schemas"]["Timestamp"];
             /** Format: uuid */
             case_id: string;
+            /** @description The organisations the event concerns, to which it goes (see `EventType`). */
+            organisation_ids: string[];
             data: components["schemas"]["EventData"];
         };
         EventPage: {

@@ -209,6 +209,7 @@ export interface EventTable {
   type: Schemas['EventType']
   occurred_at: Timestamp
   case_id: string
+  organisation_ids: string[]
   data: Json<Schemas['EventData']>
 }
 

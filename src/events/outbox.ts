@@ -28,8 +28,8 @@ export async function recordEvent(trx: Transaction<DB>, event: NewEvent, organis
   const audience = [...new Set(organisationIds)]
   await sql`
     with event as (
-      insert into events (type, case_id, data)
-      values (${event.type}, ${event.caseId}, ${json(event.data)})
+      insert into events (type, case_id, organisation_ids, data)
+      values (${event.type}, ${event.caseId}, ${audience}::uuid[], ${json(event.data)})
       returning id, txid, seq
     )
     insert into event_audiences (organisation_id, txid, seq, event_id)
@@ -43,6 +43,7 @@ export interface FeedEvent {
   type: EventType
   occurred_at: Date
   case_id: string
+  organisation_ids: string[]
   data: EventData
   txid: string
   seq: string
@@ -60,7 +61,7 @@ export async function eventsAfter(
   limit: number,
 ): Promise<FeedEvent[]> {
   const result = await sql<FeedEvent>`
-    select events.id, events.type, events.occurred_at, events.case_id, events.data,
+    select events.id, events.type, events.occurred_at, events.case_id, events.organisation_ids, events.data,
            audience.txid::text as txid, audience.seq::text as seq
     from event_audiences as audience
     join events on events.id = audience.event_id
@@ -74,13 +75,14 @@ export async function eventsAfter(
 }
 
 export function presentEvent(
-  row: Pick<FeedEvent, 'id' | 'type' | 'occurred_at' | 'case_id' | 'data'>,
+  row: Pick<FeedEvent, 'id' | 'type' | 'occurred_at' | 'case_id' | 'organisation_ids' | 'data'>,
 ): Schemas['Event'] {
   return {
     id: row.id,
     type: row.type,
     occurred_at: new Date(row.occurred_at).toISOString(),
     case_id: row.case_id,
+    organisation_ids: row.organisation_ids,
     data: row.data,
   }
 }

@@ -122,6 +122,7 @@ export function deliveryJob(db: Kysely<DB>, settings: DeliverySettings): Job<{ d
           'event.type',
           'event.occurred_at',
           'event.case_id',
+          'event.organisation_ids',
           'event.data',
         ])
         .where('delivery.id', '=', deliveryId)
