@@ -8,6 +8,11 @@ npx biome check . || exit 1
 npx tsc -p . || exit 1
 bash scripts/generate-contract.sh --check || exit 1
 
+# Test files load one migrated embedded database from here instead of each creating their own.
+TEST_TEMPLATE_DIR=$(mktemp -d)
+export TEST_TEMPLATE_DIR
+trap 'rm -rf "$TEST_TEMPLATE_DIR"' EXIT
+
 passed=0
 failed=0
 skipped=0

@@ -83,7 +83,11 @@ async function openPostgres(connectionString: string, schema: string): Promise<D
 }
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
-  const pglite = await PGlite.create(dataDir)
+  return pgliteDatabase(await PGlite.create(dataDir))
+}
+
+/** The service's database on an embedded PGlite that is already open, for instance one loaded from a dump. */
+export function pgliteDatabase(pglite: PGlite): Database {
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
   return {
     kind: 'pglite',
