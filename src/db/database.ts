@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { DB } from './schema.js'
@@ -83,6 +83,8 @@ async function openPostgres(connectionString: string, schema: string): Promise<D
 }
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
+  // Loaded only here: on PostgreSQL the embedded database costs the process no memory.
+  const { PGlite } = await import('@electric-sql/pglite')
   return pgliteDatabase(await PGlite.create(dataDir))
 }
 
