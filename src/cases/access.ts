@@ -26,7 +26,11 @@ export function requireLead(found: Case, caller: Caller): void {
 
 type Schemas = components['schemas']
 
-export function presentCaseSummary(row: Case, parties: CaseParty[], now: Date): Schemas['CaseSummary'] {
+export function presentCaseSummary(
+  row: Omit<Case, 'sections'>,
+  parties: CaseParty[],
+  now: Date,
+): Schemas['CaseSummary'] {
   return {
     id: row.id,
     reference: row.reference,

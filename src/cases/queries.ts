@@ -108,11 +108,34 @@ export interface CaseFilter {
   limit: number
 }
 
-export async function listCases(db: Db, filter: CaseFilter): Promise<Case[]> {
+/** Every column of a case but its sections: what a list shows, without reading personal data it does not return. */
+const summaryColumns = [
+  'cases.id',
+  'cases.seq',
+  'cases.reference',
+  'cases.state',
+  'cases.profile',
+  'cases.sending_organisation_id',
+  'cases.receiving_organisation_id',
+  'cases.lead_organisation_id',
+  'cases.version',
+  'cases.created_at',
+  'cases.updated_at',
+  'cases.sop_id',
+  'cases.sop_version',
+  'cases.step',
+  'cases.previous_step',
+  'cases.step_entered_at',
+  'cases.step_due_at',
+] as const satisfies readonly `cases.${Exclude<keyof Case, 'sections'>}`[]
+
+export type CaseSummaryRow = Omit<Case, 'sections'>
+
+export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummaryRow[]> {
   let query = db
     .selectFrom('cases')
     .innerJoin('case_parties as own', 'own.case_id', 'cases.id')
-    .selectAll('cases')
+    .select(summaryColumns)
     .where('own.organisation_id', '=', filter.organisationId)
   if (filter.state) query = query.where('cases.state', '=', filter.state)
   if (filter.updatedSince) query = query.where('cases.updated_at', '>=', new Date(filter.updatedSince))
