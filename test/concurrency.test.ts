@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
+import { newCase } from './fixtures/referral.js'
 
 // Concurrent duplicates and conflicting writes. Only meaningful on PostgreSQL: embedded PGlite runs
 // one transaction at a time, so requests there never overlap inside the database.
@@ -12,14 +13,6 @@ const skip = testDatabaseUrl
 const POLAND = demoOrganisationIds.iomPoland // IOM Poland (demo)
 const UKRAINE = demoOrganisationIds.iomUkraine // IOM Ukraine (demo)
 const caseworker = demoKeys.demoiomplcw1 as string
-
-const newCase = {
-  profile: { age_band: '25_34', sex: 'female', nationality: 'UA', country_of_return: 'UA', vulnerabilities: [] },
-  sections: {
-    identity: { given_name: 'Olena', family_name: 'Kovalenko' },
-    health: { conditions: ['post-traumatic stress'] },
-  },
-}
 
 /** Starts all requests before awaiting any, so they overlap on the server and in the database. */
 function inParallel(count: number, send: (index: number) => Promise<LightMyRequestResponse>) {
