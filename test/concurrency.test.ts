@@ -2,7 +2,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
-import { newCase } from './fixtures/referral.js'
+import { consentForUkraine, newCase } from './fixtures/referral.js'
 
 // Concurrent duplicates and conflicting writes. Only meaningful on PostgreSQL: embedded PGlite runs
 // one transaction at a time, so requests there never overlap inside the database.
@@ -38,15 +38,7 @@ t.test('50 concurrent sends with one Idempotency-Key send one packet', { skip },
     method: 'POST',
     url: `/v1/cases/${caseId}/consents`,
     key: caseworker,
-    payload: {
-      given_at: new Date(Date.now() - 3_600_000).toISOString(),
-      method: 'written',
-      language: 'uk',
-      interpreter: { used: false },
-      guardian: null,
-      provisions: [{ categories: ['identity', 'health'], recipients: [UKRAINE], purposes: ['return_assistance'] }],
-      expires_at: null,
-    },
+    payload: consentForUkraine(),
   })
   t.equal(consent.statusCode, 201, 'consent recorded')
 
