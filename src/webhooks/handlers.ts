@@ -20,7 +20,8 @@ export interface WebhookDependencies {
 
 export function webhookHandlers({ db, allowPrivateTargets }: WebhookDependencies) {
   function checkedUrl(raw: string): string {
-    const url = new URL(raw)
+    const url = URL.canParse(raw) ? new URL(raw) : undefined
+    if (!url) throw new ProblemError(422, 'The URL cannot be parsed.', { code: 'unsafe-target' })
     const refused = unsafeTargetReason(url, allowPrivateTargets)
     if (refused) throw new ProblemError(422, `The URL cannot receive webhooks: ${refused}.`, { code: 'unsafe-target' })
     return url.href
