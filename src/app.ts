@@ -73,9 +73,9 @@ export async function buildApp({
     ...organisationHandlers(database.db),
     ...caseHandlers({ db: database.db, sops, clock }),
     ...procedureHandlers({ db: database.db, sops, clock }),
-    ...consentHandlers(database.db),
+    ...consentHandlers({ db: database.db, clock }),
     ...withdrawalNoticeHandlers(database.db),
-    ...packetHandlers(database.db),
+    ...packetHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
   })

@@ -353,11 +353,18 @@ export interface paths {
         put?: never;
         /**
          * Send a referral packet to a receiving partner
-         * @description The server composes the packet from the case: only the categories that an active,
-         *     unexpired consent covers for this recipient and purpose go in; the answer lists the
-         *     categories withheld and why. A packet with nothing consented, or to an organisation that
-         *     cannot receive referrals, is refused (422). Sending again to the same recipient
-         *     supersedes the previous packet. The lead organisation's `caseworker` or `supervisor`.
+         * @description Sending is a transition of the case's procedure, taken in the same transaction: at
+         *     `return_decided` it sends the **enquiry** (`send_referral`: the minimum the receiving
+         *     partner needs to decide, never identity or contact data); at `information_requested` it
+         *     answers the request (`answer_information`, to the partner that asked); after acceptance it
+         *     sends an **update** of the referral (`send_update`, to the accepted partner). At any other
+         *     step, or when the transition's preconditions fail, it is refused with 409 and `unmet`
+         *     (with `open_at` and `path` when the step is wrong). The server composes the packet from the
+         *     case: only the categories (sections and records) that an active consent covers for this
+         *     recipient and purpose go in; the answer lists the categories withheld and why. A packet
+         *     with nothing consented, or to an organisation that cannot receive referrals, is refused
+         *     (422). A new packet supersedes the previous open one to the same recipient. The sending
+         *     partner's `caseworker` or `supervisor`.
          */
         post: operations["sendPacket"];
         delete?: never;
@@ -575,7 +582,11 @@ export interface paths {
         };
         /**
          * What you may do now, and what blocks the rest
-         * @description The actions open from the case's step under its procedure, split into those the caller may take now and those refused, each refusal with every unmet precondition.
+         * @description The actions open from the case's step under its procedure, split into those the caller
+         *     may take now and those refused, each refusal with every unmet precondition; each names the
+         *     `operation` that takes it (`performTransition`, or a packet operation). `later` lists the
+         *     actions further along, each with the steps where it opens, the path there and which of its
+         *     preconditions the case does not meet yet (what departure will need, for example).
          */
         get: operations["getNextActions"];
         put?: never;
@@ -600,9 +611,15 @@ export interface paths {
         /**
          * Take the case to its next step
          * @description Performs an action of the case's procedure. Refused with 409 and `unmet` (each precondition
-         *     that does not hold, with a stable `code` and a `message`) when its guards fail. Needs
-         *     `If-Match` with the case's ETag. Confirming arrival hands responsibility over to the
-         *     receiving partner; the person's withdrawal also withdraws every consent.
+         *     that does not hold, with a stable `code` and a `message`; for a record whose outcome does
+         *     not allow the step, also `record_id`, `field`, `expected` and `actual`) when its guards
+         *     fail, and with `open_at` (the steps where the action is open) and `path` (the actions that
+         *     lead there) when the case is not at such a step. An action the procedure does not know is a
+         *     422 listing `valid_actions`. Actions that exchange a packet (`send_referral`,
+         *     `acknowledge_referral`, `accept_referral`, …) are taken through the packet operations,
+         *     never here (409 naming the operation). Needs `If-Match` with the case's ETag. Confirming
+         *     arrival hands responsibility over to the receiving partner; the person's withdrawal also
+         *     withdraws every consent.
          */
         post: operations["performTransition"];
         delete?: never;
@@ -644,7 +661,7 @@ export interface paths {
         };
         /**
          * The records a case's procedure relies on
-         * @description Assessments, the return decision, travel documents, escort, reception, hand-over protocol, reintegration plans, monitoring visits and the final report. Kept between the sending and the receiving partner (an invited party gets 403). Every read is audited.
+         * @description Assessments, the return decision, travel documents, escort, reception, hand-over protocol, reintegration plans, monitoring visits and the final report. Each record is personal data of one category (`category`) and is disclosed like a section of that category: the sending partner and the record's author see it; any other party sees it while a consent covers the category for it and for a purpose of the current step. Every read is audited.
          */
         get: operations["listCaseRecords"];
         put?: never;
@@ -654,6 +671,26 @@ export interface paths {
          *     carries the side that made it (a joint assessment needs one from each side).
          */
         post: operations["createCaseRecord"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/record-kinds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What each kind of case record holds
+         * @description For each record kind (and each assessment), its title, the category of personal data it is, and the JSON Schema its `data` must match. The procedures' guards read these fields.
+         */
+        get: operations["listRecordKinds"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -985,6 +1022,12 @@ export interface components {
             unmet?: components["schemas"]["Unmet"][];
             /** @description With a refused packet: the categories that no consent covers. */
             withheld?: components["schemas"]["WithheldCategory"][];
+            /** @description With an action not open at the case's step: the steps where it is. */
+            open_at?: string[];
+            /** @description With an action not open at the case's step: the actions that lead from the current step to one where it is. */
+            path?: string[];
+            /** @description With an unknown action: the actions of the case's procedure. */
+            valid_actions?: string[];
         };
         Liveness: {
             /** @constant */
@@ -1123,6 +1166,23 @@ export interface components {
             country_of_return: components["schemas"]["CountryCode"];
             vulnerabilities: components["schemas"]["Vulnerability"][];
         };
+        /**
+         * @description The profile as the caller may see it. The sending partner and the lead organisation see
+         *     all of it. Any other party sees a defined minimum (age band, sex, vulnerability flags,
+         *     languages) while a consent names it for a purpose of the current step, and else only the
+         *     country of return.
+         */
+        CaseProfileView: {
+            /** @enum {string} */
+            age_band?: "under_14" | "14_17" | "18_24" | "25_34" | "35_49" | "50_64" | "65_plus";
+            year_of_birth?: number;
+            /** @enum {string} */
+            sex?: "female" | "male" | "other" | "undisclosed";
+            nationality?: components["schemas"]["CountryCode"];
+            languages?: components["schemas"]["LanguageCode"][];
+            country_of_return?: components["schemas"]["CountryCode"];
+            vulnerabilities?: components["schemas"]["Vulnerability"][];
+        };
         IdentitySection: {
             given_name?: components["schemas"]["ShortText"];
             family_name?: components["schemas"]["ShortText"];
@@ -1244,11 +1304,6 @@ export interface components {
             profile?: components["schemas"]["CaseProfile"];
             sections?: components["schemas"]["CaseSectionsUpdate"];
         };
-        /**
-         * @description Where the referral stands.
-         * @enum {string}
-         */
-        CaseState: "open" | "referred" | "information_requested" | "referral_accepted" | "referral_declined";
         CaseParty: {
             /** Format: uuid */
             organisation_id: string;
@@ -1265,9 +1320,8 @@ export interface components {
             id: string;
             /** @description Sending country, country of return, year and number: `PL-UA-2026-000123`. */
             reference: string;
-            state: components["schemas"]["CaseState"];
             sop: components["schemas"]["SopReference"];
-            /** @description The step of its procedure the case is in. */
+            /** @description The step of its procedure the case is in: the case's only status. */
             step: string;
             /**
              * Format: date-time
@@ -1275,7 +1329,7 @@ export interface components {
              */
             step_due_at: string | null;
             overdue: boolean;
-            profile: components["schemas"]["CaseProfile"];
+            profile: components["schemas"]["CaseProfileView"];
             /**
              * Format: uuid
              * @description The organisation responsible for the person now.
@@ -1343,7 +1397,11 @@ export interface components {
             method: "written" | "oral";
             language: components["schemas"]["LanguageCode"];
             interpreter: components["schemas"]["Interpreter"];
+            /** @description Shown to the sending partner only; null for other parties. */
             guardian: components["schemas"]["Guardian"] | null;
+            /** @description Whether a guardian or legal representative consented too. */
+            guardian_consented: boolean;
+            /** @description Shown to the sending partner only. */
             child_views?: string | null;
             provisions: components["schemas"]["ConsentProvision"][];
             /** Format: date-time */
@@ -1387,10 +1445,13 @@ export interface components {
         WithheldCategory: {
             category: components["schemas"]["DataCategory"];
             /**
-             * @description `no_consent`: no active consent covers it for this recipient and purpose.
+             * @description `no_consent`: no consent ever covered it for this recipient and purpose; `withdrawn`: the
+             *     consent that covered it was withdrawn; `expired`: it expired; `not_needed_for_purpose`:
+             *     the packet does not carry it whatever the consent (identity and contact data stay out of
+             *     an enquiry and of the answers given before acceptance).
              * @enum {string}
              */
-            reason: "no_consent";
+            reason: "no_consent" | "withdrawn" | "expired" | "not_needed_for_purpose";
         };
         PacketStep: {
             status: components["schemas"]["PacketStatus"];
@@ -1406,6 +1467,7 @@ export interface components {
             /** Format: uuid */
             case_id: string;
             case_reference: string;
+            kind: components["schemas"]["PacketKind"];
             /** @description The n-th packet of this case to this recipient. */
             version: number;
             /** Format: uuid */
@@ -1415,6 +1477,7 @@ export interface components {
             purpose: components["schemas"]["Purpose"];
             note: string | null;
             status: components["schemas"]["PacketStatus"];
+            /** @description The categories the packet carries now: a category whose consent was withdrawn or expired leaves this list for `withheld`. */
             included_categories: components["schemas"]["DataCategory"][];
             withheld: components["schemas"]["WithheldCategory"][];
             /** @description SHA-256 (hex) of the content as canonical JSON (RFC 8785). */
@@ -1435,9 +1498,20 @@ export interface components {
             };
             questions: string[] | null;
         };
+        /**
+         * @description `enquiry`: the first packet to a receiving partner, with the minimum it needs to decide
+         *     (the shared profile, needs and risk level; never identity or contact data);
+         *     `referral`: the full consented referral, sent by the service when the enquiry is accepted;
+         *     `information`: the answer to a request for information (before acceptance, so without
+         *     identity or contact data); `update`: an amendment of an accepted referral.
+         * @enum {string}
+         */
+        PacketKind: "enquiry" | "referral" | "information" | "update";
         PacketContent: {
-            profile: components["schemas"]["CaseProfile"];
+            profile: components["schemas"]["CaseProfileView"];
             sections: components["schemas"]["CaseSections"];
+            /** @description The case records (assessments, arrangements, plans) of the categories the packet carries. */
+            records: components["schemas"]["CaseRecord"][];
         };
         Packet: components["schemas"]["PacketSummary"] & {
             content: components["schemas"]["PacketContent"];
@@ -1509,11 +1583,13 @@ export interface components {
             /** @description ISO 8601 duration from entering the step. */
             deadline?: string;
             terminal?: boolean;
+            /** @description What the exchange serves in this step: parties other than the sending partner read what consent covers for these purposes. */
+            purposes?: components["schemas"]["Purpose"][];
         };
-        /** @description A precondition, from a closed vocabulary: `consent_covers` (categories, purpose; for the receiving partner), `guardian_consent`, `assessment_completed` (assessment, joint), `packet` (status reached by the referral packet), `record_present` (record). */
+        /** @description A precondition, from a closed vocabulary: `consent_covers` (categories, purpose; for the receiving partner), `guardian_consent`, `assessment_completed` (assessment, joint), `assessment_outcome` (the latest assessment's `field` equals `equals`, recorded after `recorded_after`), `risk_acceptable` (no high risk without mitigation), `record_present` (record). */
         SopGuard: {
             /** @enum {string} */
-            kind: "consent_covers" | "guardian_consent" | "assessment_completed" | "packet" | "record_present";
+            kind: "consent_covers" | "guardian_consent" | "assessment_completed" | "assessment_outcome" | "risk_acceptable" | "record_present";
         } & {
             [key: string]: unknown;
         };
@@ -1521,14 +1597,21 @@ export interface components {
             action: string;
             title: string;
             from: string[];
-            /** @description A step, or `$previous`: the step before the current one. */
+            /** @description A step; `$previous`: the step before the current one; `$current`: the case stays in its step. */
             to: string;
             /** @enum {string} */
             side: "sending" | "receiving" | "lead";
             roles: components["schemas"]["Role"][];
             guards: components["schemas"]["SopGuard"][];
-            effects?: ("lead_to_receiving" | "withdraw_consents")[];
+            effects?: ("lead_to_receiving" | "withdraw_consents" | "full_referral")[];
             inputs?: ("reason" | "review_date")[];
+            /** @description The packet operation that takes this transition. */
+            exchange?: {
+                /** @enum {string} */
+                operation: "send" | "acknowledge" | "accept" | "decline" | "request_information";
+                /** @enum {string} */
+                packet?: "enquiry" | "information" | "update";
+            };
         };
         Sop: {
             id: string;
@@ -1546,14 +1629,27 @@ export interface components {
             diagram: string;
         };
         Unmet: {
-            /** @description Stable: `actor.side`, `actor.role`, `consent.<category>`, `consent.guardian`, `assessment.<kind>`, `assessment.<kind>.joint`, `packet.<status>`, `record.<record>`. */
+            /** @description Stable: `step`, `actor.side`, `actor.role`, `consent.<category>`, `consent.guardian`, `assessment.<kind>`, `assessment.<kind>.joint`, `assessment.<kind>.<field>` (the latest record says something else), `assessment.<kind>.revalidate`, `record.<record>`. */
             code: string;
             message: string;
+            /**
+             * Format: uuid
+             * @description The record whose outcome does not allow the step.
+             */
+            record_id?: string;
+            /** @description The field of that record the guard reads. */
+            field?: string;
+            /** @description What the field must say. */
+            expected?: string | boolean;
+            /** @description What it says. */
+            actual?: unknown;
         };
         ActionOption: {
             action: string;
             title: string;
             to: string;
+            /** @description The operation that takes it: `performTransition`, or the packet operation (`sendPacket`, `acknowledgePacket`, `acceptPacket`, `declinePacket`, `requestPacketInformation`). */
+            operation: string;
             inputs: ("reason" | "review_date")[];
             unmet: components["schemas"]["Unmet"][];
         };
@@ -1571,6 +1667,18 @@ export interface components {
             overdue: boolean;
             allowed: components["schemas"]["ActionOption"][];
             refused: components["schemas"]["ActionOption"][];
+            later: components["schemas"]["LaterAction"][];
+        };
+        LaterAction: {
+            action: string;
+            title: string;
+            operation: string;
+            /** @description The steps where it is open. */
+            open_at: string[];
+            /** @description The actions that lead from the current step to one of those steps. */
+            path: string[];
+            /** @description Its preconditions that the case does not meet now. */
+            unmet: components["schemas"]["Unmet"][];
         };
         SopReference: {
             id: string;
@@ -1615,7 +1723,7 @@ export interface components {
         NewCaseRecord: {
             kind: components["schemas"]["CaseRecordKind"];
             assessment?: components["schemas"]["AssessmentKind"];
-            /** @description What was decided, arranged or found: free fields (at most 50), for example `summary`, `date`, `by`, `where`, `outcome`. */
+            /** @description What was decided, arranged or found: it must match the schema of its kind (`GET /v1/record-kinds`), for example `{ "outcome": "return_in_best_interests" }` for a best-interests determination; a mismatch is a 422 with a pointer to each bad field. */
             data: {
                 [key: string]: unknown;
             };
@@ -1627,6 +1735,7 @@ export interface components {
             case_id: string;
             kind: components["schemas"]["CaseRecordKind"];
             assessment: components["schemas"]["AssessmentKind"] | null;
+            category: components["schemas"]["DataCategory"];
             /** @enum {string} */
             side: "sending" | "receiving";
             data: {
@@ -1637,6 +1746,19 @@ export interface components {
             recorded_by_principal_id: string;
             /** Format: uuid */
             recorded_by_organisation_id: string;
+        };
+        RecordKind: {
+            kind: components["schemas"]["CaseRecordKind"];
+            assessment: components["schemas"]["AssessmentKind"] | null;
+            title: string;
+            category: components["schemas"]["DataCategory"];
+            /** @description The JSON Schema (2020-12) its `data` must match. */
+            schema: {
+                [key: string]: unknown;
+            };
+        };
+        RecordKindList: {
+            items: components["schemas"]["RecordKind"][];
         };
         CaseRecordList: {
             items: components["schemas"]["CaseRecord"][];
@@ -1676,6 +1798,7 @@ export interface components {
          *     - `consent.withdrawn`: the parties to the case, and every organisation that received data
          *       under the consent; each of those gets its own event with the `notice_id` of the notice
          *       it must acknowledge (`POST /v1/withdrawal-notices/{noticeId}/acknowledge`).
+         *     - `consent.expired`: the same, when a consent reaches its `expires_at`.
          *     - `consent.withdrawal_acknowledged`: the organisation that leads the case and the one that
          *       acknowledged.
          *     - `packet.sent`, `packet.received`, `packet.acknowledged`, `packet.accepted`,
@@ -1685,7 +1808,7 @@ export interface components {
          *       sending and receiving partners.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.withdrawal_acknowledged" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -1715,11 +1838,11 @@ export interface components {
             consent_id?: string;
             /**
              * Format: uuid
-             * @description consent.withdrawn: the notice your organisation must acknowledge.
+             * @description consent.withdrawn, consent.expired: the notice your organisation must acknowledge.
              */
             notice_id?: string;
             acknowledge_by?: components["schemas"]["Timestamp"];
-            /** @description consent.withdrawn: the data categories your organisation must delete or restrict. */
+            /** @description consent.withdrawn, consent.expired: the data categories your organisation must delete or restrict. */
             categories?: components["schemas"]["DataCategory"][];
             /** @enum {string} */
             withdrawal_action?: "deleted" | "restricted";
@@ -1867,6 +1990,11 @@ export interface components {
             /** Format: uuid */
             consent_id: string;
             /**
+             * @description Whether the consent was withdrawn or expired.
+             * @enum {string}
+             */
+            cause: "withdrawn" | "expired";
+            /**
              * Format: uuid
              * @description The organisation that must act.
              */
@@ -1912,6 +2040,15 @@ export interface components {
                  *       "request_id": "req-1a"
                  *     }
                  */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The case's procedure does not allow this now; `unmet` lists every precondition that does not hold. */
+        ProcedureRefusal: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -2692,8 +2829,8 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: components["parameters"]["Cursor"];
-                /** @description Only cases in this state. */
-                state?: components["schemas"]["CaseState"];
+                /** @description Only cases in this step of their procedure. */
+                step?: string;
                 /** @description Only cases to which this organisation is also a party. */
                 counterpart?: string;
                 /** @description Only cases changed at or after this time. */
@@ -3150,6 +3287,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["ProcedureRefusal"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -3640,7 +3778,7 @@ export interface operations {
                      *       "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
                      *       "sop": {
                      *         "id": "child-return",
-                     *         "version": 1
+                     *         "version": 2
                      *       },
                      *       "step": "ready_to_travel",
                      *       "responsible_side": "sending",
@@ -3652,6 +3790,7 @@ export interface operations {
                      *           "action": "withdraw",
                      *           "title": "The person withdraws",
                      *           "to": "withdrawn",
+                     *           "operation": "performTransition",
                      *           "inputs": [
                      *             "reason"
                      *           ],
@@ -3663,6 +3802,7 @@ export interface operations {
                      *           "action": "confirm_departure",
                      *           "title": "Confirm departure",
                      *           "to": "departed",
+                     *           "operation": "performTransition",
                      *           "inputs": [],
                      *           "unmet": [
                      *             {
@@ -3670,6 +3810,20 @@ export interface operations {
                      *               "message": "The hand-over protocol is not recorded."
                      *             }
                      *           ]
+                     *         }
+                     *       ],
+                     *       "later": [
+                     *         {
+                     *           "action": "confirm_arrival",
+                     *           "title": "Confirm arrival: responsibility passes to the receiving partner",
+                     *           "operation": "performTransition",
+                     *           "open_at": [
+                     *             "departed"
+                     *           ],
+                     *           "path": [
+                     *             "confirm_departure"
+                     *           ],
+                     *           "unmet": []
                      *         }
                      *       ]
                      *     }
@@ -3731,34 +3885,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description The action is not open from this step, or its preconditions do not hold; `unmet` lists each. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "urn:trm:problem:preconditions-unmet",
-                     *       "title": "Conflict",
-                     *       "status": 409,
-                     *       "detail": "confirm_departure cannot be taken now.",
-                     *       "request_id": "req-1a",
-                     *       "unmet": [
-                     *         {
-                     *           "code": "assessment.best_interests_determination",
-                     *           "message": "A best-interests determination validating the return is not completed."
-                     *         },
-                     *         {
-                     *           "code": "record.escort",
-                     *           "message": "The escort arrangement is not recorded."
-                     *         }
-                     *       ]
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            409: components["responses"]["ProcedureRefusal"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -3839,8 +3966,11 @@ export interface operations {
                      *           "case_id": "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
                      *           "kind": "assessment",
                      *           "assessment": "risk_and_needs",
+                     *           "category": "psychosocial",
                      *           "side": "sending",
                      *           "data": {
+                     *             "level": "low",
+                     *             "mitigations": [],
                      *             "summary": "No threat to life identified on return."
                      *           },
                      *           "recorded_at": "2026-11-26T10:00:00Z",
@@ -3926,6 +4056,60 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listRecordKinds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The record kinds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "kind": "assessment",
+                     *           "assessment": "fit_to_travel",
+                     *           "title": "A fit-to-travel assessment",
+                     *           "category": "health",
+                     *           "schema": {
+                     *             "type": "object",
+                     *             "additionalProperties": false,
+                     *             "required": [
+                     *               "fit"
+                     *             ],
+                     *             "properties": {
+                     *               "fit": {
+                     *                 "type": "boolean"
+                     *               },
+                     *               "conditions": {
+                     *                 "type": "string"
+                     *               },
+                     *               "summary": {
+                     *                 "type": "string"
+                     *               }
+                     *             }
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecordKindList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };

@@ -1,6 +1,6 @@
 // Reads seeded cases, packets and feed pages through the running service, as partners would: a
 // seeded row that the service cannot serve, or serves wrongly, would make every number meaningless.
-import { contentHash } from '../../src/packets/compose.js'
+import { contentHash } from '../../src/disclosure/policy.js'
 import { apiKeyOf, caseId, iomPolandKey, packetId, receiverOf, receiverSlots, senderOf, stepOf } from './dataset.js'
 
 interface Check {

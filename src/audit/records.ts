@@ -30,8 +30,16 @@ export async function recordAudit(db: Db, request: FastifyRequest, entry: AuditE
     .execute()
 }
 
-export async function listCaseAudit(db: Db, caseId: string, after: string | undefined, limit: number) {
+/** The audit trail of a case, oldest first; with `organisationId`, only that organisation's own records. */
+export async function listCaseAudit(
+  db: Db,
+  caseId: string,
+  after: string | undefined,
+  limit: number,
+  organisationId?: string,
+) {
   let query = db.selectFrom('audit_records').selectAll().where('case_id', '=', caseId)
+  if (organisationId !== undefined) query = query.where('organisation_id', '=', organisationId)
   if (after !== undefined) query = query.where('id', '>', after)
   return query
     .orderBy('id')

@@ -1,8 +1,11 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
-import type { Case, CaseParty, CaseSections, DB } from '../db/schema.js'
+import type { Case, CaseParty, Consent, DB } from '../db/schema.js'
+import { type CaseDisclosure, discloseCase } from '../disclosure/policy.js'
 import type { Caller } from '../http/authentication.js'
 import { notFound, ProblemError } from '../http/problem.js'
+import type { SopRegistry } from '../sops/registry.js'
+import { definitionOf, purposesAt } from './procedure.js'
 import { findCaseForParty } from './queries.js'
 
 /** The case, if the caller's organisation is a party; anyone else learns nothing, not even that it exists. */
@@ -24,22 +27,36 @@ export function requireLead(found: Case, caller: Caller): void {
   }
 }
 
+/** The disclosure policy for one party of a case, at the case's current step. */
+export function disclosureFor(
+  sops: SopRegistry,
+  found: Omit<Case, 'sections'>,
+  parties: readonly CaseParty[],
+  consents: readonly Consent[],
+  organisationId: string,
+  now: Date,
+): CaseDisclosure {
+  const role = parties.find((party) => party.organisation_id === organisationId)?.role ?? 'invited'
+  const purposes = purposesAt(definitionOf(sops, found), found)
+  return discloseCase(found, consents, { organisationId, role }, purposes, now)
+}
+
 type Schemas = components['schemas']
 
 export function presentCaseSummary(
   row: Omit<Case, 'sections'>,
   parties: CaseParty[],
+  disclosure: CaseDisclosure,
   now: Date,
 ): Schemas['CaseSummary'] {
   return {
     id: row.id,
     reference: row.reference,
-    state: row.state,
     sop: { id: row.sop_id, version: row.sop_version },
     step: row.step,
     step_due_at: row.step_due_at?.toISOString() ?? null,
     overdue: row.step_due_at !== null && row.step_due_at < now,
-    profile: row.profile,
+    profile: disclosure.profile(row.profile),
     lead_organisation_id: row.lead_organisation_id,
     sending_organisation_id: row.sending_organisation_id,
     receiving_organisation_id: row.receiving_organisation_id,
@@ -54,6 +71,6 @@ export function presentCaseSummary(
   }
 }
 
-export function presentCase(row: Case, parties: CaseParty[], sections: CaseSections, now: Date): Schemas['Case'] {
-  return { ...presentCaseSummary(row, parties, now), sections }
+export function presentCase(row: Case, parties: CaseParty[], disclosure: CaseDisclosure, now: Date): Schemas['Case'] {
+  return { ...presentCaseSummary(row, parties, disclosure, now), sections: disclosure.sections(row.sections) }
 }

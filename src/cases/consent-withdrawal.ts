@@ -1,8 +1,8 @@
 import type { Transaction } from 'kysely'
 import type { Case, Consent, DataCategory, DB } from '../db/schema.js'
+import { consentCovers, dataCategories } from '../disclosure/consent-scope.js'
 import { recordEvent } from '../events/outbox.js'
 import { addDuration } from '../sops/deadline.js'
-import { dataCategories } from './consent-coverage.js'
 import { partyIds } from './queries.js'
 
 /** How long an organisation holding withdrawn data has to confirm that it deleted or restricted its copies. */
@@ -25,7 +25,6 @@ export async function withdrawConsents(
   consents: readonly Consent[],
   withdrawal: Withdrawal,
 ): Promise<void> {
-  const parties = await partyIds(trx, found.id)
   for (const consent of consents.filter((c) => c.withdrawn_at === null)) {
     await trx
       .updateTable('consents')
@@ -36,35 +35,53 @@ export async function withdrawConsents(
       })
       .where('id', '=', consent.id)
       .execute()
-    const holders = await holdersOf(trx, found, consent, parties)
-    const acknowledgeBy = addDuration(withdrawal.at, WITHDRAWAL_ACKNOWLEDGEMENT_DEADLINE)
-    const data = { case_reference: found.reference, consent_id: consent.id }
-    for (const [organisationId, categories] of holders) {
-      const notice = await trx
-        .insertInto('withdrawal_notices')
-        .values({
-          consent_id: consent.id,
-          case_id: found.id,
-          organisation_id: organisationId,
-          categories,
-          withdrawn_at: withdrawal.at,
-          acknowledge_by: acknowledgeBy,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      await recordEvent(
-        trx,
-        {
-          type: 'consent.withdrawn',
-          caseId: found.id,
-          data: { ...data, notice_id: notice.id, categories, acknowledge_by: acknowledgeBy.toISOString() },
-        },
-        [organisationId],
-      )
-    }
-    const others = parties.filter((id) => !holders.has(id))
-    if (others.length > 0) await recordEvent(trx, { type: 'consent.withdrawn', caseId: found.id, data }, others)
+    await noticeHolders(trx, found, consent, 'withdrawn', withdrawal.at)
   }
+}
+
+/**
+ * Tells every organisation that may hold data under a consent that has ended (withdrawn or
+ * expired) what to delete: a notice it must acknowledge, and an event. The other parties learn of
+ * it through an event of their own.
+ */
+export async function noticeHolders(
+  trx: Transaction<DB>,
+  found: Case,
+  consent: Consent,
+  cause: 'withdrawn' | 'expired',
+  at: Date,
+): Promise<void> {
+  const parties = await partyIds(trx, found.id)
+  const holders = await holdersOf(trx, found, consent, parties)
+  const acknowledgeBy = addDuration(at, WITHDRAWAL_ACKNOWLEDGEMENT_DEADLINE)
+  const type = cause === 'withdrawn' ? 'consent.withdrawn' : 'consent.expired'
+  const data = { case_reference: found.reference, consent_id: consent.id }
+  for (const [organisationId, categories] of holders) {
+    const notice = await trx
+      .insertInto('withdrawal_notices')
+      .values({
+        consent_id: consent.id,
+        case_id: found.id,
+        cause,
+        organisation_id: organisationId,
+        categories,
+        withdrawn_at: at,
+        acknowledge_by: acknowledgeBy,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await recordEvent(
+      trx,
+      {
+        type,
+        caseId: found.id,
+        data: { ...data, notice_id: notice.id, categories, acknowledge_by: acknowledgeBy.toISOString() },
+      },
+      [organisationId],
+    )
+  }
+  const others = parties.filter((id) => !holders.has(id))
+  if (others.length > 0) await recordEvent(trx, { type, caseId: found.id, data }, others)
 }
 
 /**
@@ -90,16 +107,18 @@ async function holdersOf(
     .where('case_id', '=', found.id)
     .execute()
   for (const packet of packets) {
-    if (!packet.history.some((step) => step.status === 'received')) continue
+    if (!packet.history.some((step) => step.status === 'received' || step.status === 'acknowledged')) continue
     const relied = Object.entries(packet.consents_by_category)
       .filter(([, consentIds]) => consentIds?.includes(consent.id))
       .map(([category]) => category as DataCategory)
     hold(packet.recipient_organisation_id, relied)
   }
-  for (const provision of consent.provisions) {
-    for (const recipient of provision.recipients) {
-      if (parties.includes(recipient)) hold(recipient, provision.categories)
-    }
+  const everyPurpose = consent.provisions.flatMap((provision) => provision.purposes)
+  for (const party of parties) {
+    hold(
+      party,
+      dataCategories.filter((category) => consentCovers(consent, category, party, everyPurpose)),
+    )
   }
   return new Map(
     [...held].map(([organisationId, categories]) => [

@@ -4,7 +4,9 @@ import type { Case, DB, NewEscalation } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import type { Job } from '../jobs/queue.js'
 import type { SopRegistry } from '../sops/registry.js'
+import { noticeHolders } from './consent-withdrawal.js'
 import { counterpartOf } from './procedure.js'
+import { consentsOfCase, findCase } from './queries.js'
 
 const BATCH = 500
 
@@ -129,6 +131,42 @@ async function escalate(
   })
 }
 
+/**
+ * Tells the holders of data under every consent that expired to delete it, as a withdrawal does:
+ * one transaction per consent, with the case locked, so that two workers never notice one twice.
+ */
+export async function noticeExpiredConsents(db: Kysely<DB>, now: Date): Promise<number> {
+  const expired = await db
+    .selectFrom('consents')
+    .select(['id', 'case_id'])
+    .where('expires_at', '<=', now)
+    .where('expiry_noticed_at', 'is', null)
+    .where('withdrawn_at', 'is', null)
+    .orderBy('expires_at')
+    .limit(BATCH)
+    .execute()
+  let noticed = 0
+  for (const { id, case_id } of expired) {
+    const done = await db.transaction().execute(async (trx) => {
+      const found = await findCase(trx, case_id, { lock: true })
+      const consent = (await consentsOfCase(trx, case_id)).find((c) => c.id === id)
+      if (!found || !consent || consent.expiry_noticed_at !== null || consent.withdrawn_at !== null) return false
+      await trx.updateTable('consents').set({ expiry_noticed_at: now }).where('id', '=', id).execute()
+      await noticeHolders(trx, found, consent, 'expired', now)
+      return true
+    })
+    if (done) noticed += 1
+  }
+  return noticed
+}
+
 export function deadlineJob(db: Kysely<DB>, sops: SopRegistry, clock: Clock): Job {
-  return { name: 'check-deadlines', cron: '* * * * *', run: () => raiseEscalations(db, sops, clock.now()) }
+  return {
+    name: 'check-deadlines',
+    cron: '* * * * *',
+    run: async () => {
+      const now = clock.now()
+      return (await noticeExpiredConsents(db, now)) + (await raiseEscalations(db, sops, now))
+    },
+  }
 }

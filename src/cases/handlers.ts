@@ -6,14 +6,14 @@ import type { CaseSections, DB } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
-import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
+import { etag, type Rendered, runMutation } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
 import { addDuration } from '../sops/deadline.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { caseOfParty, presentCase, presentCaseSummary, requireLead } from './access.js'
-import { sectionsVisibleTo } from './consent-coverage.js'
+import { caseOfParty, disclosureFor, presentCase, presentCaseSummary } from './access.js'
+import { runCaseChange } from './case-change.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
 
@@ -29,12 +29,12 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
   return {
     async listCases(request) {
       const caller = requireRole(request, ...readingRoles)
-      const { limit = 50, cursor, state, counterpart, updated_since, overdue } = request.query
+      const { limit = 50, cursor, step, counterpart, updated_since, overdue } = request.query
       const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
       const now = clock.now()
       const rows = await queries.listCases(db, {
         organisationId: caller.organisation.id,
-        state,
+        step,
         counterpart,
         updatedSince: updated_since,
         overdueAt: overdue === true ? now : undefined,
@@ -42,14 +42,17 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         after,
         limit,
       })
-      const parties = await queries.partiesOf(
-        db,
-        rows.slice(0, limit).map((row) => row.id),
-      )
+      const ids = rows.slice(0, limit).map((row) => row.id)
+      const parties = await queries.partiesOf(db, ids)
+      const consents = await queries.consentsOfCases(db, ids)
       return toPage(
         rows,
         limit,
-        (row) => presentCaseSummary(row, parties.get(row.id) ?? [], now),
+        (row) => {
+          const own = parties.get(row.id) ?? []
+          const disclosure = disclosureFor(sops, row, own, consents.get(row.id) ?? [], caller.organisation.id, now)
+          return presentCaseSummary(row, own, disclosure, now)
+        },
         (row) => [String(row.seq)],
       )
     },
@@ -102,14 +105,14 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           )
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
-        (trx, caseId) => renderCase(trx, caller, caseId, clock.now()),
+        (trx, caseId) => renderCase(trx, sops, caller, caseId, clock.now()),
       )
     },
 
     async getCase(request, reply) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
-        const rendered = await renderCase(trx, caller, request.params.caseId, clock.now())
+        const rendered = await renderCase(trx, sops, caller, request.params.caseId, clock.now())
         await recordAudit(trx, request, {
           caseId: rendered.body.id,
           resourceType: 'case',
@@ -122,16 +125,12 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
     },
 
     async updateCase(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
-      const expected = requiredIfMatch(request)
-      return runMutation(
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-          requireLead(found, caller)
-          if (found.version !== expected) throw staleVersion('case', found.version)
+        { ifMatch: true, lead: true },
+        async (trx, found) => {
           const sections: CaseSections = { ...found.sections }
           for (const [category, section] of Object.entries(request.body.sections ?? {})) {
             if (section === null) delete sections[category as keyof CaseSections]
@@ -161,19 +160,18 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           })
           return { status: 200, resourceId: found.id }
         },
-        (trx, caseId) => renderCase(trx, caller, caseId, clock.now()),
+        (trx, caseId, caller) => renderCase(trx, sops, caller, caseId, clock.now()),
       )
     },
 
     async inviteParty(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
       const invitedId = request.body.organisation_id
-      return runMutation(
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+        {},
+        async (trx, found, caller) => {
           const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
           const inviter = caller.organisation.id
           if (inviter !== found.sending_organisation_id && inviter !== found.receiving_organisation_id) {
@@ -213,8 +211,8 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           })
           return { status: 201, resourceId: found.id }
         },
-        async (trx, caseId) => {
-          const { body, etag } = await renderCase(trx, caller, caseId, clock.now())
+        async (trx, caseId, caller) => {
+          const { body, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
           const { sections: _, ...summary } = body
           return { body: summary, etag }
         },
@@ -226,15 +224,19 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
       const found = await caseOfParty(db, caller, request.params.caseId)
       const { limit = 50, cursor } = request.query
       const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
-      const rows = await listCaseAudit(db, found.id, after, limit)
+      const parties = (await queries.partiesOf(db, [found.id])).get(found.id) ?? []
+      const disclosure = disclosureFor(sops, found, parties, [], caller.organisation.id, clock.now())
+      const onlyOf = disclosure.allAudit ? undefined : caller.organisation.id
+      const rows = await listCaseAudit(db, found.id, after, limit, onlyOf)
       return toPage(rows, limit, presentAuditRecord, (row) => [String(row.id)])
     },
   } satisfies Partial<Handlers>
 }
 
-/** The case as the caller may see it now: every section for its sender, the consented ones for other parties. */
+/** The case as the caller may see it now, through the disclosure policy. */
 export async function renderCase(
   trx: Transaction<DB>,
+  sops: SopRegistry,
   caller: Caller,
   caseId: string,
   now: Date,
@@ -242,6 +244,6 @@ export async function renderCase(
   const found = await caseOfParty(trx, caller, caseId)
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
   const consents = await queries.consentsOfCase(trx, found.id)
-  const sections = sectionsVisibleTo(found, consents, caller.organisation.id, now)
-  return { body: presentCase(found, parties, sections, now), etag: etag(found.version) }
+  const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
+  return { body: presentCase(found, parties, disclosure, now), etag: etag(found.version) }
 }

@@ -4,20 +4,19 @@ import { recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
 import { type Case, type CaseRecord, type DB, json } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
-import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
+import { type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
-import { requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
-import { addDuration } from '../sops/deadline.js'
-import type { SopDefinition } from '../sops/definition.js'
+import type { AssessmentKind } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
-import { evaluate, targetStep } from '../sops/engine.js'
+import { evaluate, laterActions, transitionOperation } from '../sops/engine.js'
+import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { caseOfParty } from './access.js'
-import { withdrawConsents } from './consent-withdrawal.js'
+import { caseOfParty, disclosureFor } from './access.js'
+import { runCaseChange } from './case-change.js'
 import { renderCase } from './handlers.js'
-import { gatherFacts, sideOf } from './procedure.js'
+import { applyTransition, definitionOf, gatherFacts, openTransition, recordsOf, sideOf } from './procedure.js'
 import * as queries from './queries.js'
 
 type Schemas = components['schemas']
@@ -29,33 +28,31 @@ export interface ProcedureDependencies {
 }
 
 export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
-  function procedureOf(found: Case): SopDefinition {
-    const definition = sops.find(found.sop_id, found.sop_version)
-    if (!definition)
-      throw new Error(`case ${found.id} follows ${found.sop_id}@${found.sop_version}, which is not loaded`)
-    return definition
-  }
-
-  async function nextActions(trx: Transaction<DB>, found: Case, caller: Caller) {
+  async function nextActions(trx: Transaction<DB>, found: Case, caller: Caller): Promise<Schemas['NextActions']> {
     const now = clock.now()
-    const definition = procedureOf(found)
+    const definition = definitionOf(sops, found)
     const facts = await gatherFacts(trx, found, now)
-    const actor = { side: sideOf(found, facts, caller.organisation.id), roles: caller.principal.roles }
+    const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }
     const responsible = definition.steps[found.step]?.responsible
     return {
-      definition,
-      facts,
-      body: {
-        case_id: found.id,
-        sop: { id: found.sop_id, version: found.sop_version },
-        step: found.step,
-        responsible_side: responsible === 'lead' ? facts.leadSide : (responsible ?? null),
-        lead_organisation_id: found.lead_organisation_id,
-        step_due_at: found.step_due_at?.toISOString() ?? null,
-        overdue: found.step_due_at !== null && found.step_due_at < now,
-        ...evaluate(definition, facts, actor),
-      } satisfies Schemas['NextActions'],
+      case_id: found.id,
+      sop: { id: found.sop_id, version: found.sop_version },
+      step: found.step,
+      responsible_side: responsible === 'lead' ? facts.leadSide : (responsible ?? null),
+      lead_organisation_id: found.lead_organisation_id,
+      step_due_at: found.step_due_at?.toISOString() ?? null,
+      overdue: found.step_due_at !== null && found.step_due_at < now,
+      ...evaluate(definition, facts, actor),
+      later: laterActions(definition, facts),
     }
+  }
+
+  /** The case's records the caller may read, with the parties and consents the policy needs. */
+  async function readableRecords(trx: Transaction<DB>, found: Case, caller: Caller): Promise<CaseRecord[]> {
+    const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+    const consents = await queries.consentsOfCase(trx, found.id)
+    const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, clock.now())
+    return disclosure.records(await recordsOf(trx, found.id))
   }
 
   return {
@@ -79,109 +76,49 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       return { ...definition, diagram: mermaidDiagram(definition) }
     },
 
+    async listRecordKinds(request) {
+      requireRole(request, ...readingRoles, 'admin')
+      const entries = [
+        ...Object.entries(recordKinds.records).map(([kind, definition]) => ({ kind, assessment: null, ...definition })),
+        ...Object.entries(recordKinds.assessments).map(([assessment, definition]) => ({
+          kind: 'assessment',
+          assessment,
+          ...definition,
+        })),
+      ] as Schemas['RecordKind'][]
+      return { items: entries }
+    },
+
     async getNextActions(request) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
         const found = await caseOfParty(trx, caller, request.params.caseId)
-        return (await nextActions(trx, found, caller)).body
+        return nextActions(trx, found, caller)
       })
     },
 
     async performTransition(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
-      const expected = requiredIfMatch(request)
       const body = request.body
-      return runMutation(
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-          if (found.version !== expected) throw staleVersion('case', found.version)
-          const { definition, facts, body: options } = await nextActions(trx, found, caller)
-          const transition = definition.transitions.find((t) => t.action === body.action && t.from.includes(found.step))
-          if (!transition) {
-            throw new ProblemError(409, `${body.action} is not open from the step ${found.step}.`, {
-              code: 'action-not-open',
-              extras: { unmet: [{ code: 'step', message: `The case is in the step ${found.step}.` }] },
-            })
-          }
-          const refused = options.refused.find((option) => option.action === body.action)
-          if (refused) {
-            throw new ProblemError(409, `${body.action} cannot be taken now.`, {
-              code: 'preconditions-unmet',
-              extras: { unmet: refused.unmet },
-            })
-          }
-          const missing = (transition.inputs ?? []).filter((input) => body[input] === undefined)
-          if (missing.length > 0) {
-            throw new ProblemError(422, `${body.action} needs ${missing.join(' and ')}.`, { code: 'input-required' })
-          }
+        { ifMatch: true },
+        async (trx, found, caller) => {
           const now = clock.now()
-          const to = targetStep(transition, facts)
-          const handover = transition.effects?.includes('lead_to_receiving')
-          if (handover && !facts.counterpartId) {
-            throw new ProblemError(409, 'There is no receiving partner to hand over to.', {
-              code: 'no-receiving-partner',
+          const open = await openTransition(trx, sops, found, caller, { action: body.action }, now)
+          if (open.transition.exchange) {
+            const operation = transitionOperation(open.transition)
+            throw new ProblemError(409, `${body.action} exchanges a packet: take it through ${operation}.`, {
+              code: 'packet-operation',
+              extras: { unmet: [{ code: 'operation', message: `${body.action} is taken by ${operation}.` }] },
             })
           }
-          const lead = handover && facts.counterpartId ? facts.counterpartId : found.lead_organisation_id
-          const deadline = definition.steps[to]?.deadline
-          const dueAt = body.review_date
-            ? new Date(`${body.review_date}T00:00:00Z`)
-            : deadline
-              ? addDuration(now, deadline)
-              : null
-          const changed = await queries.changeCase(trx, found, {
-            step: { step: to, previous: found.step, enteredAt: now, dueAt },
-            lead_organisation_id: lead,
-          })
-          if (transition.effects?.includes('withdraw_consents')) {
-            await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {
-              principalId: caller.principal.id,
-              reason: body.reason ?? null,
-              at: now,
-            })
-          }
-          const parties = await queries.partyIds(trx, found.id)
-          const data = {
-            case_reference: found.reference,
-            version: changed.version,
-            action: transition.action,
-            from_step: found.step,
-            to_step: to,
-            lead_organisation_id: lead,
-          }
-          await recordEvent(trx, { type: 'case.transitioned', caseId: found.id, data }, parties)
-          if (definition.steps[to]?.terminal) {
-            await recordEvent(trx, { type: 'case.closed', caseId: found.id, data }, parties)
-          }
-          await trx
-            .insertInto('case_transitions')
-            .values({
-              case_id: found.id,
-              action: transition.action,
-              from_step: found.step,
-              to_step: to,
-              at: now,
-              principal_id: caller.principal.id,
-              organisation_id: caller.organisation.id,
-              lead_organisation_id: lead,
-              note: body.note ?? null,
-              reason: body.reason ?? null,
-              review_date: body.review_date ?? null,
-            })
-            .execute()
-          await recordAudit(trx, request, {
-            caseId: found.id,
-            resourceType: 'case',
-            resourceId: found.id,
-            details: { action: transition.action, from: found.step, to, lead_organisation_id: lead },
-          })
+          await applyTransition(trx, request, caller, found, open, body, now)
           return { status: 200, resourceId: found.id }
         },
-        async (trx, caseId) => {
-          const { body: rendered, etag } = await renderCase(trx, caller, caseId, clock.now())
+        async (trx, caseId, caller) => {
+          const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
           const { sections: _, ...summary } = rendered
           return { body: summary, etag }
         },
@@ -192,6 +129,8 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
         const found = await caseOfParty(trx, caller, request.params.caseId)
+        const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+        const notes = disclosureFor(sops, found, parties, [], caller.organisation.id, clock.now()).timelineNotes
         const rows = await trx
           .selectFrom('case_transitions')
           .selectAll()
@@ -209,8 +148,8 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
             principal_id: row.principal_id,
             organisation_id: row.organisation_id,
             lead_organisation_id: row.lead_organisation_id,
-            note: row.note,
-            reason: row.reason,
+            note: notes ? row.note : null,
+            reason: notes ? row.reason : null,
             review_date: row.review_date,
           })),
         }
@@ -221,38 +160,46 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       const caller = requireRole(request, ...readingRoles)
       return db.transaction().execute(async (trx) => {
         const found = await caseOfParty(trx, caller, request.params.caseId)
-        if (!sideOf(found, await gatherFacts(trx, found, clock.now()), caller.organisation.id)) {
-          throw new ProblemError(403, 'The records of a case are kept between the sending and the receiving partner.', {
-            code: 'not-a-side',
-          })
-        }
-        const rows = await trx
-          .selectFrom('case_records')
-          .selectAll()
-          .where('case_id', '=', found.id)
-          .orderBy('recorded_at')
-          .orderBy('id')
-          .execute()
-        await recordAudit(trx, request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
-        return { items: rows.map(presentRecord) }
+        const records = await readableRecords(trx, found, caller)
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'case',
+          resourceId: found.id,
+          details: { records: records.map((record) => record.id) },
+        })
+        return { items: records.map(presentRecord) }
       })
     },
 
     async createCaseRecord(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
       const body = request.body
       if ((body.kind === 'assessment') !== (body.assessment !== undefined)) {
         throw new ProblemError(422, 'An assessment record names its assessment; no other record does.', {
           code: 'invalid-record',
+          extras: { errors: [{ pointer: '#/assessment', detail: 'is needed with kind assessment, and only then' }] },
         })
       }
-      return runMutation(
+      const kind = recordKindOf(body.kind as AnyRecordKind, (body.assessment ?? null) as AssessmentKind | null)
+      const errors = recordDataErrors(kind, body.data)
+      if (errors.length > 0) {
+        throw new ProblemError(422, `The data does not match what ${kind.title.toLowerCase()} holds.`, {
+          code: 'invalid-record',
+          extras: {
+            errors: errors.map((error) => ({
+              pointer: `#/data${error.instancePath}${error.keyword === 'required' ? `/${(error.params as { missingProperty: string }).missingProperty}` : ''}`,
+              detail: error.message ?? 'is not valid',
+            })),
+          },
+        })
+      }
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-          const side = sideOf(found, await gatherFacts(trx, found, clock.now()), caller.organisation.id)
+        {},
+        async (trx, found, caller) => {
+          const facts = await gatherFacts(trx, found, clock.now())
+          const side = sideOf(found, facts.counterpartId, caller.organisation.id)
           if (!side) {
             throw new ProblemError(403, 'Only the sending or the receiving partner keeps the records of a case.', {
               code: 'not-a-side',
@@ -264,6 +211,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
               case_id: found.id,
               kind: body.kind,
               assessment: body.assessment ?? null,
+              category: kind.category,
               side,
               data: json(body.data),
               recorded_by_principal_id: caller.principal.id,
@@ -291,7 +239,6 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         async (trx, recordId) => {
           const record = await trx.selectFrom('case_records').selectAll().where('id', '=', recordId).executeTakeFirst()
           if (!record) throw notFound('record', recordId)
-          await caseOfParty(trx, caller, record.case_id)
           return { body: presentRecord(record) }
         },
       )
@@ -345,12 +292,13 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
   } satisfies Partial<Handlers>
 }
 
-function presentRecord(row: CaseRecord): Schemas['CaseRecord'] {
+export function presentRecord(row: CaseRecord): Schemas['CaseRecord'] {
   return {
     id: row.id,
     case_id: row.case_id,
     kind: row.kind,
     assessment: row.assessment,
+    category: row.category,
     side: row.side,
     data: row.data,
     recorded_at: row.recorded_at.toISOString(),

@@ -1,17 +1,47 @@
+import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
-import type { Case, DB } from '../db/schema.js'
-import type { Side } from '../sops/definition.js'
-import type { CaseFacts } from '../sops/engine.js'
-import { consentStatus } from './consent-coverage.js'
-import { consentsOfCase } from './queries.js'
+import { recordAudit } from '../audit/records.js'
+import type { Case, CaseRecord, DB, Purpose } from '../db/schema.js'
+import { consentStatus } from '../disclosure/consent-scope.js'
+import { recordEvent } from '../events/outbox.js'
+import type { Caller } from '../http/authentication.js'
+import { ProblemError } from '../http/problem.js'
+import { addDuration } from '../sops/deadline.js'
+import type { PacketOperation, RecordKind, Side, SopDefinition, Transition } from '../sops/definition.js'
+import { type CaseFacts, evaluate, openAt, pathTo, targetStep } from '../sops/engine.js'
+import type { SopRegistry } from '../sops/registry.js'
+import { withdrawConsents } from './consent-withdrawal.js'
+import * as queries from './queries.js'
 
-/** The receiving partner of the case: the one that accepted, or else the recipient of the newest referral. */
-export async function counterpartOf(trx: Kysely<DB> | Transaction<DB>, found: Case): Promise<string | null> {
+type Db = Kysely<DB> | Transaction<DB>
+
+/** The procedure a case follows, as loaded at start. */
+export function definitionOf(sops: SopRegistry, found: Pick<Case, 'id' | 'sop_id' | 'sop_version'>): SopDefinition {
+  const definition = sops.find(found.sop_id, found.sop_version)
+  if (!definition) throw new Error(`case ${found.id} follows ${found.sop_id}@${found.sop_version}, which is not loaded`)
+  return definition
+}
+
+/** What the exchange serves at the case's step: the step's own purposes, those of the step before for a hold, none at the end. */
+export function purposesAt(
+  definition: SopDefinition,
+  found: Pick<Case, 'step' | 'previous_step'>,
+): Exclude<Purpose, 'statistics'>[] {
+  const step = definition.steps[found.step]
+  if (!step || step.terminal) return []
+  if (step.purposes) return step.purposes
+  return found.previous_step ? (definition.steps[found.previous_step]?.purposes ?? []) : []
+}
+
+/** The receiving partner of the case: the one that accepted, or else the recipient of the newest enquiry. */
+export async function counterpartOf(db: Db, found: Case): Promise<string | null> {
   if (found.receiving_organisation_id) return found.receiving_organisation_id
-  const newest = await trx
+  const newest = await db
     .selectFrom('packets')
     .select('recipient_organisation_id')
     .where('case_id', '=', found.id)
+    .where('kind', '=', 'enquiry')
+    .where('status', 'not in', ['declined', 'superseded'])
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst()
@@ -19,43 +49,206 @@ export async function counterpartOf(trx: Kysely<DB> | Transaction<DB>, found: Ca
 }
 
 /** Everything the procedure's guards read about a case, gathered in the transaction of the change. */
-export async function gatherFacts(trx: Transaction<DB>, found: Case, now: Date): Promise<CaseFacts> {
-  const counterpartId = await counterpartOf(trx, found)
-  const packet = counterpartId
-    ? await trx
-        .selectFrom('packets')
-        .select('history')
-        .where('case_id', '=', found.id)
-        .where('recipient_organisation_id', '=', counterpartId)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .executeTakeFirst()
-    : undefined
-  const records = await trx
-    .selectFrom('case_records')
-    .select(['kind', 'assessment', 'side'])
-    .where('case_id', '=', found.id)
-    .execute()
-  const consents = (await consentsOfCase(trx, found.id)).filter((c) => consentStatus(c, now) === 'active')
+export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFacts> {
+  const counterpartId = await counterpartOf(db, found)
+  const records = await recordsOf(db, found.id)
+  const consents = (await queries.consentsOfCase(db, found.id)).filter((c) => consentStatus(c, now) === 'active')
   return {
     step: found.step,
     previousStep: found.previous_step,
     leadSide: found.lead_organisation_id === found.sending_organisation_id ? 'sending' : 'receiving',
     consents: consents.map((consent) => ({ guardian: consent.guardian !== null, provisions: consent.provisions })),
     counterpartId,
-    packetStatuses: new Set((packet?.history ?? []).map((step) => step.status)),
     assessments: records.flatMap((r) =>
-      r.kind === 'assessment' && r.assessment ? [{ kind: r.assessment, side: r.side }] : [],
+      r.kind === 'assessment' && r.assessment ? [{ id: r.id, kind: r.assessment, side: r.side, data: r.data }] : [],
     ),
     records: new Set(
-      records.flatMap((r) => (r.kind === 'assessment' || r.kind === 'monitoring_visit' ? [] : [r.kind])),
+      records.flatMap((r) => (r.kind === 'assessment' || r.kind === 'monitoring_visit' ? [] : [r.kind as RecordKind])),
     ),
   }
 }
 
+/** The records of a case, oldest first. */
+export function recordsOf(db: Db, caseId: string): Promise<CaseRecord[]> {
+  return db
+    .selectFrom('case_records')
+    .selectAll()
+    .where('case_id', '=', caseId)
+    .orderBy('recorded_at')
+    .orderBy('id')
+    .execute()
+}
+
 /** Which side of the case an organisation acts for: the sender, the current receiving partner, or neither. */
-export function sideOf(found: Case, facts: CaseFacts, organisationId: string): Side | null {
+export function sideOf(found: Case, counterpartId: string | null, organisationId: string): Side | null {
   if (organisationId === found.sending_organisation_id) return 'sending'
-  if (organisationId === facts.counterpartId) return 'receiving'
+  if (organisationId === counterpartId) return 'receiving'
   return null
+}
+
+/** An action the case's procedure cannot take at its step: where it is open, and the way there. */
+function notOpen(definition: SopDefinition, found: Case, action: string, what = action): ProblemError {
+  const open = openAt(definition, action)
+  const path = pathTo(definition, found.step, action)
+  const way =
+    path === undefined ? 'which cannot be reached from here' : path.length > 0 ? `reached by ${path.join(', ')}` : ''
+  return new ProblemError(409, `${what} is not open at the step ${found.step}.`, {
+    code: 'action-not-open',
+    extras: {
+      open_at: open,
+      path: path ?? [],
+      unmet: [
+        {
+          code: 'step',
+          message: `The case is in the step ${found.step}; ${what} is open at ${open.join(' or ') || 'no step'}${way ? `, ${way}` : ''}.`,
+        },
+      ],
+    },
+  })
+}
+
+export interface OpenTransition {
+  definition: SopDefinition
+  facts: CaseFacts
+  transition: Transition
+}
+
+/**
+ * The transition an action or a packet operation takes from the case's step, checked against the
+ * procedure for this caller: 422 for an action the procedure does not know, 409 with `open_at` and
+ * `path` where the step is wrong, 409 with every unmet precondition where its guards fail.
+ */
+export async function openTransition(
+  trx: Transaction<DB>,
+  sops: SopRegistry,
+  found: Case,
+  caller: Caller,
+  wanted: { action: string } | { operation: PacketOperation },
+  now: Date,
+  /** The receiving partner a first enquiry is about to go to, while the case has none. */
+  recipientId?: string,
+): Promise<OpenTransition> {
+  const definition = definitionOf(sops, found)
+  const matches = (t: Transition) =>
+    'action' in wanted ? t.action === wanted.action : t.exchange?.operation === wanted.operation
+  if ('action' in wanted && !definition.transitions.some(matches)) {
+    const valid = [...new Set(definition.transitions.map((t) => t.action))]
+    throw new ProblemError(422, `${wanted.action} is not an action of ${definition.id}.`, {
+      code: 'unknown-action',
+      extras: {
+        errors: [{ pointer: '#/action', detail: `must be one of ${valid.join(', ')}` }],
+        valid_actions: valid,
+      },
+    })
+  }
+  const transition = definition.transitions.find((t) => matches(t) && t.from.includes(found.step))
+  if (!transition) {
+    if ('action' in wanted) throw notOpen(definition, found, wanted.action)
+    const actions = definition.transitions.filter(matches).map((t) => t.action)
+    const nearest = actions
+      .map((action) => ({ action, path: pathTo(definition, found.step, action) }))
+      .sort((a, b) => (a.path?.length ?? 99) - (b.path?.length ?? 99))[0]
+    throw notOpen(definition, found, nearest?.action ?? wanted.operation, `${wanted.operation} (${actions.join(', ')})`)
+  }
+  const gathered = await gatherFacts(trx, found, now)
+  const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
+  const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }
+  const refused = evaluate(definition, facts, actor).refused.find((option) => option.action === transition.action)
+  if (refused) {
+    throw new ProblemError(409, `${transition.action} cannot be taken now.`, {
+      code: 'preconditions-unmet',
+      extras: { unmet: refused.unmet },
+    })
+  }
+  return { definition, facts, transition }
+}
+
+export interface TransitionInput {
+  note?: string | undefined
+  reason?: string | undefined
+  review_date?: string | undefined
+  /** The receiving partner a first enquiry goes to, which becomes the counterpart. */
+  counterpartId?: string
+}
+
+/**
+ * Takes an open transition: moves the case to its next step (or keeps it where `$current`), hands
+ * the lead over, applies the effects, and writes the timeline entry, the events and the audit
+ * record, all in the caller's transaction.
+ */
+export async function applyTransition(
+  trx: Transaction<DB>,
+  request: FastifyRequest,
+  caller: Caller,
+  found: Case,
+  { definition, facts, transition }: OpenTransition,
+  input: TransitionInput,
+  now: Date,
+): Promise<Case> {
+  const missing = (transition.inputs ?? []).filter((name) => input[name] === undefined)
+  if (missing.length > 0) {
+    throw new ProblemError(422, `${transition.action} needs ${missing.join(' and ')}.`, { code: 'input-required' })
+  }
+  const to = targetStep(transition, facts)
+  const counterpartId = input.counterpartId ?? facts.counterpartId
+  const handover = transition.effects?.includes('lead_to_receiving')
+  if (handover && !counterpartId) {
+    throw new ProblemError(409, 'There is no receiving partner to hand over to.', { code: 'no-receiving-partner' })
+  }
+  const lead = handover && counterpartId ? counterpartId : found.lead_organisation_id
+  const stays = transition.to === '$current'
+  const deadline = definition.steps[to]?.deadline
+  const dueAt = input.review_date
+    ? new Date(`${input.review_date}T00:00:00Z`)
+    : deadline
+      ? addDuration(now, deadline)
+      : null
+  const changed = await queries.changeCase(trx, found, {
+    ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
+    lead_organisation_id: lead,
+    ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
+  })
+  if (transition.effects?.includes('withdraw_consents')) {
+    await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {
+      principalId: caller.principal.id,
+      reason: input.reason ?? null,
+      at: now,
+    })
+  }
+  await trx
+    .insertInto('case_transitions')
+    .values({
+      case_id: found.id,
+      action: transition.action,
+      from_step: found.step,
+      to_step: to,
+      at: now,
+      principal_id: caller.principal.id,
+      organisation_id: caller.organisation.id,
+      lead_organisation_id: lead,
+      note: input.note ?? null,
+      reason: input.reason ?? null,
+      review_date: input.review_date ?? null,
+    })
+    .execute()
+  const parties = await queries.partyIds(trx, found.id)
+  const data = {
+    case_reference: found.reference,
+    version: changed.version,
+    action: transition.action,
+    from_step: found.step,
+    to_step: to,
+    lead_organisation_id: lead,
+  }
+  await recordEvent(trx, { type: 'case.transitioned', caseId: found.id, data }, parties)
+  if (definition.steps[to]?.terminal) {
+    await recordEvent(trx, { type: 'case.closed', caseId: found.id, data }, parties)
+  }
+  await recordAudit(trx, request, {
+    caseId: found.id,
+    resourceType: 'case',
+    resourceId: found.id,
+    details: { action: transition.action, from: found.step, to, lead_organisation_id: lead },
+  })
+  return changed
 }

@@ -4,7 +4,6 @@ import {
   type CaseParty,
   type CaseProfile,
   type CaseSections,
-  type CaseState,
   type Consent,
   type DB,
   json,
@@ -31,7 +30,6 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
     .insertInto('cases')
     .values({
       reference,
-      state: 'open',
       profile: json(input.profile),
       sections: json(input.sections),
       sending_organisation_id: input.sendingOrganisationId,
@@ -97,7 +95,7 @@ export async function findCase(db: Db, caseId: string, { lock = false } = {}): P
 
 export interface CaseFilter {
   organisationId: string
-  state?: CaseState | undefined
+  step?: string | undefined
   counterpart?: string | undefined
   updatedSince?: string | undefined
   /** Only cases whose step was due before this moment. */
@@ -113,7 +111,6 @@ const summaryColumns = [
   'cases.id',
   'cases.seq',
   'cases.reference',
-  'cases.state',
   'cases.profile',
   'cases.sending_organisation_id',
   'cases.receiving_organisation_id',
@@ -137,7 +134,7 @@ export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummary
     .innerJoin('case_parties as own', 'own.case_id', 'cases.id')
     .select(summaryColumns)
     .where('own.organisation_id', '=', filter.organisationId)
-  if (filter.state) query = query.where('cases.state', '=', filter.state)
+  if (filter.step) query = query.where('cases.step', '=', filter.step)
   if (filter.updatedSince) query = query.where('cases.updated_at', '>=', new Date(filter.updatedSince))
   if (filter.after) query = query.where('cases.seq', '<', filter.after)
   if (filter.overdueAt) query = query.where('cases.step_due_at', '<', filter.overdueAt)
@@ -203,7 +200,6 @@ export async function removeReceivingParty(trx: Transaction<DB>, caseId: string,
 export interface CaseChange {
   profile?: CaseProfile
   sections?: CaseSections
-  state?: CaseState
   receiving_organisation_id?: string
   lead_organisation_id?: string
   step?: { step: string; previous: string; enteredAt: Date; dueAt: Date | null }
@@ -216,7 +212,6 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
     .set({
       ...(change.profile ? { profile: json(change.profile) } : {}),
       ...(change.sections ? { sections: json(change.sections) } : {}),
-      ...(change.state ? { state: change.state } : {}),
       ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
       ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
       ...(change.step
@@ -233,6 +228,15 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
     .where('id', '=', current.id)
     .returningAll()
     .executeTakeFirstOrThrow()
+}
+
+/** The consents of several cases, by case. */
+export async function consentsOfCases(db: Db, caseIds: string[]): Promise<Map<string, Consent[]>> {
+  const byCase = new Map<string, Consent[]>(caseIds.map((id) => [id, []]))
+  if (caseIds.length === 0) return byCase
+  const rows = await db.selectFrom('consents').selectAll().where('case_id', 'in', caseIds).execute()
+  for (const row of rows) byCase.get(row.case_id)?.push(row)
+  return byCase
 }
 
 export async function consentsOfCase(db: Db, caseId: string): Promise<Consent[]> {

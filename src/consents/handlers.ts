@@ -2,11 +2,13 @@ import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { caseOfParty, requireLead } from '../cases/access.js'
-import { consentStatus } from '../cases/consent-coverage.js'
 import { withdrawConsents } from '../cases/consent-withdrawal.js'
 import { isChild } from '../cases/profile.js'
 import { consentsOfCase, partyIds } from '../cases/queries.js'
-import type { Consent, DB } from '../db/schema.js'
+import type { Clock } from '../clock.js'
+import type { Case, Consent, DB } from '../db/schema.js'
+import { consentStatus } from '../disclosure/consent-scope.js'
+import { discloseCase } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -14,7 +16,12 @@ import { type Rendered, runMutation } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import * as queries from './queries.js'
 
-export function consentHandlers(db: Kysely<DB>) {
+export interface ConsentDependencies {
+  db: Kysely<DB>
+  clock: Clock
+}
+
+export function consentHandlers({ db, clock }: ConsentDependencies) {
   return {
     async listConsents(request) {
       const caller = requireRole(request, ...readingRoles)
@@ -22,8 +29,8 @@ export function consentHandlers(db: Kysely<DB>) {
         const found = await caseOfParty(trx, caller, request.params.caseId)
         const consents = await consentsOfCase(trx, found.id)
         await recordAudit(trx, request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
-        const now = new Date()
-        return { items: consents.map((row) => presentConsent(row, now)) }
+        const now = clock.now()
+        return { items: consents.map((row) => presentConsent(row, found, caller, now)) }
       })
     },
 
@@ -34,7 +41,7 @@ export function consentHandlers(db: Kysely<DB>) {
         const consent = await queries.findConsent(trx, found.id, request.params.consentId)
         if (!consent) throw notFound('consent', request.params.consentId)
         await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
-        return presentConsent(consent, new Date())
+        return presentConsent(consent, found, caller, clock.now())
       })
     },
 
@@ -48,7 +55,7 @@ export function consentHandlers(db: Kysely<DB>) {
         async (trx) => {
           const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
           requireLead(found, caller)
-          const now = new Date()
+          const now = clock.now()
           if (isChild(found.profile, now) && !body.guardian) {
             throw new ProblemError(
               422,
@@ -95,7 +102,7 @@ export function consentHandlers(db: Kysely<DB>) {
           )
           return { status: 201, resourceId: consent.id, location: `/v1/cases/${found.id}/consents/${consent.id}` }
         },
-        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId),
+        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId, clock.now()),
       )
     },
 
@@ -114,13 +121,13 @@ export function consentHandlers(db: Kysely<DB>) {
             await withdrawConsents(trx, found, [consent], {
               principalId: caller.principal.id,
               reason: request.body.reason ?? null,
-              at: new Date(),
+              at: clock.now(),
             })
             await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
           }
           return { status: 200, resourceId: consent.id }
         },
-        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId),
+        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId, clock.now()),
       )
     },
   } satisfies Partial<Handlers>
@@ -131,15 +138,17 @@ async function renderConsent(
   caller: Caller,
   caseId: string,
   consentId: string,
+  now: Date,
 ): Promise<Rendered<components['schemas']['Consent']>> {
   const found = await caseOfParty(trx, caller, caseId)
   const consent = await queries.findConsent(trx, found.id, consentId)
   if (!consent) throw notFound('consent', consentId)
-  return { body: presentConsent(consent, new Date()) }
+  return { body: presentConsent(consent, found, caller, now) }
 }
 
-function presentConsent(row: Consent, now: Date): components['schemas']['Consent'] {
-  return {
+/** A consent as the caller may see it: the guardian's details and the child's views stay with the sending partner. */
+function presentConsent(row: Consent, found: Case, caller: Caller, now: Date): components['schemas']['Consent'] {
+  const consent = {
     id: row.id,
     case_id: row.case_id,
     status: consentStatus(row, now),
@@ -156,5 +165,7 @@ function presentConsent(row: Consent, now: Date): components['schemas']['Consent
     recorded_by_organisation_id: row.recorded_by_organisation_id,
     withdrawn_at: row.withdrawn_at?.toISOString() ?? null,
     withdrawal_reason: row.withdrawal_reason,
+    guardian_consented: row.guardian !== null,
   }
+  return discloseCase(found, [], { organisationId: caller.organisation.id, role: 'invited' }, [], now).consent(consent)
 }

@@ -107,6 +107,7 @@ function presentNotice(row: NoticeRow): components['schemas']['WithdrawalNotice'
     case_id: row.case_id,
     case_reference: row.case_reference,
     consent_id: row.consent_id,
+    cause: row.cause,
     organisation_id: row.organisation_id,
     categories: row.categories,
     withdrawn_at: row.withdrawn_at.toISOString(),

@@ -17,7 +17,6 @@ export type DataCategory = Schemas['DataCategory']
 export type Purpose = Schemas['Purpose']
 export type CaseProfile = Schemas['CaseProfile']
 export type CaseSections = Schemas['CaseSections']
-export type CaseState = Schemas['CaseState']
 export type ConsentProvision = Schemas['ConsentProvision']
 export type PacketStatus = Schemas['PacketStatus']
 export type PacketStep = Schemas['PacketStep']
@@ -69,7 +68,6 @@ export interface CaseTable {
   id: Generated<string>
   seq: Sequence
   reference: string
-  state: CaseState
   profile: Json<CaseProfile>
   sections: Json<CaseSections>
   sending_organisation_id: string
@@ -110,12 +108,14 @@ export interface ConsentTable {
   withdrawn_at: TimestampOrNull
   withdrawal_reason: string | null
   withdrawn_by_principal_id: string | null
+  expiry_noticed_at: TimestampOrNull
 }
 
 export interface PacketTable {
   id: Generated<string>
   seq: Sequence
   case_id: string
+  kind: Schemas['PacketKind']
   version: number
   sender_organisation_id: string
   recipient_organisation_id: string
@@ -166,6 +166,7 @@ export interface CaseRecordTable {
   case_id: string
   kind: Schemas['CaseRecordKind']
   assessment: Schemas['AssessmentKind'] | null
+  category: DataCategory
   side: 'sending' | 'receiving'
   data: Json<Record<string, unknown>>
   recorded_at: Timestamp
@@ -275,6 +276,7 @@ export interface WithdrawalNoticeTable {
   seq: Sequence
   consent_id: string
   case_id: string
+  cause: 'withdrawn' | 'expired'
   organisation_id: string
   categories: DataCategory[]
   withdrawn_at: GivenTimestamp

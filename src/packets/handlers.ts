@@ -2,9 +2,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
-import { caseOfParty, requireLead } from '../cases/access.js'
-import { addParty, changeCase, consentsOfCase, findCase, removeReceivingParty } from '../cases/queries.js'
-import type { CaseState, DataCategory, DB, Packet, PacketStatus, PacketStep } from '../db/schema.js'
+import { runCaseChange } from '../cases/case-change.js'
+import { applyTransition, openTransition, recordsOf } from '../cases/procedure.js'
+import { presentRecord } from '../cases/procedure-handlers.js'
+import { addParty, consentsOfCase, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
+import type { Clock } from '../clock.js'
+import type { Case, Consent, DB, Packet, PacketStatus, PacketStep, Purpose } from '../db/schema.js'
+import { composePacket, disclosePacket } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -12,26 +16,104 @@ import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from 
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
-import { composePacket, withdrawnCategories } from './compose.js'
+import type { SopRegistry } from '../sops/registry.js'
 import { nextPacketStatus, type PacketAction } from './lifecycle.js'
 import * as queries from './queries.js'
 
 type Schemas = components['schemas']
+type PacketKind = Schemas['PacketKind']
 
-/** What each of the recipient's answers does to the case. */
-const caseStateAfter: Partial<Record<PacketAction, CaseState>> = {
-  accept: 'referral_accepted',
-  decline: 'referral_declined',
-  request_information: 'information_requested',
+export interface PacketDependencies {
+  db: Kysely<DB>
+  sops: SopRegistry
+  clock: Clock
 }
 
-export function packetHandlers(db: Kysely<DB>) {
-  /** The recipient's answer to a packet: checked against its lifecycle and version, with its effect on the case. */
+/** Packets that amend one another: a new enquiry supersedes an open enquiry, an update the referral before it. */
+const amends: Record<PacketKind, PacketKind[]> = {
+  enquiry: ['enquiry'],
+  information: [],
+  referral: ['referral', 'update'],
+  update: ['referral', 'update'],
+}
+
+export function packetHandlers({ db, sops, clock }: PacketDependencies) {
+  /** Composes a packet from the case as it is now, supersedes the one it amends, and records that it was sent. */
+  async function send(
+    trx: Transaction<DB>,
+    request: FastifyRequest,
+    found: Case,
+    from: { organisationId: string; principalId: string | null },
+    to: { recipientId: string; recipientName: string; purpose: Purpose; note: string | null; kind: PacketKind },
+    now: Date,
+  ): Promise<Packet> {
+    const consents = await consentsOfCase(trx, found.id)
+    const records = (await recordsOf(trx, found.id)).map(presentRecord)
+    const composed = composePacket({ ...found, records }, consents, to.recipientId, to.purpose, to.kind, now)
+    if (composed.included.length === 0 && to.kind !== 'enquiry' && to.kind !== 'referral') {
+      throw new ProblemError(
+        422,
+        `No active consent covers any data of this case for ${to.recipientName} and ${to.purpose}.`,
+        { code: 'nothing-consented', extras: { withheld: composed.withheld } },
+      )
+    }
+    const step = (status: PacketStatus): PacketStep => ({
+      status,
+      at: now.toISOString(),
+      principal_id: from.principalId,
+      organisation_id: from.organisationId,
+    })
+    const previous = await queries.latestPacket(trx, found.id, to.recipientId, amends[to.kind])
+    const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
+    if (superseded) {
+      await queries.changePacket(trx, superseded, { status: 'superseded', step: step('superseded'), at: now })
+      await recordPacketEvent(trx, found.reference, superseded, 'superseded')
+    }
+    const packet = await queries.insertPacket(trx, {
+      case_id: found.id,
+      kind: to.kind,
+      version: (await queries.packetCount(trx, found.id, to.recipientId)) + 1,
+      sender_organisation_id: from.organisationId,
+      recipient_organisation_id: to.recipientId,
+      purpose: to.purpose,
+      note: to.note,
+      status: 'sent',
+      included_categories: composed.included,
+      withheld: composed.withheld,
+      content: composed.content,
+      content_hash: composed.contentHash,
+      consents_by_category: composed.consentsByCategory,
+      supersedes: superseded?.id ?? null,
+      history: [step('sent')],
+      acknowledgement: null,
+      decision: null,
+      questions: null,
+      sent_at: now,
+      updated_at: now,
+    })
+    await recordPacketEvent(trx, found.reference, packet, 'sent')
+    await recordAudit(trx, request, {
+      caseId: found.id,
+      resourceType: 'packet',
+      resourceId: packet.id,
+      details: {
+        kind: to.kind,
+        recipient_organisation_id: to.recipientId,
+        purpose: to.purpose,
+        included_categories: composed.included,
+        withheld: composed.withheld,
+        content_hash: composed.contentHash,
+      },
+    })
+    return packet
+  }
+
+  /** The recipient's answer to an enquiry: a transition of the case's procedure, checked against the packet's lifecycle too. */
   async function answer(
     request: FastifyRequest<{ Params: { packetId: string } }>,
     reply: FastifyReply,
-    action: PacketAction,
-    fields: Omit<queries.PacketChange, 'status' | 'step'>,
+    action: Exclude<PacketAction, 'receive' | 'supersede'>,
+    fields: Omit<queries.PacketChange, 'status' | 'step' | 'at'>,
   ) {
     const caller = requireRole(request, ...actingRoles)
     const expected = requiredIfMatch(request)
@@ -50,29 +132,32 @@ export function packetHandlers(db: Kysely<DB>) {
           throw new ProblemError(403, 'Only the recipient of a packet can answer it.', { code: 'not-recipient' })
         }
         if (packet.revision !== expected) throw staleVersion('packet', packet.revision)
-        const status = nextPacketStatus(packet.status, action)
+        const status = packet.kind === 'enquiry' ? nextPacketStatus(packet.status, action) : undefined
         if (!status) {
-          throw new ProblemError(409, `A packet that is ${packet.status} cannot take the action ${action}.`, {
-            code: 'invalid-state',
-          })
+          throw new ProblemError(
+            409,
+            packet.kind === 'enquiry'
+              ? `An enquiry that is ${packet.status} cannot take the action ${action}.`
+              : `Only an enquiry is answered; a packet of kind ${packet.kind} is read.`,
+            { code: 'invalid-state' },
+          )
         }
-        await queries.changePacket(trx, packet, { status, step: stepOf(caller, status), ...fields })
-        // The partner that accepted the case stays its receiving partner whatever it answers to a later update.
-        const receivingPartner = found.receiving_organisation_id === caller.organisation.id
-        const state = receivingPartner ? undefined : caseStateAfter[action]
-        // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented sections.
-        if (action === 'acknowledge' || action === 'accept') {
-          await addParty(trx, found.id, caller.organisation.id, 'receiving')
-        }
-        if (action === 'decline' && !receivingPartner) {
-          await removeReceivingParty(trx, found.id, caller.organisation.id)
-        }
-        if (state) {
-          await changeCase(trx, found, {
-            state,
-            ...(action === 'accept' ? { receiving_organisation_id: caller.organisation.id } : {}),
-          })
-        }
+        const now = clock.now()
+        const open = await openTransition(trx, sops, found, caller, { operation: action }, now)
+        await queries.changePacket(trx, packet, {
+          status,
+          step: {
+            status,
+            at: now.toISOString(),
+            principal_id: caller.principal.id,
+            organisation_id: caller.organisation.id,
+          },
+          at: now,
+          ...fields,
+        })
+        // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented data.
+        if (action === 'acknowledge') await addParty(trx, found.id, caller.organisation.id, 'receiving')
+        if (action === 'decline') await removeReceivingParty(trx, found.id, caller.organisation.id)
         await recordAudit(trx, request, {
           caseId: found.id,
           resourceType: 'packet',
@@ -80,83 +165,71 @@ export function packetHandlers(db: Kysely<DB>) {
           details: { status },
         })
         await recordPacketEvent(trx, found.reference, packet, status, fields.decision?.reason_code)
+        const changed = await applyTransition(trx, request, caller, found, open, {}, now)
+        if (open.transition.effects?.includes('full_referral')) {
+          await send(
+            trx,
+            request,
+            changed,
+            { organisationId: packet.sender_organisation_id, principalId: null },
+            {
+              recipientId: caller.organisation.id,
+              recipientName: caller.organisation.name,
+              purpose: packet.purpose,
+              note: null,
+              kind: 'referral',
+            },
+            now,
+          )
+        }
         return { status: 200, resourceId: packet.id }
       },
-      (trx, packetId) => renderPacket(trx, caller, packetId),
+      (trx, packetId) => renderPacket(trx, caller, packetId, clock.now()),
     )
   }
 
   return {
     async sendPacket(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
       const { recipient_organisation_id: recipientId, purpose, note } = request.body
-      return runMutation(
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-          requireLead(found, caller)
+        {},
+        async (trx, found, caller) => {
           const recipient = await findOrganisation(trx, recipientId)
           if (!recipient?.can_receive || recipient.id === caller.organisation.id) {
             throw new ProblemError(422, `Organisation ${recipientId} is not a partner that can receive referrals.`, {
               code: 'recipient-cannot-receive',
             })
           }
-          const now = new Date()
-          const composed = composePacket(found, await consentsOfCase(trx, found.id), recipient.id, purpose, now)
-          if (composed.included.length === 0) {
+          const now = clock.now()
+          const open = await openTransition(trx, sops, found, caller, { operation: 'send' }, now, recipient.id)
+          const kind = open.transition.exchange?.packet ?? 'update'
+          if (kind !== 'enquiry' && recipient.id !== open.facts.counterpartId) {
             throw new ProblemError(
               422,
-              `No active consent covers any data of this case for ${recipient.name} and ${purpose}.`,
-              { code: 'nothing-consented', extras: { withheld: composed.withheld } },
+              `At the step ${found.step} a packet goes to the receiving partner of the case, not to ${recipient.name}.`,
+              {
+                code: 'not-the-receiving-partner',
+                extras: {
+                  errors: [{ pointer: '#/recipient_organisation_id', detail: 'is not the receiving partner' }],
+                },
+              },
             )
           }
-          const previous = await queries.latestPacket(trx, found.id, recipient.id)
-          const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
-          if (superseded) {
-            await queries.changePacket(trx, superseded, {
-              status: 'superseded',
-              step: stepOf(caller, 'superseded', now),
-            })
-            await recordPacketEvent(trx, found.reference, superseded, 'superseded')
-          }
-          const packet = await queries.insertPacket(trx, {
-            case_id: found.id,
-            version: (previous?.version ?? 0) + 1,
-            sender_organisation_id: caller.organisation.id,
-            recipient_organisation_id: recipient.id,
-            purpose,
-            note: note ?? null,
-            status: 'sent',
-            included_categories: composed.included,
-            withheld: composed.withheld,
-            content: composed.content,
-            content_hash: composed.contentHash,
-            consents_by_category: composed.consentsByCategory,
-            supersedes: superseded?.id ?? null,
-            history: [stepOf(caller, 'sent', now)],
-            acknowledgement: null,
-            decision: null,
-            questions: null,
-          })
-          await recordPacketEvent(trx, found.reference, packet, 'sent')
-          if (found.state !== 'referral_accepted') await changeCase(trx, found, { state: 'referred' })
-          await recordAudit(trx, request, {
-            caseId: found.id,
-            resourceType: 'packet',
-            resourceId: packet.id,
-            details: {
-              recipient_organisation_id: recipient.id,
-              purpose,
-              included_categories: composed.included,
-              withheld: composed.withheld,
-              content_hash: composed.contentHash,
-            },
-          })
+          const packet = await send(
+            trx,
+            request,
+            found,
+            { organisationId: caller.organisation.id, principalId: caller.principal.id },
+            { recipientId: recipient.id, recipientName: recipient.name, purpose, note: note ?? null, kind },
+            now,
+          )
+          await applyTransition(trx, request, caller, found, open, { counterpartId: recipient.id }, now)
           return { status: 201, resourceId: packet.id, location: `/v1/packets/${packet.id}` }
         },
-        (trx, packetId) => renderPacket(trx, caller, packetId),
+        (trx, packetId, caller) => renderPacket(trx, caller, packetId, clock.now()),
       )
     },
 
@@ -171,7 +244,15 @@ export function packetHandlers(db: Kysely<DB>) {
         after,
         limit,
       })
-      return toPage(rows, limit, presentPacketSummary, (row) => [String(row.seq)])
+      const consents = await consentsOfCases(db, [...new Set(rows.map((row) => row.case_id))])
+      const now = clock.now()
+      return toPage(
+        rows,
+        limit,
+        (row) =>
+          presentPacketSummary(row, disclosePacket(row, consents.get(row.case_id) ?? [], caller.organisation.id, now)),
+        (row) => [String(row.seq)],
+      )
     },
 
     async getPacket(request, reply) {
@@ -180,19 +261,34 @@ export function packetHandlers(db: Kysely<DB>) {
         const organisationId = caller.organisation.id
         const packet = await queries.findPacketForOrganisation(trx, request.params.packetId, organisationId)
         if (!packet) throw notFound('packet', request.params.packetId)
-        if (packet.recipient_organisation_id === organisationId && packet.status === 'sent') {
+        const now = clock.now()
+        // Reading is not acting: only a caseworker or supervisor of the recipient takes delivery.
+        const acting = caller.principal.roles.some((role) => actingRoles.includes(role))
+        if (acting && packet.recipient_organisation_id === organisationId && packet.status === 'sent') {
           const locked = await queries.findPacketForOrganisation(trx, packet.id, organisationId, { lock: true })
           if (locked?.status === 'sent') {
-            await queries.changePacket(trx, locked, { status: 'received', step: stepOf(caller, 'received') })
+            await queries.changePacket(trx, locked, {
+              status: 'received',
+              step: {
+                status: 'received',
+                at: now.toISOString(),
+                principal_id: caller.principal.id,
+                organisation_id: organisationId,
+              },
+              at: now,
+            })
             await recordPacketEvent(trx, locked.case_reference, locked, 'received')
           }
         }
-        const rendered = await renderPacket(trx, caller, packet.id)
+        const rendered = await renderPacket(trx, caller, packet.id, now)
         await recordAudit(trx, request, {
           caseId: packet.case_id,
           resourceType: 'packet',
           resourceId: packet.id,
-          details: { withdrawn_categories: rendered.body.withdrawn_categories },
+          details: {
+            included_categories: rendered.body.included_categories,
+            withdrawn_categories: rendered.body.withdrawn_categories,
+          },
         })
         reply.header('etag', rendered.etag)
         return rendered.body
@@ -219,22 +315,18 @@ export function packetHandlers(db: Kysely<DB>) {
   } satisfies Partial<Handlers>
 }
 
-/** The packet as the caller may see it now: its recipient never gets the categories whose consent is gone. */
+/** The packet as the caller may see it now, through the disclosure policy. */
 async function renderPacket(
   trx: Transaction<DB>,
   caller: Caller,
   packetId: string,
+  now: Date,
 ): Promise<Rendered<Schemas['Packet']>> {
   const packet = await queries.findPacketForOrganisation(trx, packetId, caller.organisation.id)
   if (!packet) throw notFound('packet', packetId)
-  const withdrawn = withdrawnCategories(
-    packet.included_categories,
-    packet.consents_by_category,
-    await consentsOfCase(trx, packet.case_id),
-    new Date(),
-  )
-  const forRecipient = packet.recipient_organisation_id === caller.organisation.id
-  return { body: presentPacket(packet, withdrawn, forRecipient), etag: etag(packet.revision) }
+  const consents: Consent[] = await consentsOfCase(trx, packet.case_id)
+  const view = disclosePacket(packet, consents, caller.organisation.id, now)
+  return { body: presentPacket(packet, view), etag: etag(packet.revision) }
 }
 
 /** Tells the packet's sender and recipient, and no one else, that it changed. */
@@ -268,23 +360,23 @@ async function recordPacketEvent(
   )
 }
 
-function stepOf(caller: Caller, status: PacketStep['status'], at = new Date()): PacketStep {
-  return { status, at: at.toISOString(), principal_id: caller.principal.id, organisation_id: caller.organisation.id }
-}
-
-function presentPacketSummary(row: queries.PacketRow): Schemas['PacketSummary'] {
+function presentPacketSummary(
+  row: queries.PacketRow,
+  view: ReturnType<typeof disclosePacket>,
+): Schemas['PacketSummary'] {
   return {
     id: row.id,
     case_id: row.case_id,
     case_reference: row.case_reference,
+    kind: row.kind,
     version: row.version,
     sender_organisation_id: row.sender_organisation_id,
     recipient_organisation_id: row.recipient_organisation_id,
     purpose: row.purpose,
     note: row.note,
     status: row.status,
-    included_categories: row.included_categories,
-    withheld: row.withheld,
+    included_categories: view.included,
+    withheld: view.withheld,
     content_hash: row.content_hash,
     supersedes: row.supersedes,
     history: row.history,
@@ -294,18 +386,15 @@ function presentPacketSummary(row: queries.PacketRow): Schemas['PacketSummary'] 
   }
 }
 
-/** The packet with its content; for the recipient, without the categories whose consent is gone. */
-function presentPacket(row: queries.PacketRow, withdrawn: DataCategory[], forRecipient: boolean): Schemas['Packet'] {
-  const sections = { ...row.content.sections }
-  if (forRecipient) for (const category of withdrawn) delete sections[category]
+function presentPacket(row: queries.PacketRow, view: ReturnType<typeof disclosePacket>): Schemas['Packet'] {
   return {
-    ...presentPacketSummary(row),
-    content: { profile: row.content.profile, sections },
-    withdrawn_categories: withdrawn,
+    ...presentPacketSummary(row, view),
+    content: view.content,
+    withdrawn_categories: view.gone,
     content_notice:
-      withdrawn.length === 0
+      view.gone.length === 0
         ? null
-        : `The consent this packet relied on for ${withdrawn.join(', ')} was withdrawn or has expired: ` +
-          'that content is no longer available, and any copies of it must be deleted or restricted.',
+        : `The consent this packet relied on for ${view.gone.join(', ')} was withdrawn or has expired: ` +
+          'the packet no longer carries that content, and any copies of it must be deleted or restricted.',
   }
 }

@@ -51,20 +51,33 @@ export async function listPackets(db: Db, filter: PacketFilter): Promise<PacketR
     .execute()
 }
 
-/** The newest packet of the case to this recipient, locked. */
-export async function latestPacket(trx: Transaction<DB>, caseId: string, recipientId: string) {
+/** The newest packet of these kinds from the case to this recipient, locked. */
+export async function latestPacket(trx: Transaction<DB>, caseId: string, recipientId: string, kinds: Packet['kind'][]) {
+  if (kinds.length === 0) return undefined
   return trx
     .selectFrom('packets')
     .selectAll()
     .where('case_id', '=', caseId)
     .where('recipient_organisation_id', '=', recipientId)
+    .where('kind', 'in', kinds)
     .orderBy('version', 'desc')
     .limit(1)
     .forUpdate()
     .executeTakeFirst()
 }
 
-export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision' | 'sent_at' | 'updated_at'>
+/** How many packets the case sent to this recipient: the next one's version follows. */
+export async function packetCount(trx: Transaction<DB>, caseId: string, recipientId: string): Promise<number> {
+  const row = await trx
+    .selectFrom('packets')
+    .select((eb) => eb.fn.max('version').as('last'))
+    .where('case_id', '=', caseId)
+    .where('recipient_organisation_id', '=', recipientId)
+    .executeTakeFirst()
+  return Number(row?.last ?? 0)
+}
+
+export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision'>
 
 export async function insertPacket(trx: Transaction<DB>, packet: NewPacketRow): Promise<Packet> {
   return trx
@@ -89,6 +102,7 @@ export interface PacketChange {
   acknowledgement?: Packet['acknowledgement']
   decision?: Packet['decision']
   questions?: Packet['questions']
+  at: Date
 }
 
 /** Moves a locked packet to its next status, adding the step to its history. */
@@ -102,7 +116,7 @@ export async function changePacket(trx: Transaction<DB>, current: Packet, change
       ...(change.decision ? { decision: json(change.decision) } : {}),
       ...(change.questions ? { questions: json(change.questions) } : {}),
       revision: current.revision + 1,
-      updated_at: new Date(),
+      updated_at: change.at,
     })
     .where('id', '=', current.id)
     .returningAll()

@@ -1,4 +1,4 @@
-import type { DataCategory, PacketStatus, Purpose, Role } from '../db/schema.js'
+import type { DataCategory, Purpose, Role } from '../db/schema.js'
 
 /** Types of a procedure as `sop.schema.json` allows it; the loader validates files against that schema. */
 export type Side = 'sending' | 'receiving'
@@ -25,8 +25,19 @@ export type Guard =
   | { kind: 'consent_covers'; categories: DataCategory[]; purpose: Purpose }
   | { kind: 'guardian_consent' }
   | { kind: 'assessment_completed'; assessment: AssessmentKind; joint?: boolean }
-  | { kind: 'packet'; status: Extract<PacketStatus, 'sent' | 'acknowledged' | 'accepted' | 'declined'> }
+  | {
+      kind: 'assessment_outcome'
+      assessment: AssessmentKind
+      field: string
+      equals: string | boolean
+      recorded_after?: AssessmentKind
+    }
+  | { kind: 'risk_acceptable' }
   | { kind: 'record_present'; record: RecordKind }
+
+/** The packet operations; each is a transition of the procedure where the procedure opens it. */
+export type PacketOperation = 'send' | 'acknowledge' | 'accept' | 'decline' | 'request_information'
+export type PacketKind = 'enquiry' | 'referral' | 'information' | 'update'
 
 export interface Step {
   title: string
@@ -34,19 +45,21 @@ export interface Step {
   responsible?: Side | 'lead'
   deadline?: string
   terminal?: boolean
+  purposes?: Exclude<Purpose, 'statistics'>[]
 }
 
 export interface Transition {
   action: string
   title: string
   from: string[]
-  /** A step, or `$previous` for the step the case was in before the current one. */
+  /** A step; `$previous` for the step the case was in before the current one; `$current` to stay. */
   to: string
   side: Side | 'lead'
   roles: Role[]
   guards: Guard[]
-  effects?: ('lead_to_receiving' | 'withdraw_consents')[]
+  effects?: ('lead_to_receiving' | 'withdraw_consents' | 'full_referral')[]
   inputs?: ('reason' | 'review_date')[]
+  exchange?: { operation: PacketOperation; packet?: Exclude<PacketKind, 'referral'> }
 }
 
 export interface SopDefinition {

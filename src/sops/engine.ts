@@ -1,5 +1,15 @@
 import type { DataCategory, Purpose, Role } from '../db/schema.js'
-import type { AssessmentKind, Guard, RecordKind, Side, SopDefinition, Transition } from './definition.js'
+import { consentCovers } from '../disclosure/consent-scope.js'
+import type {
+  AssessmentKind,
+  Guard,
+  PacketOperation,
+  RecordKind,
+  Side,
+  SopDefinition,
+  Transition,
+} from './definition.js'
+import { recordKinds } from './records.js'
 
 /** What the engine knows of a case: plain facts, gathered by the caller. */
 export interface CaseFacts {
@@ -18,11 +28,16 @@ export interface CaseFacts {
   }[]
   /** The receiving partner of the current referral, if any. */
   counterpartId: string | null
-  /** The statuses the current referral packet has passed through. */
-  packetStatuses: ReadonlySet<string>
-  /** Completed assessments, with the side that recorded each. */
-  assessments: readonly { kind: AssessmentKind; side: Side }[]
+  /** Assessments, oldest first, with the side that recorded each and what it found. */
+  assessments: readonly AssessmentFact[]
   records: ReadonlySet<RecordKind>
+}
+
+export interface AssessmentFact {
+  id: string
+  kind: AssessmentKind
+  side: Side
+  data: Readonly<Record<string, unknown>>
 }
 
 export interface Actor {
@@ -35,13 +50,39 @@ export interface Actor {
 export interface Unmet {
   code: string
   message: string
+  /** For a record whose outcome does not allow the step: the record, the field, what it says and what is needed. */
+  record_id?: string
+  field?: string
+  expected?: string | boolean
+  actual?: unknown
+}
+
+/** The operation that takes a transition: the packet operations for an exchange, else `performTransition`. */
+export const operationOf: Record<PacketOperation, string> = {
+  send: 'sendPacket',
+  acknowledge: 'acknowledgePacket',
+  accept: 'acceptPacket',
+  decline: 'declinePacket',
+  request_information: 'requestPacketInformation',
 }
 
 export interface ActionOption {
   action: string
   title: string
   to: string
+  operation: string
   inputs: ('reason' | 'review_date')[]
+  unmet: Unmet[]
+}
+
+export interface LaterAction {
+  action: string
+  title: string
+  operation: string
+  open_at: string[]
+  /** The actions that lead from the current step to a step where this one is open. */
+  path: string[]
+  /** The guards that would refuse it if the case were there now. */
   unmet: Unmet[]
 }
 
@@ -51,17 +92,12 @@ export function evaluate(definition: SopDefinition, facts: CaseFacts, actor: Act
   const refused: ActionOption[] = []
   for (const transition of definition.transitions) {
     if (!transition.from.includes(facts.step)) continue
-    const unmet = [
-      ...actorUnmet(transition, facts, actor),
-      ...transition.guards.flatMap((guard) => guardUnmet(guard, facts)),
-      ...(transition.to === '$previous' && facts.previousStep === null
-        ? [{ code: 'step.previous', message: 'There is no earlier step to return to.' }]
-        : []),
-    ]
+    const unmet = [...actorUnmet(transition, facts, actor), ...guardsUnmet(transition, facts)]
     const option = {
       action: transition.action,
       title: transition.title,
       to: targetStep(transition, facts),
+      operation: transitionOperation(transition),
       inputs: transition.inputs ?? [],
       unmet,
     }
@@ -70,8 +106,71 @@ export function evaluate(definition: SopDefinition, facts: CaseFacts, actor: Act
   return { allowed, refused }
 }
 
-export function targetStep(transition: Transition, facts: CaseFacts): string {
+/** The actions not open from the case's step, where each opens, how to get there, and which of its guards fail now. */
+export function laterActions(definition: SopDefinition, facts: CaseFacts): LaterAction[] {
+  const seen = new Set<string>()
+  const later: LaterAction[] = []
+  for (const transition of definition.transitions) {
+    if (transition.from.includes(facts.step) || seen.has(transition.action)) continue
+    seen.add(transition.action)
+    const path = pathTo(definition, facts.step, transition.action)
+    if (path === undefined) continue
+    later.push({
+      action: transition.action,
+      title: transition.title,
+      operation: transitionOperation(transition),
+      open_at: openAt(definition, transition.action),
+      path,
+      unmet: guardsUnmet(transition, facts),
+    })
+  }
+  return later
+}
+
+export function transitionOperation(transition: Transition): string {
+  return transition.exchange ? operationOf[transition.exchange.operation] : 'performTransition'
+}
+
+/** The steps from which an action is open. */
+export function openAt(definition: SopDefinition, action: string): string[] {
+  return [...new Set(definition.transitions.filter((t) => t.action === action).flatMap((t) => t.from))]
+}
+
+/**
+ * The shortest run of forward actions from a step to one where the action is open (exits, holds and
+ * returns to an earlier step are not followed); `undefined` when no such run exists.
+ */
+export function pathTo(definition: SopDefinition, from: string, action: string): string[] | undefined {
+  const targets = new Set(openAt(definition, action))
+  const paths = new Map<string, string[]>([[from, []]])
+  const queue = [from]
+  for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
+    const path = paths.get(step) ?? []
+    if (targets.has(step)) return path
+    for (const transition of definition.transitions) {
+      if (!transition.from.includes(step) || transition.to.startsWith('$')) continue
+      if (definition.steps[transition.to]?.terminal) continue
+      if (!paths.has(transition.to)) {
+        paths.set(transition.to, [...path, transition.action])
+        queue.push(transition.to)
+      }
+    }
+  }
+  return undefined
+}
+
+export function targetStep(transition: Transition, facts: Pick<CaseFacts, 'step' | 'previousStep'>): string {
+  if (transition.to === '$current') return facts.step
   return transition.to === '$previous' ? (facts.previousStep ?? facts.step) : transition.to
+}
+
+function guardsUnmet(transition: Transition, facts: CaseFacts): Unmet[] {
+  return [
+    ...transition.guards.flatMap((guard) => guardUnmet(guard, facts)),
+    ...(transition.to === '$previous' && facts.previousStep === null
+      ? [{ code: 'step.previous', message: 'There is no earlier step to return to.' }]
+      : []),
+  ]
 }
 
 function actorUnmet(transition: Transition, facts: CaseFacts, actor: Actor): Unmet[] {
@@ -86,26 +185,12 @@ function actorUnmet(transition: Transition, facts: CaseFacts, actor: Actor): Unm
   return unmet
 }
 
-const assessmentNames: Record<AssessmentKind, string> = {
-  vulnerability: 'A vulnerability assessment',
-  risk_and_needs: 'A risk and needs assessment',
-  family: 'A family assessment in the country of return',
-  best_interests_assessment: 'A best-interests assessment',
-  best_interests_determination: 'A best-interests determination validating the return',
-  fit_to_travel: 'A fit-to-travel assessment',
-  skills: 'A skills assessment',
+function assessmentName(kind: AssessmentKind): string {
+  return recordKinds.assessments[kind].title
 }
 
-const recordNames: Record<RecordKind, string> = {
-  return_decision: 'The voluntary return decision, after counselling',
-  guardian_appointment: 'The appointment of a guardian',
-  travel_documents: 'Valid travel documents',
-  escort: 'The escort arrangement',
-  reception: 'The reception arrangement on arrival (where, when, by whom)',
-  handover_protocol: 'The hand-over protocol',
-  reintegration_plan_draft: 'A draft reintegration plan',
-  reintegration_plan_final: 'The final reintegration plan',
-  closure_report: 'The final report',
+function latest(facts: CaseFacts, kind: AssessmentKind): AssessmentFact | undefined {
+  return facts.assessments.findLast((assessment) => assessment.kind === kind)
 }
 
 function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
@@ -116,20 +201,13 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
         .filter(
           (category) =>
             counterpart === null ||
-            !facts.consents.some((consent) =>
-              consent.provisions.some(
-                (p) =>
-                  p.categories.includes(category) &&
-                  p.recipients.includes(counterpart) &&
-                  p.purposes.includes(guard.purpose),
-              ),
-            ),
+            !facts.consents.some((consent) => consentCovers(consent, category, counterpart, [guard.purpose])),
         )
         .map((category) => ({
           code: `consent.${category}`,
           message:
             counterpart === null
-              ? `No receiving partner is chosen yet: send it the referral packet, under a consent to share ${category} data for ${guard.purpose}.`
+              ? `The person has not consented to share ${category} data with a receiving partner for ${guard.purpose}.`
               : `No active consent lets ${category} data go to the receiving partner for ${guard.purpose}.`,
         }))
     }
@@ -138,8 +216,7 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
       const given = facts.consents.some(
         (consent) =>
           consent.guardian &&
-          counterpart !== null &&
-          consent.provisions.some((p) => p.recipients.includes(counterpart)),
+          (counterpart === null || consent.provisions.some((p) => p.recipients.includes(counterpart))),
       )
       return given
         ? []
@@ -155,7 +232,7 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
       const sides = new Set(facts.assessments.filter((a) => a.kind === guard.assessment).map((a) => a.side))
       if (sides.size === 0) {
         return [
-          { code: `assessment.${guard.assessment}`, message: `${assessmentNames[guard.assessment]} is not completed.` },
+          { code: `assessment.${guard.assessment}`, message: `${assessmentName(guard.assessment)} is not recorded.` },
         ]
       }
       if (guard.joint && sides.size < 2) {
@@ -163,19 +240,74 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
         return [
           {
             code: `assessment.${guard.assessment}.joint`,
-            message: `${assessmentNames[guard.assessment]} is joint: the ${missing} partner has not contributed.`,
+            message: `${assessmentName(guard.assessment)} is joint: the ${missing} partner has not contributed.`,
           },
         ]
       }
       return []
     }
-    case 'packet':
-      return facts.packetStatuses.has(guard.status)
-        ? []
-        : [{ code: `packet.${guard.status}`, message: `The referral packet has not been ${guard.status}.` }]
+    case 'assessment_outcome': {
+      const found = latest(facts, guard.assessment)
+      const name = assessmentName(guard.assessment)
+      if (!found) {
+        return [
+          {
+            code: `assessment.${guard.assessment}`,
+            message: `${name} saying ${guard.field} = ${JSON.stringify(guard.equals)} is not recorded.`,
+            field: guard.field,
+            expected: guard.equals,
+          },
+        ]
+      }
+      const actual = found.data[guard.field]
+      if (actual !== guard.equals) {
+        return [
+          {
+            code: `assessment.${guard.assessment}.${guard.field}`,
+            message: `The latest ${name.replace(/^An? /, '').toLowerCase()} (record ${found.id}) says ${guard.field} = ${JSON.stringify(actual ?? null)}; this step needs ${JSON.stringify(guard.equals)}.`,
+            record_id: found.id,
+            field: guard.field,
+            expected: guard.equals,
+            actual: actual ?? null,
+          },
+        ]
+      }
+      const after = guard.recorded_after
+      const before = after ? latest(facts, after) : undefined
+      if (after && before && facts.assessments.indexOf(before) > facts.assessments.indexOf(found)) {
+        return [
+          {
+            code: `assessment.${guard.assessment}.revalidate`,
+            message: `${name} must be made again after the latest ${assessmentName(after).replace(/^An? /, '').toLowerCase()} (record ${before.id}).`,
+            record_id: found.id,
+          },
+        ]
+      }
+      return []
+    }
+    case 'risk_acceptable': {
+      const found = latest(facts, 'risk_and_needs')
+      if (!found) {
+        return [{ code: 'assessment.risk_and_needs', message: `${assessmentName('risk_and_needs')} is not recorded.` }]
+      }
+      const mitigations = Array.isArray(found.data.mitigations) ? found.data.mitigations : []
+      if (found.data.level === 'high' && mitigations.length === 0) {
+        return [
+          {
+            code: 'assessment.risk_and_needs.level',
+            message: `The latest risk and needs assessment (record ${found.id}) rates the risk high and names no mitigation.`,
+            record_id: found.id,
+            field: 'level',
+            expected: 'low or medium, or high with mitigations',
+            actual: 'high',
+          },
+        ]
+      }
+      return []
+    }
     case 'record_present':
       return facts.records.has(guard.record)
         ? []
-        : [{ code: `record.${guard.record}`, message: `${recordNames[guard.record]} is not recorded.` }]
+        : [{ code: `record.${guard.record}`, message: `${recordKinds.records[guard.record].title} is not recorded.` }]
   }
 }

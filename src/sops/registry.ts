@@ -64,6 +64,7 @@ function checkCoherent(file: string, definition: SopDefinition): void {
       fail(`step ${name} has no way out`)
   }
   const actions = new Set<string>()
+  const exchanges = new Set<string>()
   for (const transition of definition.transitions) {
     for (const from of transition.from) {
       if (!steps[from]) fail(`${transition.action} starts from unknown step ${from}`)
@@ -71,7 +72,19 @@ function checkCoherent(file: string, definition: SopDefinition): void {
       if (actions.has(`${from}:${transition.action}`)) fail(`two transitions ${transition.action} from ${from}`)
       actions.add(`${from}:${transition.action}`)
     }
-    if (transition.to !== '$previous' && !steps[transition.to])
+    if (!transition.to.startsWith('$') && !steps[transition.to])
       fail(`${transition.action} leads to unknown step ${transition.to}`)
+    const exchange = transition.exchange
+    if (exchange) {
+      if ((exchange.operation === 'send') !== (exchange.packet !== undefined))
+        fail(`${transition.action}: a send names the packet it sends, and no other operation does`)
+      for (const from of transition.from) {
+        if (exchanges.has(`${from}:${exchange.operation}`))
+          fail(`two transitions from ${from} take ${exchange.operation}`)
+        exchanges.add(`${from}:${exchange.operation}`)
+      }
+    }
+    if (transition.effects?.includes('full_referral') && exchange?.operation !== 'accept')
+      fail(`${transition.action}: only accepting an enquiry sends the full referral`)
   }
 }

@@ -1,0 +1,246 @@
+import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
+import type { components } from '../../openapi/dist/types.js'
+import type { CaseProfile, CaseRecord, CaseSections, Consent, DataCategory, Purpose } from '../db/schema.js'
+import { consentStatus, coverage, dataCategories, type WithheldReason } from './consent-scope.js'
+
+// What an organisation may see of a case: the one policy that every read of case data goes through
+// (case, list, records, timeline, consents, packets, audit) and that composes every packet. Pure:
+// callers hand it the rows they already hold.
+
+type Schemas = components['schemas']
+type PacketKind = Schemas['PacketKind']
+
+/** Identity and contact data reach a receiving partner only once it accepted the person. */
+const identifying: readonly DataCategory[] = ['identity', 'contact']
+
+/** The categories each kind of packet may carry, whatever the consent: an enquiry carries the minimum to decide. */
+const carriedBy: Record<PacketKind, readonly DataCategory[]> = {
+  enquiry: ['health', 'psychosocial', 'reintegration'],
+  information: dataCategories.filter((category) => !identifying.includes(category)),
+  referral: dataCategories,
+  update: dataCategories,
+}
+
+/** The profile a party other than the sending partner and the lead sees, while consent names it. */
+const sharedProfileFields = ['age_band', 'sex', 'vulnerabilities', 'languages', 'country_of_return'] as const
+
+export type ProfileView = Schemas['CaseProfileView']
+
+export interface CaseParties {
+  sending_organisation_id: string
+  lead_organisation_id: string
+  /** The receiving partner that accepted the person, if any. */
+  receiving_organisation_id: string | null
+}
+
+export interface Viewer {
+  organisationId: string
+  /** Its part in the case: `invited` for a party the sending or receiving partner brought in. */
+  role: 'sending' | 'receiving' | 'invited'
+}
+
+/** A record as the policy needs it: its category and who made it. */
+type DisclosableRecord = Pick<CaseRecord, 'category' | 'recorded_by_organisation_id'>
+
+export interface CaseDisclosure {
+  /** The sending partner: it holds every piece of the case it collected. */
+  readonly holder: boolean
+  readable(category: DataCategory): boolean
+  /** Why a category is not readable; undefined when it is. */
+  withheldReason(category: DataCategory): WithheldReason | undefined
+  profile(profile: CaseProfile): ProfileView
+  sections(sections: CaseSections): CaseSections
+  records<R extends DisclosableRecord>(records: readonly R[]): R[]
+  consent<C extends ConsentView>(consent: C): C
+  /** Notes and reasons of the timeline stay with the two sides of the case. */
+  timelineNotes: boolean
+  /** Whether the viewer sees every audit record of the case, or only its own organisation's. */
+  allAudit: boolean
+}
+
+interface ConsentView {
+  guardian: Schemas['Consent']['guardian']
+  child_views: string | null
+  interpreter: Schemas['Interpreter']
+}
+
+/**
+ * What an organisation may see of a case now: everything for the sending partner; for any other
+ * party, the categories an active consent covers for it and for the purposes of the case's current
+ * step (none at a final step), never identity or contact data before it accepted the person (an
+ * invited party is let in on purpose), and a minimum profile.
+ */
+export function discloseCase(
+  parties: CaseParties,
+  consents: readonly Consent[],
+  viewer: Viewer,
+  purposes: readonly Purpose[],
+  now: Date,
+): CaseDisclosure {
+  const holder = viewer.organisationId === parties.sending_organisation_id
+  const lead = viewer.organisationId === parties.lead_organisation_id
+  const accepted = viewer.organisationId === parties.receiving_organisation_id || viewer.role === 'invited'
+  const reasons = new Map<DataCategory, WithheldReason | undefined>(
+    dataCategories.map((category) => {
+      if (holder) return [category, undefined]
+      if (identifying.includes(category) && !accepted) return [category, 'not_needed_for_purpose']
+      return [category, coverage(consents, category, viewer.organisationId, purposes, now).reason]
+    }),
+  )
+  const readable = (category: DataCategory) => reasons.get(category) === undefined
+  const named = consents.some(
+    (consent) =>
+      consentStatus(consent, now) === 'active' &&
+      consent.provisions.some(
+        (p) => p.recipients.includes(viewer.organisationId) && p.purposes.some((purpose) => purposes.includes(purpose)),
+      ),
+  )
+  return {
+    holder,
+    readable,
+    withheldReason: (category) => reasons.get(category),
+    profile(profile) {
+      if (holder || lead) return profile
+      if (!named) return { country_of_return: profile.country_of_return }
+      return Object.fromEntries(
+        sharedProfileFields.flatMap((field) => (field in profile ? [[field, profile[field]]] : [])),
+      )
+    },
+    sections: (sections) => pick(sections, readable),
+    records: (records) =>
+      records.filter(
+        (record) => readable(record.category) || record.recorded_by_organisation_id === viewer.organisationId,
+      ),
+    consent(consent) {
+      if (holder) return consent
+      return { ...consent, guardian: null, child_views: null, interpreter: { used: consent.interpreter.used } }
+    },
+    timelineNotes: viewer.role !== 'invited',
+    allAudit: holder || lead,
+  }
+}
+
+function pick(sections: CaseSections, keep: (category: DataCategory) => boolean): CaseSections {
+  const kept: CaseSections = {}
+  for (const category of dataCategories) {
+    const section = sections[category]
+    if (section !== undefined && keep(category)) Object.assign(kept, { [category]: section })
+  }
+  return kept
+}
+
+export type PacketContent = Schemas['PacketContent']
+export type PresentedRecord = Schemas['CaseRecord']
+
+export interface ComposedPacket {
+  content: PacketContent
+  included: DataCategory[]
+  withheld: Schemas['WithheldCategory'][]
+  consentsByCategory: Partial<Record<DataCategory, string[]>>
+  contentHash: string
+}
+
+/**
+ * The packet a case yields for a recipient and purpose: each category that holds data (a section or
+ * a record) goes in when its kind of packet carries it and an active consent covers it; every other
+ * category that holds data is withheld, with the reason.
+ */
+export function composePacket(
+  source: { profile: CaseProfile; sections: CaseSections; records: readonly PresentedRecord[] },
+  consents: readonly Consent[],
+  recipientId: string,
+  purpose: Purpose,
+  kind: PacketKind,
+  now: Date,
+): ComposedPacket {
+  const included: DataCategory[] = []
+  const withheld: Schemas['WithheldCategory'][] = []
+  const consentsByCategory: Partial<Record<DataCategory, string[]>> = {}
+  const held = new Set<DataCategory>([
+    ...dataCategories.filter((category) => source.sections[category] !== undefined),
+    ...source.records.map((record) => record.category),
+  ])
+  for (const category of dataCategories.filter((c) => held.has(c))) {
+    if (!carriedBy[kind].includes(category)) {
+      withheld.push({ category, reason: 'not_needed_for_purpose' })
+      continue
+    }
+    const covered = coverage(consents, category, recipientId, [purpose], now)
+    if (covered.reason) {
+      withheld.push({ category, reason: covered.reason })
+      continue
+    }
+    included.push(category)
+    consentsByCategory[category] = covered.consentIds
+  }
+  const content: PacketContent = {
+    profile: kind === 'enquiry' ? sharedProfile(source.profile) : source.profile,
+    sections: pick(source.sections, (category) => included.includes(category)),
+    records: source.records.filter((record) => included.includes(record.category)),
+  }
+  return { content, included, withheld, consentsByCategory, contentHash: contentHash(content) }
+}
+
+function sharedProfile(profile: CaseProfile): ProfileView {
+  return Object.fromEntries(sharedProfileFields.flatMap((field) => (field in profile ? [[field, profile[field]]] : [])))
+}
+
+/** SHA-256 (hex) of the content as canonical JSON (RFC 8785), so either side can verify it. */
+export function contentHash(content: unknown): string {
+  return createHash('sha256')
+    .update(canonicalize(content) ?? '')
+    .digest('hex')
+}
+
+export interface PacketView {
+  content: PacketContent
+  included: DataCategory[]
+  withheld: Schemas['WithheldCategory'][]
+  /** The categories the recipient may no longer read, and must delete. */
+  gone: DataCategory[]
+}
+
+/**
+ * A sent packet as an organisation may read it now: its sender sees what it sent; its recipient
+ * loses each category as soon as no consent that covered it is still active (withdrawn or expired).
+ */
+export function disclosePacket(
+  packet: {
+    content: PacketContent
+    included_categories: DataCategory[]
+    withheld: Schemas['WithheldCategory'][]
+    consents_by_category: Partial<Record<DataCategory, string[]>>
+    sender_organisation_id: string
+  },
+  consents: readonly Consent[],
+  organisationId: string,
+  now: Date,
+): PacketView {
+  const byId = new Map(consents.map((consent) => [consent.id, consent]))
+  const lost = new Map<DataCategory, WithheldReason>()
+  for (const category of packet.included_categories) {
+    const relied = (packet.consents_by_category[category] ?? []).flatMap((id) => byId.get(id) ?? [])
+    const statuses = relied.map((consent) => consentStatus(consent, now))
+    if (statuses.includes('active')) continue
+    lost.set(category, statuses.includes('withdrawn') || statuses.length === 0 ? 'withdrawn' : 'expired')
+  }
+  const gone = [...lost.keys()]
+  if (organisationId === packet.sender_organisation_id || gone.length === 0) {
+    return { content: packet.content, included: packet.included_categories, withheld: packet.withheld, gone }
+  }
+  const keep = (category: DataCategory) => !lost.has(category)
+  return {
+    content: {
+      profile: packet.content.profile,
+      sections: pick(packet.content.sections, keep),
+      records: packet.content.records.filter((record) => keep(record.category)),
+    },
+    included: packet.included_categories.filter(keep),
+    withheld: [
+      ...packet.withheld,
+      ...gone.map((category) => ({ category, reason: lost.get(category) ?? 'withdrawn' })),
+    ],
+    gone,
+  }
+}
