@@ -10,7 +10,7 @@ import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import type { AssessmentKind } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
-import { evaluate, laterActions, transitionOperation } from '../sops/engine.js'
+import { evaluate, laterActions } from '../sops/engine.js'
 import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { caseOfParty, disclosureFor } from './access.js'
@@ -107,13 +107,6 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         async (trx, found, caller) => {
           const now = clock.now()
           const open = await openTransition(trx, sops, found, caller, { action: body.action }, now)
-          if (open.transition.exchange) {
-            const operation = transitionOperation(open.transition)
-            throw new ProblemError(409, `${body.action} exchanges a packet: take it through ${operation}.`, {
-              code: 'packet-operation',
-              extras: { unmet: [{ code: 'operation', message: `${body.action} is taken by ${operation}.` }] },
-            })
-          }
           await applyTransition(trx, request, caller, found, open, body, now)
           return { status: 200, resourceId: found.id }
         },

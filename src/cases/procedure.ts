@@ -8,7 +8,15 @@ import type { Caller } from '../http/authentication.js'
 import { ProblemError } from '../http/problem.js'
 import { addDuration } from '../sops/deadline.js'
 import type { PacketOperation, RecordKind, Side, SopDefinition, Transition } from '../sops/definition.js'
-import { type CaseFacts, evaluate, openAt, pathTo, targetStep } from '../sops/engine.js'
+import {
+  type CaseFacts,
+  evaluate,
+  openAt,
+  pathTo,
+  targetStep,
+  transitionOperation,
+  unmetAlong,
+} from '../sops/engine.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { withdrawConsents } from './consent-withdrawal.js'
 import * as queries from './queries.js'
@@ -86,8 +94,17 @@ export function sideOf(found: Case, counterpartId: string | null, organisationId
   return null
 }
 
-/** An action the case's procedure cannot take at its step: where it is open, and the way there. */
-function notOpen(definition: SopDefinition, found: Case, action: string, what = action): ProblemError {
+/**
+ * An action the case's procedure cannot take at its step: where it is open, the way there, and
+ * every precondition on that way (and of the action itself) that the case does not meet now.
+ */
+function notOpen(
+  definition: SopDefinition,
+  found: Case,
+  facts: CaseFacts,
+  action: string,
+  what = action,
+): ProblemError {
   const open = openAt(definition, action)
   const path = pathTo(definition, found.step, action)
   const way =
@@ -102,6 +119,7 @@ function notOpen(definition: SopDefinition, found: Case, action: string, what = 
           code: 'step',
           message: `The case is in the step ${found.step}; ${what} is open at ${open.join(' or ') || 'no step'}${way ? `, ${way}` : ''}.`,
         },
+        ...unmetAlong(definition, facts, [...(path ?? []), action]),
       ],
     },
   })
@@ -141,17 +159,30 @@ export async function openTransition(
       },
     })
   }
+  const gathered = await gatherFacts(trx, found, now)
+  const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
   const transition = definition.transitions.find((t) => matches(t) && t.from.includes(found.step))
   if (!transition) {
-    if ('action' in wanted) throw notOpen(definition, found, wanted.action)
+    if ('action' in wanted) throw notOpen(definition, found, facts, wanted.action)
     const actions = definition.transitions.filter(matches).map((t) => t.action)
     const nearest = actions
       .map((action) => ({ action, path: pathTo(definition, found.step, action) }))
       .sort((a, b) => (a.path?.length ?? 99) - (b.path?.length ?? 99))[0]
-    throw notOpen(definition, found, nearest?.action ?? wanted.operation, `${wanted.operation} (${actions.join(', ')})`)
+    throw notOpen(
+      definition,
+      found,
+      facts,
+      nearest?.action ?? wanted.operation,
+      `${wanted.operation} (${actions.join(', ')})`,
+    )
   }
-  const gathered = await gatherFacts(trx, found, now)
-  const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
+  if ('action' in wanted && transition.exchange) {
+    const operation = transitionOperation(transition)
+    throw new ProblemError(409, `${wanted.action} exchanges a packet: take it through ${operation}.`, {
+      code: 'packet-operation',
+      extras: { unmet: [{ code: 'operation', message: `${wanted.action} is taken by ${operation}.` }] },
+    })
+  }
   const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }
   const refused = evaluate(definition, facts, actor).refused.find((option) => option.action === transition.action)
   if (refused) {

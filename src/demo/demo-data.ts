@@ -139,6 +139,13 @@ export const demoOrganisations: DemoOrganisation[] = [
         ['supervisor'],
         'demoiomuasv1',
       ),
+      principal(
+        '00000000-0000-4000-8001-000000000209',
+        'Data protection officer, IOM Ukraine',
+        'staff',
+        ['dpo'],
+        'demoiomuadpo',
+      ),
     ],
   },
   {

@@ -7,7 +7,10 @@ export function mermaidDiagram(definition: SopDefinition): string {
     lines.push(`  ${name} : ${step.title}${step.responsible ? ` (${step.responsible}, ${step.deadline})` : ''}`)
   }
   for (const transition of definition.transitions.filter((t) => t.to !== '$previous')) {
-    for (const from of transition.from) lines.push(`  ${from} --> ${transition.to} : ${transition.action}`)
+    // `$current` keeps the case where it is: a loop on the step, not a state of its own.
+    for (const from of transition.from) {
+      lines.push(`  ${from} --> ${transition.to === '$current' ? from : transition.to} : ${transition.action}`)
+    }
   }
   for (const transition of definition.transitions.filter((t) => t.to === '$previous')) {
     for (const from of transition.from) {

@@ -159,6 +159,17 @@ export function pathTo(definition: SopDefinition, from: string, action: string):
   return undefined
 }
 
+/** The guards that fail now along a run of actions: what a case still lacks on the way to a step. */
+export function unmetAlong(definition: SopDefinition, facts: CaseFacts, actions: readonly string[]): Unmet[] {
+  const unmet = new Map<string, Unmet>()
+  for (const action of actions) {
+    const transition = definition.transitions.find((t) => t.action === action)
+    if (!transition) continue
+    for (const item of guardsUnmet(transition, facts)) if (!unmet.has(item.code)) unmet.set(item.code, item)
+  }
+  return [...unmet.values()]
+}
+
 export function targetStep(transition: Transition, facts: Pick<CaseFacts, 'step' | 'previousStep'>): string {
   if (transition.to === '$current') return facts.step
   return transition.to === '$previous' ? (facts.previousStep ?? facts.step) : transition.to
