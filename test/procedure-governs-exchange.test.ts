@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
@@ -219,4 +220,22 @@ t.test('reading is not acting: a DPO read leaves the packet as it was', async (t
   const caseworker = await app.request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient })
   t.equal(caseworker.json().status, 'received', 'the caseworker’s is')
   t.not(caseworker.headers.etag, dpo.headers.etag)
+})
+
+t.test('the contract shows each current procedure as a diagram with its packet operations', async (t) => {
+  const app = await startTestApp(t)
+  const contract = readFileSync(new URL('../openapi/openapi.yaml', import.meta.url), 'utf8')
+  for (const id of ['adult-return', 'child-return']) {
+    const sop = await app.request({ method: 'GET', url: `/v1/sops/${id}`, key: sender })
+    const diagram: string = sop.json().diagram
+    t.match(diagram, /return_decided --> referral_sent : send_referral · sendPacket/)
+    t.match(diagram, /referral_sent --> acknowledged : acknowledge_referral · acknowledgePacket/)
+    t.match(diagram, /accepted --> accepted : send_update · sendPacket/, 'an update keeps the step')
+    const indented = diagram
+      .trimEnd()
+      .split('\n')
+      .map((line) => `      ${line}`)
+      .join('\n')
+    t.ok(contract.includes(indented), `openapi.yaml holds the current diagram of ${id}`)
+  }
 })

@@ -1,15 +1,20 @@
 import type { SopDefinition } from './definition.js'
+import { transitionOperation } from './engine.js'
 
-/** The procedure as a Mermaid state diagram, to paste into any Mermaid viewer. */
+/**
+ * The procedure as a Mermaid state diagram, to paste into any Mermaid viewer. A transition taken by
+ * a packet operation is labelled with it (`send_referral · sendPacket`); one that keeps the step
+ * (`$current`) loops on it.
+ */
 export function mermaidDiagram(definition: SopDefinition): string {
   const lines = ['stateDiagram-v2', `  [*] --> ${definition.initial_step}`]
   for (const [name, step] of Object.entries(definition.steps)) {
     lines.push(`  ${name} : ${step.title}${step.responsible ? ` (${step.responsible}, ${step.deadline})` : ''}`)
   }
   for (const transition of definition.transitions.filter((t) => t.to !== '$previous')) {
-    // `$current` keeps the case where it is: a loop on the step, not a state of its own.
+    const label = transition.exchange ? `${transition.action} · ${transitionOperation(transition)}` : transition.action
     for (const from of transition.from) {
-      lines.push(`  ${from} --> ${transition.to === '$current' ? from : transition.to} : ${transition.action}`)
+      lines.push(`  ${from} --> ${transition.to === '$current' ? from : transition.to} : ${label}`)
     }
   }
   for (const transition of definition.transitions.filter((t) => t.to === '$previous')) {
