@@ -20,6 +20,7 @@ import type { Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
 import { packetHandlers } from './packets/handlers.js'
+import { safetyOverrideHandlers } from './safety/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
 import { deliveryJob, relayLoop } from './webhooks/delivery.js'
 import { webhookHandlers } from './webhooks/handlers.js'
@@ -75,6 +76,7 @@ export async function buildApp({
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers({ db: database.db, clock }),
     ...withdrawalNoticeHandlers(database.db),
+    ...safetyOverrideHandlers({ db: database.db, clock }),
     ...packetHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),

@@ -876,6 +876,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cases/{caseId}/safety-overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask to share a risk to life without consent
+         * @description Information about a risk to the life or safety of the person, their family, staff or
+         *     others must reach the receiving organisation even without consent. A `supervisor` of the
+         *     organisation that leads the case writes the safety note and the reason; a second
+         *     supervisor of the same organisation must approve it before the recipient can read it. Only
+         *     the safety note moves, never a section of the case. Audited, and announced to the
+         *     organisation's data protection officer through the event feed.
+         */
+        post: operations["requestSafetyOverride"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/safety-overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The safety overrides your organisation made or received
+         * @description Newest first. For the `dpo`, `supervisor` and `auditor` of the organisation that made them, and of the recipient (which sees the note only while it is approved and not expired).
+         */
+        get: operations["listSafetyOverrides"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/safety-overrides/{overrideId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                overrideId: components["parameters"]["OverrideId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a safety override
+         * @description The organisation that made it always sees the note; the recipient sees it while the override is approved and not expired (then `note` is null). Every read is audited. Anyone else gets 404.
+         */
+        get: operations["getSafetyOverride"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/safety-overrides/{overrideId}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                overrideId: components["parameters"]["OverrideId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a safety override (a second supervisor)
+         * @description A `supervisor` of the organisation that made the override, other than the one who asked for it. From then until it expires, the recipient can read the note.
+         */
+        post: operations["approveSafetyOverride"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/withdrawal-notices": {
         parameters: {
             query?: never;
@@ -1553,7 +1644,7 @@ export interface components {
             /** Format: uuid */
             case_id: string | null;
             /** @enum {string} */
-            resource_type: "case" | "consent" | "packet";
+            resource_type: "case" | "consent" | "packet" | "safety_override";
             /** Format: uuid */
             resource_id: string;
             /** @description What was read or changed: categories, states, references; never personal data. */
@@ -1804,11 +1895,13 @@ export interface components {
          *     - `packet.sent`, `packet.received`, `packet.acknowledged`, `packet.accepted`,
          *       `packet.declined`, `packet.information_requested`, `packet.superseded`: the packet's
          *       sender and recipient.
+         *     - `safety_override.requested`: the organisation that made it; `safety_override.approved`:
+         *       that organisation and the recipient.
          *     - `escalation.raised` (a deadline was missed): the organisation that had to act and the
          *       sending and receiving partners.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -1862,6 +1955,12 @@ export interface components {
             due_at?: components["schemas"]["Timestamp"];
             /** Format: uuid */
             responsible_organisation_id?: string;
+            /**
+             * Format: uuid
+             * @description safety_override.*: the override.
+             */
+            override_id?: string;
+            expires_at?: components["schemas"]["Timestamp"];
         };
         Event: {
             /**
@@ -2016,6 +2115,49 @@ export interface components {
         };
         WithdrawalNoticePage: {
             items: components["schemas"]["WithdrawalNotice"][];
+            next_cursor: string | null;
+        };
+        NewSafetyOverride: {
+            /** Format: uuid */
+            recipient_organisation_id: string;
+            reason: components["schemas"]["LongText"];
+            note: components["schemas"]["LongText"];
+            /**
+             * @description How long the recipient may read the note once approved.
+             * @default 30
+             */
+            expires_in_days: number;
+        };
+        SafetyOverride: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            case_reference: string;
+            /**
+             * Format: uuid
+             * @description The organisation that made it (the lead of the case).
+             */
+            organisation_id: string;
+            /** Format: uuid */
+            recipient_organisation_id: string;
+            /** @enum {string} */
+            status: "pending" | "approved" | "expired";
+            /** @description Why; for the recipient only while the note is readable. */
+            reason: string | null;
+            /** @description The safety information; for the recipient only while approved and not expired. */
+            note: string | null;
+            /** Format: uuid */
+            requested_by_principal_id: string;
+            requested_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            approved_by_principal_id: string | null;
+            /** Format: date-time */
+            approved_at: string | null;
+            expires_at: components["schemas"]["Timestamp"];
+        };
+        SafetyOverridePage: {
+            items: components["schemas"]["SafetyOverride"][];
             next_cursor: string | null;
         };
         /**
@@ -2292,6 +2434,7 @@ export interface components {
         EndpointId: string;
         DeliveryId: string;
         NoticeId: string;
+        OverrideId: string;
     };
     requestBodies: never;
     headers: {
@@ -4465,6 +4608,155 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    requestSafetyOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "recipient_organisation_id": "00000000-0000-4000-8000-000000000201",
+                 *       "reason": "The trafficker has threatened the person's family in Kharkiv.",
+                 *       "note": "Do not place the person in Kharkiv; the family's address is known to the trafficker.",
+                 *       "expires_in_days": 30
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewSafetyOverride"];
+            };
+        };
+        responses: {
+            /** @description The override, waiting for a second supervisor. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SafetyOverride"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listSafetyOverrides: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of overrides. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SafetyOverridePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getSafetyOverride: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                overrideId: components["parameters"]["OverrideId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The override. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SafetyOverride"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    approveSafetyOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                overrideId: components["parameters"]["OverrideId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approved override. */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SafetyOverride"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -156,9 +156,24 @@ export interface AuditRecordTable {
   organisation_id: string
   request_id: string
   case_id: string | null
-  resource_type: 'case' | 'consent' | 'packet'
+  resource_type: 'case' | 'consent' | 'packet' | 'safety_override'
   resource_id: string
   details: Json<Record<string, unknown>>
+}
+
+export interface SafetyOverrideTable {
+  id: Generated<string>
+  seq: Sequence
+  case_id: string
+  organisation_id: string
+  recipient_organisation_id: string
+  reason: string
+  note: string
+  requested_by_principal_id: string
+  requested_at: GivenTimestamp
+  approved_by_principal_id: string | null
+  approved_at: TimestampOrNull
+  expires_at: GivenTimestamp
 }
 
 export interface CaseRecordTable {
@@ -309,6 +324,7 @@ export interface DB {
   webhook_deliveries: WebhookDeliveryTable
   webhook_attempts: WebhookAttemptTable
   withdrawal_notices: WithdrawalNoticeTable
+  safety_overrides: SafetyOverrideTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -323,6 +339,7 @@ export type Consent = Selectable<ConsentTable>
 export type Packet = Selectable<PacketTable>
 export type AuditRecord = Selectable<AuditRecordTable>
 export type CaseRecord = Selectable<CaseRecordTable>
+export type SafetyOverride = Selectable<SafetyOverrideTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
 export type NewEscalation = Insertable<EscalationTable>

@@ -75,6 +75,13 @@ export const demoOrganisations: DemoOrganisation[] = [
         'demoiomplsv1',
       ),
       principal(
+        '00000000-0000-4000-8001-000000000108',
+        'Second supervisor, IOM Poland',
+        'staff',
+        ['supervisor'],
+        'demoiomplsv2',
+      ),
+      principal(
         '00000000-0000-4000-8001-000000000103',
         'Data protection officer, IOM Poland',
         'staff',

@@ -244,3 +244,18 @@ export function disclosePacket(
     gone,
   }
 }
+
+/**
+ * A safety note shared without consent (a risk to life): its author always reads it; the recipient
+ * only once a second supervisor approved it, and until it expires. Nothing else of the case moves.
+ */
+export function safetyNoteReadable(
+  override: { organisation_id: string; recipient_organisation_id: string; approved_at: Date | null; expires_at: Date },
+  organisationId: string,
+  now: Date,
+): boolean {
+  if (organisationId === override.organisation_id) return true
+  return (
+    organisationId === override.recipient_organisation_id && override.approved_at !== null && override.expires_at > now
+  )
+}
