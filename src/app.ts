@@ -75,7 +75,7 @@ export async function buildApp({
     ...caseHandlers({ db: database.db, sops, clock }),
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers({ db: database.db, clock }),
-    ...withdrawalNoticeHandlers(database.db),
+    ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
     ...packetHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db),

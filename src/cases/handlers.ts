@@ -82,6 +82,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
               step: procedure.initial_step,
               dueAt: deadline ? addDuration(now, deadline) : null,
             },
+            at: now,
           })
           await recordAudit(trx, request, {
             caseId: created.id,
@@ -139,6 +140,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           const changed = await queries.changeCase(trx, found, {
             ...(request.body.profile ? { profile: request.body.profile } : {}),
             sections,
+            at: clock.now(),
           })
           await recordEvent(
             trx,
@@ -193,7 +195,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
             throw new ProblemError(422, `${invited.name} is already a party to this case.`, { code: 'already-party' })
           }
           await queries.addParty(trx, found.id, invitedId, 'invited')
-          const changed = await queries.changeCase(trx, found, {})
+          const changed = await queries.changeCase(trx, found, { at: clock.now() })
           await recordEvent(
             trx,
             {

@@ -238,6 +238,7 @@ export async function applyTransition(
     ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
     lead_organisation_id: lead,
     ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
+    at: now,
   })
   if (transition.effects?.includes('withdraw_consents')) {
     await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {

@@ -18,13 +18,14 @@ export interface NewCaseInput {
   sendingCountry: string
   principalId: string
   procedure: { id: string; version: number; step: string; dueAt: Date | null }
+  at: Date
 }
 
 export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Promise<Case> {
   const { number } = await sql<{ number: string }>`select nextval('case_reference_numbers')::text as number`
     .execute(trx)
     .then((result) => result.rows[0] ?? { number: '0' })
-  const year = new Date().getUTCFullYear()
+  const year = input.at.getUTCFullYear()
   const reference = `${input.sendingCountry}-${input.profile.country_of_return}-${year}-${number.padStart(6, '0')}`
   const created = await trx
     .insertInto('cases')
@@ -39,12 +40,15 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
       sop_version: input.procedure.version,
       step: input.procedure.step,
       step_due_at: input.procedure.dueAt,
+      step_entered_at: input.at,
+      created_at: input.at,
+      updated_at: input.at,
     })
     .returningAll()
     .executeTakeFirstOrThrow()
   await trx
     .insertInto('case_parties')
-    .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending' })
+    .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending', since: input.at })
     .execute()
   await trx
     .insertInto('case_transitions')
@@ -53,6 +57,7 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
       action: 'open',
       from_step: null,
       to_step: input.procedure.step,
+      at: input.at,
       principal_id: input.principalId,
       organisation_id: input.sendingOrganisationId,
       lead_organisation_id: input.sendingOrganisationId,
@@ -203,6 +208,7 @@ export interface CaseChange {
   receiving_organisation_id?: string
   lead_organisation_id?: string
   step?: { step: string; previous: string; enteredAt: Date; dueAt: Date | null }
+  at: Date
 }
 
 /** Applies a change to a locked case and moves it to its next version. */
@@ -223,7 +229,7 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
           }
         : {}),
       version: sql`version + 1`,
-      updated_at: new Date(),
+      updated_at: change.at,
     })
     .where('id', '=', current.id)
     .returningAll()

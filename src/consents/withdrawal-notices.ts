@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { findCase } from '../cases/queries.js'
+import type { Clock } from '../clock.js'
 import type { DB, WithdrawalNotice } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, readingRoles, requireRole } from '../http/authentication.js'
@@ -12,7 +13,7 @@ import { notFound } from '../http/problem.js'
 
 type NoticeRow = WithdrawalNotice & { case_reference: string }
 
-export function withdrawalNoticeHandlers(db: Kysely<DB>) {
+export function withdrawalNoticeHandlers({ db, clock }: { db: Kysely<DB>; clock: Clock }) {
   return {
     async listWithdrawalNotices(request) {
       const caller = requireRole(request, ...readingRoles)
@@ -47,7 +48,7 @@ export function withdrawalNoticeHandlers(db: Kysely<DB>) {
             await trx
               .updateTable('withdrawal_notices')
               .set({
-                acknowledged_at: new Date(),
+                acknowledged_at: clock.now(),
                 acknowledged_by_principal_id: caller.principal.id,
                 acknowledgement_action: action,
                 acknowledgement_note: note ?? null,

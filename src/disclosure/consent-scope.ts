@@ -42,7 +42,8 @@ export function consentCovers(
     (provision) =>
       provision.categories.includes(category) &&
       provision.recipients.includes(recipientId) &&
-      provision.purposes.some((purpose) => purposes.includes(purpose)),
+      // Consent to statistics lets no personal data go, whatever purpose a packet names.
+      provision.purposes.some((purpose) => purpose !== 'statistics' && purposes.includes(purpose)),
   )
 }
 
