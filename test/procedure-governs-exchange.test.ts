@@ -178,6 +178,11 @@ t.test('departure needs fitness to travel and no unmitigated high risk', async (
   const risky = await transition(app, caseId, sender, 'confirm_departure')
   t.equal(risky.statusCode, 409, 'a high risk without mitigation stops the departure')
   t.match(risky.json().unmet, [{ code: 'assessment.risk_and_needs.level', field: 'level', actual: 'high' }])
+  const seenByUkraine = await app.request({ method: 'GET', url: `/v1/cases/${caseId}/next-actions`, key: recipient })
+  const departure = seenByUkraine.json().refused.find((a: { action: string }) => a.action === 'confirm_departure')
+  const level = departure.unmet.find((u: { code: string }) => u.code === 'assessment.risk_and_needs.level')
+  t.equal(level.category, 'psychosocial', 'IOM Ukraine learns which kind of record stops the departure')
+  t.notOk('actual' in level || 'record_id' in level, 'but not what a record it may not read says')
   await record(app, caseId, sender, 'assessment', 'risk_and_needs', {
     level: 'high',
     mitigations: ['Escort to the shelter', 'Address kept confidential'],

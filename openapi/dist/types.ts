@@ -1725,9 +1725,10 @@ export interface components {
             message: string;
             /**
              * Format: uuid
-             * @description The record whose outcome does not allow the step.
+             * @description The record whose outcome does not allow the step (only where your organisation may read its category).
              */
             record_id?: string;
+            category?: components["schemas"]["DataCategory"];
             /** @description The field of that record the guard reads. */
             field?: string;
             /** @description What the field must say. */

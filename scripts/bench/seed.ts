@@ -40,6 +40,10 @@ function byCountry(pick: (list: { given: string[]; family: string[] }) => string
 const conditions = ['"post-traumatic stress"', '"hypertension"', '"asthma"', '"type 2 diabetes"', '"anaemia"']
 const medications = ['"sertraline 50 mg"', '"amlodipine 5 mg"', '"salbutamol inhaler"', '"metformin 500 mg"', '']
 
+/** An enquiry never carries identity or contact data, whatever the consent. */
+const enquiryWithheld =
+  '[{"category": "identity", "reason": "not_needed_for_purpose"}, {"category": "contact", "reason": "not_needed_for_purpose"}]'
+
 const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
 /**
@@ -55,9 +59,8 @@ function chunkTable(procedure: SopDefinition): string {
   }
   return `
     create temp table chunk on commit drop as
-    select n, c.*, t.*, d.*,
-      '{"profile":' || d.profile || ',"sections":{"health":' || d.health || ',"identity":' || d.identity || '}}'
-        as content,
+    select n, c.*, t.*, f.*, d.*,
+      '{"profile":' || d.shared_profile || ',"records":[],"sections":{"health":' || d.health || '}}' as content,
       '{"contact":' || d.contact || ',"health":' || d.health || ',"identity":' || d.identity || '}' as sections,
       case when c.waiting then t.decided_at + ${due('return_decided')} else c.referred_at + ${due('referral_sent')} end
         as step_due_at
@@ -91,16 +94,22 @@ function chunkTable(procedure: SopDefinition): string {
     ) as t
     cross join lateral (
       select
+        case when t.born_on > $4::date - interval '25 years' then '18_24'
+             when t.born_on > $4::date - interval '35 years' then '25_34'
+             when t.born_on > $4::date - interval '50 years' then '35_49'
+             when t.born_on > $4::date - interval '65 years' then '50_64'
+             else '65_plus' end as age_band,
+        case when n % 5 = 0 then 'male' else 'female' end as sex,
+        case when n % 4 = 0 then '["sgbv_survivor","victim_of_trafficking"]' else '["victim_of_trafficking"]' end
+          as vulnerabilities
+    ) as f
+    cross join lateral (
+      select
         format('{"age_band":"%s","country_of_return":"%s","languages":["%s"],"nationality":"%s","sex":"%s","vulnerabilities":%s}',
-          case when t.born_on > $4::date - interval '25 years' then '18_24'
-               when t.born_on > $4::date - interval '35 years' then '25_34'
-               when t.born_on > $4::date - interval '50 years' then '35_49'
-               when t.born_on > $4::date - interval '65 years' then '50_64'
-               else '65_plus' end,
-          c.country, c.language, c.country,
-          case when n % 5 = 0 then 'male' else 'female' end,
-          case when n % 4 = 0 then '["sgbv_survivor","victim_of_trafficking"]' else '["victim_of_trafficking"]' end
-        ) as profile,
+          f.age_band, c.country, c.language, c.country, f.sex, f.vulnerabilities) as profile,
+        -- What an enquiry carries of the profile: the same without nationality.
+        format('{"age_band":"%s","country_of_return":"%s","languages":["%s"],"sex":"%s","vulnerabilities":%s}',
+          f.age_band, c.country, c.language, f.sex, f.vulnerabilities) as shared_profile,
         format('{"date_of_birth":"%s","document":{"issuing_country":"%s","number":"%s","type":"passport"},"family_name":"%s","given_name":"%s"}',
           to_char(t.born_on, 'YYYY-MM-DD'), c.country, c.country || lpad(((n * 104729) % 10000000)::text, 7, '0'),
           ${byCountry((list) => list.family, '(n / 7)')}, ${byCountry((list) => list.given, 'n')}
@@ -154,11 +163,11 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
   const provisions = `jsonb_build_array(jsonb_build_object('categories', jsonb_build_array('identity', 'health'),
       'recipients', jsonb_build_array(receiver), 'purposes', jsonb_build_array('return_assistance')))`
   return [
-    `insert into cases (id, seq, reference, state, profile, sections, sending_organisation_id,
+    `insert into cases (id, seq, reference, profile, sections, sending_organisation_id,
        receiving_organisation_id, lead_organisation_id, version, created_at, updated_at, sop_id, sop_version, step,
        previous_step, step_entered_at, step_due_at)
      overriding system value
-     select case_id, n, reference, 'referred', profile::jsonb, sections::jsonb, sender, null, sender,
+     select case_id, n, reference, profile::jsonb, sections::jsonb, sender, null, sender,
        case when waiting then 3 else 4 end, opened_at, case when waiting then sent_at else referred_at end,
        '${procedure.id}', ${procedure.version}, case when waiting then 'return_decided' else 'referral_sent' end,
        case when waiting then '${initial}' else 'return_decided' end,
@@ -185,14 +194,14 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
        (3, 'send_referral', 'return_decided', 'referral_sent', referred_at)
      ) as s (k, action, from_step, to_step, at)
      where s.k < 3 or not waiting`,
-    `insert into packets (id, seq, case_id, version, sender_organisation_id, recipient_organisation_id, purpose, note,
+    `insert into packets (id, seq, case_id, kind, version, sender_organisation_id, recipient_organisation_id, purpose, note,
        status, included_categories, withheld, content, content_hash, consents_by_category, supersedes, history,
        revision, sent_at, updated_at)
      overriding system value
-     select packet_id, n, case_id, 1, sender, receiver, 'return_assistance', null, 'received', '{identity,health}',
-       '[{"category": "contact", "reason": "no_consent"}]', content::jsonb,
+     select packet_id, n, case_id, 'enquiry', 1, sender, receiver, 'return_assistance', null, 'received', '{health}',
+       '${enquiryWithheld}', content::jsonb,
        encode(sha256(convert_to(content, 'UTF8')), 'hex'),
-       jsonb_build_object('identity', jsonb_build_array(consent_id), 'health', jsonb_build_array(consent_id)), null,
+       jsonb_build_object('health', jsonb_build_array(consent_id)), null,
        jsonb_build_array(
          jsonb_build_object('status', 'sent', 'at', ${iso('sent_at')}, 'principal_id', sender_principal,
            'organisation_id', sender),
@@ -222,8 +231,7 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
            'lead_organisation_id', sender)),
        (4, sent_at, 'sendPacket', sender_principal, sender, 'packet', packet_id,
          jsonb_build_object('recipient_organisation_id', receiver, 'purpose', 'return_assistance',
-           'included_categories', '["identity", "health"]'::jsonb,
-           'withheld', '[{"category": "contact", "reason": "no_consent"}]'::jsonb,
+           'kind', 'enquiry', 'included_categories', '["health"]'::jsonb, 'withheld', '${enquiryWithheld}'::jsonb,
            'content_hash', encode(sha256(convert_to(content, 'UTF8')), 'hex'))),
        (5, referred_at, 'performTransition', sender_principal, sender, 'case', case_id,
          jsonb_build_object('action', 'send_referral', 'from', 'return_decided', 'to', 'referral_sent',

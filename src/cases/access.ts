@@ -1,11 +1,9 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
-import type { Case, CaseParty, Consent, DB } from '../db/schema.js'
-import { type CaseDisclosure, discloseCase } from '../disclosure/policy.js'
+import type { Case, CaseParty, DB } from '../db/schema.js'
+import type { CaseDisclosure } from '../disclosure/policy.js'
 import type { Caller } from '../http/authentication.js'
 import { notFound, ProblemError } from '../http/problem.js'
-import type { SopRegistry } from '../sops/registry.js'
-import { definitionOf, purposesAt } from './procedure.js'
 import { findCaseForParty } from './queries.js'
 
 /** The case, if the caller's organisation is a party; anyone else learns nothing, not even that it exists. */
@@ -25,20 +23,6 @@ export function requireLead(found: Case, caller: Caller): void {
   if (found.lead_organisation_id !== caller.organisation.id) {
     throw new ProblemError(403, 'Only the organisation that leads the case may do this.', { code: 'not-lead' })
   }
-}
-
-/** The disclosure policy for one party of a case, at the case's current step. */
-export function disclosureFor(
-  sops: SopRegistry,
-  found: Omit<Case, 'sections'>,
-  parties: readonly CaseParty[],
-  consents: readonly Consent[],
-  organisationId: string,
-  now: Date,
-): CaseDisclosure {
-  const role = parties.find((party) => party.organisation_id === organisationId)?.role ?? 'invited'
-  const purposes = purposesAt(definitionOf(sops, found), found)
-  return discloseCase(found, consents, { organisationId, role }, purposes, now)
 }
 
 type Schemas = components['schemas']

@@ -13,10 +13,12 @@ import { mermaidDiagram } from '../sops/diagram.js'
 import { evaluate, laterActions } from '../sops/engine.js'
 import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { caseOfParty, disclosureFor } from './access.js'
+import { caseOfParty } from './access.js'
 import { runCaseChange } from './case-change.js'
+import { caseDisclosure, disclosureFor } from './disclosure.js'
 import { renderCase } from './handlers.js'
-import { applyTransition, definitionOf, gatherFacts, openTransition, recordsOf, sideOf } from './procedure.js'
+import { applyTransition, gatherFacts, openTransition, recordsOf, sideOf } from './procedure.js'
+import { definitionOf } from './procedure-definition.js'
 import * as queries from './queries.js'
 
 type Schemas = components['schemas']
@@ -34,6 +36,8 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
     const facts = await gatherFacts(trx, found, now)
     const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }
     const responsible = definition.steps[found.step]?.responsible
+    const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, now)
+    const { allowed, refused } = evaluate(definition, facts, actor)
     return {
       case_id: found.id,
       sop: { id: found.sop_id, version: found.sop_version },
@@ -42,16 +46,15 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       lead_organisation_id: found.lead_organisation_id,
       step_due_at: found.step_due_at?.toISOString() ?? null,
       overdue: found.step_due_at !== null && found.step_due_at < now,
-      ...evaluate(definition, facts, actor),
-      later: laterActions(definition, facts),
+      allowed,
+      refused: refused.map((option) => ({ ...option, unmet: disclosure.unmet(option.unmet) })),
+      later: laterActions(definition, facts).map((option) => ({ ...option, unmet: disclosure.unmet(option.unmet) })),
     }
   }
 
   /** The case's records the caller may read, with the parties and consents the policy needs. */
   async function readableRecords(trx: Transaction<DB>, found: Case, caller: Caller): Promise<CaseRecord[]> {
-    const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-    const consents = await queries.consentsOfCase(trx, found.id)
-    const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, clock.now())
+    const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, clock.now())
     return disclosure.records(await recordsOf(trx, found.id))
   }
 

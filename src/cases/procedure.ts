@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import { recordAudit } from '../audit/records.js'
-import type { Case, CaseRecord, DB, Purpose } from '../db/schema.js'
+import type { Case, CaseRecord, DB } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
+import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import type { Caller } from '../http/authentication.js'
 import { ProblemError } from '../http/problem.js'
@@ -19,27 +20,11 @@ import {
 } from '../sops/engine.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { withdrawConsents } from './consent-withdrawal.js'
+import { caseDisclosure } from './disclosure.js'
+import { definitionOf } from './procedure-definition.js'
 import * as queries from './queries.js'
 
 type Db = Kysely<DB> | Transaction<DB>
-
-/** The procedure a case follows, as loaded at start. */
-export function definitionOf(sops: SopRegistry, found: Pick<Case, 'id' | 'sop_id' | 'sop_version'>): SopDefinition {
-  const definition = sops.find(found.sop_id, found.sop_version)
-  if (!definition) throw new Error(`case ${found.id} follows ${found.sop_id}@${found.sop_version}, which is not loaded`)
-  return definition
-}
-
-/** What the exchange serves at the case's step: the step's own purposes, those of the step before for a hold, none at the end. */
-export function purposesAt(
-  definition: SopDefinition,
-  found: Pick<Case, 'step' | 'previous_step'>,
-): Exclude<Purpose, 'statistics'>[] {
-  const step = definition.steps[found.step]
-  if (!step || step.terminal) return []
-  if (step.purposes) return step.purposes
-  return found.previous_step ? (definition.steps[found.previous_step]?.purposes ?? []) : []
-}
 
 /** The receiving partner of the case: the one that accepted, or else the recipient of the newest enquiry. */
 export async function counterpartOf(db: Db, found: Case): Promise<string | null> {
@@ -102,6 +87,7 @@ function notOpen(
   definition: SopDefinition,
   found: Case,
   facts: CaseFacts,
+  disclosure: CaseDisclosure,
   action: string,
   what = action,
 ): ProblemError {
@@ -119,7 +105,7 @@ function notOpen(
           code: 'step',
           message: `The case is in the step ${found.step}; ${what} is open at ${open.join(' or ') || 'no step'}${way ? `, ${way}` : ''}.`,
         },
-        ...unmetAlong(definition, facts, [...(path ?? []), action]),
+        ...disclosure.unmet(unmetAlong(definition, facts, [...(path ?? []), action])),
       ],
     },
   })
@@ -163,7 +149,8 @@ export async function openTransition(
   const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
   const transition = definition.transitions.find((t) => matches(t) && t.from.includes(found.step))
   if (!transition) {
-    if ('action' in wanted) throw notOpen(definition, found, facts, wanted.action)
+    const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, now)
+    if ('action' in wanted) throw notOpen(definition, found, facts, disclosure, wanted.action)
     const actions = definition.transitions.filter(matches).map((t) => t.action)
     const nearest = actions
       .map((action) => ({ action, path: pathTo(definition, found.step, action) }))
@@ -172,6 +159,7 @@ export async function openTransition(
       definition,
       found,
       facts,
+      disclosure,
       nearest?.action ?? wanted.operation,
       `${wanted.operation} (${actions.join(', ')})`,
     )
@@ -188,7 +176,7 @@ export async function openTransition(
   if (refused) {
     throw new ProblemError(409, `${transition.action} cannot be taken now.`, {
       code: 'preconditions-unmet',
-      extras: { unmet: refused.unmet },
+      extras: { unmet: (await caseDisclosure(trx, sops, found, caller.organisation.id, now)).unmet(refused.unmet) },
     })
   }
   return { definition, facts, transition }

@@ -53,10 +53,20 @@ export interface CaseDisclosure {
   sections(sections: CaseSections): CaseSections
   records<R extends DisclosableRecord>(records: readonly R[]): R[]
   consent<C extends ConsentView>(consent: C): C
+  /** A refusal as the viewer may read it: what a record says stays hidden where its category does. */
+  unmet<U extends RefusalDetail>(unmet: readonly U[]): U[]
   /** Notes and reasons of the timeline stay with the two sides of the case. */
   timelineNotes: boolean
   /** Whether the viewer sees every audit record of the case, or only its own organisation's. */
   allAudit: boolean
+}
+
+interface RefusalDetail {
+  code: string
+  message: string
+  category?: DataCategory
+  record_id?: string
+  actual?: unknown
 }
 
 interface ConsentView {
@@ -116,6 +126,15 @@ export function discloseCase(
       if (holder) return consent
       return { ...consent, guardian: null, child_views: null, interpreter: { used: consent.interpreter.used } }
     },
+    unmet: (unmet) =>
+      unmet.map((item) => {
+        if (item.category === undefined || readable(item.category)) return item
+        const { record_id: _, actual: __, ...rest } = item
+        return {
+          ...rest,
+          message: `A record of ${item.category} data, which your organisation may not read, does not allow this step.`,
+        } as typeof item
+      }),
     timelineNotes: viewer.role !== 'invited',
     allAudit: holder || lead,
   }

@@ -50,8 +50,9 @@ export interface Actor {
 export interface Unmet {
   code: string
   message: string
-  /** For a record whose outcome does not allow the step: the record, the field, what it says and what is needed. */
+  /** For a record whose outcome does not allow the step: the record, its category, the field, what it says and what is needed. */
   record_id?: string
+  category?: DataCategory
   field?: string
   expected?: string | boolean
   actual?: unknown
@@ -277,6 +278,7 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
             code: `assessment.${guard.assessment}.${guard.field}`,
             message: `The latest ${name.replace(/^An? /, '').toLowerCase()} (record ${found.id}) says ${guard.field} = ${JSON.stringify(actual ?? null)}; this step needs ${JSON.stringify(guard.equals)}.`,
             record_id: found.id,
+            category: recordKinds.assessments[guard.assessment].category,
             field: guard.field,
             expected: guard.equals,
             actual: actual ?? null,
@@ -291,6 +293,7 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
             code: `assessment.${guard.assessment}.revalidate`,
             message: `${name} must be made again after the latest ${assessmentName(after).replace(/^An? /, '').toLowerCase()} (record ${before.id}).`,
             record_id: found.id,
+            category: recordKinds.assessments[guard.assessment].category,
           },
         ]
       }
@@ -308,6 +311,7 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
             code: 'assessment.risk_and_needs.level',
             message: `The latest risk and needs assessment (record ${found.id}) rates the risk high and names no mitigation.`,
             record_id: found.id,
+            category: recordKinds.assessments.risk_and_needs.category,
             field: 'level',
             expected: 'low or medium, or high with mitigations',
             actual: 'high',
