@@ -1,7 +1,8 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
-import { caseOfParty, requireLead } from '../cases/access.js'
+import { caseOfParty } from '../cases/access.js'
+import { runCaseChange } from '../cases/case-change.js'
 import { withdrawConsents } from '../cases/consent-withdrawal.js'
 import { isChild } from '../cases/profile.js'
 import { consentsOfCase, partyIds } from '../cases/queries.js'
@@ -46,15 +47,13 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
     },
 
     async recordConsent(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
       const body = request.body
-      return runMutation(
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
-          requireLead(found, caller)
+        { lead: true },
+        async (trx, found, caller) => {
           const now = clock.now()
           if (isChild(found.profile, now) && !body.guardian) {
             throw new ProblemError(
@@ -102,19 +101,17 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
           )
           return { status: 201, resourceId: consent.id, location: `/v1/cases/${found.id}/consents/${consent.id}` }
         },
-        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId, clock.now()),
+        (trx, consentId, caller) => renderConsent(trx, caller, request.params.caseId, consentId, clock.now()),
       )
     },
 
     async withdrawConsent(request, reply) {
-      const caller = requireRole(request, ...actingRoles)
-      return runMutation(
+      return runCaseChange(
         db,
         request,
         reply,
-        async (trx) => {
-          const found = await caseOfParty(trx, caller, request.params.caseId)
-          requireLead(found, caller)
+        { lead: true },
+        async (trx, found, caller) => {
           const consent = await queries.findConsent(trx, found.id, request.params.consentId, { lock: true })
           if (!consent) throw notFound('consent', request.params.consentId)
           if (consent.withdrawn_at === null) {
@@ -127,7 +124,7 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
           }
           return { status: 200, resourceId: consent.id }
         },
-        (trx, consentId) => renderConsent(trx, caller, request.params.caseId, consentId, clock.now()),
+        (trx, consentId, caller) => renderConsent(trx, caller, request.params.caseId, consentId, clock.now()),
       )
     },
   } satisfies Partial<Handlers>
