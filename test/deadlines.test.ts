@@ -1,20 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { deadlineJob } from '../src/cases/deadlines.js'
+import type { Clock } from '../src/clock.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { openReferral, sender } from './fixtures/referral.js'
 
 const DAY = 24 * 60 * 60 * 1000
 
-/** Asks until the answer satisfies `done`, for at most 20 seconds (the queue polls every second). */
-async function eventually<T>(ask: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const until = Date.now() + 20_000
-  for (;;) {
-    const value = await ask()
-    if (done(value) || Date.now() > until) return value
-    await new Promise((resolve) => setTimeout(resolve, 250))
+/**
+ * The deadline job on the job queue, and a way to ask for a run and wait until it has completed
+ * (a run that read the clock at its current time or later): the job's answer is how many consents
+ * it noticed and escalations it raised.
+ */
+async function deadlineRunner(t: Test, app: TestApp, clock: Clock) {
+  const job = deadlineJob(app.database.db, loadSops(), clock)
+  const completed: { at: number; result: unknown }[] = []
+  const queue = await startJobQueue(
+    app.database.jobBackend,
+    {
+      jobs: [
+        {
+          ...job,
+          // Runs only when the test asks: no schedule, so no run of its own comes in between.
+          cron: undefined,
+          run: async (data, attempt) => {
+            const at = clock.now().getTime()
+            const result = await job.run(data, attempt)
+            completed.push({ at, result })
+            return result
+          },
+        },
+      ],
+    },
+    pino({ level: 'silent' }),
+  )
+  t.teardown(() => queue.stop())
+  return async function runToCompletion(): Promise<unknown> {
+    const at = clock.now().getTime()
+    const before = completed.length
+    await queue.runNow(job.name)
+    const until = Date.now() + 30_000
+    for (;;) {
+      const run = completed.slice(before).find((done) => done.at >= at)
+      if (run) return run.result
+      if (Date.now() > until) throw new Error(`${job.name} did not complete a run within 30 seconds`)
+      await sleep(100)
+    }
   }
 }
 
@@ -26,7 +61,8 @@ async function escalations(request: TestApp['request'], key: string) {
 t.test('a step past its deadline shows as overdue and, through the job queue, raises one escalation', async (t) => {
   let now = new Date()
   const clock = { now: () => now }
-  const { request, database } = await startTestApp(t, {}, clock)
+  const app = await startTestApp(t, {}, clock)
+  const { request } = app
   const created = await request({
     method: 'POST',
     url: '/v1/cases',
@@ -52,27 +88,49 @@ t.test('a step past its deadline shows as overdue and, through the job queue, ra
 
   const supervisor = demoKeys.demoiomplsv1 as string
   t.same(await escalations(request, supervisor), [], 'no escalation before the job runs')
-  const queue = await startJobQueue(
-    database.jobBackend,
-    { jobs: [deadlineJob(database.db, loadSops(), clock)] },
-    pino({ level: 'silent' }),
-  )
-  t.teardown(() => queue.stop())
-  await queue.runNow('check-deadlines')
-  const raised = await eventually(
-    () => escalations(request, supervisor),
-    (items) => items.length > 0,
-  )
-  t.match(raised, [{ case_id: caseId, step: 'identified', responsible_organisation_id: demoOrganisationIds.iomPoland }])
+  const runToCompletion = await deadlineRunner(t, app, clock)
+  t.equal(await runToCompletion(), 1, 'the deadline job raises one escalation')
+  t.match(await escalations(request, supervisor), [
+    { case_id: caseId, step: 'identified', responsible_organisation_id: demoOrganisationIds.iomPoland },
+  ])
 
-  await queue.runNow('check-deadlines')
-  await new Promise((resolve) => setTimeout(resolve, 2500))
-  t.equal((await escalations(request, supervisor)).length, 1, 'running the job again raises nothing twice')
+  t.equal(await runToCompletion(), 0, 'running it again raises nothing')
+  t.equal((await escalations(request, supervisor)).length, 1, 'one escalation per step and deadline')
   const caseworker = await request({ method: 'GET', url: '/v1/escalations', key: demoKeys.demoiomplcw1 })
   t.equal(caseworker.statusCode, 403, 'escalations are for supervisors')
   t.same(
     await escalations(request, demoKeys.demoiomuasv1 as string),
     [],
     'not for an organisation with no part in the case',
+  )
+})
+
+t.test('an enquiry read but not acknowledged in time escalates to the partner it went to', async (t) => {
+  let now = new Date()
+  const clock = { now: () => now }
+  const app = await startTestApp(t, {}, clock)
+  const { request } = app
+  const { caseId } = await openReferral(t, app)
+  const sent = await request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender })
+  t.equal(sent.json().step, 'referral_sent', 'sending the enquiry moved the case to referral_sent')
+  const due = new Date(sent.json().step_due_at as string)
+  t.equal(due.getTime() - now.getTime(), 5 * DAY, 'which the receiving partner must acknowledge within 5 days (P5D)')
+
+  const runToCompletion = await deadlineRunner(t, app, clock)
+  now = new Date(due.getTime() - 60_000)
+  t.equal(await runToCompletion(), 0, 'a minute before the deadline, nothing escalates')
+
+  now = new Date(due.getTime() + DAY)
+  t.equal(await runToCompletion(), 1, 'a day after it, one escalation')
+  const ukraineSupervisor = demoKeys.demoiomuasv1 as string
+  t.match(
+    await escalations(request, ukraineSupervisor),
+    [{ case_id: caseId, step: 'referral_sent', responsible_organisation_id: demoOrganisationIds.iomUkraine }],
+    'naming IOM Ukraine, which had to act; its supervisor sees it',
+  )
+  t.match(
+    await escalations(request, demoKeys.demoiomplsv1 as string),
+    [{ case_id: caseId, step: 'referral_sent', responsible_organisation_id: demoOrganisationIds.iomUkraine }],
+    'and so does the sending partner',
   )
 })

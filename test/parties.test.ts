@@ -1,31 +1,50 @@
 import t from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { acknowledgement, answerPacket, record, transition } from './fixtures/referral.js'
 
 const ukraine = demoOrganisationIds.iomUkraine
 const kyivShelter = demoOrganisationIds.kyivShelter
 const hub = demoOrganisationIds.hub
+const poland = demoKeys.demoiomplcw1 as string
+const shelter = demoKeys.demoshuacw01 as string
 
 async function openCase(request: TestApp['request']) {
   const created = await request({
     method: 'POST',
     url: '/v1/cases',
-    key: demoKeys.demoiomplcw1,
+    key: poland,
     payload: {
-      profile: { country_of_return: 'UA', vulnerabilities: ['victim_of_trafficking'] },
-      sections: { identity: { given_name: 'Olena' }, health: { conditions: ['asthma'] } },
+      profile: {
+        age_band: '25_34',
+        sex: 'female',
+        nationality: 'UA',
+        country_of_return: 'UA',
+        vulnerabilities: ['victim_of_trafficking'],
+      },
+      sections: {
+        identity: { given_name: 'Olena' },
+        health: { conditions: ['asthma'] },
+        psychosocial: { support_needs: ['counselling'] },
+      },
     },
   })
   return created.json().id as string
 }
 
-t.test('the sending party invites a shelter, which sees the case but only consented sections', async (t) => {
-  const { request } = await startTestApp(t)
+const kindsOf = (response: { json(): { items: { kind: string; assessment: string | null }[] } }) =>
+  response.json().items.map((item) => item.assessment ?? item.kind)
+
+t.test('the sending party invites a shelter, which sees what a consent names it for in this step', async (t) => {
+  const app = await startTestApp(t)
+  const { request } = app
   const caseId = await openCase(request)
+  t.equal((await record(app, caseId, poland, 'assessment', 'fit_to_travel')).statusCode, 201, 'a health record')
+  t.equal((await record(app, caseId, poland, 'return_decision')).statusCode, 201, 'and a legal one')
   const invited = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/parties`,
-    key: demoKeys.demoiomplcw1,
+    key: poland,
     payload: { organisation_id: kyivShelter },
   })
   t.equal(invited.statusCode, 201)
@@ -33,32 +52,77 @@ t.test('the sending party invites a shelter, which sees the case but only consen
     { organisation_id: demoOrganisationIds.iomPoland, role: 'sending' },
     { organisation_id: kyivShelter, role: 'invited' },
   ])
-  t.equal(invited.headers.etag, '"2"', 'the case moved to its next version')
 
-  const asShelter = await request({ method: 'GET', url: `/v1/cases/${caseId}`, key: demoKeys.demoshuacw01 })
-  t.equal(asShelter.statusCode, 200)
-  t.same(asShelter.json().sections, {}, 'no consent names the shelter, so it sees no section')
-  t.notOk(asShelter.body.includes('Olena'))
+  const asShelter = () => request({ method: 'GET', url: `/v1/cases/${caseId}`, key: shelter })
+  const recordsAsShelter = () => request({ method: 'GET', url: `/v1/cases/${caseId}/records`, key: shelter })
+  const before = await asShelter()
+  t.equal(before.statusCode, 200)
+  t.same(before.json().sections, {}, 'no consent names the shelter, so it sees no section')
+  t.same(before.json().profile, { country_of_return: 'UA' }, 'and of the profile only the country of return')
+  t.notOk(before.body.includes('Olena'))
+  const noRecords = await recordsAsShelter()
+  t.equal(noRecords.statusCode, 200, 'an invited party may list the records')
+  t.same(noRecords.json().items, [], 'but sees none without consent')
 
-  await request({
+  const consent = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/consents`,
-    key: demoKeys.demoiomplcw1,
+    key: poland,
     payload: {
-      given_at: '2026-11-20T10:00:00Z',
+      given_at: new Date(Date.now() - 3_600_000).toISOString(),
       method: 'oral',
       language: 'uk',
-      interpreter: { used: true },
-      provisions: [{ categories: ['health'], recipients: [kyivShelter], purposes: ['reintegration'] }],
+      interpreter: { used: true, name: 'Interpreter of IOM Poland' },
+      guardian: { name: 'Maria Kovalenko', relationship: 'legal_representative' },
+      provisions: [
+        { categories: ['identity', 'health'], recipients: [kyivShelter], purposes: ['return_assistance'] },
+        { categories: ['psychosocial'], recipients: [kyivShelter], purposes: ['reintegration'] },
+      ],
     },
   })
-  const consented = await request({ method: 'GET', url: `/v1/cases/${caseId}`, key: demoKeys.demoshuacw01 })
-  t.same(consented.json().sections, { health: { conditions: ['asthma'] } }, 'only the consented section')
+  t.equal(consent.statusCode, 201)
+  const consented = await asShelter()
+  t.same(
+    consented.json().sections,
+    { identity: { given_name: 'Olena' }, health: { conditions: ['asthma'] } },
+    'identity and health, consented for return assistance, the purpose of the step; not psychosocial data, consented for reintegration only',
+  )
+  t.same(
+    consented.json().profile,
+    { age_band: '25_34', sex: 'female', vulnerabilities: ['victim_of_trafficking'], country_of_return: 'UA' },
+    'the shared minimum of the profile, without the nationality',
+  )
+  t.same(
+    kindsOf(await recordsAsShelter()),
+    ['fit_to_travel'],
+    'the health record, not the legal one (the return decision)',
+  )
+
+  const consents = await request({ method: 'GET', url: `/v1/cases/${caseId}/consents`, key: shelter })
+  t.equal(consents.statusCode, 200)
+  t.match(consents.json().items, [
+    {
+      guardian: null,
+      guardian_consented: true,
+      child_views: null,
+      interpreter: { used: true },
+    },
+  ])
+  t.notOk(consents.body.includes('Maria'), 'the guardian is not named to the shelter')
+  t.notOk(consents.body.includes('Interpreter of IOM Poland'), 'nor the interpreter')
+  const asSender = await request({ method: 'GET', url: `/v1/cases/${caseId}/consents`, key: poland })
+  t.match(asSender.json().items, [
+    {
+      guardian: { name: 'Maria Kovalenko', relationship: 'legal_representative' },
+      guardian_consented: true,
+      interpreter: { used: true, name: 'Interpreter of IOM Poland' },
+    },
+  ])
 
   const byInvited = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/parties`,
-    key: demoKeys.demoshuacw01,
+    key: shelter,
     payload: { organisation_id: ukraine },
   })
   t.equal(byInvited.statusCode, 403, 'an invited party cannot invite others')
@@ -67,7 +131,7 @@ t.test('the sending party invites a shelter, which sees the case but only consen
 t.test('invitations that cannot be', async (t) => {
   const { request } = await startTestApp(t)
   const caseId = await openCase(request)
-  const invite = (organisationId: string, key = demoKeys.demoiomplcw1) =>
+  const invite = (organisationId: string, key = poland) =>
     request({ method: 'POST', url: `/v1/cases/${caseId}/parties`, key, payload: { organisation_id: organisationId } })
 
   t.equal((await invite(kyivShelter)).statusCode, 201)
@@ -81,55 +145,60 @@ t.test('invitations that cannot be', async (t) => {
 })
 
 t.test('a recipient is a party from its acknowledgement until it declines', async (t) => {
-  const { request } = await startTestApp(t)
+  const app = await startTestApp(t)
+  const { request } = app
+  const ukraineKey = demoKeys.demoiomuacw1 as string
   const caseId = await openCase(request)
-  await request({
+  const consent = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/consents`,
-    key: demoKeys.demoiomplcw1,
+    key: poland,
     payload: {
-      given_at: '2026-11-20T10:00:00Z',
+      given_at: new Date(Date.now() - 3_600_000).toISOString(),
       method: 'written',
       language: 'uk',
       interpreter: { used: false },
-      provisions: [{ categories: ['identity'], recipients: [ukraine], purposes: ['return_assistance'] }],
+      provisions: [{ categories: ['identity', 'health'], recipients: [ukraine], purposes: ['return_assistance'] }],
     },
   })
+  t.equal(consent.statusCode, 201)
+  t.equal((await record(app, caseId, poland, 'return_decision')).statusCode, 201)
+  t.equal((await transition(app, caseId, poland, 'decide_return')).statusCode, 200)
   const sent = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/packets`,
-    key: demoKeys.demoiomplcw1,
+    key: poland,
     payload: { recipient_organisation_id: ukraine, purpose: 'return_assistance' },
   })
+  t.equal(sent.statusCode, 201, 'IOM Poland sends the enquiry')
   const packetId = sent.json().id as string
-  const asUkraine = () => request({ method: 'GET', url: `/v1/cases/${caseId}`, key: demoKeys.demoiomuacw1 })
+  const asUkraine = () => request({ method: 'GET', url: `/v1/cases/${caseId}`, key: ukraineKey })
 
-  const read = await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: demoKeys.demoiomuacw1 })
+  t.equal((await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: ukraineKey })).statusCode, 200)
   t.equal((await asUkraine()).statusCode, 404, 'reading the packet does not make it a party')
-  const acknowledged = await request({
-    method: 'POST',
-    url: `/v1/packets/${packetId}/acknowledge`,
-    key: demoKeys.demoiomuacw1,
-    headers: { 'if-match': String(read.headers.etag) },
-    payload: { focal_point: { name: 'Iryna' }, alternate_contact: { name: 'Petro' } },
-  })
+  t.equal((await answerPacket(app, packetId, ukraineKey, 'acknowledge', acknowledgement)).statusCode, 200)
   const party = await asUkraine()
   t.equal(party.statusCode, 200, 'acknowledging does')
-  t.same(Object.keys(party.json().sections), ['identity'], 'seeing only what the consent names it for')
+  t.same(
+    Object.keys(party.json().sections),
+    ['health'],
+    'it sees the health data the consent names it for; identity only once it accepts the person',
+  )
+  const records = () => request({ method: 'GET', url: `/v1/cases/${caseId}/records`, key: ukraineKey })
+  t.same((await records()).json().items, [], 'the return decision is legal data, which no consent names it for')
+  t.equal((await record(app, caseId, ukraineKey, 'assessment', 'risk_and_needs')).statusCode, 201)
+  t.same(kindsOf(await records()), ['risk_and_needs'], 'a record it made itself it always sees')
   const invite = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/parties`,
-    key: demoKeys.demoiomuacw1,
+    key: ukraineKey,
     payload: { organisation_id: kyivShelter },
   })
   t.equal(invite.statusCode, 403, 'it cannot invite others before it accepts')
 
-  const declined = await request({
-    method: 'POST',
-    url: `/v1/packets/${packetId}/decline`,
-    key: demoKeys.demoiomuacw1,
-    headers: { 'if-match': String(acknowledged.headers.etag) },
-    payload: { reason_code: 'no_capacity', reason_text: 'Full until February.' },
+  const declined = await answerPacket(app, packetId, ukraineKey, 'decline', {
+    reason_code: 'no_capacity',
+    reason_text: 'Full until February.',
   })
   t.equal(declined.statusCode, 200)
   t.equal((await asUkraine()).statusCode, 404, 'a recipient that declined takes no further part')

@@ -6,10 +6,12 @@ import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { addDuration } from '../src/sops/deadline.js'
 import type { SopDefinition } from '../src/sops/definition.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
+import { assessmentData, recordData } from './fixtures/referral.js'
 
 // Cases walked through their standard operating procedure over HTTP: an adult's return and an
 // unaccompanied child's return from opening to closure, the exits (withdrawal, hold, cancellation),
-// a raced transition, and the procedures as the API publishes them.
+// a raced transition, and the procedures as the API publishes them. Sending, acknowledging and
+// accepting the referral are transitions of the procedure, taken by the packet operations.
 
 type Schemas = components['schemas']
 type Case = Schemas['Case']
@@ -18,7 +20,8 @@ type CaseRecord = Schemas['CaseRecord']
 type Consent = Schemas['Consent']
 type NextActions = Schemas['NextActions']
 type Packet = Schemas['Packet']
-type Problem = Schemas['Problem'] & { unmet?: Schemas['Unmet'][] }
+type Unmet = Schemas['Unmet']
+type Problem = Schemas['Problem'] & { unmet?: Unmet[]; open_at?: string[]; path?: string[] }
 type Timeline = Schemas['Timeline']
 
 const POLAND = demoOrganisationIds.iomPoland
@@ -53,8 +56,23 @@ const nameOf: Record<string, string> = {
 function definitionFile(name: string): SopDefinition {
   return JSON.parse(readFileSync(new URL(`../src/sops/definitions/${name}`, import.meta.url), 'utf8')) as SopDefinition
 }
-const adultReturn = definitionFile('adult-return.v1.json')
-const childReturn = definitionFile('child-return.v1.json')
+const adultReturn = definitionFile('adult-return.v2.json')
+const childReturn = definitionFile('child-return.v2.json')
+
+/** The operation that takes each action: a packet operation for an exchange, else POST /transitions. */
+const operationOfAction: Record<string, string> = {
+  send_referral: 'sendPacket',
+  acknowledge_referral: 'acknowledgePacket',
+  request_information: 'requestPacketInformation',
+  answer_information: 'sendPacket',
+  accept_referral: 'acceptPacket',
+  decline_referral: 'declinePacket',
+  send_update: 'sendPacket',
+}
+const operationOf = (action: string) => operationOfAction[action] ?? 'performTransition'
+const openAtOf = (definition: SopDefinition, action: string) => [
+  ...new Set(definition.transitions.filter((tr) => tr.action === action).flatMap((tr) => tr.from)),
+]
 
 /** Given names that must never reach anyone once consent is gone. */
 const ADULT_NAME = 'Oksana-Procedure-Scenario'
@@ -159,6 +177,16 @@ function procedureClient(t: Test, app: TestApp) {
     return body
   }
 
+  /** A refusal: 409 with this problem type and exactly these unmet codes (in any order). */
+  function expectRefusal(response: LightMyRequestResponse, what: string, type: string, codes: string[]): Problem {
+    t.equal(response.statusCode, 409, `${what} is refused now`)
+    const problem = response.json() as Problem
+    t.equal(problem.type, `urn:trm:problem:${type}`, `${what}: ${type}`)
+    t.same(codesOf(problem.unmet), [...codes].sort(), `${what}: unmet ${codes.join(', ')}`)
+    for (const unmet of problem.unmet ?? []) t.ok(unmet.message, `${unmet.code} explains itself`)
+    return problem
+  }
+
   /** The action is refused with 409 and exactly these unmet codes. */
   async function refused(
     caseId: string,
@@ -166,13 +194,27 @@ function procedureClient(t: Test, app: TestApp) {
     action: string,
     codes: string[],
     extras: { reason?: string; review_date?: string; note?: string } = {},
-  ): Promise<void> {
+  ): Promise<Problem> {
     const response = await transition(caseId, key, action, extras)
-    t.equal(response.statusCode, 409, `${action} by the ${nameOf[key]} is refused now`)
+    return expectRefusal(response, `${action} by the ${nameOf[key]}`, 'preconditions-unmet', codes)
+  }
+
+  /** An exchange asked for through POST /transitions: refused, naming the packet operation that takes it. */
+  async function viaPacketOperation(caseId: string, key: string, action: string): Promise<void> {
+    const response = await transition(caseId, key, action)
+    const problem = expectRefusal(response, `${action} through /transitions`, 'packet-operation', ['operation'])
+    t.match(problem.unmet?.[0]?.message, operationOf(action), `${action}: names ${operationOf(action)}`)
+  }
+
+  /** The action is not open at the case's step: 409 with where it opens and the way there. */
+  function expectNotOpen(response: LightMyRequestResponse, what: string, openAt: string[], path: string[]): Problem {
+    t.equal(response.statusCode, 409, `${what} is not open now`)
     const problem = response.json() as Problem
-    t.equal(problem.type, 'urn:trm:problem:preconditions-unmet', `${action}: preconditions unmet`)
-    t.same(codesOf(problem.unmet), [...codes].sort(), `${action} by the ${nameOf[key]}: unmet ${codes.join(', ')}`)
-    for (const unmet of problem.unmet ?? []) t.ok(unmet.message, `${unmet.code} explains itself`)
+    t.equal(problem.type, 'urn:trm:problem:action-not-open', `${what}: action-not-open`)
+    t.same(problem.open_at, openAt, `${what} opens at ${openAt.join(', ')}`)
+    t.same(problem.path, path, `${what}: the way there is ${path.join(', ') || 'none'}`)
+    t.equal(problem.unmet?.[0]?.code, 'step', `${what}: the step comes first among the reasons`)
+    return problem
   }
 
   /** The action is refused with 422 for a missing input. */
@@ -187,24 +229,48 @@ function procedureClient(t: Test, app: TestApp) {
     t.equal((response.json() as Problem).type, 'urn:trm:problem:input-required', `${action}: input required`)
   }
 
+  /** Records a record, with the data of the fixtures unless told otherwise. */
   async function record(
     caseId: string,
     key: string,
-    kind: string,
-    assessment?: string,
-    data: Record<string, unknown> = { summary: `${assessment ?? kind} done` },
+    kind: keyof typeof recordData | 'assessment',
+    assessment?: keyof typeof assessmentData,
+    data?: Record<string, unknown>,
   ): Promise<CaseRecord> {
+    const payloadData = data ?? (assessment ? assessmentData[assessment] : recordData[kind as keyof typeof recordData])
     const response = await request({
       method: 'POST',
       url: `/v1/cases/${caseId}/records`,
       key,
-      payload: { kind, ...(assessment ? { assessment } : {}), data },
+      payload: { kind, ...(assessment ? { assessment } : {}), data: payloadData },
     })
     t.equal(response.statusCode, 201, `${nameOf[key]} records ${assessment ?? kind}`)
     const body = response.json() as CaseRecord
     t.equal(body.side, sideOfKey(key), `${assessment ?? kind} is recorded for the ${sideOfKey(key)} side`)
     t.equal(body.recorded_by_organisation_id, organisationOf[key])
     return body
+  }
+
+  /** Record data that does not match its kind's schema: 422, pointing into `data`. */
+  async function recordRefused(
+    caseId: string,
+    kind: string,
+    assessment: string | undefined,
+    data: object,
+    pointer: string,
+  ): Promise<void> {
+    const response = await request({
+      method: 'POST',
+      url: `/v1/cases/${caseId}/records`,
+      key: PL_CW,
+      payload: { kind, ...(assessment ? { assessment } : {}), data },
+    })
+    t.equal(response.statusCode, 422, `${assessment ?? kind} with ${JSON.stringify(data)} is refused`)
+    const problem = response.json() as Problem & { errors?: { pointer: string }[] }
+    t.ok(
+      problem.errors?.some((error) => error.pointer === pointer),
+      `${assessment ?? kind}: the error points at ${pointer}`,
+    )
   }
 
   async function consent(
@@ -229,43 +295,58 @@ function procedureClient(t: Test, app: TestApp) {
     })
   }
 
-  async function sendPacket(caseId: string, recipient = UKRAINE): Promise<Packet> {
-    const response = await request({
+  /** POST /cases/{id}/packets by IOM Poland's caseworker. */
+  function postPacket(caseId: string, recipient = UKRAINE): Promise<LightMyRequestResponse> {
+    return request({
       method: 'POST',
       url: `/v1/cases/${caseId}/packets`,
       key: PL_CW,
       payload: { recipient_organisation_id: recipient, purpose: 'return_assistance' },
     })
-    t.equal(response.statusCode, 201, 'the referral packet is sent')
-    return response.json() as Packet
   }
 
-  /** IOM Ukraine reads the packet, then acknowledges it: from then on it is a party to the case. */
-  async function acknowledgePacket(packetId: string): Promise<string> {
+  /** Sends a packet, which takes the procedure's send transition: the case is then in `step`. */
+  async function sendPacket(caseId: string, kind: string, step: string): Promise<Packet> {
+    const response = await postPacket(caseId)
+    t.equal(response.statusCode, 201, `the ${kind} is sent`)
+    const packet = response.json() as Packet
+    t.equal(packet.kind, kind, `it is a packet of kind ${kind}`)
+    t.equal((await getCase(caseId)).body.step, step, `sending it took the case to ${step}`)
+    return packet
+  }
+
+  /** An answer to a packet by IOM Ukraine's caseworker, with the packet's current ETag. */
+  async function answer(packetId: string, action: string, payload: object): Promise<LightMyRequestResponse> {
     const read = await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: UA_CW })
     t.equal(read.statusCode, 200, 'IOM Ukraine reads the packet')
-    const response = await request({
+    return request({
       method: 'POST',
-      url: `/v1/packets/${packetId}/acknowledge`,
+      url: `/v1/packets/${packetId}/${action}`,
       key: UA_CW,
       headers: { 'if-match': String(read.headers.etag) },
-      payload: acknowledgement,
+      payload,
     })
-    t.equal(response.statusCode, 200, 'IOM Ukraine acknowledges the packet')
-    return String(response.headers.etag)
   }
 
-  async function acceptPacket(packetId: string): Promise<void> {
-    const read = await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: UA_CW })
-    const response = await request({
-      method: 'POST',
-      url: `/v1/packets/${packetId}/accept`,
-      key: UA_CW,
-      headers: { 'if-match': String(read.headers.etag) },
-      payload: { note: 'We can receive the person.' },
-    })
-    t.equal(response.statusCode, 200, 'IOM Ukraine accepts the packet')
+  /** IOM Ukraine acknowledges the enquiry: from then on it is a party to the case. */
+  async function acknowledgePacket(packetId: string): Promise<void> {
+    const response = await answer(packetId, 'acknowledge', acknowledgement)
+    t.equal(response.statusCode, 200, 'IOM Ukraine acknowledges the enquiry')
+    t.equal((response.json() as Packet).status, 'acknowledged')
+  }
+
+  /** IOM Ukraine accepts the enquiry; the full referral follows. Answers the full referral. */
+  async function acceptPacket(caseId: string, packetId: string): Promise<Packet> {
+    const response = await answer(packetId, 'accept', { note: 'We can receive the person.' })
+    t.equal(response.statusCode, 200, 'IOM Ukraine accepts the enquiry')
     t.equal((response.json() as Packet).status, 'accepted')
+    const inbox = await request({ method: 'GET', url: '/v1/packets?direction=inbound', key: UA_CW })
+    const full = (inbox.json() as Schemas['PacketPage']).items.find(
+      (packet) => packet.case_id === caseId && packet.kind === 'referral',
+    )
+    t.ok(full, 'the full referral followed the acceptance')
+    t.equal(full?.sender_organisation_id, POLAND, 'from IOM Poland')
+    return full as unknown as Packet
   }
 
   /**
@@ -298,7 +379,10 @@ function procedureClient(t: Test, app: TestApp) {
     }
   }
 
-  /** next-actions lists `action` as allowed for `allowedKey` and refused for each other caller with exactly its codes. */
+  /**
+   * next-actions lists `action` as allowed for `allowedKey`, with the operation that takes it, and
+   * refused for each other caller with exactly its codes.
+   */
   async function expectOffer(
     caseId: string,
     action: string,
@@ -306,23 +390,22 @@ function procedureClient(t: Test, app: TestApp) {
     refusedFor: [key: string, codes: string[]][],
   ): Promise<void> {
     const mine = await nextActions(caseId, allowedKey)
-    t.ok(
-      mine.allowed.some((option) => option.action === action),
-      `${action} is allowed for the ${nameOf[allowedKey]}`,
-    )
+    const option = mine.allowed.find((o) => o.action === action)
+    t.ok(option, `${action} is allowed for the ${nameOf[allowedKey]}`)
+    t.equal(option?.operation, operationOf(action), `${action} is taken by ${operationOf(action)}`)
     t.notOk(
-      mine.refused.some((option) => option.action === action),
+      mine.refused.some((o) => o.action === action),
       `${action} is not also refused for the ${nameOf[allowedKey]}`,
     )
     for (const [key, codes] of refusedFor) {
       const theirs = await nextActions(caseId, key)
       t.notOk(
-        theirs.allowed.some((option) => option.action === action),
+        theirs.allowed.some((o) => o.action === action),
         `${action} is not allowed for the ${nameOf[key]}`,
       )
-      const option = theirs.refused.find((o) => o.action === action)
-      t.ok(option, `${action} is refused for the ${nameOf[key]}`)
-      t.same(codesOf(option?.unmet), [...codes].sort(), `${action} for the ${nameOf[key]}: ${codes.join(', ')}`)
+      const refusal = theirs.refused.find((o) => o.action === action)
+      t.ok(refusal, `${action} is refused for the ${nameOf[key]}`)
+      t.same(codesOf(refusal?.unmet), [...codes].sort(), `${action} for the ${nameOf[key]}: ${codes.join(', ')}`)
     }
   }
 
@@ -348,9 +431,11 @@ function procedureClient(t: Test, app: TestApp) {
 
   /**
    * An adult case walked without ceremony to `target` (a step of the main path), with a consent for
-   * identity and one for health to IOM Ukraine; returns the case and its packet.
+   * identity and one for health to IOM Ukraine; returns the case, its enquiry and its full referral.
    */
-  async function adultAt(target: string): Promise<{ caseId: string; packetId: string | null }> {
+  async function adultAt(
+    target: string,
+  ): Promise<{ caseId: string; packetId: string | null; referralId: string | null }> {
     const order = [
       'identified',
       'return_decided',
@@ -366,6 +451,7 @@ function procedureClient(t: Test, app: TestApp) {
     if (until < 0) throw new Error(`not a step of the main path: ${target}`)
     const caseId = (await openCase(adultCase)).id
     let packetId: string | null = null
+    let referralId: string | null = null
     const reach = async (index: number, walk: () => Promise<void>) => {
       if (until >= index) await walk()
     }
@@ -377,18 +463,15 @@ function procedureClient(t: Test, app: TestApp) {
       const purposes = ['return_assistance']
       t.equal((await consent(caseId, [{ categories: ['identity'], recipients: [UKRAINE], purposes }])).statusCode, 201)
       t.equal((await consent(caseId, [{ categories: ['health'], recipients: [UKRAINE], purposes }])).statusCode, 201)
-      packetId = (await sendPacket(caseId)).id
-      await take(caseId, PL_CW, 'send_referral', 'referral_sent')
+      packetId = (await sendPacket(caseId, 'enquiry', 'referral_sent')).id
     })
     await reach(3, async () => {
       await acknowledgePacket(packetId as unknown as string)
-      await take(caseId, UA_CW, 'acknowledge_referral', 'acknowledged')
     })
     await reach(4, async () => {
       await record(caseId, PL_CW, 'assessment', 'risk_and_needs')
       await record(caseId, UA_CW, 'assessment', 'risk_and_needs')
-      await acceptPacket(packetId as unknown as string)
-      await take(caseId, UA_CW, 'accept_referral', 'accepted')
+      referralId = (await acceptPacket(caseId, packetId as unknown as string)).id
     })
     await reach(5, async () => {
       await record(caseId, PL_CW, 'travel_documents')
@@ -408,7 +491,7 @@ function procedureClient(t: Test, app: TestApp) {
       await record(caseId, UA_CW, 'reintegration_plan_final')
       await take(caseId, UA_CW, 'finalise_plan', 'reintegration')
     })
-    return { caseId, packetId }
+    return { caseId, packetId, referralId }
   }
 
   return {
@@ -418,11 +501,17 @@ function procedureClient(t: Test, app: TestApp) {
     nextActions,
     transition,
     take,
+    expectRefusal,
     refused,
+    viaPacketOperation,
+    expectNotOpen,
     inputMissing,
     record,
+    recordRefused,
     consent,
+    postPacket,
     sendPacket,
+    answer,
     acknowledgePacket,
     acceptPacket,
     expectStep,
@@ -441,19 +530,18 @@ t.test("an adult's return, from identification to closure", async (t) => {
   const app = await startTestApp(t, { rateLimitPerMinute: 100_000 })
   const p = procedureClient(t, app)
   const sop = adultReturn
-  /** Each transition we take, in order: who, and who leads after it. */
-  const taken: { action: string; from: string; to: string; key: string; lead: string }[] = []
+  /** Each transition taken, in order: its action, by whom. */
+  const taken: { action: string; from: string; to: string; key: string }[] = []
   const take = async (caseId: string, key: string, action: string, from: string, to: string, extras = {}) => {
     const body = await p.take(caseId, key, action, to, extras)
-    const lead = body.lead_organisation_id
-    taken.push({ action, from, to, key, lead })
+    taken.push({ action, from, to, key })
     return body
   }
 
-  // Opening: IOM Poland identifies the person; the case opens on adult-return v1.
+  // Opening: IOM Poland identifies the person; the case opens on adult-return v2.
   const opened = await p.openCase(adultCase)
   const caseId = opened.id
-  t.same(opened.sop, { id: 'adult-return', version: 1 }, 'an adult case opens on adult-return v1')
+  t.same(opened.sop, { id: 'adult-return', version: 2 }, 'an adult case opens on adult-return v2')
   t.equal(opened.step, 'identified', 'in its initial step')
   t.equal(opened.lead_organisation_id, POLAND)
 
@@ -461,7 +549,14 @@ t.test("an adult's return, from identification to closure", async (t) => {
   await p.expectStep(caseId, sop, 'identified', POLAND)
   await p.notAParty(caseId, UA_CW, 'identified')
   await p.refused(caseId, PL_CW, 'decide_return', ['record.return_decision'])
-  await p.record(caseId, PL_CW, 'return_decision', undefined, { summary: 'Decided after counselling.' })
+  p.expectNotOpen(
+    await p.postPacket(caseId),
+    'a packet before the return is decided',
+    ['return_decided'],
+    ['decide_return'],
+  )
+  await p.recordRefused(caseId, 'return_decision', undefined, { voluntary: false, informed: true }, '#/data/voluntary')
+  await p.record(caseId, PL_CW, 'return_decision')
   await p.expectOffer(caseId, 'decide_return', PL_CW, [])
   {
     const { etag } = await p.getCase(caseId)
@@ -480,45 +575,87 @@ t.test("an adult's return, from identification to closure", async (t) => {
       payload: { action: 'decide_return' },
     })
     t.equal(stale.statusCode, 412, 'a transition with a stale If-Match is refused')
+    const unknown = await p.transition(caseId, PL_CW, 'fly_home')
+    t.equal(unknown.statusCode, 422, 'an action the procedure does not know is a 422')
+    t.equal((unknown.json() as Problem).type, 'urn:trm:problem:unknown-action')
+    t.ok(
+      (unknown.json() as { valid_actions: string[] }).valid_actions.includes('decide_return'),
+      'naming the valid actions',
+    )
   }
   await take(caseId, PL_CW, 'decide_return', 'identified', 'return_decided')
 
-  // return_decided → referral_sent (sending side): consent and a sent packet
+  // return_decided → referral_sent (sending side): the enquiry is the transition
   await p.expectStep(caseId, sop, 'return_decided', POLAND)
   await p.notAParty(caseId, UA_CW, 'return_decided')
-  await p.refused(caseId, PL_CW, 'send_referral', ['consent.identity', 'packet.sent'])
+  await p.viaPacketOperation(caseId, PL_CW, 'send_referral')
+  {
+    const options = await p.nextActions(caseId, PL_CW)
+    const send = options.refused.find((o) => o.action === 'send_referral')
+    t.equal(send?.operation, 'sendPacket', 'next-actions: the enquiry is sent through sendPacket')
+    t.same(codesOf(send?.unmet), ['consent.identity'], 'and needs a consent first')
+    t.same(
+      options.later.find((o) => o.action === 'accept_referral')?.path,
+      ['send_referral', 'acknowledge_referral'],
+      'further on, acceptance is two actions away',
+    )
+  }
+  p.expectRefusal(await p.postPacket(caseId), 'an enquiry without consent', 'preconditions-unmet', ['consent.identity'])
   const consented = await p.consent(caseId, [
     { categories: ['identity', 'health'], recipients: [UKRAINE], purposes: ['return_assistance'] },
   ])
   t.equal(consented.statusCode, 201, 'the consent to refer is recorded')
-  await p.refused(caseId, PL_CW, 'send_referral', ['consent.identity', 'packet.sent'])
-  const packet = await p.sendPacket(caseId)
-  await p.notAParty(caseId, UA_CW, 'referral packet sent, not acknowledged')
-  await p.expectOffer(caseId, 'send_referral', PL_CW, [])
-  await take(caseId, PL_CW, 'send_referral', 'return_decided', 'referral_sent')
+  await p.notAParty(caseId, UA_CW, 'consent recorded, nothing sent')
+  const enquiry = await p.sendPacket(caseId, 'enquiry', 'referral_sent')
+  taken.push({ action: 'send_referral', from: 'return_decided', to: 'referral_sent', key: PL_CW })
+  t.same(enquiry.included_categories, ['health'], 'the enquiry carries the health data')
+  t.match(
+    enquiry.withheld,
+    [{ category: 'identity', reason: 'not_needed_for_purpose' }],
+    'but not the identity, before the person is accepted',
+  )
+  t.equal(enquiry.version, 1, 'the first packet of the case to IOM Ukraine')
 
-  // referral_sent → acknowledged (receiving side): the packet is acknowledged first
+  // referral_sent → acknowledged (receiving side): acknowledging the enquiry is the transition
   await p.expectStep(caseId, sop, 'referral_sent', POLAND)
-  await p.refused(caseId, PL_CW, 'acknowledge_referral', ['actor.side', 'packet.acknowledged'])
-  await p.notAParty(caseId, UA_CW, 'referral_sent, packet not acknowledged')
-  await p.acknowledgePacket(packet.id)
-  await p.expectStep(caseId, sop, 'referral_sent', POLAND, [PL_CW, UA_CW])
-  await p.expectOffer(caseId, 'acknowledge_referral', UA_CW, [[PL_CW, ['actor.side']]])
-  await take(caseId, UA_CW, 'acknowledge_referral', 'referral_sent', 'acknowledged')
+  await p.notAParty(caseId, UA_CW, 'enquiry sent, not acknowledged')
+  await p.viaPacketOperation(caseId, PL_CW, 'acknowledge_referral')
+  const read = await p.request({ method: 'GET', url: `/v1/packets/${enquiry.id}`, key: UA_CW })
+  t.notOk(read.body.includes(ADULT_NAME), 'IOM Ukraine reads the enquiry without the name')
+  await p.notAParty(caseId, UA_CW, 'enquiry read, not acknowledged')
+  await p.acknowledgePacket(enquiry.id)
+  taken.push({ action: 'acknowledge_referral', from: 'referral_sent', to: 'acknowledged', key: UA_CW })
 
-  // acknowledged → accepted (receiving side): joint risk and needs assessment, accepted packet
+  // acknowledged → accepted (receiving side): the joint risk and needs assessment, then acceptance
   await p.expectStep(caseId, sop, 'acknowledged', POLAND, [PL_CW, UA_CW])
-  await p.refused(caseId, UA_CW, 'accept_referral', ['assessment.risk_and_needs', 'packet.accepted'])
-  await p.record(caseId, PL_CW, 'assessment', 'risk_and_needs', { summary: 'No threat to life on return.' })
-  await p.refused(caseId, UA_CW, 'accept_referral', ['assessment.risk_and_needs.joint', 'packet.accepted'])
-  await p.acceptPacket(packet.id)
-  await p.refused(caseId, UA_CW, 'accept_referral', ['assessment.risk_and_needs.joint'])
-  await p.refused(caseId, PL_CW, 'accept_referral', ['actor.side', 'assessment.risk_and_needs.joint'])
-  await p.record(caseId, UA_CW, 'assessment', 'risk_and_needs', { summary: 'Family home is safe.' })
+  await p.viaPacketOperation(caseId, UA_CW, 'accept_referral')
+  p.expectRefusal(
+    await p.answer(enquiry.id, 'accept', {}),
+    'accepting before the risk is assessed',
+    'preconditions-unmet',
+    ['assessment.risk_and_needs'],
+  )
+  await p.recordRefused(caseId, 'assessment', 'risk_and_needs', { level: 'unknown', mitigations: [] }, '#/data/level')
+  await p.record(caseId, PL_CW, 'assessment', 'risk_and_needs')
+  p.expectRefusal(
+    await p.answer(enquiry.id, 'accept', {}),
+    'accepting on the sending side’s assessment alone',
+    'preconditions-unmet',
+    ['assessment.risk_and_needs.joint'],
+  )
+  await p.record(caseId, UA_CW, 'assessment', 'risk_and_needs')
   await p.expectOffer(caseId, 'accept_referral', UA_CW, [[PL_CW, ['actor.side']]])
-  await take(caseId, UA_CW, 'accept_referral', 'acknowledged', 'accepted')
+  const referral = await p.acceptPacket(caseId, enquiry.id)
+  taken.push({ action: 'accept_referral', from: 'acknowledged', to: 'accepted', key: UA_CW })
+  {
+    const full = await p.request({ method: 'GET', url: `/v1/packets/${referral.id}`, key: UA_CW })
+    t.same((full.json() as Packet).included_categories, ['identity', 'health'], 'the full referral carries both')
+    t.ok(full.body.includes(ADULT_NAME), 'IOM Ukraine reads the name once it accepted the person')
+    t.equal((full.json() as Packet).version, 2, 'the second packet of the case to IOM Ukraine')
+    t.equal((await p.getCase(caseId)).body.receiving_organisation_id, UKRAINE, 'IOM Ukraine is the receiving partner')
+  }
 
-  // accepted → ready_to_travel (sending side): everything for the journey
+  // accepted → ready_to_travel (sending side): everything for the journey; an update keeps the step
   await p.expectStep(caseId, sop, 'accepted', POLAND, [PL_CW, UA_CW])
   await p.refused(caseId, PL_CW, 'confirm_ready', [
     'record.travel_documents',
@@ -527,12 +664,28 @@ t.test("an adult's return, from identification to closure", async (t) => {
     'record.reception',
     'record.reintegration_plan_draft',
   ])
-  await p.record(caseId, PL_CW, 'travel_documents', undefined, { summary: 'Emergency travel document issued.' })
+  await p.record(caseId, PL_CW, 'travel_documents')
+  const unfit = await p.record(caseId, PL_CW, 'assessment', 'fit_to_travel', { fit: false })
+  await p.record(caseId, PL_CW, 'escort')
+  {
+    const refusal = await p.refused(caseId, PL_CW, 'confirm_ready', [
+      'assessment.fit_to_travel.fit',
+      'record.reception',
+      'record.reintegration_plan_draft',
+    ])
+    t.match(
+      refusal.unmet?.find((u) => u.code === 'assessment.fit_to_travel.fit'),
+      { record_id: unfit.id, field: 'fit', expected: true, actual: false },
+      'the refusal names the assessment that found the person unfit to travel',
+    )
+  }
   await p.record(caseId, PL_CW, 'assessment', 'fit_to_travel')
-  await p.record(caseId, PL_CW, 'escort', undefined, { by: 'IOM Poland escort' })
-  await p.refused(caseId, PL_CW, 'confirm_ready', ['record.reception', 'record.reintegration_plan_draft'])
-  await p.record(caseId, UA_CW, 'reception', undefined, { where: 'Kyiv airport', by: 'IOM Ukraine' })
+  await p.record(caseId, UA_CW, 'reception')
   await p.record(caseId, UA_CW, 'reintegration_plan_draft')
+  await p.expectOffer(caseId, 'send_update', PL_CW, [[UA_CW, ['actor.side']]])
+  const update = await p.sendPacket(caseId, 'update', 'accepted')
+  taken.push({ action: 'send_update', from: 'accepted', to: 'accepted', key: PL_CW })
+  t.equal(update.version, 3, 'the third packet to IOM Ukraine')
   await p.expectOffer(caseId, 'confirm_ready', PL_CW, [[UA_CW, ['actor.side']]])
   await take(caseId, PL_CW, 'confirm_ready', 'accepted', 'ready_to_travel')
 
@@ -562,7 +715,7 @@ t.test("an adult's return, from identification to closure", async (t) => {
   // reintegration → closed (the receiving supervisor, with a reason and a final report)
   await p.expectStep(caseId, sop, 'reintegration', UKRAINE, [PL_CW, UA_CW])
   await p.refused(caseId, UA_SV, 'close', ['record.closure_report'], { reason: 'Reintegration completed.' })
-  await p.record(caseId, UA_CW, 'closure_report', undefined, { summary: 'Twelve months of monitoring.' })
+  await p.record(caseId, UA_CW, 'closure_report')
   await p.refused(caseId, UA_CW, 'close', ['actor.role'], { reason: 'Reintegration completed.' })
   await p.expectOffer(caseId, 'close', UA_SV, [
     [UA_CW, ['actor.role']],
@@ -575,13 +728,12 @@ t.test("an adult's return, from identification to closure", async (t) => {
 
   await p.expectStep(caseId, sop, 'closed', UKRAINE, [PL_CW, UA_CW])
   const final = await p.nextActions(caseId, UA_SV)
-  t.same([final.allowed, final.refused], [[], []], 'nothing is open from a closed case')
+  t.same([final.allowed, final.refused, final.later], [[], [], []], 'nothing is open from a closed case')
   t.equal(final.responsible_side, null, 'no one is responsible for a closed case')
   const after = await p.transition(caseId, UA_SV, 'withdraw', { reason: 'Too late.' })
-  t.equal(after.statusCode, 409, 'no action is open from closed')
-  t.equal((after.json() as Problem).type, 'urn:trm:problem:action-not-open')
+  p.expectNotOpen(after, 'withdrawing a closed case', openAtOf(sop, 'withdraw'), [])
 
-  // The timeline: the opening, then every transition in order, with who took it and who led after it.
+  // The timeline: the opening, then every transition in order, packet operations included, with who took it.
   const items = await p.timeline(caseId, UA_CW)
   t.same(
     items.map((item) => [item.action, item.from_step, item.to_step, item.principal_id, item.organisation_id]),
@@ -599,6 +751,7 @@ t.test("an adult's return, from identification to closure", async (t) => {
       ['send_referral', POLAND],
       ['acknowledge_referral', POLAND],
       ['accept_referral', POLAND],
+      ['send_update', POLAND],
       ['confirm_ready', POLAND],
       ['confirm_departure', POLAND],
       ['confirm_arrival', UKRAINE],
@@ -628,26 +781,44 @@ t.test("an unaccompanied child's return, with every child safeguard", async (t) 
 
   const opened = await p.openCase(childCase)
   const caseId = opened.id
-  t.same(opened.sop, { id: 'child-return', version: 1 }, 'an unaccompanied child opens on child-return v1')
+  t.same(opened.sop, { id: 'child-return', version: 2 }, 'an unaccompanied child opens on child-return v2')
   t.equal(opened.step, 'identified')
   t.equal(opened.lead_organisation_id, POLAND)
 
-  // identified: a best-interests determination and a guardian before the return decision
+  // identified: a determination that the return is in the child's best interests, and a guardian
   await p.expectStep(caseId, sop, 'identified', POLAND)
-  await p.record(caseId, PL_CW, 'return_decision', undefined, { summary: 'The child wishes to return.' })
+  await p.record(caseId, PL_CW, 'return_decision')
   await p.refused(caseId, PL_CW, 'decide_return', [
     'assessment.best_interests_determination',
     'record.guardian_appointment',
   ])
-  await p.record(caseId, PL_CW, 'assessment', 'best_interests_determination', { outcome: 'Return validated.' })
+  const pending = await p.record(caseId, PL_CW, 'assessment', 'best_interests_determination', {
+    outcome: 'pending',
+    decided_by: 'BID panel',
+  })
+  {
+    const refusal = await p.refused(caseId, PL_CW, 'decide_return', [
+      'assessment.best_interests_determination.outcome',
+      'record.guardian_appointment',
+    ])
+    t.match(
+      refusal.unmet?.find((u) => u.code === 'assessment.best_interests_determination.outcome'),
+      { record_id: pending.id, field: 'outcome', expected: 'return_in_best_interests', actual: 'pending' },
+      'a pending determination does not decide the return: the refusal names it',
+    )
+  }
+  const earlyDetermination = await p.record(caseId, PL_CW, 'assessment', 'best_interests_determination')
   await p.refused(caseId, PL_CW, 'decide_return', ['record.guardian_appointment'])
-  await p.record(caseId, PL_CW, 'guardian_appointment', undefined, { by: 'Family court, Warsaw' })
+  await p.record(caseId, PL_CW, 'guardian_appointment')
   await p.expectOffer(caseId, 'decide_return', PL_CW, [])
   await p.take(caseId, PL_CW, 'decide_return', 'return_decided')
 
-  // return_decided: the guardian's consent naming IOM Ukraine, and a sent packet
+  // return_decided: the guardian's consent naming IOM Ukraine, then the enquiry
   await p.expectStep(caseId, sop, 'return_decided', POLAND)
-  await p.refused(caseId, PL_CW, 'send_referral', ['consent.identity', 'consent.guardian', 'packet.sent'])
+  p.expectRefusal(await p.postPacket(caseId), 'an enquiry without consent', 'preconditions-unmet', [
+    'consent.identity',
+    'consent.guardian',
+  ])
   const identityToUkraine = {
     categories: ['identity', 'health'],
     recipients: [UKRAINE],
@@ -657,58 +828,90 @@ t.test("an unaccompanied child's return, with every child safeguard", async (t) 
   t.equal(withoutGuardian.statusCode, 422, "a child's consent without the guardian is refused")
   t.equal((withoutGuardian.json() as Problem).type, 'urn:trm:problem:guardian-required')
   // Every consent of a child carries the guardian (422 otherwise), so `consent.guardian` can only be
-  // shown failing next to `consent.identity`: before any consent names IOM Ukraine.
-  // The guardian consents, but only to the shelter in Kyiv: nothing may go to IOM Ukraine.
+  // shown failing next to `consent.identity`: while no consent names IOM Ukraine.
   const toShelter = await p.consent(
     caseId,
     [{ categories: ['identity', 'health'], recipients: [KYIV_SHELTER], purposes: ['return_assistance'] }],
     GUARDIAN,
   )
   t.equal(toShelter.statusCode, 201, "the guardian's consent naming the Kyiv shelter is recorded")
-  const nothing = await app.request({
-    method: 'POST',
-    url: `/v1/cases/${caseId}/packets`,
-    key: PL_CW,
-    payload: { recipient_organisation_id: UKRAINE, purpose: 'return_assistance' },
-  })
-  t.equal(nothing.statusCode, 422, 'no packet can go to IOM Ukraine on a consent naming someone else')
-  await p.refused(caseId, PL_CW, 'send_referral', ['consent.identity', 'consent.guardian', 'packet.sent'])
+  p.expectRefusal(
+    await p.postPacket(caseId),
+    'an enquiry to IOM Ukraine on a consent naming the shelter',
+    'preconditions-unmet',
+    ['consent.identity', 'consent.guardian'],
+  )
   const toUkraine = await p.consent(caseId, [identityToUkraine], GUARDIAN)
   t.equal(toUkraine.statusCode, 201, "the guardian's consent naming IOM Ukraine is recorded")
   t.same((toUkraine.json() as Consent).guardian, GUARDIAN)
-  await p.refused(caseId, PL_CW, 'send_referral', ['consent.identity', 'consent.guardian', 'packet.sent'])
-  const packet = await p.sendPacket(caseId)
-  t.same(packet.included_categories, ['identity', 'health'])
-  await p.expectOffer(caseId, 'send_referral', PL_CW, [])
-  await p.take(caseId, PL_CW, 'send_referral', 'referral_sent')
+  const enquiry = await p.sendPacket(caseId, 'enquiry', 'referral_sent')
+  t.same(enquiry.included_categories, ['health'], 'the enquiry carries the health data')
+  t.notOk(JSON.stringify(enquiry.content).includes(CHILD_NAME), 'not the child’s name')
+  t.notOk('family' in enquiry.content.sections, 'nor family data')
 
   // referral_sent → acknowledged
   await p.expectStep(caseId, sop, 'referral_sent', POLAND)
-  await p.refused(caseId, PL_CW, 'acknowledge_referral', ['actor.side', 'packet.acknowledged'])
-  await p.acknowledgePacket(packet.id)
-  await p.expectOffer(caseId, 'acknowledge_referral', UA_CW, [[PL_CW, ['actor.side']]])
-  await p.take(caseId, UA_CW, 'acknowledge_referral', 'acknowledged')
+  await p.viaPacketOperation(caseId, PL_CW, 'acknowledge_referral')
+  await p.acknowledgePacket(enquiry.id)
 
-  // acknowledged → accepted: the joint assessment and the family assessment in Ukraine
+  // acknowledged → accepted: the joint assessment, the family able to receive him, and a
+  // determination made after that family assessment
   await p.expectStep(caseId, sop, 'acknowledged', POLAND, [PL_CW, UA_CW])
   await p.record(caseId, PL_CW, 'assessment', 'risk_and_needs')
   await p.record(caseId, UA_CW, 'assessment', 'risk_and_needs')
-  await p.acceptPacket(packet.id)
-  await p.refused(caseId, UA_CW, 'accept_referral', ['assessment.family'])
-  await p.record(caseId, UA_CW, 'assessment', 'family', { summary: 'The aunt in Lviv can care for him.' })
+  p.expectRefusal(await p.answer(enquiry.id, 'accept', {}), 'accepting the child', 'preconditions-unmet', [
+    'assessment.family',
+  ])
+  const unable = await p.record(caseId, UA_CW, 'assessment', 'family', { outcome: 'family_unable_to_receive' })
+  {
+    const refusal = p.expectRefusal(
+      await p.answer(enquiry.id, 'accept', {}),
+      'accepting the child whose family cannot receive him',
+      'preconditions-unmet',
+      ['assessment.family.outcome', 'assessment.best_interests_determination.revalidate'],
+    )
+    // Family data is not consented to IOM Ukraine: it is told which outcome is needed, not the record.
+    const family = refusal.unmet?.find((u) => u.code === 'assessment.family.outcome')
+    t.match(family, { field: 'outcome', expected: 'family_able_to_receive' })
+    t.notOk(family && 'record_id' in family, 'without a record IOM Ukraine may not read')
+    t.notOk(JSON.stringify(refusal).includes(unable.id), 'the record id appears nowhere')
+  }
+  await p.record(caseId, UA_CW, 'assessment', 'family', { outcome: 'family_able_to_receive' })
+  p.expectRefusal(
+    await p.answer(enquiry.id, 'accept', {}),
+    'accepting on a determination older than the family assessment',
+    'preconditions-unmet',
+    ['assessment.best_interests_determination.revalidate'],
+  )
+  {
+    // IOM Poland, which holds the data, is told which record must be made again.
+    const options = await p.nextActions(caseId, PL_CW)
+    const accept = options.refused.find((o) => o.action === 'accept_referral')
+    t.match(
+      accept?.unmet.find((u) => u.code === 'assessment.best_interests_determination.revalidate'),
+      { record_id: earlyDetermination.id },
+      'next-actions names the determination to make again, for the sending partner',
+    )
+  }
+  await p.record(caseId, PL_CW, 'assessment', 'best_interests_determination')
   await p.expectOffer(caseId, 'accept_referral', UA_CW, [[PL_CW, ['actor.side']]])
-  await p.take(caseId, UA_CW, 'accept_referral', 'accepted')
+  const referral = await p.acceptPacket(caseId, enquiry.id)
+  t.same(
+    (await p.request({ method: 'GET', url: `/v1/packets/${referral.id}`, key: UA_CW })).json().included_categories,
+    ['identity', 'health'],
+    'the full referral carries what the guardian consented to',
+  )
 
   // accepted → ready_to_travel
   await p.expectStep(caseId, sop, 'accepted', POLAND, [PL_CW, UA_CW])
   await p.record(caseId, PL_CW, 'travel_documents')
   await p.record(caseId, PL_CW, 'assessment', 'fit_to_travel')
-  await p.record(caseId, PL_CW, 'escort', undefined, { by: 'Social worker and the guardian' })
+  await p.record(caseId, PL_CW, 'escort')
   await p.record(caseId, UA_CW, 'reception')
   await p.record(caseId, UA_CW, 'reintegration_plan_draft')
   await p.take(caseId, PL_CW, 'confirm_ready', 'ready_to_travel')
 
-  // ready_to_travel: no departure without a hand-over protocol
+  // ready_to_travel: no departure without a hand-over protocol, nor at a high risk without mitigation
   await p.expectStep(caseId, sop, 'ready_to_travel', POLAND, [PL_CW, UA_CW])
   await p.refused(caseId, PL_CW, 'confirm_departure', ['record.handover_protocol'])
   {
@@ -716,7 +919,16 @@ t.test("an unaccompanied child's return, with every child safeguard", async (t) 
     const departure = options.refused.find((option) => option.action === 'confirm_departure')
     t.same(codesOf(departure?.unmet), ['record.handover_protocol'], 'next-actions names the missing protocol')
   }
-  await p.record(caseId, PL_CW, 'handover_protocol', undefined, { where: 'Kyiv airport', to: 'IOM Ukraine' })
+  await p.record(caseId, PL_CW, 'handover_protocol')
+  const high = await p.record(caseId, PL_CW, 'assessment', 'risk_and_needs', { level: 'high', mitigations: [] })
+  {
+    const refusal = await p.refused(caseId, PL_CW, 'confirm_departure', ['assessment.risk_and_needs.level'])
+    t.match(refusal.unmet?.[0], { record_id: high.id, field: 'level', actual: 'high' }, 'the high risk is named')
+  }
+  await p.record(caseId, PL_CW, 'assessment', 'risk_and_needs', {
+    level: 'high',
+    mitigations: ['Escorted by a social worker and the guardian to the door.'],
+  })
   await p.expectOffer(caseId, 'confirm_departure', PL_CW, [[UA_CW, ['actor.side']]])
   await p.take(caseId, PL_CW, 'confirm_departure', 'departed')
 
@@ -789,7 +1001,7 @@ t.test('exits from the procedure', async (t) => {
 
   t.test('the person withdraws after acceptance: IOM Ukraine can no longer read the packet', async (t) => {
     const p = procedureClient(t, app)
-    const { caseId, packetId } = await p.adultAt('accepted')
+    const { caseId, referralId: packetId } = await p.adultAt('accepted')
     const before = await p.request({ method: 'GET', url: `/v1/packets/${packetId}`, key: UA_CW })
     t.ok(before.body.includes(ADULT_NAME), 'before the withdrawal IOM Ukraine reads the identity')
     await p.refused(caseId, UA_CW, 'withdraw', ['actor.side'], { reason: 'Told IOM Ukraine.' })
@@ -907,8 +1119,40 @@ t.test('exits from the procedure', async (t) => {
       'cancel is not offered from departed',
     )
     const response = await p.transition(caseId, PL_SV, 'cancel', { reason: 'Too late.' })
-    t.equal(response.statusCode, 409, 'cancel after departure is refused')
-    t.equal((response.json() as Problem).type, 'urn:trm:problem:action-not-open')
+    p.expectNotOpen(response, 'cancel after departure', openAtOf(adultReturn, 'cancel'), [])
+  })
+
+  t.test('IOM Ukraine declines; IOM Poland refers the person again', async (t) => {
+    const p = procedureClient(t, app)
+    const { caseId, packetId } = await p.adultAt('acknowledged')
+    await p.viaPacketOperation(caseId, UA_CW, 'decline_referral')
+    const declined = await p.answer(packetId as string, 'decline', {
+      reason_code: 'no_capacity',
+      reason_text: 'Full until February.',
+    })
+    t.equal(declined.statusCode, 200, 'IOM Ukraine declines the enquiry')
+    t.equal((declined.json() as Packet).status, 'declined')
+    await p.expectStep(caseId, adultReturn, 'declined', POLAND)
+    await p.notAParty(caseId, UA_CW, 'declined')
+    p.expectNotOpen(
+      await p.postPacket(caseId),
+      'a new enquiry before referring elsewhere',
+      ['return_decided'],
+      ['refer_elsewhere'],
+    )
+    await p.expectOffer(caseId, 'refer_elsewhere', PL_CW, [])
+    await p.take(caseId, PL_CW, 'refer_elsewhere', 'return_decided')
+    const again = await p.sendPacket(caseId, 'enquiry', 'referral_sent')
+    t.equal(again.version, 2, 'the second packet of the case to IOM Ukraine')
+    await p.expectStep(caseId, adultReturn, 'referral_sent', POLAND)
+    t.match(
+      (await p.timeline(caseId)).slice(-3).map((item) => [item.action, item.to_step, item.organisation_id]),
+      [
+        ['decline_referral', 'declined', UKRAINE],
+        ['refer_elsewhere', 'return_decided', POLAND],
+        ['send_referral', 'referral_sent', POLAND],
+      ],
+    )
   })
 })
 
@@ -961,8 +1205,8 @@ t.test('the procedures are published, with their diagrams', async (t) => {
     ['child-return', 'child'],
   ]) {
     t.ok(
-      items.some((item) => item.id === id && item.version === 1 && item.applies_to === appliesTo),
-      `${id} v1 is listed, for a ${appliesTo}`,
+      items.some((item) => item.id === id && item.version === 2 && item.applies_to === appliesTo),
+      `${id} v2 is listed, for a ${appliesTo}`,
     )
   }
 
@@ -970,7 +1214,7 @@ t.test('the procedures are published, with their diagrams', async (t) => {
     const response = await app.request({ method: 'GET', url: `/v1/sops/${file.id}`, key: UA_CW })
     t.equal(response.statusCode, 200, `${file.id} is published`)
     const sop = response.json() as Schemas['Sop']
-    t.same([sop.id, sop.version, sop.applies_to, sop.initial_step], [file.id, 1, file.applies_to, file.initial_step])
+    t.same([sop.id, sop.version, sop.applies_to, sop.initial_step], [file.id, 2, file.applies_to, file.initial_step])
     t.same(sop.steps, file.steps, `${file.id}: the steps are those of the definition file`)
     t.same(sop.transitions, file.transitions, `${file.id}: the transitions are those of the definition file`)
     t.ok(sop.diagram.includes('stateDiagram-v2'), `${file.id}: the diagram is a Mermaid state diagram`)
@@ -983,15 +1227,19 @@ t.test('the procedures are published, with their diagrams', async (t) => {
           )
           continue
         }
-        t.ok(
-          sop.diagram.includes(`${from} --> ${transition.to} : ${transition.action}`),
-          `${file.id}: ${from} --> ${transition.to} : ${transition.action}`,
-        )
+        // An exchange is labelled with the packet operation that takes it; `$current` loops on the step.
+        const to = transition.to === '$current' ? from : transition.to
+        const label = transition.exchange
+          ? `${transition.action} · ${operationOf(transition.action)}`
+          : transition.action
+        t.ok(sop.diagram.includes(`${from} --> ${to} : ${label}`), `${file.id}: ${from} --> ${to} : ${label}`)
       }
     }
   }
-  const versioned = await app.request({ method: 'GET', url: '/v1/sops/child-return?version=1', key: PL_CW })
+  const versioned = await app.request({ method: 'GET', url: '/v1/sops/child-return?version=2', key: PL_CW })
   t.equal(versioned.statusCode, 200, 'a version can be asked for')
+  const retired = await app.request({ method: 'GET', url: '/v1/sops/child-return?version=1', key: PL_CW })
+  t.equal(retired.statusCode, 404, 'version 1 is no longer published')
   const unknown = await app.request({ method: 'GET', url: '/v1/sops/child-return?version=99', key: PL_CW })
   t.equal(unknown.statusCode, 404, 'an unknown version is not found')
 })

@@ -5,9 +5,27 @@ import { pathToFileURL } from 'node:url'
 import t, { type Test } from 'tap'
 import type { DataCategory, Purpose, Role } from '../src/db/schema.js'
 import { addDuration } from '../src/sops/deadline.js'
-import type { AssessmentKind, Guard, RecordKind, Side, SopDefinition, Transition } from '../src/sops/definition.js'
+import type {
+  AssessmentKind,
+  Guard,
+  PacketOperation,
+  RecordKind,
+  Side,
+  SopDefinition,
+  Transition,
+} from '../src/sops/definition.js'
 import { mermaidDiagram } from '../src/sops/diagram.js'
-import { type Actor, type CaseFacts, evaluate } from '../src/sops/engine.js'
+import {
+  type Actor,
+  type AssessmentFact,
+  type CaseFacts,
+  evaluate,
+  laterActions,
+  openAt,
+  pathTo,
+  type Unmet,
+} from '../src/sops/engine.js'
+import { recordDataErrors, recordKinds } from '../src/sops/records.js'
 import { loadSops, SopDefinitionError } from '../src/sops/registry.js'
 
 // Pure unit tests of the SOP engine, its two procedures, the registry, the diagram and deadlines:
@@ -51,8 +69,38 @@ const allDataCategories = Object.keys({
   reintegration: true,
 } satisfies Record<DataCategory, true>) as DataCategory[]
 
+/** The operation of the contract that takes a transition: each packet operation has its own. */
+const operationIds: Record<PacketOperation, string> = {
+  send: 'sendPacket',
+  acknowledge: 'acknowledgePacket',
+  accept: 'acceptPacket',
+  decline: 'declinePacket',
+  request_information: 'requestPacketInformation',
+}
+const operationOf = (transition: Transition) =>
+  transition.exchange ? operationIds[transition.exchange.operation] : 'performTransition'
+
+/**
+ * For each outcome a guard asks of an assessment, an outcome the same assessment can record that
+ * does not let the step happen.
+ */
+const wrongOutcomes: Record<string, string | boolean> = {
+  'best_interests_determination.outcome': 'return_not_in_best_interests',
+  'family.outcome': 'family_unable_to_receive',
+  'fit_to_travel.fit': false,
+}
+
+/** The category of personal data each assessment a guard reads is: a refusal naming the record names it too. */
+const categoryOf: Partial<Record<AssessmentKind, DataCategory>> = {
+  best_interests_determination: 'family',
+  family: 'family',
+  fit_to_travel: 'health',
+  risk_and_needs: 'psychosocial',
+}
+
 const otherSide = (side: Side): Side => (side === 'sending' ? 'receiving' : 'sending')
 const isPrevious = (transition: Transition) => transition.to === '$previous'
+const staysPut = (transition: Transition) => transition.to === '$current'
 
 // ---------------------------------------------------------------------------------------------
 // The graph of a procedure
@@ -60,12 +108,13 @@ const isPrevious = (transition: Transition) => transition.to === '$previous'
 /** Steps with a transition (not `$previous`) into `step`: where a `$previous` transition from it may return to. */
 function predecessors(definition: SopDefinition, step: string): string[] {
   return Object.keys(definition.steps).filter((from) =>
-    definition.transitions.some((tr) => !isPrevious(tr) && tr.to === step && tr.from.includes(from)),
+    definition.transitions.some((tr) => !isPrevious(tr) && !staysPut(tr) && tr.to === step && tr.from.includes(from)),
   )
 }
 
 /** Where one transition from `step` may lead; `$previous` to any step the case may have come from. */
 function targets(definition: SopDefinition, transition: Transition, step: string): string[] {
+  if (staysPut(transition)) return [step]
   return isPrevious(transition) ? predecessors(definition, step) : [transition.to]
 }
 
@@ -132,21 +181,33 @@ interface Needs {
   provisions: { category: string; purpose: string; recipient: string }[]
   /** The partner a guardian consented to refer the child to, in a consent of its own; null: no guardian consented. */
   guardianRecipient: string | null
-  assessments: { kind: AssessmentKind; side: Side }[]
-  packetStatuses: string[]
+  /** Oldest first, as the case recorded them. */
+  assessments: AssessmentFact[]
   records: RecordKind[]
 }
 
-/** Exactly what the guards ask for, nothing more. */
+let assessmentIds = 0
+/** An assessment with an id of its own, as the case would have recorded it. */
+function assessment(kind: AssessmentKind, data: Record<string, unknown>, side: Side = 'sending'): AssessmentFact {
+  assessmentIds += 1
+  return { id: `${kind}-${assessmentIds}`, kind, side, data }
+}
+
+/** The latest assessment of a kind in the facts, the one guards read. */
+const latestOf = (needs: Needs, kind: AssessmentKind) => needs.assessments.findLast((a) => a.kind === kind)
+
+/** Exactly what the guards ask for, nothing more; an assessment a guard wants recorded after another comes last. */
 function needsOf(guards: readonly Guard[]): Needs {
   const needs: Needs = {
     counterpartId: COUNTERPART,
     provisions: [],
     guardianRecipient: null,
     assessments: [],
-    packetStatuses: [],
     records: [],
   }
+  const first: AssessmentFact[] = []
+  const then: AssessmentFact[] = []
+  const last: AssessmentFact[] = []
   for (const guard of guards) {
     switch (guard.kind) {
       case 'consent_covers':
@@ -158,17 +219,21 @@ function needsOf(guards: readonly Guard[]): Needs {
         needs.guardianRecipient = COUNTERPART
         break
       case 'assessment_completed':
-        needs.assessments.push({ kind: guard.assessment, side: 'sending' })
-        if (guard.joint) needs.assessments.push({ kind: guard.assessment, side: 'receiving' })
+        first.push(assessment(guard.assessment, {}, 'sending'))
+        if (guard.joint) first.push(assessment(guard.assessment, {}, 'receiving'))
         break
-      case 'packet':
-        needs.packetStatuses.push(guard.status)
+      case 'assessment_outcome':
+        ;(guard.recorded_after ? last : then).push(assessment(guard.assessment, { [guard.field]: guard.equals }))
+        break
+      case 'risk_acceptable':
+        then.push(assessment('risk_and_needs', { level: 'low', mitigations: [] }))
         break
       case 'record_present':
         needs.records.push(guard.record)
         break
     }
   }
+  needs.assessments = [...first, ...then, ...last]
   return needs
 }
 
@@ -202,7 +267,6 @@ function factsOf(needs: Needs, step: string, leadSide: Side, previousStep: strin
     leadSide,
     consents,
     counterpartId: needs.counterpartId,
-    packetStatuses: new Set(needs.packetStatuses),
     assessments: needs.assessments,
     records: new Set(needs.records),
   }
@@ -213,20 +277,35 @@ const nothing: Needs = {
   provisions: [],
   guardianRecipient: null,
   assessments: [],
-  packetStatuses: [],
   records: [],
 }
 
 interface Variant {
   label: string
   needs: Needs
+  /** The unmet codes, in guard order; none: the variant still lets the action happen. */
   codes: string[]
   /** A fragment each message must hold, where it says which fact is missing. */
   message?: RegExp
+  /** What the first unmet item must say of the record that refuses the step. */
+  detail?: Partial<Unmet>
 }
 
-/** For one guard: the facts with just that guard's fact taken away (in each way it can go missing). */
-function withoutGuard(needs: Needs, guard: Guard): Variant[] {
+/** The codes of every guard of a transition that finds no assessment of `kind` at all. */
+function codesWhenMissing(guards: readonly Guard[], kind: AssessmentKind): string[] {
+  return guards.flatMap((guard) => {
+    if (guard.kind === 'assessment_completed' || guard.kind === 'assessment_outcome') {
+      return guard.assessment === kind ? [`assessment.${kind}`] : []
+    }
+    return guard.kind === 'risk_acceptable' && kind === 'risk_and_needs' ? ['assessment.risk_and_needs'] : []
+  })
+}
+
+/**
+ * For one guard: the facts with just that guard's fact taken away or contradicted (in each way it can
+ * fail), and a few changes that must still let the action happen.
+ */
+function withoutGuard(needs: Needs, guard: Guard, guards: readonly Guard[]): Variant[] {
   switch (guard.kind) {
     case 'consent_covers':
       return guard.categories.flatMap((category) => {
@@ -279,8 +358,8 @@ function withoutGuard(needs: Needs, guard: Guard): Variant[] {
         {
           label: `no ${kind} assessment`,
           needs: { ...needs, assessments: needs.assessments.filter((a) => a.kind !== kind) },
-          codes: [`assessment.${kind}`],
-          message: /is not completed/,
+          codes: codesWhenMissing(guards, kind),
+          message: /is not recorded\.$/,
         },
       ]
       if (guard.joint) {
@@ -295,20 +374,126 @@ function withoutGuard(needs: Needs, guard: Guard): Variant[] {
       }
       return variants
     }
-    case 'packet':
-      return [
+    case 'assessment_outcome': {
+      const { assessment: kind, field, equals } = guard
+      const wrong = wrongOutcomes[`${kind}.${field}`] as string | boolean
+      const right = latestOf(needs, kind) as AssessmentFact
+      // In the place of the one the guard reads, so that no other guard sees a newer assessment.
+      const instead = (replacement: AssessmentFact) => ({
+        ...needs,
+        assessments: needs.assessments.map((a) => (a === right ? replacement : a)),
+      })
+      const wrongOne = assessment(kind, { ...right.data, [field]: wrong })
+      const silent = assessment(kind, {})
+      const variants: Variant[] = [
         {
-          label: `packet never ${guard.status}`,
-          needs: { ...needs, packetStatuses: needs.packetStatuses.filter((s) => s !== guard.status) },
-          codes: [`packet.${guard.status}`],
+          label: `no ${kind} assessment`,
+          needs: { ...needs, assessments: needs.assessments.filter((a) => a.kind !== kind) },
+          codes: codesWhenMissing(guards, kind),
+          message: new RegExp(`saying ${field} = ${JSON.stringify(equals)} is not recorded\\.$`),
+          detail: { field, expected: equals },
+        },
+        {
+          label: `the ${kind} assessment says ${field} = ${JSON.stringify(wrong)}`,
+          needs: instead(wrongOne),
+          codes: [`assessment.${kind}.${field}`],
+          message: new RegExp(`\\(record ${wrongOne.id}\\) says ${field} = ${JSON.stringify(wrong)}; this step needs`),
+          detail: { record_id: wrongOne.id, category: categoryOf[kind], field, expected: equals, actual: wrong },
+        },
+        {
+          label: `the ${kind} assessment does not say ${field}`,
+          needs: instead(silent),
+          codes: [`assessment.${kind}.${field}`],
+          detail: { record_id: silent.id, category: categoryOf[kind], field, expected: equals, actual: null },
+        },
+        {
+          label: `the ${kind} assessment says ${JSON.stringify(equals)}, the one before it ${JSON.stringify(wrong)}`,
+          needs: {
+            ...needs,
+            assessments: needs.assessments.flatMap((a) =>
+              a === right ? [assessment(kind, { ...right.data, [field]: wrong }), right] : [a],
+            ),
+          },
+          codes: [],
+        },
+        {
+          label: `the ${kind} assessment said ${JSON.stringify(equals)}, a later one says ${JSON.stringify(wrong)}`,
+          needs: {
+            ...needs,
+            assessments: needs.assessments.flatMap((a) => (a === right ? [right, wrongOne] : [a])),
+          },
+          codes: [`assessment.${kind}.${field}`],
+          detail: { record_id: wrongOne.id, actual: wrong },
         },
       ]
+      const after = guard.recorded_after
+      if (after) {
+        const before = latestOf(needs, after)
+        const anew = assessment(after, before ? { ...before.data } : {})
+        variants.push(
+          {
+            label: `a ${after} assessment recorded after the ${kind}`,
+            needs: { ...needs, assessments: [...needs.assessments, anew] },
+            codes: [`assessment.${kind}.revalidate`],
+            message: new RegExp(`must be made again after the latest .*\\(record ${anew.id}\\)\\.$`),
+            detail: { record_id: right.id, category: categoryOf[kind] },
+          },
+          {
+            label: `a ${after} assessment recorded after the ${kind}, and the ${kind} made again`,
+            needs: { ...needs, assessments: [...needs.assessments, anew, assessment(kind, { ...right.data })] },
+            codes: [],
+          },
+        )
+      }
+      return variants
+    }
+    case 'risk_acceptable': {
+      const high = assessment('risk_and_needs', { level: 'high', mitigations: [] })
+      const withRisk = (...added: AssessmentFact[]) => ({ ...needs, assessments: [...needs.assessments, ...added] })
+      return [
+        {
+          label: 'no risk and needs assessment',
+          needs: { ...needs, assessments: needs.assessments.filter((a) => a.kind !== 'risk_and_needs') },
+          codes: codesWhenMissing(guards, 'risk_and_needs'),
+          message: /^A risk and needs assessment is not recorded\.$/,
+        },
+        {
+          label: 'a later risk assessment rates the risk high and names no mitigation',
+          needs: withRisk(high),
+          codes: ['assessment.risk_and_needs.level'],
+          message: new RegExp(`\\(record ${high.id}\\) rates the risk high and names no mitigation`),
+          detail: {
+            record_id: high.id,
+            category: 'psychosocial',
+            field: 'level',
+            expected: 'low or medium, or high with mitigations',
+            actual: 'high',
+          },
+        },
+        {
+          label: 'a high risk with mitigations',
+          needs: withRisk(assessment('risk_and_needs', { level: 'high', mitigations: ['escorted all the way'] })),
+          codes: [],
+        },
+        {
+          label: 'a medium risk without mitigations',
+          needs: withRisk(assessment('risk_and_needs', { level: 'medium', mitigations: [] })),
+          codes: [],
+        },
+        {
+          label: 'a high risk without mitigations, then reassessed low',
+          needs: withRisk(high, assessment('risk_and_needs', { level: 'low', mitigations: [] })),
+          codes: [],
+        },
+      ]
+    }
     case 'record_present':
       return [
         {
           label: `no ${guard.record} record`,
           needs: { ...needs, records: needs.records.filter((r) => r !== guard.record) },
           codes: [`record.${guard.record}`],
+          message: /is not recorded\.$/,
         },
       ]
   }
@@ -338,6 +523,7 @@ function assertAllowed(
   t.equal(refused.length, 0, `${label}: not refused`)
   t.equal(allowed.length, 1, `${label}: allowed`)
   t.equal(allowed[0]?.to, to, `${label}: leads to ${to}`)
+  t.equal(allowed[0]?.operation, operationOf(transition), `${label}: taken by ${operationOf(transition)}`)
   t.same(allowed[0]?.inputs, transition.inputs ?? [], `${label}: asks for its inputs`)
   t.same(allowed[0]?.unmet, [], `${label}: nothing unmet`)
 }
@@ -351,6 +537,7 @@ function assertRefused(
   codes: readonly string[],
   label: string,
   message?: RegExp,
+  detail?: Partial<Unmet>,
 ) {
   const { allowed, refused } = optionFor(definition, facts, actor, action)
   t.equal(allowed.length, 0, `${label}: not allowed`)
@@ -366,6 +553,15 @@ function assertRefused(
     `${label}: each unmet code has a sentence for people`,
   )
   if (message) t.match(unmet[0]?.message, message, `${label}: the message says what is missing`)
+  if (detail) {
+    const shown = Object.fromEntries(Object.keys(detail).map((key) => [key, unmet[0]?.[key as keyof Unmet]]))
+    t.strictSame(shown, detail, `${label}: names the record, the field, what it says and what is needed`)
+  } else {
+    t.ok(
+      unmet.every((u) => u.record_id === undefined || u.code.startsWith('assessment.')),
+      `${label}: only an assessment names a record`,
+    )
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,10 +571,12 @@ function assertRefused(
 const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
   'adult-return': {
     decide_return: ['record.return_decision'],
-    send_referral: ['consent.identity', 'packet.sent'],
-    acknowledge_referral: ['packet.acknowledged'],
-    accept_referral: ['assessment.risk_and_needs', 'packet.accepted'],
-    decline_referral: ['packet.declined'],
+    send_referral: ['consent.identity'],
+    acknowledge_referral: [],
+    request_information: [],
+    answer_information: [],
+    accept_referral: ['assessment.risk_and_needs'],
+    decline_referral: [],
     refer_elsewhere: [],
     confirm_ready: [
       'record.travel_documents',
@@ -387,7 +585,7 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
       'record.reception',
       'record.reintegration_plan_draft',
     ],
-    confirm_departure: [],
+    confirm_departure: ['assessment.fit_to_travel', 'assessment.risk_and_needs'],
     confirm_arrival: [],
     finalise_plan: ['record.reintegration_plan_final'],
     close: ['record.closure_report'],
@@ -395,13 +593,16 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     put_on_hold: [],
     resume: [],
     cancel: [],
+    send_update: [],
   },
   'child-return': {
     decide_return: ['record.return_decision', 'assessment.best_interests_determination', 'record.guardian_appointment'],
-    send_referral: ['consent.identity', 'consent.guardian', 'packet.sent'],
-    acknowledge_referral: ['packet.acknowledged'],
-    accept_referral: ['assessment.risk_and_needs', 'assessment.family', 'packet.accepted'],
-    decline_referral: ['packet.declined'],
+    send_referral: ['consent.identity', 'consent.guardian'],
+    acknowledge_referral: [],
+    request_information: [],
+    answer_information: [],
+    accept_referral: ['assessment.risk_and_needs', 'assessment.family', 'assessment.best_interests_determination'],
+    decline_referral: [],
     confirm_ready: [
       'record.travel_documents',
       'assessment.fit_to_travel',
@@ -415,6 +616,8 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
       'consent.guardian',
       'record.escort',
       'record.handover_protocol',
+      'assessment.fit_to_travel',
+      'assessment.risk_and_needs',
     ],
     confirm_arrival: [],
     finalise_plan: ['record.reintegration_plan_final'],
@@ -423,6 +626,7 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     put_on_hold: [],
     resume: [],
     cancel: [],
+    send_update: [],
   },
 }
 
@@ -434,6 +638,29 @@ t.test('the table of unmet codes has a row for every action of every procedure, 
       [...new Set(definition.transitions.map((tr) => tr.action))].sort(),
       `${definition.id}: a row for each action`,
     )
+  }
+})
+
+t.test('every outcome a guard asks for can be recorded, and so can the outcome that refuses it', async (t) => {
+  for (const definition of definitions) {
+    for (const tr of definition.transitions) {
+      for (const guard of tr.guards) {
+        if (guard.kind !== 'assessment_outcome') continue
+        const key = `${guard.assessment}.${guard.field}`
+        const wrong = wrongOutcomes[key]
+        t.not(wrong, undefined, `${definition.id}: ${tr.action}: a wrong outcome for ${key} in the table`)
+        t.not(wrong, guard.equals, `${definition.id}: ${tr.action}: which differs from ${JSON.stringify(guard.equals)}`)
+        const kind = recordKinds.assessments[guard.assessment]
+        t.equal(kind.category, categoryOf[guard.assessment], `${guard.assessment} is ${kind.category} data`)
+        for (const value of [guard.equals, wrong]) {
+          t.same(
+            recordDataErrors(kind, { [guard.field]: value }),
+            [],
+            `${definition.id}: ${tr.action}: ${guard.assessment} may record ${guard.field} = ${JSON.stringify(value)}`,
+          )
+        }
+      }
+    }
   }
 })
 
@@ -453,14 +680,29 @@ for (const definition of definitions) {
             for (const previousStep of previousSteps) {
               // `$previous` returns to a step led by the side leading now.
               if (previousStep !== null && !leadSidesAt(definition, previousStep).includes(leadSide)) continue
-              const to = previousStep ?? transition.to
+              // `$current` keeps the case in its step (an update of the accepted referral).
+              const to = previousStep ?? (staysPut(transition) ? from : transition.to)
               const facts = (n: Needs) => factsOf(n, from, leadSide, previousStep)
               const where = `${leadSide} leads${previousStep ? `, came from ${previousStep}` : ''}`
 
               for (const role of transition.roles) {
                 assertAllowed(t, definition, facts(needs), { side, roles: [role] }, transition, to, `${where}, ${role}`)
               }
-              for (const variant of transition.guards.flatMap((guard) => withoutGuard(needs, guard))) {
+              for (const variant of transition.guards.flatMap((guard) =>
+                withoutGuard(needs, guard, transition.guards),
+              )) {
+                if (variant.codes.length === 0) {
+                  assertAllowed(
+                    t,
+                    definition,
+                    facts(variant.needs),
+                    actor,
+                    transition,
+                    to,
+                    `${where}, ${variant.label}`,
+                  )
+                  continue
+                }
                 assertRefused(
                   t,
                   definition,
@@ -470,27 +712,31 @@ for (const definition of definitions) {
                   variant.codes,
                   `${where}, ${variant.label}`,
                   variant.message,
+                  variant.detail,
                 )
               }
-              // Consents name the receiving partner: before there is one, no consent guard holds, even a
-              // guardian's consent that names the partner the referral will go to.
+              // A consent to share names the receiving partner: before there is one, no consent_covers guard
+              // holds. The guardian's consent to refer the child counts whoever it names until the partner
+              // is known (the partner the enquiry goes to is then the counterpart).
               if (transition.guards.some((g) => g.kind === 'consent_covers' || g.kind === 'guardian_consent')) {
                 const codes = transition.guards.flatMap((g) =>
-                  g.kind === 'consent_covers'
-                    ? g.categories.map((c) => `consent.${c}`)
-                    : g.kind === 'guardian_consent'
-                      ? ['consent.guardian']
-                      : [],
+                  g.kind === 'consent_covers' ? g.categories.map((c) => `consent.${c}`) : [],
                 )
-                assertRefused(
-                  t,
-                  definition,
-                  facts({ ...needs, counterpartId: null }),
-                  actor,
-                  transition.action,
-                  codes,
-                  `${where}, no receiving partner yet`,
-                )
+                const unknown = facts({ ...needs, counterpartId: null })
+                const label = `${where}, no receiving partner yet`
+                if (codes.length === 0) assertAllowed(t, definition, unknown, actor, transition, to, label)
+                else assertRefused(t, definition, unknown, actor, transition.action, codes, label)
+                if (transition.guards.some((g) => g.kind === 'guardian_consent')) {
+                  assertRefused(
+                    t,
+                    definition,
+                    facts({ ...needs, counterpartId: null, guardianRecipient: null }),
+                    actor,
+                    transition.action,
+                    [...codes, 'consent.guardian'],
+                    `${label}, and no guardian consent`,
+                  )
+                }
               }
               for (const guard of transition.guards) {
                 if (guard.kind !== 'assessment_completed' || guard.joint) continue
@@ -586,13 +832,354 @@ t.test('an action is not offered from a step it does not start from', async (t) 
 })
 
 // ---------------------------------------------------------------------------------------------
-// 2. The child's safeguards before departure
+// 2. Packet operations are transitions of the procedure
+
+/** Each procedure's exchange: which action each packet operation takes, what it sends and where it leads. */
+const exchanges: Record<
+  string,
+  Record<string, { operation: PacketOperation; packet?: string; from: string[]; to: string }>
+> = {
+  'adult-return': {
+    send_referral: { operation: 'send', packet: 'enquiry', from: ['return_decided'], to: 'referral_sent' },
+    acknowledge_referral: { operation: 'acknowledge', from: ['referral_sent'], to: 'acknowledged' },
+    request_information: { operation: 'request_information', from: ['acknowledged'], to: 'information_requested' },
+    answer_information: {
+      operation: 'send',
+      packet: 'information',
+      from: ['information_requested'],
+      to: 'acknowledged',
+    },
+    accept_referral: { operation: 'accept', from: ['acknowledged', 'information_requested'], to: 'accepted' },
+    decline_referral: { operation: 'decline', from: ['acknowledged', 'information_requested'], to: 'declined' },
+    send_update: {
+      operation: 'send',
+      packet: 'update',
+      from: ['accepted', 'ready_to_travel', 'departed', 'arrived', 'reintegration'],
+      to: '$current',
+    },
+  },
+  'child-return': {
+    send_referral: { operation: 'send', packet: 'enquiry', from: ['return_decided'], to: 'referral_sent' },
+    acknowledge_referral: { operation: 'acknowledge', from: ['referral_sent'], to: 'acknowledged' },
+    request_information: { operation: 'request_information', from: ['acknowledged'], to: 'information_requested' },
+    answer_information: {
+      operation: 'send',
+      packet: 'information',
+      from: ['information_requested'],
+      to: 'acknowledged',
+    },
+    accept_referral: { operation: 'accept', from: ['acknowledged', 'information_requested'], to: 'accepted' },
+    // A child whose referral is declined is not returned: no other partner is tried.
+    decline_referral: { operation: 'decline', from: ['acknowledged', 'information_requested'], to: 'not_returned' },
+    send_update: {
+      operation: 'send',
+      packet: 'update',
+      from: ['accepted', 'ready_to_travel', 'departed', 'arrived', 'reintegration'],
+      to: '$current',
+    },
+  },
+}
+
+for (const definition of definitions) {
+  t.test(`${definition.id}: the packet operations are its transitions`, async (t) => {
+    const expected = exchanges[definition.id] ?? {}
+    const withExchange = definition.transitions.filter((tr) => tr.exchange)
+    t.same(withExchange.map((tr) => tr.action).sort(), Object.keys(expected).sort(), 'exactly these actions exchange')
+    for (const tr of withExchange) {
+      const want = expected[tr.action]
+      t.same(
+        { operation: tr.exchange?.operation, packet: tr.exchange?.packet, from: tr.from, to: tr.to },
+        want,
+        `${tr.action}: ${want?.operation} ${want?.packet ?? ''}`,
+      )
+    }
+    const full = definition.transitions.filter((tr) => tr.effects?.includes('full_referral'))
+    t.same(
+      full.map((tr) => tr.action),
+      ['accept_referral'],
+      'the full referral follows only the acceptance',
+    )
+    for (const step of Object.keys(definition.steps)) {
+      const operations = definition.transitions
+        .filter((tr) => tr.exchange && tr.from.includes(step))
+        .map((tr) => tr.exchange?.operation)
+      t.equal(new Set(operations).size, operations.length, `${step}: each packet operation takes one action`)
+    }
+  })
+
+  t.test(`${definition.id}: an update keeps the case in its step`, async (t) => {
+    const update = definition.transitions.find((tr) => tr.action === 'send_update') as Transition
+    for (const step of openAt(definition, 'send_update')) {
+      const facts = factsOf(nothing, step, leadSidesAt(definition, step)[0] as Side, null)
+      const sending: Actor = { side: 'sending', roles: ['caseworker'] }
+      assertAllowed(t, definition, facts, sending, update, step, `${step}: the sending partner sends an update`)
+      assertRefused(
+        t,
+        definition,
+        facts,
+        { side: 'receiving', roles: ['caseworker'] },
+        'send_update',
+        ['actor.side'],
+        `${step}: the receiving partner does not`,
+      )
+    }
+    t.same(
+      Object.keys(definition.steps).filter(
+        (step) => !openAt(definition, 'send_update').includes(step) && !definition.steps[step]?.terminal,
+      ),
+      [
+        'identified',
+        'return_decided',
+        'referral_sent',
+        'acknowledged',
+        'information_requested',
+        'on_hold',
+        ...(definition.id === 'adult-return' ? ['declined'] : []),
+      ],
+      'no update before the acceptance, nor on hold',
+    )
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Where an action opens, and the way there
+
+t.test('openAt: the steps from which an action is open', async (t) => {
+  const adult = registry.current('adult')
+  const child = registry.current('child')
+  t.same(openAt(adult, 'send_referral'), ['return_decided'])
+  t.same(openAt(adult, 'accept_referral'), ['acknowledged', 'information_requested'])
+  t.same(openAt(adult, 'refer_elsewhere'), ['declined'])
+  t.same(openAt(child, 'refer_elsewhere'), [], 'a child is not referred elsewhere')
+  t.same(openAt(adult, 'resume'), ['on_hold'])
+  t.same(openAt(adult, 'fly_to_the_moon'), [], 'an unknown action is open nowhere')
+})
+
+t.test('pathTo: the shortest run of forward actions to a step where the action is open', async (t) => {
+  const adult = registry.current('adult')
+  const child = registry.current('child')
+  const table: [SopDefinition, from: string, action: string, path: string[] | undefined, why: string][] = [
+    [adult, 'return_decided', 'send_referral', [], 'open here: nothing to do first'],
+    [adult, 'identified', 'send_referral', ['decide_return'], 'one step on'],
+    [
+      adult,
+      'identified',
+      'accept_referral',
+      ['decide_return', 'send_referral', 'acknowledge_referral'],
+      'through the enquiry and its acknowledgement',
+    ],
+    [
+      adult,
+      'information_requested',
+      'confirm_ready',
+      ['accept_referral'],
+      'accepting is open while information is requested',
+    ],
+    [
+      adult,
+      'identified',
+      'confirm_arrival',
+      [
+        'decide_return',
+        'send_referral',
+        'acknowledge_referral',
+        'accept_referral',
+        'confirm_ready',
+        'confirm_departure',
+      ],
+      'the whole way to departure',
+    ],
+    [
+      adult,
+      'declined',
+      'accept_referral',
+      ['refer_elsewhere', 'send_referral', 'acknowledge_referral'],
+      'a declined referral goes to another partner',
+    ],
+    [adult, 'identified', 'resume', ['put_on_hold'], 'resuming needs a hold'],
+    [
+      adult,
+      'identified',
+      'send_update',
+      ['decide_return', 'send_referral', 'acknowledge_referral', 'accept_referral'],
+      'updates follow the acceptance',
+    ],
+    [adult, 'arrived', 'send_referral', undefined, 'no way back to the referral after arrival'],
+    [adult, 'on_hold', 'confirm_ready', undefined, 'resuming is not followed: where it returns depends on the case'],
+    [adult, 'closed', 'close', undefined, 'nothing leaves a terminal step'],
+    [adult, 'identified', 'fly_to_the_moon', undefined, 'an unknown action'],
+    [child, 'acknowledged', 'refer_elsewhere', undefined, 'a child is not referred elsewhere'],
+    [child, 'acknowledged', 'confirm_departure', ['accept_referral', 'confirm_ready'], 'the child is accepted first'],
+  ]
+  for (const [definition, from, action, path, why] of table) {
+    t.same(pathTo(definition, from, action), path, `${definition.id}: ${action} from ${from}: ${why}`)
+  }
+})
+
+t.test('laterActions: the actions further on, where they open, the way there, what they need', async (t) => {
+  const adult = registry.current('adult')
+  const child = registry.current('child')
+  const shape = (definition: SopDefinition, facts: CaseFacts) =>
+    laterActions(definition, facts).map(({ action, operation, open_at, path }) => ({
+      action,
+      operation,
+      open_at,
+      path,
+    }))
+  const toAccept = ['decide_return', 'send_referral', 'acknowledge_referral']
+  t.same(
+    shape(adult, factsOf(nothing, 'identified', 'sending')),
+    [
+      { action: 'send_referral', operation: 'sendPacket', open_at: ['return_decided'], path: ['decide_return'] },
+      {
+        action: 'acknowledge_referral',
+        operation: 'acknowledgePacket',
+        open_at: ['referral_sent'],
+        path: ['decide_return', 'send_referral'],
+      },
+      {
+        action: 'request_information',
+        operation: 'requestPacketInformation',
+        open_at: ['acknowledged'],
+        path: toAccept,
+      },
+      {
+        action: 'answer_information',
+        operation: 'sendPacket',
+        open_at: ['information_requested'],
+        path: [...toAccept, 'request_information'],
+      },
+      {
+        action: 'accept_referral',
+        operation: 'acceptPacket',
+        open_at: ['acknowledged', 'information_requested'],
+        path: toAccept,
+      },
+      {
+        action: 'decline_referral',
+        operation: 'declinePacket',
+        open_at: ['acknowledged', 'information_requested'],
+        path: toAccept,
+      },
+      {
+        action: 'refer_elsewhere',
+        operation: 'performTransition',
+        open_at: ['declined'],
+        path: [...toAccept, 'decline_referral'],
+      },
+      {
+        action: 'confirm_ready',
+        operation: 'performTransition',
+        open_at: ['accepted'],
+        path: [...toAccept, 'accept_referral'],
+      },
+      {
+        action: 'confirm_departure',
+        operation: 'performTransition',
+        open_at: ['ready_to_travel'],
+        path: [...toAccept, 'accept_referral', 'confirm_ready'],
+      },
+      {
+        action: 'confirm_arrival',
+        operation: 'performTransition',
+        open_at: ['departed'],
+        path: [...toAccept, 'accept_referral', 'confirm_ready', 'confirm_departure'],
+      },
+      {
+        action: 'finalise_plan',
+        operation: 'performTransition',
+        open_at: ['arrived'],
+        path: [...toAccept, 'accept_referral', 'confirm_ready', 'confirm_departure', 'confirm_arrival'],
+      },
+      {
+        action: 'close',
+        operation: 'performTransition',
+        open_at: ['reintegration'],
+        path: [
+          ...toAccept,
+          'accept_referral',
+          'confirm_ready',
+          'confirm_departure',
+          'confirm_arrival',
+          'finalise_plan',
+        ],
+      },
+      { action: 'resume', operation: 'performTransition', open_at: ['on_hold'], path: ['put_on_hold'] },
+      {
+        action: 'send_update',
+        operation: 'sendPacket',
+        open_at: ['accepted', 'ready_to_travel', 'departed', 'arrived', 'reintegration'],
+        path: [...toAccept, 'accept_referral'],
+      },
+    ],
+    'an adult just identified: every action ahead, in the order of the procedure, none open here',
+  )
+  const later = laterActions(adult, factsOf(nothing, 'identified', 'sending'))
+  const unmetOf = (action: string) => later.find((l) => l.action === action)?.unmet.map((u) => u.code)
+  t.same(unmetOf('send_referral'), ['consent.identity'], 'the enquiry will need a consent for identity data')
+  t.same(unmetOf('accept_referral'), ['assessment.risk_and_needs'], 'the acceptance, the risk assessment')
+  t.same(unmetOf('confirm_departure'), ['assessment.fit_to_travel', 'assessment.risk_and_needs'], 'departure both')
+  t.same(unmetOf('acknowledge_referral'), [], 'acknowledging needs nothing')
+
+  t.same(
+    shape(adult, factsOf(nothing, 'arrived', 'receiving')),
+    [
+      { action: 'close', operation: 'performTransition', open_at: ['reintegration'], path: ['finalise_plan'] },
+      { action: 'resume', operation: 'performTransition', open_at: ['on_hold'], path: ['put_on_hold'] },
+    ],
+    'after arrival: only what lies ahead, nothing of the referral behind',
+  )
+  t.same(
+    shape(child, factsOf(nothing, 'ready_to_travel', 'sending')).map((l) => [l.action, l.path]),
+    [
+      ['confirm_arrival', ['confirm_departure']],
+      ['finalise_plan', ['confirm_departure', 'confirm_arrival']],
+      ['close', ['confirm_departure', 'confirm_arrival', 'finalise_plan']],
+      ['resume', ['put_on_hold']],
+    ],
+    'a child ready to travel',
+  )
+
+  // What a later action will need, read from the records the case holds now.
+  const negative = assessment('best_interests_determination', { outcome: 'return_not_in_best_interests' })
+  const facts = factsOf(
+    {
+      ...nothing,
+      counterpartId: COUNTERPART,
+      assessments: [assessment('family', { outcome: 'family_able_to_receive' }), negative],
+    },
+    'return_decided',
+    'sending',
+  )
+  const accept = laterActions(child, facts).find((l) => l.action === 'accept_referral')
+  t.same(accept?.path, ['send_referral', 'acknowledge_referral'])
+  t.same(
+    accept?.unmet.map(({ message: _, ...rest }) => rest),
+    [
+      { code: 'assessment.risk_and_needs' },
+      {
+        code: 'assessment.best_interests_determination.outcome',
+        record_id: negative.id,
+        category: 'family',
+        field: 'outcome',
+        expected: 'return_in_best_interests',
+        actual: 'return_not_in_best_interests',
+      },
+    ],
+    'the child cannot be accepted on a determination against the return: named with its record',
+  )
+})
+
+// ---------------------------------------------------------------------------------------------
+// 4. The child's safeguards, read from what the records say
+
+const caseworker: Actor = { side: 'sending', roles: ['caseworker'] }
 
 t.test('child: confirm_departure needs every child safeguard', async (t) => {
   const child = registry.current('child')
   const adult = registry.current('adult')
   t.equal(child.id, 'child-return')
-  // Everything a case has by ready_to_travel, except the child safeguards.
+  // Everything an adult's case has by ready_to_travel, but none of the child safeguards.
   const facts: CaseFacts = {
     step: 'ready_to_travel',
     previousStep: 'accepted',
@@ -604,24 +1191,30 @@ t.test('child: confirm_departure needs every child safeguard', async (t) => {
       },
     ],
     counterpartId: COUNTERPART,
-    packetStatuses: new Set(['sent', 'acknowledged', 'accepted']),
     assessments: [
-      { kind: 'risk_and_needs', side: 'sending' },
-      { kind: 'risk_and_needs', side: 'receiving' },
-      { kind: 'fit_to_travel', side: 'sending' },
+      assessment('risk_and_needs', { level: 'low', mitigations: [] }, 'sending'),
+      assessment('risk_and_needs', { level: 'low', mitigations: [] }, 'receiving'),
+      assessment('fit_to_travel', { fit: true }),
     ],
     records: new Set(['return_decision', 'travel_documents', 'reception', 'reintegration_plan_draft']),
   }
-  const caseworker: Actor = { side: 'sending', roles: ['caseworker'] }
   const { allowed, refused } = evaluate(child, facts, caseworker)
   t.same(
     refused.find((o) => o.action === 'confirm_departure')?.unmet,
     [
       {
         code: 'assessment.best_interests_determination',
-        message: 'A best-interests determination validating the return is not completed.',
+        message: 'A best-interests determination saying outcome = "return_in_best_interests" is not recorded.',
+        field: 'outcome',
+        expected: 'return_in_best_interests',
       },
-      { code: 'assessment.family', message: 'A family assessment in the country of return is not completed.' },
+      {
+        code: 'assessment.family',
+        message:
+          'A family assessment in the country of return saying outcome = "family_able_to_receive" is not recorded.',
+        field: 'outcome',
+        expected: 'family_able_to_receive',
+      },
       {
         code: 'consent.guardian',
         message: 'The guardian or legal representative has not consented to refer the child to the receiving partner.',
@@ -633,8 +1226,8 @@ t.test('child: confirm_departure needs every child safeguard', async (t) => {
   )
   t.same(
     allowed.map((o) => o.action).sort(),
-    ['put_on_hold', 'withdraw'],
-    'the caseworker may still pause the case or record that the child withdraws',
+    ['put_on_hold', 'send_update', 'withdraw'],
+    'the caseworker may still update the referral, pause the case or record that the child withdraws',
   )
   t.same(refused.map((o) => o.action).sort(), ['cancel', 'confirm_departure'], 'cancel is blocked only by the role')
   t.same(
@@ -645,6 +1238,202 @@ t.test('child: confirm_departure needs every child safeguard', async (t) => {
   t.ok(
     evaluate(adult, facts, caseworker).allowed.some((o) => o.action === 'confirm_departure'),
     'an adult with the same facts may depart',
+  )
+})
+
+t.test('child: the best-interests determination must follow the latest family assessment', async (t) => {
+  const child = registry.current('child')
+  const accept = child.transitions.find((tr) => tr.action === 'accept_referral') as Transition
+  const receiving: Actor = { side: 'receiving', roles: ['caseworker'] }
+  const jointRisk = () => [
+    assessment('risk_and_needs', { level: 'low', mitigations: [] }, 'sending'),
+    assessment('risk_and_needs', { level: 'low', mitigations: [] }, 'receiving'),
+  ]
+  const family = (outcome: string) => assessment('family', { outcome })
+  const bid = (outcome: string) => assessment('best_interests_determination', { outcome })
+  const able = 'family_able_to_receive'
+  const positive = 'return_in_best_interests'
+
+  const run = (label: string, sequence: AssessmentFact[], unmet: Omit<Unmet, 'message'>[], message?: RegExp) => {
+    const facts: CaseFacts = {
+      ...factsOf(nothing, 'acknowledged', 'sending'),
+      counterpartId: COUNTERPART,
+      assessments: [...jointRisk(), ...sequence],
+    }
+    if (unmet.length === 0) {
+      assertAllowed(t, child, facts, receiving, accept, 'accepted', label)
+      return
+    }
+    const refused = optionFor(child, facts, receiving, 'accept_referral').refused[0]
+    t.same(
+      refused?.unmet.map(({ message: _, ...rest }) => rest),
+      unmet,
+      label,
+    )
+    if (message) t.match(refused?.unmet[0]?.message, message, `${label}: says why`)
+  }
+
+  run('the family, then the determination', [family(able), bid(positive)], [])
+  const early = bid(positive)
+  const familyAfter = family(able)
+  run(
+    'the determination before the family assessment',
+    [early, familyAfter],
+    [{ code: 'assessment.best_interests_determination.revalidate', record_id: early.id, category: 'family' }],
+    new RegExp(
+      `^A best-interests determination must be made again after the latest family assessment in the country of return \\(record ${familyAfter.id}\\)\\.$`,
+    ),
+  )
+  const first = bid(positive)
+  run(
+    'a family assessment made again after the determination',
+    [family(able), first, family(able)],
+    [{ code: 'assessment.best_interests_determination.revalidate', record_id: first.id, category: 'family' }],
+  )
+  run('and the determination made again after it', [family(able), bid(positive), family(able), bid(positive)], [])
+  const unable = family('family_unable_to_receive')
+  run(
+    'the family cannot receive the child',
+    [unable, bid(positive)],
+    [
+      {
+        code: 'assessment.family.outcome',
+        record_id: unable.id,
+        category: 'family',
+        field: 'outcome',
+        expected: able,
+        actual: 'family_unable_to_receive',
+      },
+    ],
+    new RegExp(
+      `^The latest family assessment in the country of return \\(record ${unable.id}\\) says outcome = "family_unable_to_receive"; this step needs "family_able_to_receive"\\.$`,
+    ),
+  )
+  run('a pending family assessment, then a positive one', [family('pending'), family(able), bid(positive)], [])
+  const pending = bid('pending')
+  run(
+    'a determination still pending',
+    [family(able), pending],
+    [
+      {
+        code: 'assessment.best_interests_determination.outcome',
+        record_id: pending.id,
+        category: 'family',
+        field: 'outcome',
+        expected: positive,
+        actual: 'pending',
+      },
+    ],
+  )
+  const against = bid('return_not_in_best_interests')
+  run(
+    'a positive determination overturned by a later one',
+    [family(able), bid(positive), against],
+    [
+      {
+        code: 'assessment.best_interests_determination.outcome',
+        record_id: against.id,
+        category: 'family',
+        field: 'outcome',
+        expected: positive,
+        actual: 'return_not_in_best_interests',
+      },
+    ],
+  )
+  run(
+    'no family assessment and no determination',
+    [],
+    [
+      { code: 'assessment.family', field: 'outcome', expected: able },
+      { code: 'assessment.best_interests_determination', field: 'outcome', expected: positive },
+    ],
+  )
+})
+
+t.test('departure: fit to travel, and a risk that is acceptable', async (t) => {
+  const adult = registry.current('adult')
+  const depart = adult.transitions.find((tr) => tr.action === 'confirm_departure') as Transition
+  const run = (label: string, sequence: AssessmentFact[], unmet: Omit<Unmet, 'message'>[], message?: RegExp) => {
+    const facts: CaseFacts = {
+      ...factsOf(nothing, 'ready_to_travel', 'sending', 'accepted'),
+      counterpartId: COUNTERPART,
+      assessments: sequence,
+    }
+    if (unmet.length === 0) {
+      assertAllowed(t, adult, facts, caseworker, depart, 'departed', label)
+      return
+    }
+    const refused = optionFor(adult, facts, caseworker, 'confirm_departure').refused[0]
+    t.same(
+      refused?.unmet.map(({ message: _, ...rest }) => rest),
+      unmet,
+      label,
+    )
+    if (message) t.match(refused?.unmet[0]?.message, message, `${label}: says why`)
+  }
+  const fit = () => assessment('fit_to_travel', { fit: true })
+  const risk = (level: string, mitigations: string[] = []) => assessment('risk_and_needs', { level, mitigations })
+
+  run('fit, low risk', [fit(), risk('low')], [])
+  run('fit, medium risk', [fit(), risk('medium')], [])
+  run('fit, high risk with a mitigation', [fit(), risk('high', ['an escort all the way'])], [])
+  const high = risk('high')
+  run(
+    'fit, high risk and no mitigation',
+    [fit(), high],
+    [
+      {
+        code: 'assessment.risk_and_needs.level',
+        record_id: high.id,
+        category: 'psychosocial',
+        field: 'level',
+        expected: 'low or medium, or high with mitigations',
+        actual: 'high',
+      },
+    ],
+    new RegExp(
+      `^The latest risk and needs assessment \\(record ${high.id}\\) rates the risk high and names no mitigation\\.$`,
+    ),
+  )
+  const worse = risk('high')
+  run(
+    'a low risk reassessed high',
+    [fit(), risk('low'), worse],
+    [
+      {
+        code: 'assessment.risk_and_needs.level',
+        record_id: worse.id,
+        category: 'psychosocial',
+        field: 'level',
+        expected: 'low or medium, or high with mitigations',
+        actual: 'high',
+      },
+    ],
+  )
+  run('a high risk reassessed low', [fit(), risk('high'), risk('low')], [])
+  const unfit = assessment('fit_to_travel', { fit: false, conditions: 'Recovering from surgery.' })
+  run(
+    'not fit to travel',
+    [unfit, risk('low')],
+    [
+      {
+        code: 'assessment.fit_to_travel.fit',
+        record_id: unfit.id,
+        category: 'health',
+        field: 'fit',
+        expected: true,
+        actual: false,
+      },
+    ],
+    new RegExp(
+      `^The latest fit-to-travel assessment \\(record ${unfit.id}\\) says fit = false; this step needs true\\.$`,
+    ),
+  )
+  run('unfit, then found fit', [assessment('fit_to_travel', { fit: false }), fit(), risk('low')], [])
+  run(
+    'no assessment at all',
+    [],
+    [{ code: 'assessment.fit_to_travel', field: 'fit', expected: true }, { code: 'assessment.risk_and_needs' }],
   )
 })
 
@@ -659,7 +1448,6 @@ t.test('child: only a guardian consent naming the receiving partner counts', asy
     'confirm_departure asks for the guardian consent',
   )
   const needs = needsOf(transition.guards)
-  const caseworker: Actor = { side: 'sending', roles: ['caseworker'] }
   const provision = (recipients: string[]) => ({
     categories: ['identity' as const],
     recipients,
@@ -701,8 +1489,14 @@ t.test('child: only a guardian consent naming the receiving partner counts', asy
     ],
     ['a guardian consent with no provisions', [{ guardian: true, provisions: [] }], COUNTERPART, false],
     [
-      'a guardian consent, but no receiving partner yet',
-      [{ guardian: true, provisions: [provision([COUNTERPART])] }],
+      'a guardian consent naming another partner, while no receiving partner is known',
+      [{ guardian: true, provisions: [provision([SOMEONE_ELSE])] }],
+      null,
+      true,
+    ],
+    [
+      'a consent without a guardian, while no receiving partner is known',
+      [{ guardian: false, provisions: [provision([COUNTERPART])] }],
       null,
       false,
     ],
@@ -734,7 +1528,7 @@ t.test('the guardian consent of the facts covers nothing a consent_covers guard 
 })
 
 // ---------------------------------------------------------------------------------------------
-// 3. Continuum of care
+// 5. Continuum of care
 
 const ISO_DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/
 
@@ -770,7 +1564,7 @@ for (const definition of definitions) {
       }
     })
 
-    t.test('after arrival, the sending side takes no action but as lead', async (t) => {
+    t.test('after arrival, the sending side moves the case only as lead; it may still send updates', async (t) => {
       const afterArrival = receivingLedSteps(definition)
       t.ok(afterArrival.includes('arrived') && afterArrival.includes('reintegration'), 'arrived and reintegration')
       t.notOk(afterArrival.includes('departed'), 'departed is still led by the sending side')
@@ -778,8 +1572,9 @@ for (const definition of definitions) {
         if (!steps[step]?.terminal) {
           t.not(steps[step]?.responsible, 'sending', `${step}: the sending side is not responsible`)
         }
-        for (const tr of definition.transitions.filter((tr) => tr.from.includes(step))) {
-          t.not(tr.side, 'sending', `${tr.action} from ${step} is not taken by the sending side`)
+        for (const tr of definition.transitions.filter((tr) => tr.from.includes(step) && tr.side === 'sending')) {
+          t.equal(tr.to, '$current', `${tr.action} from ${step}, by the sending side, keeps the case in its step`)
+          t.same(tr.exchange, { operation: 'send', packet: 'update' }, `${tr.action} from ${step} sends an update`)
         }
       }
     })
@@ -793,6 +1588,7 @@ for (const definition of definitions) {
             (tr) =>
               tr.from.includes(step) &&
               !['withdraw', 'put_on_hold'].includes(tr.action) &&
+              !staysPut(tr) &&
               (tr.side === side || tr.side === 'lead'),
           )
           t.ok(onward.length > 0, `${step}: the ${side} side has a way on (${onward.map((tr) => tr.action)})`)
@@ -853,7 +1649,7 @@ for (const definition of definitions) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Registry
+// 6. Registry
 
 const definitionsDir = new URL('../src/sops/definitions/', import.meta.url)
 const definitionFiles = readdirSync(definitionsDir)
@@ -864,12 +1660,13 @@ const definitionFiles = readdirSync(definitionsDir)
 t.test('registry: both procedures load', async (t) => {
   t.same(
     definitions.map((d) => `${d.id}@${d.version}`),
-    ['adult-return@1', 'child-return@1'],
+    ['adult-return@2', 'child-return@2'],
   )
   t.equal(registry.current('adult').id, 'adult-return')
   t.equal(registry.current('child').id, 'child-return')
-  t.equal(registry.find('child-return', 1)?.applies_to, 'child')
-  t.equal(registry.find('child-return', 2), undefined)
+  t.equal(registry.find('child-return', 2)?.applies_to, 'child')
+  t.equal(registry.find('child-return', 1), undefined, 'version 1 is no longer shipped')
+  t.equal(registry.find('child-return', 3), undefined)
   for (const { file, json } of definitionFiles) {
     t.equal(file, `${json.id}.v${json.version}.json`, `${file} is named by its id and version`)
   }
@@ -900,6 +1697,12 @@ function firstConsentGuard(d: SopDefinition): ConsentCovers {
     for (const guard of tr.guards) if (guard.kind === 'consent_covers') return guard
   }
   throw new Error(`${d.id} has no consent_covers guard to break`)
+}
+/** The first transition that a packet operation takes (every procedure has them). */
+function exchangeOf(d: SopDefinition, operation: PacketOperation): Transition {
+  const found = d.transitions.find((tr) => tr.exchange?.operation === operation)
+  if (!found) throw new Error(`${d.id} has no transition taken by ${operation}`)
+  return found
 }
 const breakages: Breakage[] = [
   [
@@ -1003,6 +1806,74 @@ const breakages: Breakage[] = [
     /does not match sop\.schema\.json: .*\/transitions\/\d+\/guards\/\d+\/purpose must be equal to one of the allowed values/,
   ],
   [
+    'a send that does not name the packet it sends',
+    (d) => {
+      delete exchangeOf(d, 'send').exchange?.packet
+    },
+    /send_referral: a send names the packet it sends, and no other operation does/,
+  ],
+  [
+    'an acknowledgement that names a packet',
+    (d) => {
+      exchangeOf(d, 'acknowledge').exchange = { operation: 'acknowledge', packet: 'enquiry' }
+    },
+    /acknowledge_referral: a send names the packet it sends, and no other operation does/,
+  ],
+  [
+    'two actions taken by the same packet operation from one step',
+    (d) => {
+      d.transitions.push({ ...structuredClone(exchangeOf(d, 'send')), action: 'send_another_enquiry' })
+    },
+    /two transitions from return_decided take send/,
+  ],
+  [
+    'two actions accepting from one step',
+    (d) => {
+      const accept = structuredClone(exchangeOf(d, 'accept'))
+      d.transitions.push({ ...accept, action: 'accept_again', from: ['information_requested'], effects: [] })
+    },
+    /two transitions from information_requested take accept/,
+  ],
+  [
+    'the full referral on a transition that does not accept',
+    (d) => {
+      ;(d.transitions[0] as Transition).effects = ['full_referral']
+    },
+    /decide_return: only accepting an enquiry sends the full referral/,
+  ],
+  [
+    'the full referral with the enquiry',
+    (d) => {
+      exchangeOf(d, 'send').effects = ['full_referral']
+    },
+    /send_referral: only accepting an enquiry sends the full referral/,
+  ],
+  [
+    'an exchange by an operation that does not exist (schema)',
+    (d) => {
+      exchangeOf(d, 'acknowledge').exchange = { operation: 'forward' as PacketOperation }
+    },
+    /does not match sop\.schema\.json: \/transitions\/\d+\/exchange\/operation must be equal to one of the allowed values/,
+  ],
+  [
+    'a send of the full referral itself (schema: it only follows an acceptance)',
+    (d) => {
+      exchangeOf(d, 'send').exchange = { operation: 'send', packet: 'referral' as 'enquiry' }
+    },
+    /does not match sop\.schema\.json: \/transitions\/\d+\/exchange\/packet must be equal to one of the allowed values/,
+  ],
+  [
+    'an outcome guard without the value it needs (schema)',
+    (d) => {
+      ;(d.transitions[0] as Transition).guards.push({
+        kind: 'assessment_outcome',
+        assessment: 'family',
+        field: 'outcome',
+      } as unknown as Guard)
+    },
+    /does not match sop\.schema\.json: \/transitions\/0\/guards\/\d+ /,
+  ],
+  [
     'a role that does not exist (schema)',
     (d) => {
       ;(d.transitions[0] as Transition).roles = ['janitor' as Role]
@@ -1054,7 +1925,7 @@ t.test('registry: a broken definition is refused, naming the file', async (t) =>
 })
 
 // ---------------------------------------------------------------------------------------------
-// 5. Diagram
+// 7. Diagram
 
 for (const definition of definitions) {
   t.test(`${definition.id}: the Mermaid diagram`, async (t) => {
@@ -1071,14 +1942,27 @@ for (const definition of definitions) {
             `${transition.action} from ${from} as a note`,
           )
         } else {
-          const line = `${from} --> ${transition.to} : ${transition.action}`
+          const label = transition.exchange ? `${transition.action} · ${operationOf(transition)}` : transition.action
+          const line = `${from} --> ${staysPut(transition) ? from : transition.to} : ${label}`
           t.ok(lines.includes(line), line)
         }
       }
     }
+    for (const line of [
+      'return_decided --> referral_sent : send_referral · sendPacket',
+      'referral_sent --> acknowledged : acknowledge_referral · acknowledgePacket',
+      'acknowledged --> information_requested : request_information · requestPacketInformation',
+      'information_requested --> acknowledged : answer_information · sendPacket',
+      'acknowledged --> accepted : accept_referral · acceptPacket',
+      'information_requested --> accepted : accept_referral · acceptPacket',
+      'accepted --> accepted : send_update · sendPacket',
+      'reintegration --> reintegration : send_update · sendPacket',
+    ]) {
+      t.ok(lines.includes(line), `packet operations are arrows of the diagram, named with their operation: ${line}`)
+    }
     t.notOk(
-      lines.some((line) => line.includes('$previous')),
-      'no arrow to $previous',
+      lines.some((line) => line.includes('$previous') || line.includes('$current')),
+      'no arrow to $previous or $current',
     )
     for (const step of terminalSteps(definition)) t.ok(lines.includes(`${step} --> [*]`), `${step} --> [*]`)
     for (const step of nonTerminalSteps(definition)) {
@@ -1088,7 +1972,7 @@ for (const definition of definitions) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. Deadlines
+// 8. Deadlines
 
 t.test('addDuration', async (t) => {
   const cases: [from: string, duration: string, due: string, why: string][] = [

@@ -1,13 +1,66 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { deadlineJob } from '../src/cases/deadlines.js'
+import type { Clock } from '../src/clock.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
-import { openReferral, recipient, sender } from './fixtures/referral.js'
+import {
+  acceptReferral,
+  consentForUkraine,
+  newCase,
+  openReferral,
+  recipient,
+  record,
+  sender,
+  transition,
+} from './fixtures/referral.js'
 
 const HOUR = 60 * 60 * 1000
+
+/**
+ * The deadline job on the job queue, and a way to ask for a run and wait until it has completed
+ * (a run that read the clock at its current time or later): the job's answer is how many consents
+ * it noticed and escalations it raised.
+ */
+async function deadlineRunner(t: Test, app: TestApp, clock: Clock) {
+  const job = deadlineJob(app.database.db, loadSops(), clock)
+  const completed: { at: number; result: unknown }[] = []
+  const queue = await startJobQueue(
+    app.database.jobBackend,
+    {
+      jobs: [
+        {
+          ...job,
+          // Runs only when the test asks: no schedule, so no run of its own comes in between.
+          cron: undefined,
+          run: async (data, attempt) => {
+            const at = clock.now().getTime()
+            const result = await job.run(data, attempt)
+            completed.push({ at, result })
+            return result
+          },
+        },
+      ],
+    },
+    pino({ level: 'silent' }),
+  )
+  t.teardown(() => queue.stop())
+  return async function runToCompletion(): Promise<unknown> {
+    const at = clock.now().getTime()
+    const before = completed.length
+    await queue.runNow(job.name)
+    const until = Date.now() + 30_000
+    for (;;) {
+      const run = completed.slice(before).find((done) => done.at >= at)
+      if (run) return run.result
+      if (Date.now() > until) throw new Error(`${job.name} did not complete a run within 30 seconds`)
+      await sleep(100)
+    }
+  }
+}
 
 async function events(request: TestApp['request'], key: string) {
   const response = await request({ method: 'GET', url: '/v1/events?limit=500', key })
@@ -41,8 +94,15 @@ t.test(
     t.equal(withdrawn.statusCode, 200, 'IOM Poland records the withdrawal')
 
     const [notice, ...more] = await notices(request, recipient)
-    t.same(more, [], 'IOM Ukraine, which read the packet, has one notice')
-    t.match(notice, { status: 'pending', categories: ['identity', 'health'], case_id: caseId, consent_id: consentId })
+    t.same(more, [], 'IOM Ukraine, which read the enquiry, has one notice')
+    // The enquiry carried health data; identity data never reached IOM Ukraine, which had not accepted the person.
+    t.match(notice, {
+      status: 'pending',
+      cause: 'withdrawn',
+      categories: ['health'],
+      case_id: caseId,
+      consent_id: consentId,
+    })
     const due = new Date(notice?.acknowledge_by ?? 0).getTime() - Date.parse(withdrawn.json().withdrawn_at)
     t.equal(due, 72 * HOUR, 'to be acknowledged within 72 hours')
     t.same(await notices(request, sender), [], 'the sender, which holds the data of record, gets none')
@@ -56,7 +116,7 @@ t.test(
           case_reference: ukraineEvents[0]?.data.case_reference,
           consent_id: consentId,
           notice_id: notice?.id,
-          categories: ['identity', 'health'],
+          categories: ['health'],
           acknowledge_by: notice?.acknowledge_by,
         },
       ],
@@ -125,14 +185,8 @@ t.test(
     )
 
     now = new Date(Date.now() + 100 * HOUR)
-    const queue = await startJobQueue(
-      app.database.jobBackend,
-      { jobs: [deadlineJob(app.database.db, loadSops(), { now: () => now })] },
-      pino({ level: 'silent' }),
-    )
-    t.teardown(() => queue.stop())
-    await queue.runNow('check-deadlines')
-    await new Promise((resolve) => setTimeout(resolve, 3000))
+    const runToCompletion = await deadlineRunner(t, app, { now: () => now })
+    t.equal(await runToCompletion(), 0, 'the deadline job finds nothing to do')
     const escalations = await request({ method: 'GET', url: '/v1/escalations', key: demoKeys.demoiomplsv1 })
     t.same(
       escalations.json().items.filter((item: { kind: string }) => item.kind === 'withdrawal_acknowledgement'),
@@ -156,12 +210,7 @@ t.test('a withdrawal left unacknowledged past its deadline escalates to both sid
   })
   const [notice] = await notices(request, recipient)
 
-  const queue = await startJobQueue(
-    app.database.jobBackend,
-    { jobs: [deadlineJob(app.database.db, loadSops(), clock)] },
-    pino({ level: 'silent' }),
-  )
-  t.teardown(() => queue.stop())
+  const runToCompletion = await deadlineRunner(t, app, clock)
   const raised = async (key: string) => {
     const response = await request({ method: 'GET', url: '/v1/escalations', key })
     return response
@@ -169,17 +218,12 @@ t.test('a withdrawal left unacknowledged past its deadline escalates to both sid
       .items.filter((item: { kind: string }) => item.kind === 'withdrawal_acknowledgement') as Record<string, unknown>[]
   }
   now = new Date(Date.now() + 71 * HOUR)
-  await queue.runNow('check-deadlines')
-  await new Promise((resolve) => setTimeout(resolve, 2500))
-  t.same(await raised(demoKeys.demoiomplsv1 as string), [], 'nothing within the 72 hours')
+  t.equal(await runToCompletion(), 0, 'within the 72 hours the job raises nothing')
+  t.same(await raised(demoKeys.demoiomplsv1 as string), [], 'and no escalation shows')
 
   now = new Date(Date.now() + 73 * HOUR)
-  await queue.runNow('check-deadlines')
-  let sending: Record<string, unknown>[] = []
-  for (let i = 0; i < 80 && sending.length === 0; i += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 250))
-    sending = await raised(demoKeys.demoiomplsv1 as string)
-  }
+  t.equal(await runToCompletion(), 1, 'past them, it raises one escalation')
+  const sending = await raised(demoKeys.demoiomplsv1 as string)
   t.match(
     sending,
     [
@@ -201,11 +245,117 @@ t.test('a withdrawal left unacknowledged past its deadline escalates to both sid
     [{ data: { escalation_kind: 'withdrawal_acknowledgement', notice_id: notice?.id } }],
     'which also learns of it through its feed',
   )
-  await queue.runNow('check-deadlines')
-  await new Promise((resolve) => setTimeout(resolve, 2500))
+  t.equal(await runToCompletion(), 0, 'running the job again raises nothing')
   t.equal(
     (await raised(demoKeys.demoiomplsv1 as string)).length,
     1,
     'one escalation per notice, however often the job runs',
   )
+})
+
+t.test('a consent that expires gives notices like a withdrawal, and its categories leave the packets', async (t) => {
+  let now = new Date()
+  const clock = { now: () => now }
+  const app = await startTestApp(t, {}, clock)
+  const { request } = app
+  const opened = await request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })
+  const caseId = opened.json().id as string
+  const expiresAt = new Date(now.getTime() + 2 * HOUR)
+  const consent = await request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/consents`,
+    key: sender,
+    payload: { ...consentForUkraine(), expires_at: expiresAt.toISOString() },
+  })
+  t.equal(consent.statusCode, 201, 'IOM Poland records a consent that expires in two hours')
+  const consentId = consent.json().id as string
+  t.equal((await record(app, caseId, sender, 'return_decision')).statusCode, 201)
+  t.equal((await transition(app, caseId, sender, 'decide_return')).statusCode, 200)
+  const enquiry = await request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/packets`,
+    key: sender,
+    payload: { recipient_organisation_id: demoOrganisationIds.iomUkraine, purpose: 'return_assistance' },
+  })
+  t.equal(enquiry.statusCode, 201, 'the enquiry goes to IOM Ukraine')
+  const packetId = enquiry.json().id as string
+  t.equal((await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient })).statusCode, 200)
+  const referralId = await acceptReferral(t, app, { caseId, consentId, packetId })
+  const before = await request({ method: 'GET', url: `/v1/packets/${referralId}`, key: recipient })
+  t.same(before.json().included_categories, ['identity', 'health'], 'the full referral carries identity and health')
+  t.ok(before.body.includes('Kovalenko'), 'IOM Ukraine reads the name while the consent lasts')
+
+  const runToCompletion = await deadlineRunner(t, app, clock)
+  t.equal(await runToCompletion(), 0, 'before the consent expires the job has nothing to do')
+  t.same(await notices(request, recipient), [], 'and IOM Ukraine has no notice')
+
+  now = new Date(expiresAt.getTime() + HOUR)
+  t.equal(await runToCompletion(), 1, 'an hour after the expiry the job notices the one expired consent')
+  const [notice, ...more] = await notices(request, recipient)
+  t.same(more, [], 'IOM Ukraine, which received data under it, has one notice')
+  t.match(notice, {
+    case_id: caseId,
+    consent_id: consentId,
+    cause: 'expired',
+    status: 'pending',
+    categories: ['identity', 'health'],
+    withdrawn_at: now.toISOString(),
+    acknowledge_by: new Date(now.getTime() + 72 * HOUR).toISOString(),
+  })
+  t.same(await notices(request, sender), [], 'the sender holds the data of record and gets no notice')
+
+  const ukraineEvents = (await events(request, recipient)).filter((event) => event.type === 'consent.expired')
+  t.same(
+    ukraineEvents.map((event) => event.data),
+    [
+      {
+        case_reference: opened.json().reference,
+        consent_id: consentId,
+        notice_id: notice?.id,
+        categories: ['identity', 'health'],
+        acknowledge_by: notice?.acknowledge_by,
+      },
+    ],
+    'IOM Ukraine learns of it through a consent.expired event that names its notice and what to delete',
+  )
+  t.same(
+    (await events(request, sender)).filter((event) => event.type === 'consent.expired').map((event) => event.data),
+    [{ case_reference: opened.json().reference, consent_id: consentId }],
+    'IOM Poland gets the event too, with no notice of its own',
+  )
+  t.same(
+    (await events(request, recipient)).filter((event) => event.type === 'consent.withdrawn'),
+    [],
+    'nobody withdrew anything',
+  )
+
+  const after = await request({ method: 'GET', url: `/v1/packets/${referralId}`, key: recipient })
+  t.equal(after.statusCode, 200)
+  const referral = after.json()
+  t.same(referral.included_categories, [], 'the full referral no longer carries identity or health for IOM Ukraine')
+  t.same(
+    referral.withheld.filter((w: { reason: string }) => w.reason === 'expired'),
+    [
+      { category: 'identity', reason: 'expired' },
+      { category: 'health', reason: 'expired' },
+    ],
+    'both are withheld because the consent expired',
+  )
+  t.same(referral.withdrawn_categories, ['identity', 'health'], 'and listed as categories to delete')
+  t.same(referral.content.sections, {}, 'no section is left in the content')
+  t.notOk(after.body.includes('Kovalenko'), 'the name is gone')
+  t.type(referral.content_notice, 'string', 'a notice in the packet says why')
+
+  const readEnquiry = await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient })
+  t.same(
+    readEnquiry.json().withheld.filter((w: { reason: string }) => w.reason === 'expired'),
+    [{ category: 'health', reason: 'expired' }],
+    'the enquiry loses the health data it carried, for the same reason',
+  )
+  const asSent = await request({ method: 'GET', url: `/v1/packets/${referralId}`, key: sender })
+  t.same(asSent.json().included_categories, ['identity', 'health'], 'IOM Poland sees the packet as it was sent')
+  t.ok(asSent.body.includes('Kovalenko'))
+
+  t.equal(await runToCompletion(), 0, 'running the job again notices nothing twice')
+  t.equal((await notices(request, recipient)).length, 1, 'still one notice')
 })
