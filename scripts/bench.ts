@@ -126,8 +126,7 @@ async function prepareSchema(): Promise<number> {
   }
   dropOnExit = !flags.keep
   await migrateWithDemoOrganisations(target)
-  const procedure = loadSops().find('adult-return', 1)
-  if (!procedure) throw new Error('the procedure adult-return v1 is missing from src/sops/definitions')
+  const procedure = loadSops().current('adult')
   log(`seeding ${fixed(options.cases)} cases into ${schema}…`)
   const started = Date.now()
   let reported = 0

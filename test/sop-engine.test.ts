@@ -715,17 +715,27 @@ for (const definition of definitions) {
                   variant.detail,
                 )
               }
-              // A consent to share names the receiving partner: before there is one, no consent_covers guard
-              // holds. The guardian's consent to refer the child counts whoever it names until the partner
-              // is known (the partner the enquiry goes to is then the counterpart).
+              // Before a receiving partner is known, a consent to share covers the category for whichever
+              // partner it names (the partner the enquiry goes to then becomes the counterpart); a consent that
+              // names no one for that category and purpose does not. The guardian's consent counts likewise.
               if (transition.guards.some((g) => g.kind === 'consent_covers' || g.kind === 'guardian_consent')) {
+                const unknown = facts({ ...needs, counterpartId: null })
+                const label = `${where}, no receiving partner yet`
+                assertAllowed(t, definition, unknown, actor, transition, to, label)
                 const codes = transition.guards.flatMap((g) =>
                   g.kind === 'consent_covers' ? g.categories.map((c) => `consent.${c}`) : [],
                 )
-                const unknown = facts({ ...needs, counterpartId: null })
-                const label = `${where}, no receiving partner yet`
-                if (codes.length === 0) assertAllowed(t, definition, unknown, actor, transition, to, label)
-                else assertRefused(t, definition, unknown, actor, transition.action, codes, label)
+                if (codes.length > 0) {
+                  assertRefused(
+                    t,
+                    definition,
+                    { ...unknown, consents: unknown.consents.filter((c) => c.guardian) },
+                    actor,
+                    transition.action,
+                    codes,
+                    `${label}, and no consent to share with anyone`,
+                  )
+                }
                 if (transition.guards.some((g) => g.kind === 'guardian_consent')) {
                   assertRefused(
                     t,
@@ -733,7 +743,7 @@ for (const definition of definitions) {
                     facts({ ...needs, counterpartId: null, guardianRecipient: null }),
                     actor,
                     transition.action,
-                    [...codes, 'consent.guardian'],
+                    ['consent.guardian'],
                     `${label}, and no guardian consent`,
                   )
                 }

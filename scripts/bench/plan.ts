@@ -51,11 +51,14 @@ export function planCases(cases: number, touched: Set<string>): CasePlan {
     if (touched.size > 0 && touched.has(caseId(n))) continue
     own.push(n)
   }
-  const [readSample, packetSample] = own
+  // An enquiry goes out once, from return_decided: the packet load takes only cases waiting there.
+  const waiting = own.filter((n) => stepOf(n) === 'return_decided')
+  const readSample = own[0]
+  const packetSample = waiting[0]
   if (readSample === undefined || packetSample === undefined) throw new Error('too few cases of IOM Poland')
   const checked: number[] = []
   const shapes = new Set<string>()
-  for (const n of own.slice(2)) {
+  for (const n of own.filter((m) => m !== readSample && m !== packetSample)) {
     const shape = `${receiverOf(n).organisationId} ${stepOf(n)}`
     if (shapes.has(shape)) continue
     shapes.add(shape)
@@ -64,7 +67,10 @@ export function planCases(cases: number, touched: Set<string>): CasePlan {
   }
   const reserved = new Set([readSample, packetSample, ...checked])
   const rest = own.filter((n) => !reserved.has(n))
-  const packets = shuffled(rest, 2)
+  const packets = shuffled(
+    rest.filter((n) => stepOf(n) === 'return_decided'),
+    2,
+  )
   return {
     readSample,
     packetSample,

@@ -127,7 +127,7 @@ function chunkTable(procedure: SopDefinition): string {
 }
 
 /**
- * Case events go to the parties of the moment (the sender until the recipient read the packet);
+ * Case events go to the parties of the moment (the sender, until the recipient acknowledges the enquiry);
  * packet events to the packet's sender and recipient. Newer schemas also keep the audience on the
  * event itself (`events.organisation_ids`); it is filled where the column exists.
  */
@@ -152,7 +152,7 @@ function events(initial: string, packetData: (status: string) => string, withAud
          'lead_organisation_id', sender)${audience(false)}),
        (6, 'packet.received', received_at, ${packetData('received')}${audience(true)})
      ) as e (k, type, at, data${audienceColumn})
-     where e.k <> 5 or not waiting`
+     where e.k < 4 or not waiting`
 }
 
 function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[] {
@@ -175,8 +175,7 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
      from chunk`,
     `insert into case_parties (case_id, organisation_id, role, since)
      select case_id, p.organisation_id, p.role, p.since
-     from chunk cross join lateral (values (sender, 'sending', opened_at), (receiver, 'receiving', received_at))
-       as p (organisation_id, role, since)`,
+     from chunk cross join lateral (values (sender, 'sending', opened_at)) as p (organisation_id, role, since)`,
     `insert into consents (id, case_id, given_at, method, language, interpreter, guardian, child_views, provisions,
        expires_at, recorded_at, recorded_by_principal_id, recorded_by_organisation_id)
      select consent_id, case_id, consented_at - interval '15 minutes', case when n % 4 = 0 then 'oral' else 'written' end,
@@ -208,14 +207,15 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
          jsonb_build_object('status', 'received', 'at', ${iso('received_at')}, 'principal_id', receiver_principal,
            'organisation_id', receiver)),
        2, sent_at, received_at
-     from chunk`,
+     from chunk
+     where not waiting`,
     events(initial, packetData, withAudienceColumn),
     `insert into event_audiences (organisation_id, txid, seq, event_id)
      select a.organisation_id, pg_current_xact_id(), (n - 1) * 6 + a.k, md5('event-' || n || '-' || a.k)::uuid
      from chunk cross join lateral (values
        (1, sender), (2, sender), (3, sender), (4, sender), (4, receiver), (5, sender), (6, sender), (6, receiver)
      ) as a (k, organisation_id)
-     where a.k <> 5 or not waiting`,
+     where a.k < 4 or not waiting`,
     `insert into audit_records (id, at, action, principal_id, organisation_id, request_id, case_id, resource_type,
        resource_id, details)
      overriding system value
@@ -239,7 +239,7 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
        (6, received_at, 'getPacket', receiver_principal, receiver, 'packet', packet_id,
          jsonb_build_object('withdrawn_categories', '[]'::jsonb))
      ) as r (k, at, action, principal_id, organisation_id, resource_type, resource_id, details)
-     where r.k <> 5 or not waiting`,
+     where r.k < 4 or not waiting`,
   ]
 }
 

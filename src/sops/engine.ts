@@ -122,7 +122,7 @@ export function laterActions(definition: SopDefinition, facts: CaseFacts): Later
       operation: transitionOperation(transition),
       open_at: openAt(definition, transition.action),
       path,
-      unmet: guardsUnmet(transition, facts),
+      unmet: transition.guards.flatMap((guard) => guardUnmet(guard, facts)),
     })
   }
   return later
@@ -212,8 +212,14 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
       return guard.categories
         .filter(
           (category) =>
-            counterpart === null ||
-            !facts.consents.some((consent) => consentCovers(consent, category, counterpart, [guard.purpose])),
+            !facts.consents.some((consent) =>
+              counterpart === null
+                ? consent.provisions.some(
+                    (p) =>
+                      p.categories.includes(category) && p.purposes.includes(guard.purpose) && p.recipients.length > 0,
+                  )
+                : consentCovers(consent, category, counterpart, [guard.purpose]),
+            ),
         )
         .map((category) => ({
           code: `consent.${category}`,
