@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import type { components } from '../openapi/dist/types.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { acceptReferral, type Referral, record, transition } from './fixtures/referral.js'
 
 type Schemas = components['schemas']
 type Case = Schemas['Case']
@@ -17,6 +18,7 @@ type Request = TestApp['request']
 const IOM_POLAND = demoOrganisationIds.iomPoland
 const BORDER_GUARD_POLAND = demoOrganisationIds.borderGuardPoland
 const IOM_UKRAINE = demoOrganisationIds.iomUkraine
+const KYIV_SHELTER = demoOrganisationIds.kyivShelter
 const UNKNOWN_ORGANISATION = '7c1e2d3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5'
 
 const plCaseworker = demoKeys.demoiomplcw1 as string
@@ -101,11 +103,30 @@ async function sendPacket(request: Request, caseId: string, recipient = IOM_UKRA
   return response.json() as Packet
 }
 
-/** A case with identity and health consented to IOM Ukraine, and a packet sent there. */
-async function referredCase(request: Request): Promise<{ theCase: Case; packet: Packet }> {
-  const theCase = await openCase(request)
-  await recordConsent(request, theCase.id, consentBody(['identity', 'health']))
-  return { theCase, packet: await sendPacket(request, theCase.id) }
+/** Records the person's return decision and takes it: the step from which an enquiry goes. */
+async function decideReturn(app: TestApp, caseId: string): Promise<void> {
+  const recorded = await record(app, caseId, plCaseworker, 'return_decision')
+  if (recorded.statusCode !== 201) throw new Error(`createCaseRecord answered ${recorded.statusCode}: ${recorded.body}`)
+  const decided = await transition(app, caseId, plCaseworker, 'decide_return')
+  if (decided.statusCode !== 200) throw new Error(`decide_return answered ${decided.statusCode}: ${decided.body}`)
+}
+
+/** A case with identity and health consented to IOM Ukraine, the return decided, and the enquiry sent there. */
+async function referredCase(app: TestApp): Promise<{ theCase: Case; packet: Packet; referral: Referral }> {
+  const theCase = await openCase(app.request)
+  const consent = await recordConsent(app.request, theCase.id, consentBody(['identity', 'health']))
+  await decideReturn(app, theCase.id)
+  const packet = await sendPacket(app.request, theCase.id)
+  return { theCase, packet, referral: { caseId: theCase.id, consentId: consent.id, packetId: packet.id } }
+}
+
+/** Both sides record the joint risk and needs assessment, which an acceptance needs. */
+async function assessRisk(app: TestApp, caseId: string): Promise<void> {
+  for (const key of [plCaseworker, uaCaseworker]) {
+    const response = await record(app, caseId, key, 'assessment', 'risk_and_needs')
+    if (response.statusCode !== 201)
+      throw new Error(`createCaseRecord answered ${response.statusCode}: ${response.body}`)
+  }
 }
 
 async function getPacket(request: Request, packetId: string, key: string) {
@@ -160,10 +181,17 @@ async function packetIds(request: Request, key: string, query: string): Promise<
   return (response.json() as PacketPage).items.map((item) => item.id)
 }
 
+/** The packets IOM Poland sent for one case, newest first. */
+async function outboundOf(request: Request, caseId: string): Promise<string[]> {
+  const response = await request({ method: 'GET', url: '/v1/packets?limit=200&direction=outbound', key: plCaseworker })
+  return (response.json() as PacketPage).items.filter((item) => item.case_id === caseId).map((item) => item.id)
+}
+
 const sorted = (ids: string[]) => [...ids].sort()
 
 t.test('consents', async (t) => {
-  const { request } = await startTestApp(t)
+  const app = await startTestApp(t)
+  const { request } = app
 
   t.test('a child case needs a guardian to consent too', async (t) => {
     const year = new Date().getUTCFullYear()
@@ -216,7 +244,7 @@ t.test('consents', async (t) => {
 
   t.test('an expired consent covers nothing and shows as expired', async (t) => {
     const theCase = await openCase(request)
-    await recordConsent(request, theCase.id, consentBody(['identity']))
+    await recordConsent(request, theCase.id, consentBody(['identity', 'psychosocial']))
     const expired = await recordConsent(
       request,
       theCase.id,
@@ -231,17 +259,20 @@ t.test('consents', async (t) => {
     t.equal(read.statusCode, 200)
     t.equal((read.json() as Consent).status, 'expired', 'reads as expired')
 
+    await decideReturn(app, theCase.id)
     const packet = await sendPacket(request, theCase.id)
-    t.same(packet.included_categories, ['identity'], 'only the category of the active consent goes in')
+    t.equal(packet.kind, 'enquiry')
+    t.same(packet.included_categories, ['psychosocial'], 'only a category of the active consent goes in')
     t.same(
       packet.withheld,
       [
-        { category: 'health', reason: 'no_consent' },
-        { category: 'psychosocial', reason: 'no_consent' },
+        { category: 'identity', reason: 'not_needed_for_purpose' },
+        { category: 'health', reason: 'expired' },
+        { category: 'legal', reason: 'not_needed_for_purpose' },
       ],
-      'health, covered only by the expired consent, is withheld',
+      'health, covered only by the expired consent, is withheld as expired; identity and the return decision stay out of an enquiry',
     )
-    t.same(Object.keys(packet.content.sections), ['identity'])
+    t.same(Object.keys(packet.content.sections), ['psychosocial'])
 
     const backwards = await request({
       method: 'POST',
@@ -268,11 +299,13 @@ t.test('consents', async (t) => {
 })
 
 t.test('packets', async (t) => {
-  const { request } = await startTestApp(t)
+  const app = await startTestApp(t)
+  const { request } = app
 
   t.test('a packet to an organisation that cannot receive referrals is refused', async (t) => {
     const theCase = await openCase(request)
     await recordConsent(request, theCase.id, consentBody(['identity'], [BORDER_GUARD_POLAND, IOM_UKRAINE]))
+    await decideReturn(app, theCase.id)
     for (const recipient of [BORDER_GUARD_POLAND, IOM_POLAND, UNKNOWN_ORGANISATION]) {
       const response = await request({
         method: 'POST',
@@ -283,34 +316,99 @@ t.test('packets', async (t) => {
       problem(t, response, 422, 'recipient-cannot-receive')
     }
     t.same(await packetIds(request, plCaseworker, 'direction=outbound'), [], 'nothing was sent')
-    t.equal((await getCase(request, theCase.id)).theCase.state, 'open', 'the case stays open')
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'return_decided', 'the case stays where it was')
   })
 
-  t.test('sending again to the same recipient supersedes the first packet', async (t) => {
-    const { theCase, packet: first } = await referredCase(request)
-    t.equal(first.version, 1)
-    t.equal(first.supersedes, null)
-    const second = await sendPacket(request, theCase.id)
-    t.equal(second.version, 2, 'the second packet is version 2')
-    t.equal(second.supersedes, first.id, 'and supersedes the first')
-    t.equal(second.status, 'sent')
-    const { packet: firstNow } = await getPacket(request, first.id, plCaseworker)
-    t.equal(firstNow.status, 'superseded', 'the first is superseded')
+  t.test('packets go only at the steps of the procedure that send them', async (t) => {
+    const theCase = await openCase(request)
+    await recordConsent(request, theCase.id, consentBody(['identity', 'health']))
+    const early = problem(
+      t,
+      await request({
+        method: 'POST',
+        url: `/v1/cases/${theCase.id}/packets`,
+        key: plCaseworker,
+        payload: { recipient_organisation_id: IOM_UKRAINE, purpose: 'return_assistance' },
+      }),
+      409,
+      'action-not-open',
+    )
+    t.same(early.open_at, ['return_decided'], 'an enquiry goes once the return is decided')
+    t.same(early.path, ['decide_return'], 'which decide_return reaches')
+    t.match(early.unmet, [{ code: 'step' }])
+
+    await decideReturn(app, theCase.id)
+    const asTransition = await transition(app, theCase.id, plCaseworker, 'send_referral')
+    const operation = problem(t, asTransition, 409, 'packet-operation')
+    t.match(operation.unmet, [{ code: 'operation' }], 'sending the enquiry is a packet operation, not a transition')
+    const unknown = problem(
+      t,
+      await transition(app, theCase.id, plCaseworker, 'send_everything'),
+      422,
+      'unknown-action',
+    )
+    t.ok(
+      (unknown.valid_actions as string[] | undefined)?.includes('send_referral'),
+      'an unknown action is answered with the valid ones',
+    )
+
+    const first = await sendPacket(request, theCase.id)
+    t.match(first, { kind: 'enquiry', version: 1, supersedes: null, status: 'sent' })
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'referral_sent')
+    const second = problem(
+      t,
+      await request({
+        method: 'POST',
+        url: `/v1/cases/${theCase.id}/packets`,
+        key: plCaseworker,
+        payload: { recipient_organisation_id: IOM_UKRAINE, purpose: 'return_assistance' },
+      }),
+      409,
+      'action-not-open',
+    )
+    t.match(second.unmet, [{ code: 'step' }], 'no second enquiry while the first waits for an answer')
+    t.same(await outboundOf(request, theCase.id), [first.id], 'one packet was sent')
+  })
+
+  t.test('an update supersedes the referral before it, and the next update that one', async (t) => {
+    const { theCase, packet: enquiry, referral } = await referredCase(app)
+    const fullId = await acceptReferral(t, app, referral)
+    const { packet: full } = await getPacket(request, fullId, plCaseworker)
+    t.match(full, { kind: 'referral', version: 2, supersedes: null, status: 'sent' })
+
+    const first = await sendPacket(request, theCase.id)
+    t.equal(first.kind, 'update', 'after acceptance a packet to the receiving partner is an update')
+    t.equal(first.version, 3, 'the third packet to IOM Ukraine')
+    t.equal(first.supersedes, fullId, 'and supersedes the full referral')
+    t.equal(first.status, 'sent')
+    t.same(first.included_categories, ['identity', 'health'], 'it carries identity now that the person is accepted')
+    const { packet: fullNow } = await getPacket(request, fullId, plCaseworker)
+    t.equal(fullNow.status, 'superseded', 'the full referral is superseded')
     t.same(
-      firstNow.history.map((step) => step.status),
+      fullNow.history.map((step) => step.status),
       ['sent', 'superseded'],
     )
-    t.match(firstNow.history.at(-1), {
+    t.match(fullNow.history.at(-1), {
       principal_id: '00000000-0000-4000-8001-000000000101',
       organisation_id: IOM_POLAND,
     })
-    const { packet: firstForRecipient, etag } = await getPacket(request, first.id, uaCaseworker)
-    t.equal(firstForRecipient.status, 'superseded', 'reading a superseded packet does not mark it received')
-    problem(t, await answer(request, first.id, 'accept', etag, {}), 409, 'invalid-state')
+    const { packet: fullForRecipient, etag } = await getPacket(request, fullId, uaCaseworker)
+    t.equal(fullForRecipient.status, 'superseded', 'reading a superseded packet does not mark it received')
+    problem(t, await answer(request, fullId, 'accept', etag, {}), 409, 'invalid-state')
+
+    const second = await sendPacket(request, theCase.id)
+    t.match(second, { kind: 'update', version: 4, supersedes: first.id })
+    t.equal((await getPacket(request, first.id, plCaseworker)).packet.status, 'superseded', 'the first update too')
+    t.equal(
+      (await getPacket(request, enquiry.id, plCaseworker)).packet.status,
+      'accepted',
+      'the accepted enquiry is an answer, not something to supersede',
+    )
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'accepted', 'an update leaves the case at its step')
   })
 
   t.test('decline needs a reason from the vocabulary and marks the case declined', async (t) => {
-    const { theCase, packet } = await referredCase(request)
+    const { theCase, packet } = await referredCase(app)
     const etag = await acknowledge(request, packet.id)
     const badCode = problem(
       t,
@@ -346,7 +444,7 @@ t.test('packets', async (t) => {
       reason_code: 'no_capacity',
       reason_text: 'Our shelter is full until February.',
     })
-    t.equal((await getCase(request, theCase.id)).theCase.state, 'referral_declined', 'the case is declined')
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'declined', 'the case is declined')
     const notParty = await request({ method: 'GET', url: `/v1/cases/${theCase.id}`, key: uaCaseworker })
     problem(t, notParty, 404, 'not-found')
     t.notOk(
@@ -360,18 +458,33 @@ t.test('packets', async (t) => {
   })
 
   t.test('a packet sent after a decline is a new version that supersedes nothing', async (t) => {
-    const { theCase, packet } = await referredCase(request)
+    const { theCase, packet } = await referredCase(app)
     const etag = await acknowledge(request, packet.id)
     const declined = await answer(request, packet.id, 'decline', etag, { reason_code: 'other', reason_text: 'Later.' })
     t.equal(declined.statusCode, 200)
+    const refused = problem(
+      t,
+      await request({
+        method: 'POST',
+        url: `/v1/cases/${theCase.id}/packets`,
+        key: plCaseworker,
+        payload: { recipient_organisation_id: IOM_UKRAINE, purpose: 'return_assistance' },
+      }),
+      409,
+      'action-not-open',
+    )
+    t.same(refused.path, ['refer_elsewhere'], 'after a decline, the person is referred again first')
+    t.equal((await transition(app, theCase.id, plCaseworker, 'refer_elsewhere')).statusCode, 200)
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'return_decided')
     const again = await sendPacket(request, theCase.id)
+    t.equal(again.kind, 'enquiry', 'a new enquiry')
     t.equal(again.version, 2, 'the second packet to this recipient')
     t.equal(again.supersedes, null, 'a declined packet is an answer, not something to supersede')
     t.equal((await getPacket(request, packet.id, plCaseworker)).packet.status, 'declined', 'the first stays declined')
   })
 
-  t.test('request-information stores the questions and marks the case', async (t) => {
-    const { theCase, packet } = await referredCase(request)
+  t.test('request-information stores the questions; the answer is an information packet', async (t) => {
+    const { theCase, packet } = await referredCase(app)
     const etag = await acknowledge(request, packet.id)
     const questions = ['Does she need a medical escort on the flight?', 'Which city does she return to?']
     const asked = await answer(request, packet.id, 'request-information', etag, { questions })
@@ -380,19 +493,39 @@ t.test('packets', async (t) => {
     t.equal(body.status, 'information_requested')
     t.same(body.questions, questions, 'the questions are stored')
     t.same((await getPacket(request, packet.id, plCaseworker)).packet.questions, questions, 'the sender reads them')
-    t.equal((await getCase(request, theCase.id)).theCase.state, 'information_requested')
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'information_requested')
     const empty = await answer(request, packet.id, 'request-information', String(asked.headers.etag), {
       questions: [],
     })
     problem(t, empty, 400, 'validation')
 
-    const amended = await sendPacket(request, theCase.id)
-    t.equal(amended.supersedes, packet.id, 'the amended packet supersedes the one with questions')
-    t.equal((await getPacket(request, packet.id, plCaseworker)).packet.status, 'superseded')
+    const answered = await sendPacket(request, theCase.id)
+    t.match(answered, { kind: 'information', version: 2, supersedes: null, status: 'sent' })
+    t.same(answered.included_categories, ['health'], 'the consented data that answers, still without identity')
+    t.same(answered.withheld, [
+      { category: 'identity', reason: 'not_needed_for_purpose' },
+      { category: 'psychosocial', reason: 'no_consent' },
+      { category: 'legal', reason: 'no_consent' },
+    ])
+    t.equal(
+      (await getPacket(request, packet.id, plCaseworker)).packet.status,
+      'information_requested',
+      'the enquiry with the questions stays open: the answer amends nothing',
+    )
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'acknowledged', 'the answer takes the case back')
+    const { packet: read, etag: answerEtag } = await getPacket(request, answered.id, uaCaseworker)
+    t.equal(read.status, 'received', 'IOM Ukraine reads the answer')
+    t.notOk(JSON.stringify(read).includes('Kovalenko'), 'which holds no identity')
+    problem(t, await answer(request, answered.id, 'accept', answerEtag, {}), 409, 'invalid-state')
+
+    await assessRisk(app, theCase.id)
+    const { etag: enquiryEtag } = await getPacket(request, packet.id, uaCaseworker)
+    t.equal((await answer(request, packet.id, 'accept', enquiryEtag, {})).statusCode, 200, 'the enquiry is accepted')
+    t.equal((await getCase(request, theCase.id)).theCase.step, 'accepted')
   })
 
   t.test('invalid lifecycle moves are conflicts', async (t) => {
-    const { packet } = await referredCase(request)
+    const { packet } = await referredCase(app)
     const { packet: asSender, etag: sentEtag } = await getPacket(request, packet.id, plCaseworker)
     t.equal(asSender.status, 'sent', 'the sender reading it does not mark it received')
     problem(t, await answer(request, packet.id, 'accept', sentEtag, {}), 409, 'invalid-state')
@@ -423,9 +556,10 @@ t.test('packets', async (t) => {
       ['sent', 'received'],
       'the refused answers left no trace in the history',
     )
-    t.equal((await getCase(request, packet.case_id)).theCase.state, 'referred', 'nor on the case')
+    t.equal((await getCase(request, packet.case_id)).theCase.step, 'referral_sent', 'nor on the case')
 
     const etag = await acknowledge(request, packet.id)
+    await assessRisk(app, packet.case_id)
     const asSenderAnswer = await request({
       method: 'POST',
       url: `/v1/packets/${packet.id}/accept`,
@@ -448,7 +582,7 @@ t.test('packets', async (t) => {
   })
 
   t.test('answers need If-Match: none is 428, a stale one is 412', async (t) => {
-    const { packet } = await referredCase(request)
+    const { packet } = await referredCase(app)
     const { etag: receivedEtag } = await getPacket(request, packet.id, uaCaseworker)
     problem(t, await answer(request, packet.id, 'acknowledge', undefined, acknowledgement), 428, 'if-match-required')
     const staleRead = problem(
@@ -467,7 +601,7 @@ t.test('packets', async (t) => {
   })
 
   t.test('the recipient is a party to the case from its acknowledgement, not before', async (t) => {
-    const { theCase, packet } = await referredCase(request)
+    const { theCase, packet } = await referredCase(app)
     const asRecipient = () => request({ method: 'GET', url: `/v1/cases/${theCase.id}`, key: uaCaseworker })
     problem(t, await asRecipient(), 404, 'not-found')
     await getPacket(request, packet.id, uaCaseworker)
@@ -481,8 +615,13 @@ t.test('packets', async (t) => {
     const read = await asRecipient()
     t.equal(read.statusCode, 200, 'after acknowledging, the recipient reads the case')
     const body = read.json() as Case
-    t.same(Object.keys(body.sections).sort(), ['health', 'identity'], 'only the consented sections')
-    t.equal(body.state, 'referred', 'the case is still referred')
+    t.same(Object.keys(body.sections), ['health'], 'only the consented sections, and no identity before acceptance')
+    t.same(
+      body.profile,
+      { age_band: '25_34', sex: 'female', country_of_return: 'UA', vulnerabilities: ['victim_of_trafficking'] },
+      'the shared profile: no nationality',
+    )
+    t.equal(body.step, 'acknowledged', 'the case is acknowledged')
     t.equal(body.lead_organisation_id, IOM_POLAND, 'the sender still leads')
     t.equal(body.receiving_organisation_id, null, 'acknowledging is not accepting')
     const receiving = (found: Case) => found.parties.filter((party) => party.organisation_id === IOM_UKRAINE)
@@ -497,18 +636,21 @@ t.test('packets', async (t) => {
       'and the case is in its list',
     )
 
+    await assessRisk(app, theCase.id)
     t.equal((await answer(request, packet.id, 'accept', etag, {})).statusCode, 200)
     const { theCase: accepted } = await getCase(request, theCase.id, uaCaseworker)
     t.equal(accepted.receiving_organisation_id, IOM_UKRAINE, 'accepting makes it the receiving partner')
+    t.same(Object.keys(accepted.sections), ['identity', 'health'], 'which now reads who the person is')
     t.same(receiving(accepted), receiving(body), 'and leaves it the one party it already was')
   })
 
   t.test('after acceptance the receiving partner reads but does not lead', async (t) => {
-    const { theCase, packet } = await referredCase(request)
+    const { theCase, packet } = await referredCase(app)
     const etag = await acknowledge(request, packet.id)
+    await assessRisk(app, theCase.id)
     t.equal((await answer(request, packet.id, 'accept', etag, {})).statusCode, 200)
     const { theCase: asReceiver, etag: caseEtag } = await getCase(request, theCase.id, uaCaseworker)
-    t.equal(asReceiver.state, 'referral_accepted')
+    t.equal(asReceiver.step, 'accepted')
     const patch = await request({
       method: 'PATCH',
       url: `/v1/cases/${theCase.id}`,
@@ -524,13 +666,16 @@ t.test('packets', async (t) => {
       payload: consentBody(['identity']),
     })
     problem(t, consent, 403, 'not-lead')
+    const before = await outboundOf(request, theCase.id)
     const send = await request({
       method: 'POST',
       url: `/v1/cases/${theCase.id}/packets`,
       key: uaCaseworker,
-      payload: { recipient_organisation_id: IOM_UKRAINE, purpose: 'return_assistance' },
+      payload: { recipient_organisation_id: KYIV_SHELTER, purpose: 'return_assistance' },
     })
-    problem(t, send, 403)
+    const notSender = problem(t, send, 409, 'preconditions-unmet')
+    t.match(notSender.unmet, [{ code: 'actor.side' }], 'only the sending partner sends the case on')
+    t.same(await outboundOf(request, theCase.id), before, 'the receiving partner passed nothing on')
     const { theCase: unchanged } = await getCase(request, theCase.id)
     t.equal(unchanged.version, asReceiver.version, 'the case did not change')
     t.same(Object.keys(unchanged.sections).sort(), ['health', 'identity', 'psychosocial'])
@@ -685,16 +830,14 @@ t.test('case updates, idempotency and the audit trail', async (t) => {
 })
 
 t.test('listing cases and packets', async (t) => {
-  const { request } = await startTestApp(t)
+  const app = await startTestApp(t)
+  const { request } = app
   const opened = await openCase(request)
-  const referred = await referredCase(request)
-  const accepted = await referredCase(request)
-  const declined = await referredCase(request)
+  const referred = await referredCase(app)
+  const accepted = await referredCase(app)
+  const declined = await referredCase(app)
   await openCase(request, { profile: adultProfile, sections }, ngoCaseworker)
-  {
-    const etag = await acknowledge(request, accepted.packet.id)
-    t.equal((await answer(request, accepted.packet.id, 'accept', etag, {})).statusCode, 200)
-  }
+  const fullReferral = await acceptReferral(t, app, accepted.referral)
   {
     const etag = await acknowledge(request, declined.packet.id)
     const response = await answer(request, declined.packet.id, 'decline', etag, {
@@ -723,24 +866,25 @@ t.test('listing cases and packets', async (t) => {
     )
   })
 
-  t.test('listCases filters by state, counterpart and updated_since', async (t) => {
-    const byState: [string, string[]][] = [
-      ['open', [opened.id]],
-      ['referred', [referred.theCase.id]],
-      ['referral_accepted', [accepted.theCase.id]],
-      ['referral_declined', [declined.theCase.id]],
+  t.test('listCases filters by step, counterpart and updated_since', async (t) => {
+    const byStep: [string, string[]][] = [
+      ['identified', [opened.id]],
+      ['referral_sent', [referred.theCase.id]],
+      ['accepted', [accepted.theCase.id]],
+      ['declined', [declined.theCase.id]],
       ['information_requested', []],
+      ['closed', []],
     ]
-    for (const [state, ids] of byState) {
-      const listed = await allCases(request, plCaseworker, `&state=${state}`)
+    for (const [step, ids] of byStep) {
+      const listed = await allCases(request, plCaseworker, `&step=${step}`)
       t.same(
         listed.map((item) => item.id),
         ids,
-        `state=${state}`,
+        `step=${step}`,
       )
       t.ok(
-        listed.every((item) => item.state === state),
-        `every case listed for state=${state} is in that state`,
+        listed.every((item) => item.step === step),
+        `every case listed for step=${step} is at that step`,
       )
     }
     t.same(
@@ -749,7 +893,17 @@ t.test('listing cases and packets', async (t) => {
       'counterpart=IOM Ukraine: the one case it is party to',
     )
     t.same(await allCases(request, plCaseworker, `&counterpart=${UNKNOWN_ORGANISATION}`), [], 'unknown counterpart')
-    problem(t, await request({ method: 'GET', url: '/v1/cases?state=closed', key: plCaseworker }), 400, 'validation')
+    problem(t, await request({ method: 'GET', url: '/v1/cases?step=Closed!', key: plCaseworker }), 400, 'validation')
+    const noState = problem(
+      t,
+      await request({ method: 'GET', url: '/v1/cases?state=referred', key: plCaseworker }),
+      400,
+      'validation',
+    )
+    t.ok(
+      noState.errors?.some((error) => error.parameter === 'state'),
+      'the step is the only status: there is no state filter',
+    )
 
     // Touch the oldest case, so that it is the most recently updated.
     const { etag } = await getCase(request, opened.id)
@@ -804,7 +958,8 @@ t.test('listing cases and packets', async (t) => {
   })
 
   t.test('listPackets filters by direction and status', async (t) => {
-    const sent = [referred.packet.id, accepted.packet.id, declined.packet.id]
+    // In the order they were sent: three enquiries, then the full referral that followed the acceptance.
+    const sent = [referred.packet.id, accepted.packet.id, declined.packet.id, fullReferral]
     t.same(
       sorted(await packetIds(request, plCaseworker, 'direction=outbound')),
       sorted(sent),
@@ -818,15 +973,27 @@ t.test('listing cases and packets', async (t) => {
     )
     t.same(await packetIds(request, uaCaseworker, 'direction=outbound'), [], 'IOM Ukraine sent none')
     const byStatus: [string, string[]][] = [
-      ['sent', [referred.packet.id]],
+      ['sent', [fullReferral, referred.packet.id]],
       ['accepted', [accepted.packet.id]],
       ['declined', [declined.packet.id]],
       ['received', []],
+      ['superseded', []],
     ]
     for (const [status, ids] of byStatus) {
       t.same(await packetIds(request, uaCaseworker, `direction=inbound&status=${status}`), ids, `status=${status}`)
       t.same(await packetIds(request, plCaseworker, `direction=outbound&status=${status}`), ids, `outbound ${status}`)
     }
+    const kinds = await request({ method: 'GET', url: '/v1/packets?direction=inbound', key: uaCaseworker })
+    t.same(
+      (kinds.json() as PacketPage).items.map((item) => [item.id, item.kind]),
+      [
+        [fullReferral, 'referral'],
+        [declined.packet.id, 'enquiry'],
+        [accepted.packet.id, 'enquiry'],
+        [referred.packet.id, 'enquiry'],
+      ],
+      'each packet says what kind it is',
+    )
     const response = await request({ method: 'GET', url: '/v1/packets?direction=outbound', key: plCaseworker })
     t.notOk(response.body.includes('Kovalenko'), 'the list holds no content')
     problem(t, await request({ method: 'GET', url: '/v1/packets', key: plCaseworker }), 400, 'validation')

@@ -2,7 +2,16 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
-import { consentForUkraine, newCase } from './fixtures/referral.js'
+import {
+  acknowledgement,
+  answerPacket,
+  consentForUkraine,
+  newCase,
+  openReferral,
+  recipient,
+  record,
+  transition,
+} from './fixtures/referral.js'
 
 // Concurrent duplicates and conflicting writes. Only meaningful on PostgreSQL: embedded PGlite runs
 // one transaction at a time, so requests there never overlap inside the database.
@@ -31,8 +40,8 @@ async function openCase(t: Test, app: TestApp): Promise<string> {
   return (response.json() as { id: string }).id
 }
 
-t.test('50 concurrent sends with one Idempotency-Key send one packet', { skip }, async (t) => {
-  const app = await startTestApp(t)
+/** A case with the consent recorded and the return decided: the step from which the enquiry goes. */
+async function readyToRefer(t: Test, app: TestApp): Promise<string> {
   const caseId = await openCase(t, app)
   const consent = await app.request({
     method: 'POST',
@@ -41,6 +50,25 @@ t.test('50 concurrent sends with one Idempotency-Key send one packet', { skip },
     payload: consentForUkraine(),
   })
   t.equal(consent.statusCode, 201, 'consent recorded')
+  t.equal((await record(app, caseId, caseworker, 'return_decision')).statusCode, 201, 'return decision recorded')
+  t.equal((await transition(app, caseId, caseworker, 'decide_return')).statusCode, 200, 'and taken')
+  return caseId
+}
+
+/** The actions the case's procedure took, in order. */
+async function transitionsOf(app: TestApp, caseId: string): Promise<string[]> {
+  const rows = await app.database.db
+    .selectFrom('case_transitions')
+    .select('action')
+    .where('case_id', '=', caseId)
+    .orderBy('id')
+    .execute()
+  return rows.map((row) => row.action)
+}
+
+t.test('50 concurrent sends with one Idempotency-Key send one packet', { skip }, async (t) => {
+  const app = await startTestApp(t)
+  const caseId = await readyToRefer(t, app)
 
   const responses = await inParallel(50, () =>
     app.request({
@@ -62,17 +90,116 @@ t.test('50 concurrent sends with one Idempotency-Key send one packet', { skip },
 
   const stored = await app.database.db
     .selectFrom('packets')
-    .select(['id', 'status', 'version'])
+    .select(['id', 'kind', 'status', 'version'])
     .where('case_id', '=', caseId)
     .execute()
-  t.same(stored, [{ id: packetId, status: 'sent', version: 1 }], 'the database holds exactly one packet for the case')
+  t.same(
+    stored,
+    [{ id: packetId, kind: 'enquiry', status: 'sent', version: 1 }],
+    'the database holds exactly one packet for the case',
+  )
+  t.same(
+    await transitionsOf(app, caseId),
+    ['open', 'decide_return', 'send_referral'],
+    'the procedure took the enquiry once',
+  )
   const audited = await app.database.db
     .selectFrom('audit_records')
-    .select('id')
+    .select('resource_type')
     .where('case_id', '=', caseId)
     .where('action', '=', 'sendPacket')
+    .orderBy('id')
     .execute()
-  t.equal(audited.length, 1, 'one send in the audit trail')
+  t.same(
+    audited.map((row) => row.resource_type),
+    ['packet', 'case'],
+    'one send in the audit trail: the packet, and the step it moved the case to',
+  )
+})
+
+t.test('20 concurrent enquiries without a key: one is sent, the others find the step moved on', { skip }, async (t) => {
+  const app = await startTestApp(t)
+  const caseId = await readyToRefer(t, app)
+
+  const responses = await inParallel(20, () =>
+    app.request({
+      method: 'POST',
+      url: `/v1/cases/${caseId}/packets`,
+      key: caseworker,
+      payload: { recipient_organisation_id: UKRAINE, purpose: 'return_assistance' },
+    }),
+  )
+  t.same(tally(responses), { 201: 1, 409: 19 }, 'exactly one 201 and 19 × 409')
+  for (const late of responses.filter((response) => response.statusCode === 409)) {
+    t.match(
+      late.json(),
+      { type: 'urn:trm:problem:action-not-open', unmet: [{ code: 'step' }] },
+      'a late send learns that the enquiry went already',
+    )
+  }
+  const sent = responses.find((response) => response.statusCode === 201)?.json() as { id: string }
+  const stored = await app.database.db.selectFrom('packets').select('id').where('case_id', '=', caseId).execute()
+  t.same(stored, [{ id: sent.id }], 'one enquiry, nothing superseded')
+  t.same(await transitionsOf(app, caseId), ['open', 'decide_return', 'send_referral'], 'one send_referral')
+})
+
+t.test('accept and decline raced with the same If-Match: one answer wins', { skip }, async (t) => {
+  const app = await startTestApp(t)
+  const referral = await openReferral(t, app)
+  const { caseId, packetId } = referral
+  t.equal(
+    (await answerPacket(app, packetId, recipient, 'acknowledge', acknowledgement)).statusCode,
+    200,
+    'acknowledged',
+  )
+  t.equal((await record(app, caseId, caseworker, 'assessment', 'risk_and_needs')).statusCode, 201)
+  t.equal((await record(app, caseId, recipient, 'assessment', 'risk_and_needs')).statusCode, 201)
+  const read = await app.request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient })
+  const etag = String(read.headers.etag)
+
+  const responses = await inParallel(20, (index) =>
+    app.request({
+      method: 'POST',
+      url: `/v1/packets/${packetId}/${index % 2 === 0 ? 'accept' : 'decline'}`,
+      key: recipient,
+      headers: { 'if-match': etag },
+      payload: index % 2 === 0 ? {} : { reason_code: 'no_capacity', reason_text: 'Full until February.' },
+    }),
+  )
+  t.same(tally(responses), { 200: 1, 412: 19 }, 'exactly one 200 and 19 × 412')
+  const winner = responses.find((response) => response.statusCode === 200)?.json() as { status: string }
+  const accepted = winner.status === 'accepted'
+  t.ok(['accepted', 'declined'].includes(winner.status), `the winner ${winner.status} the enquiry`)
+
+  const stored = await app.database.db
+    .selectFrom('packets')
+    .select(['kind', 'status'])
+    .where('case_id', '=', caseId)
+    .orderBy('seq')
+    .execute()
+  t.same(
+    stored,
+    accepted
+      ? [
+          { kind: 'enquiry', status: 'accepted' },
+          { kind: 'referral', status: 'sent' },
+        ]
+      : [{ kind: 'enquiry', status: 'declined' }],
+    accepted ? 'one full referral followed' : 'no full referral went',
+  )
+  const step = await app.database.db.selectFrom('cases').select('step').where('id', '=', caseId).executeTakeFirst()
+  t.equal(step?.step, accepted ? 'accepted' : 'declined', 'the case is where the winning answer took it')
+  t.same(
+    await transitionsOf(app, caseId),
+    [
+      'open',
+      'decide_return',
+      'send_referral',
+      'acknowledge_referral',
+      accepted ? 'accept_referral' : 'decline_referral',
+    ],
+    'one answer in the procedure',
+  )
 })
 
 t.test('20 concurrent updates with the same If-Match: one wins, the rest are 412', { skip }, async (t) => {

@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { record, transition } from './fixtures/referral.js'
 
 // Idempotency-Key through HTTP, on PGlite and (with TEST_DATABASE_URL) on PostgreSQL.
 
@@ -76,6 +77,17 @@ async function openCase(t: Test, app: TestApp, key = polandCaseworker): Promise<
   const response = await app.request({ method: 'POST', url: '/v1/cases', key, payload: newCase })
   t.equal(response.statusCode, 201, 'case opened')
   return { id: (response.json() as { id: string }).id, etag: String(response.headers.etag) }
+}
+
+/** Records the person's return decision and takes it: from there the enquiry goes. */
+async function decideReturn(t: Test, app: TestApp, caseId: string): Promise<void> {
+  t.equal((await record(app, caseId, polandCaseworker, 'return_decision')).statusCode, 201, 'return decision recorded')
+  t.equal((await transition(app, caseId, polandCaseworker, 'decide_return')).statusCode, 200, 'and taken')
+}
+
+async function stepOf(app: TestApp, caseId: string): Promise<string> {
+  const read = await app.request({ method: 'GET', url: `/v1/cases/${caseId}`, key: polandCaseworker })
+  return (read.json() as { step: string }).step
 }
 
 async function recordConsent(t: Test, app: TestApp, caseId: string, categories: string[]): Promise<void> {
@@ -165,16 +177,22 @@ t.test('the same key and body replays the first response, with one effect', asyn
 t.test('sending a packet twice with one key sends one packet', async (t) => {
   const app = await startTestApp(t)
   const opened = await openCase(t, app)
-  await recordConsent(t, app, opened.id, ['identity'])
+  await recordConsent(t, app, opened.id, ['identity', 'health'])
+  await decideReturn(t, app, opened.id)
   const url = `/v1/cases/${opened.id}/packets`
   const headers = { 'idempotency-key': 'send-packet-1' }
 
   const first = await app.request({ method: 'POST', url, key: polandCaseworker, headers, payload: newPacket })
   t.equal(first.statusCode, 201)
   t.notOk(first.headers['idempotent-replayed'])
-  const packet = first.json() as { id: string; included_categories: string[]; withheld: unknown[] }
-  t.same(packet.included_categories, ['identity'])
-  t.same(packet.withheld, [{ category: 'health', reason: 'no_consent' }])
+  const packet = first.json() as { id: string; kind: string; included_categories: string[]; withheld: unknown[] }
+  t.equal(packet.kind, 'enquiry')
+  t.same(packet.included_categories, ['health'])
+  t.same(packet.withheld, [
+    { category: 'identity', reason: 'not_needed_for_purpose' },
+    { category: 'legal', reason: 'not_needed_for_purpose' },
+  ])
+  t.equal(await stepOf(app, opened.id), 'referral_sent', 'the enquiry took the case to referral_sent')
 
   const again = await app.request({ method: 'POST', url, key: polandCaseworker, headers, payload: newPacket })
   t.equal(again.statusCode, 201)
@@ -184,6 +202,17 @@ t.test('sending a packet twice with one key sends one packet', async (t) => {
   t.equal(again.headers.location, first.headers.location)
   t.equal(again.headers.etag, first.headers.etag)
   t.same(await packetsOf(app, opened.id), [packet.id], 'one packet, not superseded by a duplicate')
+  const transitions = await app.database.db
+    .selectFrom('case_transitions')
+    .select('action')
+    .where('case_id', '=', opened.id)
+    .orderBy('id')
+    .execute()
+  t.same(
+    transitions.map((row) => row.action),
+    ['open', 'decide_return', 'send_referral'],
+    'the procedure moved once: the replay took no second transition',
+  )
 })
 
 t.test('the same key with a different request is a 422 and changes nothing', async (t) => {
@@ -315,11 +344,16 @@ t.test('keys are scoped to the organisation', async (t) => {
 t.test('a key whose request failed is not kept: the retry after fixing the cause succeeds', async (t) => {
   const app = await startTestApp(t)
   const opened = await openCase(t, app)
+  await decideReturn(t, app, opened.id)
   const url = `/v1/cases/${opened.id}/packets`
   const headers = { 'idempotency-key': 'packet-before-consent' }
 
+  // The enquiry needs the person's consent to share identity with the receiving partner.
   const refused = await app.request({ method: 'POST', url, key: polandCaseworker, headers, payload: newPacket })
-  assertProblem(t, refused, 422, 'urn:trm:problem:nothing-consented')
+  const problem = assertProblem(t, refused, 409, 'urn:trm:problem:preconditions-unmet') as ProblemBody & {
+    unmet?: { code: string }[]
+  }
+  t.match(problem.unmet, [{ code: 'consent.identity' }], 'the missing consent is named')
   const stored = await app.database.db
     .selectFrom('idempotency_keys')
     .select('key')
@@ -330,15 +364,16 @@ t.test('a key whose request failed is not kept: the retry after fixing the cause
 
   // The same failure again is evaluated afresh, not replayed.
   const refusedAgain = await app.request({ method: 'POST', url, key: polandCaseworker, headers, payload: newPacket })
-  assertProblem(t, refusedAgain, 422, 'urn:trm:problem:nothing-consented')
+  assertProblem(t, refusedAgain, 409, 'urn:trm:problem:preconditions-unmet')
   t.same(await packetsOf(app, opened.id), [], 'no packet')
+  t.equal(await stepOf(app, opened.id), 'return_decided', 'the case did not move')
 
   await recordConsent(t, app, opened.id, ['identity', 'health'])
   const sent = await app.request({ method: 'POST', url, key: polandCaseworker, headers, payload: newPacket })
   t.equal(sent.statusCode, 201, 'the retry with the same key succeeds')
   t.notOk(sent.headers['idempotent-replayed'], 'and is no replay')
   const packet = sent.json() as { id: string; included_categories: string[] }
-  t.same(packet.included_categories, ['identity', 'health'])
+  t.same(packet.included_categories, ['health'])
 
   const replay = await app.request({ method: 'POST', url, key: polandCaseworker, headers, payload: newPacket })
   t.equal(replay.statusCode, 201)
@@ -386,7 +421,8 @@ t.test('an invalid key is a 400 and changes nothing', async (t) => {
 })
 
 t.test('a replayed answer never returns data whose consent was withdrawn since', async (t) => {
-  const { request } = await startTestApp(t)
+  const app = await startTestApp(t)
+  const { request } = app
   const created = await request({ method: 'POST', url: '/v1/cases', key: polandCaseworker, payload: newCase })
   const caseId = created.json().id as string
   const consent = await request({
@@ -395,12 +431,14 @@ t.test('a replayed answer never returns data whose consent was withdrawn since',
     key: polandCaseworker,
     payload: consentFor(['identity', 'health']),
   })
+  await decideReturn(t, app, caseId)
   const sent = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/packets`,
     key: polandCaseworker,
     payload: { recipient_organisation_id: UKRAINE, purpose: 'return_assistance' },
   })
+  t.equal(sent.statusCode, 201, 'the enquiry is sent')
   const packetId = sent.json().id as string
   const read = await request({ method: 'GET', url: `/v1/packets/${packetId}`, key: demoKeys.demoiomuacw1 })
   const acknowledge = () =>
@@ -413,18 +451,25 @@ t.test('a replayed answer never returns data whose consent was withdrawn since',
     })
   const first = await acknowledge()
   t.equal(first.statusCode, 200)
-  t.ok(first.body.includes('Kovalenko'), 'the first answer carries the consented content')
+  t.ok(first.body.includes('post-traumatic'), 'the first answer carries the consented health data')
+  t.notOk(first.body.includes('Kovalenko'), 'and, before acceptance, no identity')
+  t.same(first.json().withheld, [
+    { category: 'identity', reason: 'not_needed_for_purpose' },
+    { category: 'legal', reason: 'not_needed_for_purpose' },
+  ])
 
-  await request({
+  const withdrawn = await request({
     method: 'POST',
     url: `/v1/cases/${caseId}/consents/${consent.json().id}/withdraw`,
     key: polandCaseworker,
     payload: {},
   })
+  t.equal(withdrawn.statusCode, 200, 'the consent is withdrawn')
   const replay = await acknowledge()
   t.equal(replay.statusCode, 200)
   t.equal(replay.headers['idempotent-replayed'], 'true')
-  t.same(replay.json().withdrawn_categories, ['identity', 'health'])
-  t.notOk(replay.body.includes('Kovalenko'), 'the replay carries none of the withdrawn data')
-  t.notOk(replay.body.includes('post-traumatic'), 'nor the health data')
+  t.same(replay.json().withdrawn_categories, ['health'])
+  t.same(replay.json().included_categories, [], 'nothing is included any more')
+  t.notOk(replay.body.includes('post-traumatic'), 'the replay carries none of the withdrawn health data')
+  t.notOk(replay.body.includes('Kovalenko'), 'nor any identity')
 })

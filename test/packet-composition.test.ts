@@ -1,13 +1,33 @@
-import { createHash } from 'node:crypto'
 import t from 'tap'
-import { consentStatus, consentsCovering, dataCategories, sectionsVisibleTo } from '../src/cases/consent-coverage.js'
+import type { components } from '../openapi/dist/types.js'
 import { isChild } from '../src/cases/profile.js'
-import type { CaseProfile, CaseSections, Consent, ConsentProvision, PacketStatus, Purpose } from '../src/db/schema.js'
+import type {
+  CaseProfile,
+  CaseSections,
+  Consent,
+  ConsentProvision,
+  DataCategory,
+  PacketStatus,
+  Purpose,
+} from '../src/db/schema.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
-import { composePacket, contentHash, withdrawnCategories } from '../src/packets/compose.js'
+import { consentCovers, consentStatus, coverage, dataCategories } from '../src/disclosure/consent-scope.js'
+import {
+  composePacket,
+  contentHash,
+  discloseCase,
+  disclosePacket,
+  type CaseParties as Parties,
+  type Viewer,
+} from '../src/disclosure/policy.js'
 import { nextPacketStatus, type PacketAction } from '../src/packets/lifecycle.js'
 
-// Pure unit tests: no database, no HTTP.
+// Pure unit tests of the consent rule and the disclosure policy: no database, no HTTP.
+
+type Schemas = components['schemas']
+type PacketKind = Schemas['PacketKind']
+type Withheld = Schemas['WithheldCategory']
+type CaseRecord = Schemas['CaseRecord']
 
 const NOW = new Date('2026-06-15T12:00:00.000Z')
 const BEFORE = new Date('2026-06-15T11:59:59.999Z')
@@ -15,10 +35,25 @@ const AFTER = new Date('2026-06-15T12:00:00.001Z')
 const LONG_AGO = new Date('2025-01-01T00:00:00.000Z')
 const LATER = new Date('2027-01-01T00:00:00.000Z')
 
-const SENDER = demoOrganisationIds.iomPoland // IOM Poland (demo)
-const UKRAINE = demoOrganisationIds.iomUkraine // IOM Ukraine (demo)
-const SHELTER = demoOrganisationIds.kyivShelter // Shelter, Kyiv (demo)
+const POLAND: string = demoOrganisationIds.iomPoland // IOM Poland (demo), the sending partner
+const UKRAINE: string = demoOrganisationIds.iomUkraine // IOM Ukraine (demo), the receiving partner
+const SHELTER: string = demoOrganisationIds.kyivShelter // Shelter, Kyiv (demo), an invited party
+const ALBANIA: string = demoOrganisationIds.iomAlbania // IOM Albania (demo), no part in the case
 const CASE_ID = '11111111-1111-4111-8111-111111111111'
+const PL_CASEWORKER = '00000000-0000-4000-8001-000000000101'
+const UA_CASEWORKER = '00000000-0000-4000-8001-000000000201'
+
+/** The eight categories in the order the contract lists them; every list of categories follows it. */
+const ALL: DataCategory[] = [
+  'identity',
+  'contact',
+  'health',
+  'psychosocial',
+  'family',
+  'legal',
+  'travel',
+  'reintegration',
+]
 
 let consentCounter = 0
 /** A consent row as the database returns it (the `Consent` type of src/db/schema.ts). */
@@ -30,33 +65,40 @@ function consent(provisions: ConsentProvision[], overrides: Partial<Consent> = {
     given_at: LONG_AGO,
     method: 'written',
     language: 'uk',
-    interpreter: { used: false },
-    guardian: null,
-    child_views: null,
+    interpreter: { used: true, name: 'Interpreter of IOM Poland' },
+    guardian: { name: 'Halyna Kovalenko', relationship: 'parent' },
+    child_views: 'Wants to go home to her aunt.',
     provisions,
     expires_at: null,
     recorded_at: LONG_AGO,
-    recorded_by_principal_id: '00000000-0000-4000-8001-000000000101',
-    recorded_by_organisation_id: SENDER,
+    recorded_by_principal_id: PL_CASEWORKER,
+    recorded_by_organisation_id: POLAND,
     withdrawn_at: null,
     withdrawal_reason: null,
     withdrawn_by_principal_id: null,
+    expiry_noticed_at: null,
     ...overrides,
   }
 }
 
-function provision(
-  categories: ConsentProvision['categories'],
-  recipients: string[],
-  purposes: Purpose[],
-): ConsentProvision {
+function provision(categories: DataCategory[], recipients: string[], purposes: Purpose[]): ConsentProvision {
   return { categories, recipients, purposes }
 }
 
 const profile: CaseProfile = {
   age_band: '25_34',
+  year_of_birth: 1994,
   sex: 'female',
   nationality: 'UA',
+  languages: ['uk'],
+  country_of_return: 'UA',
+  vulnerabilities: ['victim_of_trafficking'],
+}
+
+/** What any party but the sending partner and the lead may see of `profile`: no year of birth, no nationality. */
+const sharedProfile = {
+  age_band: '25_34',
+  sex: 'female',
   languages: ['uk'],
   country_of_return: 'UA',
   vulnerabilities: ['victim_of_trafficking'],
@@ -72,6 +114,50 @@ const fullSections: CaseSections = {
   travel: { escort_required: false },
   reintegration: { needs: ['health'] },
 }
+
+let recordCounter = 0
+function caseRecord(
+  kind: CaseRecord['kind'],
+  category: DataCategory,
+  assessment: CaseRecord['assessment'] = null,
+  by = POLAND,
+): CaseRecord {
+  recordCounter += 1
+  return {
+    id: `e0000000-0000-4000-8000-${String(recordCounter).padStart(12, '0')}`,
+    case_id: CASE_ID,
+    kind,
+    assessment,
+    category,
+    side: by === POLAND ? 'sending' : 'receiving',
+    data: {},
+    recorded_at: LONG_AGO.toISOString(),
+    recorded_by_principal_id: by === POLAND ? PL_CASEWORKER : UA_CASEWORKER,
+    recorded_by_organisation_id: by,
+  }
+}
+
+// The category of each kind is the one `GET /v1/record-kinds` names.
+const returnDecision = caseRecord('return_decision', 'legal')
+const riskByPoland = caseRecord('assessment', 'psychosocial', 'risk_and_needs')
+const riskByUkraine = caseRecord('assessment', 'psychosocial', 'risk_and_needs', UKRAINE)
+const fitToTravel = caseRecord('assessment', 'health', 'fit_to_travel')
+const travelDocuments = caseRecord('travel_documents', 'travel')
+const planDraft = caseRecord('reintegration_plan_draft', 'reintegration')
+const records = [returnDecision, riskByPoland, riskByUkraine, fitToTravel, travelDocuments, planDraft]
+
+/** A consent to share every category with one recipient. */
+function everything(
+  recipient: string = UKRAINE,
+  purposes: Purpose[] = ['return_assistance'],
+  overrides: Partial<Consent> = {},
+): Consent {
+  return consent([provision([...ALL], [recipient], purposes)], overrides)
+}
+
+t.test('dataCategories: the eight categories in canonical order', async (t) => {
+  t.same(dataCategories, ALL)
+})
 
 t.test('consentStatus', async (t) => {
   const table: [string, Pick<Consent, 'withdrawn_at' | 'expires_at'>, ReturnType<typeof consentStatus>][] = [
@@ -93,298 +179,612 @@ t.test('consentStatus', async (t) => {
   }
 })
 
-t.test('consentsCovering: one provision must match category, recipient and purpose together', async (t) => {
-  const broad = consent([provision(['identity', 'health'], [UKRAINE, SHELTER], ['return_assistance', 'reintegration'])])
+t.test('consentCovers: one provision must match category, recipient and purpose together', async (t) => {
   const split = consent([
-    provision(['identity'], [UKRAINE], ['statistics']),
+    provision(['identity'], [UKRAINE], ['reintegration']),
     provision(['contact'], [SHELTER], ['return_assistance']),
   ])
-  const expired = consent([provision(['identity', 'contact'], [UKRAINE], ['return_assistance'])], {
-    expires_at: BEFORE,
-  })
-  const withdrawn = consent([provision(['identity', 'contact'], [UKRAINE], ['return_assistance'])], {
-    withdrawn_at: LONG_AGO,
-  })
-  const second = consent([provision(['identity'], [UKRAINE], ['return_assistance'])])
-  const all = [broad, split, expired, withdrawn, second]
-
-  const table: [string, Parameters<typeof consentsCovering>[1], string, Purpose, string[]][] = [
+  const broad = consent([provision(['identity', 'health'], [UKRAINE, SHELTER], ['return_assistance', 'monitoring'])])
+  const statisticsOnly = consent([provision([...ALL], [UKRAINE], ['statistics'])])
+  const table: [string, Consent, DataCategory, string, Purpose[], boolean][] = [
+    ['category, recipient and purpose in one provision', broad, 'health', SHELTER, ['return_assistance'], true],
+    ['one of the purposes asked for is enough', broad, 'identity', UKRAINE, ['reintegration', 'monitoring'], true],
+    ['a purpose the provision does not name', broad, 'identity', UKRAINE, ['reintegration'], false],
+    ['no purpose at all (a final step)', broad, 'identity', UKRAINE, [], false],
+    ['a category the provision does not name', broad, 'legal', UKRAINE, ['return_assistance'], false],
+    ['a recipient the provision does not name', broad, 'identity', ALBANIA, ['return_assistance'], false],
+    ['the second provision on its own', split, 'contact', SHELTER, ['return_assistance'], true],
+    // Identity is for Ukraine and return assistance is in the shelter's provision: they do not combine.
+    ['category and purpose from different provisions', split, 'identity', UKRAINE, ['return_assistance'], false],
+    ['recipient and category from different provisions', split, 'contact', UKRAINE, ['return_assistance'], false],
+    ['statistics, asked for return assistance', statisticsOnly, 'health', UKRAINE, ['return_assistance'], false],
     [
-      'identity to Ukraine for return: two active consents, in the given order',
-      'identity',
+      'statistics never lets personal data go, even asked for',
+      statisticsOnly,
+      'health',
       UKRAINE,
-      'return_assistance',
-      [broad.id, second.id],
+      ['statistics'],
+      false,
     ],
-    ['identity to the shelter for reintegration', 'identity', SHELTER, 'reintegration', [broad.id]],
-    ['identity to Ukraine for statistics (second provision)', 'identity', UKRAINE, 'statistics', [split.id]],
-    ['health to Ukraine for return', 'health', UKRAINE, 'return_assistance', [broad.id]],
-    ['health for a purpose nobody consented to', 'health', UKRAINE, 'monitoring', []],
-    ['contact to the shelter for return', 'contact', SHELTER, 'return_assistance', [split.id]],
-    // Ukraine has identity+statistics and the shelter has contact+return in separate provisions: no mixing.
-    [
-      'contact to Ukraine: only in an expired or withdrawn consent, or a provision for another recipient',
-      'contact',
-      UKRAINE,
-      'return_assistance',
-      [],
-    ],
-    [
-      'contact to the shelter for statistics: purpose only in the other provision',
-      'contact',
-      SHELTER,
-      'statistics',
-      [],
-    ],
-    ['a category no consent names', 'legal', UKRAINE, 'return_assistance', []],
-    ['a recipient no consent names', 'identity', SENDER, 'return_assistance', []],
   ]
-  for (const [name, category, recipient, purpose, expected] of table) {
-    t.same(consentsCovering(all, category, recipient, purpose, NOW), expected, name)
+  for (const [name, row, category, recipient, purposes, expected] of table) {
+    t.equal(consentCovers(row, category, recipient, purposes), expected, `${name}: ${expected}`)
   }
-  t.same(consentsCovering([], 'identity', UKRAINE, 'return_assistance', NOW), [], 'no consents cover nothing')
+  const withdrawn = everything(UKRAINE, ['return_assistance'], { withdrawn_at: LONG_AGO })
+  t.ok(
+    consentCovers(withdrawn, 'identity', UKRAINE, ['return_assistance']),
+    'the terms are read whatever the status: a withdrawn consent still names what it covered',
+  )
 })
 
-t.test('composePacket', async (t) => {
-  t.test('includes covered sections, withholds the rest that hold data, in canonical order', async (t) => {
-    const c1 = consent([provision(['health', 'identity'], [UKRAINE], ['return_assistance'])])
-    const c2 = consent([provision(['identity', 'travel'], [UKRAINE], ['return_assistance', 'reintegration'])])
-    // Sections given in a non-canonical order, and one (family) absent.
-    const sections: CaseSections = {
-      travel: { escort_required: true },
-      contact: { phone: '+380 44 000 0000' },
-      health: { conditions: ['asthma'] },
-      identity: { given_name: 'Olena' },
-      legal: { identification_status: 'presumed' },
-    }
-    const source = { profile, sections }
-    const before = structuredClone(source)
-    const composed = composePacket(source, [c1, c2], UKRAINE, 'return_assistance', NOW)
-    t.same(composed.included, ['identity', 'health', 'travel'])
-    t.same(composed.withheld, [
-      { category: 'contact', reason: 'no_consent' },
-      { category: 'legal', reason: 'no_consent' },
-    ])
-    t.same(composed.consentsByCategory, { identity: [c1.id, c2.id], health: [c1.id], travel: [c2.id] })
-    t.same(composed.content, {
-      profile,
-      sections: {
-        identity: { given_name: 'Olena' },
-        health: { conditions: ['asthma'] },
-        travel: { escort_required: true },
-      },
-    })
-    t.same(Object.keys(composed.content.sections), ['identity', 'health', 'travel'], 'sections in canonical order')
-    t.notOk('family' in composed.content.sections, 'an absent section is neither included nor withheld')
-    t.equal(composed.contentHash, contentHash(composed.content), 'the hash is of the composed content')
-    t.same(source, before, 'the source is not changed')
+t.test('coverage: the active consents that cover, or why none does', async (t) => {
+  const active = consent([provision(['identity', 'health'], [UKRAINE], ['return_assistance'])])
+  const second = consent([provision(['identity'], [UKRAINE], ['return_assistance', 'reintegration'])], {
+    expires_at: LATER,
   })
+  const withdrawn = consent([provision(['health', 'legal', 'travel'], [UKRAINE], ['return_assistance'])], {
+    withdrawn_at: BEFORE,
+  })
+  const expired = consent([provision(['legal', 'family', 'travel'], [UKRAINE], ['return_assistance'])], {
+    expires_at: NOW,
+  })
+  const futureWithdrawal = consent([provision(['contact'], [UKRAINE], ['return_assistance'])], { withdrawn_at: AFTER })
+  const statisticsOnly = consent([provision(['psychosocial'], [UKRAINE], ['statistics'])])
+  const all = [active, second, withdrawn, expired, futureWithdrawal, statisticsOnly]
 
-  const table: [string, Consent[], Purpose, string[], string[]][] = [
-    ['no consents: everything withheld', [], 'return_assistance', [], [...dataCategories]],
+  const table: [string, DataCategory, string, Purpose[], ReturnType<typeof coverage>][] = [
     [
-      'consent for another recipient',
-      [consent([provision([...dataCategories], [SHELTER], ['return_assistance'])])],
-      'return_assistance',
-      [],
-      [...dataCategories],
+      'two active consents, in the given order',
+      'identity',
+      UKRAINE,
+      ['return_assistance'],
+      { consentIds: [active.id, second.id] },
+    ],
+    ['only the one naming the purpose', 'identity', UKRAINE, ['reintegration'], { consentIds: [second.id] }],
+    [
+      'an active and a withdrawn consent: the active one covers',
+      'health',
+      UKRAINE,
+      ['return_assistance'],
+      { consentIds: [active.id] },
     ],
     [
-      'consent for another purpose',
-      [consent([provision([...dataCategories], [UKRAINE], ['statistics'])])],
-      'return_assistance',
-      [],
-      [...dataCategories],
+      'its only consent was withdrawn',
+      'legal',
+      UKRAINE,
+      ['reintegration', 'return_assistance'],
+      { consentIds: [], reason: 'withdrawn' },
+    ],
+    ['its only consent expired', 'family', UKRAINE, ['return_assistance'], { consentIds: [], reason: 'expired' }],
+    [
+      'one withdrawn, one expired: withdrawn',
+      'travel',
+      UKRAINE,
+      ['return_assistance'],
+      { consentIds: [], reason: 'withdrawn' },
     ],
     [
-      'expired consent',
-      [consent([provision([...dataCategories], [UKRAINE], ['return_assistance'])], { expires_at: NOW })],
-      'return_assistance',
-      [],
-      [...dataCategories],
+      'a withdrawal dated after now does not count yet',
+      'contact',
+      UKRAINE,
+      ['return_assistance'],
+      { consentIds: [futureWithdrawal.id] },
     ],
     [
-      'withdrawn consent',
-      [consent([provision([...dataCategories], [UKRAINE], ['return_assistance'])], { withdrawn_at: BEFORE })],
-      'return_assistance',
-      [],
-      [...dataCategories],
-    ],
-    [
-      'consent to everything',
-      [consent([provision([...dataCategories], [UKRAINE], ['return_assistance'])])],
-      'return_assistance',
-      [...dataCategories],
-      [],
-    ],
-    [
-      'consent expiring later, and a withdrawal dated after now',
-      [
-        consent([provision(['identity'], [UKRAINE], ['reintegration'])], { expires_at: LATER }),
-        consent([provision(['reintegration'], [UKRAINE], ['reintegration'])], { withdrawn_at: AFTER }),
-      ],
+      'a category no consent names',
       'reintegration',
-      ['identity', 'reintegration'],
-      ['contact', 'health', 'psychosocial', 'family', 'legal', 'travel'],
+      UKRAINE,
+      ['return_assistance'],
+      { consentIds: [], reason: 'no_consent' },
     ],
     [
-      'category and purpose in different provisions do not combine',
+      'a recipient no consent names',
+      'identity',
+      ALBANIA,
+      ['return_assistance'],
+      { consentIds: [], reason: 'no_consent' },
+    ],
+    ['a purpose no consent names', 'health', UKRAINE, ['monitoring'], { consentIds: [], reason: 'no_consent' }],
+    [
+      'a statistics-only consent',
+      'psychosocial',
+      UKRAINE,
+      ['return_assistance'],
+      { consentIds: [], reason: 'no_consent' },
+    ],
+    [
+      'a statistics-only consent, asked for statistics',
+      'psychosocial',
+      UKRAINE,
+      ['statistics'],
+      { consentIds: [], reason: 'no_consent' },
+    ],
+    ['no purpose: nothing is covered', 'identity', UKRAINE, [], { consentIds: [], reason: 'no_consent' }],
+  ]
+  for (const [name, category, recipient, purposes, expected] of table) {
+    t.same(coverage(all, category, recipient, purposes, NOW), expected, name)
+  }
+  t.same(coverage([], 'identity', UKRAINE, ['return_assistance'], NOW), { consentIds: [], reason: 'no_consent' })
+})
+
+t.test('composePacket: what each kind of packet carries', async (t) => {
+  const consents = [everything()]
+  const source = { profile, sections: fullSections, records }
+  const notNeeded = (...categories: DataCategory[]): Withheld[] =>
+    categories.map((category) => ({ category, reason: 'not_needed_for_purpose' }))
+  const table: [PacketKind, DataCategory[], Withheld[], object][] = [
+    // The minimum to decide: needs and risk, never who the person is or where to find them.
+    [
+      'enquiry',
+      ['health', 'psychosocial', 'reintegration'],
+      notNeeded('identity', 'contact', 'family', 'legal', 'travel'),
+      sharedProfile,
+    ],
+    // The answer to questions before acceptance: everything consented but identity and contact.
+    [
+      'information',
+      ['health', 'psychosocial', 'family', 'legal', 'travel', 'reintegration'],
+      notNeeded('identity', 'contact'),
+      profile,
+    ],
+    ['referral', ALL, [], profile],
+    ['update', ALL, [], profile],
+  ]
+  for (const [kind, included, withheld, expectedProfile] of table) {
+    t.test(kind, async (t) => {
+      const before = structuredClone(source)
+      const composed = composePacket(source, consents, UKRAINE, 'return_assistance', kind, NOW)
+      t.same(composed.included, included, 'included, in canonical order')
+      t.same(composed.withheld, withheld, 'withheld, with the reason')
+      t.same(composed.content.profile, expectedProfile, 'the profile')
+      t.same(Object.keys(composed.content.sections), included, 'the sections of the included categories')
+      t.same(
+        composed.content.records.map((r) => r.id),
+        records.filter((r) => included.includes(r.category)).map((r) => r.id),
+        'the records of the included categories, in their order',
+      )
+      t.same(
+        composed.consentsByCategory,
+        Object.fromEntries(included.map((category) => [category, [consents[0]?.id]])),
+        'the consent relied on for each included category',
+      )
+      t.same(source, before, 'the case is not changed')
+    })
+  }
+
+  t.test('identity and contact stay out of an enquiry and an answer whatever the consent says', async (t) => {
+    for (const kind of ['enquiry', 'information'] as const) {
+      const composed = composePacket(
+        { profile, sections: { identity: fullSections.identity, contact: fullSections.contact }, records: [] },
+        consents,
+        UKRAINE,
+        'return_assistance',
+        kind,
+        NOW,
+      )
+      t.same(composed.included, [], `${kind}: nothing identifying goes in`)
+      t.same(composed.content.sections, {}, `${kind}: no identifying section`)
+      t.same(composed.withheld, notNeeded('identity', 'contact'), `${kind}: both withheld as not needed`)
+    }
+  })
+})
+
+t.test('composePacket: why a category is withheld', async (t) => {
+  const source = { profile, sections: fullSections, records: [] }
+  const reasons = (reason: Withheld['reason'], categories = ALL): Withheld[] =>
+    categories.map((category) => ({ category, reason }))
+  const table: [string, Consent[], Purpose, PacketKind, DataCategory[], Withheld[]][] = [
+    ['no consent at all', [], 'return_assistance', 'referral', [], reasons('no_consent')],
+    [
+      'a consent for another recipient',
+      [everything(SHELTER)],
+      'return_assistance',
+      'referral',
+      [],
+      reasons('no_consent'),
+    ],
+    [
+      'a consent for another purpose',
+      [everything(UKRAINE, ['reintegration'])],
+      'return_assistance',
+      'referral',
+      [],
+      reasons('no_consent'),
+    ],
+    [
+      'a statistics-only consent never opens a section',
+      [everything(UKRAINE, ['statistics'])],
+      'return_assistance',
+      'referral',
+      [],
+      reasons('no_consent'),
+    ],
+    [
+      'a statistics-only consent, even in a packet sent for statistics',
+      [everything(UKRAINE, ['statistics'])],
+      'statistics',
+      'update',
+      [],
+      reasons('no_consent'),
+    ],
+    [
+      'a withdrawn consent',
+      [everything(UKRAINE, ['return_assistance'], { withdrawn_at: BEFORE })],
+      'return_assistance',
+      'referral',
+      [],
+      reasons('withdrawn'),
+    ],
+    [
+      'an expired consent',
+      [everything(UKRAINE, ['return_assistance'], { expires_at: NOW })],
+      'return_assistance',
+      'update',
+      [],
+      reasons('expired'),
+    ],
+    [
+      'a withdrawn consent in an enquiry: what the enquiry never carries is not needed, the rest withdrawn',
+      [everything(UKRAINE, ['return_assistance'], { withdrawn_at: BEFORE })],
+      'return_assistance',
+      'enquiry',
+      [],
       [
-        consent([
-          provision(['health'], [UKRAINE], ['statistics']),
-          provision(['family'], [UKRAINE], ['return_assistance']),
-        ]),
+        { category: 'identity', reason: 'not_needed_for_purpose' },
+        { category: 'contact', reason: 'not_needed_for_purpose' },
+        { category: 'health', reason: 'withdrawn' },
+        { category: 'psychosocial', reason: 'withdrawn' },
+        { category: 'family', reason: 'not_needed_for_purpose' },
+        { category: 'legal', reason: 'not_needed_for_purpose' },
+        { category: 'travel', reason: 'not_needed_for_purpose' },
+        { category: 'reintegration', reason: 'withdrawn' },
+      ],
+    ],
+    [
+      'each reason where it applies',
+      [
+        consent([provision(['identity', 'health'], [UKRAINE], ['return_assistance'])]),
+        consent([provision(['contact', 'psychosocial'], [UKRAINE], ['return_assistance'])], { withdrawn_at: LONG_AGO }),
+        consent([provision(['family'], [UKRAINE], ['return_assistance'])], { expires_at: BEFORE }),
+        consent([provision(['legal'], [UKRAINE], ['return_assistance'])], { withdrawn_at: AFTER, expires_at: LATER }),
+        consent([provision(['travel'], [UKRAINE], ['statistics'])]),
       ],
       'return_assistance',
-      ['family'],
-      ['identity', 'contact', 'health', 'psychosocial', 'legal', 'travel', 'reintegration'],
+      'referral',
+      ['identity', 'health', 'legal'],
+      [
+        { category: 'contact', reason: 'withdrawn' },
+        { category: 'psychosocial', reason: 'withdrawn' },
+        { category: 'family', reason: 'expired' },
+        { category: 'travel', reason: 'no_consent' },
+        { category: 'reintegration', reason: 'no_consent' },
+      ],
     ],
   ]
-  for (const [name, consents, purpose, included, withheld] of table) {
+  for (const [name, consents, purpose, kind, included, withheld] of table) {
     t.test(name, async (t) => {
-      const composed = composePacket({ profile, sections: fullSections }, consents, UKRAINE, purpose, NOW)
+      const composed = composePacket(source, consents, UKRAINE, purpose, kind, NOW)
       t.same(composed.included, included, 'included')
-      t.same(
-        composed.withheld,
-        withheld.map((category) => ({ category, reason: 'no_consent' })),
-        'withheld',
-      )
-      t.same(Object.keys(composed.content.sections), included, 'content holds exactly the included sections')
-      t.same(composed.content.profile, profile, 'the profile always goes in')
+      t.same(composed.withheld, withheld, 'withheld')
+      t.same(Object.keys(composed.content.sections), included, 'the content holds exactly the included sections')
       t.same(Object.keys(composed.consentsByCategory), included, 'a consent list for each included category')
     })
   }
 
-  t.test('a case with no sections yields only the profile', async (t) => {
+  t.test('a category that holds no data is neither included nor withheld', async (t) => {
     const composed = composePacket(
-      { profile, sections: {} },
-      [consent([provision([...dataCategories], [UKRAINE], ['return_assistance'])])],
+      { profile, sections: { travel: { escort_required: true } }, records: [caseRecord('return_decision', 'legal')] },
+      [everything()],
       UKRAINE,
       'return_assistance',
+      'referral',
       NOW,
     )
-    t.same(composed, {
-      content: { profile, sections: {} },
-      included: [],
-      withheld: [],
-      consentsByCategory: {},
-      contentHash: contentHash({ profile, sections: {} }),
-    })
+    t.same(composed.included, ['legal', 'travel'], 'a record counts as data of its category')
+    t.same(composed.withheld, [])
+    t.same(composed.content.sections, { travel: { escort_required: true } })
   })
 })
 
-t.test('contentHash is SHA-256 (hex) of RFC 8785 canonical JSON', async (t) => {
-  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+t.test('contentHash: SHA-256 (hex) of the RFC 8785 canonical JSON', async (t) => {
+  // Each hash is of the canonical text beside it, as `printf '%s' TEXT | sha256sum` gives it.
   const table: [string, unknown, string][] = [
-    ['keys sorted', { b: 1, a: 'x' }, '{"a":"x","b":1}'],
+    // {}
+    ['an empty object', {}, '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'],
+    // {"a":"x","b":1}
+    ['keys sorted', { b: 1, a: 'x' }, 'cdab067e9f3beb32d1252cfd63e492592fecbf591b0d08cadb24bb17f3864246'],
+    // {"a":{},"z":[3,1,{"x":null,"y":true}]}
     [
       'nested keys sorted, arrays kept in order',
       { z: [3, 1, { y: true, x: null }], a: {} },
-      '{"a":{},"z":[3,1,{"x":null,"y":true}]}',
+      '228a59cefd511a61d4fcab7fc3e82d75df04c16ec82660069238f51cf4f7b995',
     ],
-    ['numbers in shortest form', { n: 1.0, m: 1e21, f: 0.5 }, '{"f":0.5,"m":1e+21,"n":1}'],
-    ['non-ASCII kept as UTF-8', { name: 'Олена' }, '{"name":"Олена"}'],
-    ['an empty object', {}, '{}'],
+    // {"f":0.5,"m":1e+21,"n":1}
+    [
+      'numbers in shortest form',
+      { n: 1.0, m: 1e21, f: 0.5 },
+      '17245de2907d987fe828b5f7da89eab0eb07c8cacc06929dc66a23ab813cf4d3',
+    ],
+    // {"name":"Олена"}
+    ['non-ASCII kept as UTF-8', { name: 'Олена' }, 'c158a0d9b30c18aa68ff5b06fd11c78f669cc087e17de068614981e59c3a17bf'],
+    // {"profile":{"country_of_return":"UA"},"records":[],"sections":{}}
+    [
+      'an empty packet content',
+      { sections: {}, records: [], profile: { country_of_return: 'UA' } },
+      '6babffe68dcada89e57bb1e83ce998cd75218ac37cf6bbf4cfe27c333086e2e5',
+    ],
   ]
-  for (const [name, value, canonical] of table) {
-    const hash = contentHash(value)
-    t.match(hash, /^[0-9a-f]{64}$/, `${name}: 64 hex digits`)
-    t.equal(hash, sha256(canonical), `${name}: hash of ${canonical}`)
+  for (const [name, value, expected] of table) {
+    t.equal(contentHash(value), expected, name)
   }
-  t.equal(
-    contentHash({ a: 1, b: { c: 2, d: 3 } }),
-    contentHash({ b: { d: 3, c: 2 }, a: 1 }),
-    'key order does not matter',
-  )
   t.not(contentHash({ a: [1, 2] }), contentHash({ a: [2, 1] }), 'array order matters')
   t.not(contentHash({ a: '1' }), contentHash({ a: 1 }), 'types matter')
+
+  // {"profile":{"age_band":"25_34","country_of_return":"UA","sex":"female","vulnerabilities":[]},"records":[],"sections":{"health":{"conditions":["asthma"]}}}
+  const composed = composePacket(
+    {
+      profile: { sex: 'female', country_of_return: 'UA', age_band: '25_34', vulnerabilities: [] },
+      sections: { health: { conditions: ['asthma'] }, identity: { given_name: 'Olena' } },
+      records: [],
+    },
+    [everything()],
+    UKRAINE,
+    'return_assistance',
+    'enquiry',
+    NOW,
+  )
+  t.equal(
+    composed.contentHash,
+    '9407a0416db0aa4ac506e89a8f45c0cb0cffcc8191d3fa376483ca6841984ab9',
+    'a composed enquiry carries the hash of its own content',
+  )
 })
 
-t.test('withdrawnCategories', async (t) => {
+t.test('disclosePacket: the recipient loses a category when its consents end', async (t) => {
   const active = consent([provision(['identity'], [UKRAINE], ['return_assistance'])])
   const alsoActive = consent([provision(['health'], [UKRAINE], ['return_assistance'])], { expires_at: LATER })
   const withdrawn = consent([provision(['health'], [UKRAINE], ['return_assistance'])], { withdrawn_at: BEFORE })
   const expired = consent([provision(['travel'], [UKRAINE], ['return_assistance'])], { expires_at: NOW })
+  const alsoExpired = consent([provision(['legal'], [UKRAINE], ['return_assistance'])], { expires_at: BEFORE })
   const futureWithdrawal = consent([provision(['legal'], [UKRAINE], ['return_assistance'])], { withdrawn_at: AFTER })
-  const all = [active, alsoActive, withdrawn, expired, futureWithdrawal]
+  const all = [active, alsoActive, withdrawn, expired, alsoExpired, futureWithdrawal]
   const unknown = 'c0000000-0000-4000-8000-ffffffffffff'
+  const travelRecord = caseRecord('travel_documents', 'travel')
 
-  const table: [
-    string,
-    Parameters<typeof withdrawnCategories>[0],
-    Parameters<typeof withdrawnCategories>[1],
-    string[],
-  ][] = [
-    ['nothing included', [], {}, []],
-    ['covered by an active consent', ['identity'], { identity: [active.id] }, []],
-    ['its only consent was withdrawn', ['health'], { health: [withdrawn.id] }, ['health']],
-    ['its only consent expired', ['travel'], { travel: [expired.id] }, ['travel']],
-    ['a withdrawal dated after now does not count yet', ['legal'], { legal: [futureWithdrawal.id] }, []],
-    ['one of two consents still active', ['health'], { health: [withdrawn.id, alsoActive.id] }, []],
-    ['no consent recorded for the category', ['family'], {}, ['family']],
-    ['an empty consent list', ['family'], { family: [] }, ['family']],
-    ['a consent that is not among the case consents', ['contact'], { contact: [unknown] }, ['contact']],
+  /** A referral as sent: the sections of the given categories, the travel record, and who covered each. */
+  function sent(byCategory: Partial<Record<DataCategory, string[]>>, withheld: Withheld[] = []) {
+    const included = ALL.filter((category) => category in byCategory)
+    return {
+      content: {
+        profile,
+        sections: Object.fromEntries(included.map((category) => [category, fullSections[category]])),
+        records: included.includes('travel') ? [travelRecord] : [],
+      },
+      included_categories: included,
+      withheld,
+      consents_by_category: byCategory,
+      sender_organisation_id: POLAND,
+    }
+  }
+
+  const table: [string, Partial<Record<DataCategory, string[]>>, [DataCategory, Withheld['reason']][]][] = [
+    ['covered by an active consent', { identity: [active.id] }, []],
+    ['its only consent was withdrawn', { health: [withdrawn.id] }, [['health', 'withdrawn']]],
+    ['its only consent expired', { travel: [expired.id] }, [['travel', 'expired']]],
+    ['one of two consents still active', { health: [withdrawn.id, alsoActive.id] }, []],
+    ['a withdrawal dated after now does not count yet', { legal: [futureWithdrawal.id] }, []],
+    ['one withdrawn, one expired: withdrawn', { health: [withdrawn.id, expired.id] }, [['health', 'withdrawn']]],
+    ['two expired: expired', { legal: [alsoExpired.id, expired.id] }, [['legal', 'expired']]],
+    ['no consent recorded for it', { family: [] }, [['family', 'withdrawn']]],
+    ['a consent that is not among the case consents', { contact: [unknown] }, [['contact', 'withdrawn']]],
     [
-      'several categories, order of included kept',
-      ['identity', 'health', 'legal', 'travel', 'family'],
+      'several categories, in canonical order',
       { identity: [active.id], health: [withdrawn.id], legal: [futureWithdrawal.id], travel: [expired.id] },
-      ['health', 'travel', 'family'],
+      [
+        ['health', 'withdrawn'],
+        ['travel', 'expired'],
+      ],
     ],
   ]
-  for (const [name, included, byCategory, expected] of table) {
-    t.same(withdrawnCategories(included, byCategory, all, NOW), expected, name)
+  for (const [name, byCategory, lost] of table) {
+    t.test(name, async (t) => {
+      const packet = sent(byCategory, [{ category: 'psychosocial', reason: 'no_consent' }])
+      const gone = lost.map(([category]) => category)
+      const kept = packet.included_categories.filter((category) => !gone.includes(category))
+
+      const forRecipient = disclosePacket(packet, all, UKRAINE, NOW)
+      t.same(forRecipient.gone, gone, 'the recipient is told what to delete')
+      t.same(forRecipient.included, kept, 'what it may still read')
+      t.same(Object.keys(forRecipient.content.sections), kept, 'the content holds only that')
+      t.same(
+        forRecipient.content.records.map((r) => r.category),
+        kept.includes('travel') ? ['travel'] : [],
+        'records of a lost category go too',
+      )
+      t.same(
+        forRecipient.withheld,
+        [
+          { category: 'psychosocial', reason: 'no_consent' },
+          ...lost.map(([category, reason]) => ({ category, reason })),
+        ],
+        'the lost categories are withheld with the reason, after those withheld when it was sent',
+      )
+      t.same(forRecipient.content.profile, profile, 'the profile stays')
+
+      const forSender = disclosePacket(packet, all, POLAND, NOW)
+      t.same(forSender.gone, gone, 'the sender learns the same')
+      t.same(forSender.content, packet.content, 'and sees the packet as it sent it')
+      t.same(forSender.included, packet.included_categories)
+      t.same(forSender.withheld, packet.withheld)
+    })
   }
-  t.same(
-    withdrawnCategories(['identity'], { identity: [active.id] }, [], NOW),
-    ['identity'],
-    'with no consents left, everything is withdrawn',
-  )
 })
 
-t.test('sectionsVisibleTo', async (t) => {
-  const found = { sections: fullSections, sending_organisation_id: SENDER }
-  const forUkraine = consent([provision(['identity', 'health'], [UKRAINE], ['statistics'])])
-  const forShelterExpired = consent([provision(['contact'], [SHELTER], ['return_assistance'])], { expires_at: BEFORE })
-  const forShelterWithdrawn = consent([provision(['family'], [SHELTER], ['return_assistance'])], {
-    withdrawn_at: LONG_AGO,
+t.test('discloseCase: what each party may see of a case now', async (t) => {
+  const toUkraine = consent([provision(['identity', 'contact', 'health', 'legal'], [UKRAINE], ['return_assistance'])])
+  const toUkraineLater = consent([provision(['reintegration'], [UKRAINE], ['reintegration'])])
+  const toShelter = consent([provision(['identity', 'psychosocial'], [SHELTER], ['return_assistance'])])
+  const statisticsToAlbania = consent([provision([...ALL], [ALBANIA], ['statistics'])])
+  const withdrawnToUkraine = consent([provision(['family'], [UKRAINE], ['return_assistance'])], {
+    withdrawn_at: BEFORE,
   })
-  const forBoth = consent([provision(['travel', 'reintegration'], [UKRAINE, SHELTER], ['reintegration'])])
-  const all = [forUkraine, forShelterExpired, forShelterWithdrawn, forBoth]
-  const pick = (...categories: (keyof CaseSections)[]): CaseSections =>
-    Object.fromEntries(categories.map((category) => [category, fullSections[category]]))
+  const expiredToUkraine = consent([provision(['travel'], [UKRAINE], ['return_assistance'])], { expires_at: NOW })
+  const consents = [toUkraine, toUkraineLater, toShelter, statisticsToAlbania, withdrawnToUkraine, expiredToUkraine]
+  const before = { sending_organisation_id: POLAND, lead_organisation_id: POLAND, receiving_organisation_id: null }
+  const accepted = { ...before, receiving_organisation_id: UKRAINE }
+  const arrived = { ...accepted, lead_organisation_id: UKRAINE }
+  const returnAssistance: Purpose[] = ['return_assistance']
+  const afterArrival: Purpose[] = ['return_assistance', 'reintegration']
+  const sending: Viewer = { organisationId: POLAND, role: 'sending' }
+  const receiving: Viewer = { organisationId: UKRAINE, role: 'receiving' }
+  const invited: Viewer = { organisationId: SHELTER, role: 'invited' }
+  const stranger: Viewer = { organisationId: ALBANIA, role: 'invited' }
 
-  const table: [string, CaseSections, Consent[], string, CaseSections][] = [
-    ['the sending organisation sees every section, with no consent at all', fullSections, [], SENDER, fullSections],
-    ['the sending organisation sees every section', fullSections, all, SENDER, fullSections],
-    ['another party with no consent sees nothing', fullSections, [], UKRAINE, {}],
+  const table: [string, Parties, Viewer, Purpose[], Partial<Record<DataCategory, Withheld['reason']>>][] = [
+    ['the sending partner reads everything, consent or not', before, sending, returnAssistance, {}],
+    ['the sending partner reads everything at a final step', before, sending, [], {}],
     [
-      'Ukraine sees what an active consent covers, for any purpose',
-      fullSections,
-      all,
-      UKRAINE,
-      pick('identity', 'health', 'travel', 'reintegration'),
+      'the receiving partner before acceptance: identity and contact are not needed yet',
+      before,
+      receiving,
+      returnAssistance,
+      {
+        identity: 'not_needed_for_purpose',
+        contact: 'not_needed_for_purpose',
+        psychosocial: 'no_consent',
+        family: 'withdrawn',
+        travel: 'expired',
+        reintegration: 'no_consent',
+      },
     ],
     [
-      'the shelter: expired and withdrawn consents do not count',
-      fullSections,
-      all,
-      SHELTER,
-      pick('travel', 'reintegration'),
+      'the receiving partner once accepted reads identity and contact',
+      accepted,
+      receiving,
+      returnAssistance,
+      { psychosocial: 'no_consent', family: 'withdrawn', travel: 'expired', reintegration: 'no_consent' },
     ],
     [
-      'covered but empty sections are absent',
-      { health: { conditions: ['asthma'] } },
-      all,
-      UKRAINE,
-      { health: { conditions: ['asthma'] } },
+      'after arrival the step serves reintegration too',
+      arrived,
+      receiving,
+      afterArrival,
+      { psychosocial: 'no_consent', family: 'withdrawn', travel: 'expired' },
     ],
-    ['an organisation no consent names sees nothing', fullSections, all, demoOrganisationIds.iomAlbania, {}],
+    [
+      'at a final step no purpose is served: no consent covers anything',
+      accepted,
+      receiving,
+      [],
+      Object.fromEntries(ALL.map((category) => [category, 'no_consent'])),
+    ],
+    [
+      'an invited party reads what is consented to it, identity included',
+      before,
+      invited,
+      returnAssistance,
+      {
+        contact: 'no_consent',
+        health: 'no_consent',
+        family: 'no_consent',
+        legal: 'no_consent',
+        travel: 'no_consent',
+        reintegration: 'no_consent',
+      },
+    ],
+    [
+      'a statistics-only consent never opens a category',
+      accepted,
+      stranger,
+      afterArrival,
+      Object.fromEntries(ALL.map((category) => [category, 'no_consent'])),
+    ],
   ]
-  for (const [name, sections, consents, organisationId, expected] of table) {
-    const visible = sectionsVisibleTo({ ...found, sections }, consents, organisationId, NOW)
-    t.same(visible, expected, name)
-    t.same(Object.keys(visible), Object.keys(expected), `${name}: same sections, nothing more`)
+  for (const [name, parties, viewer, purposes, withheld] of table) {
+    t.test(name, async (t) => {
+      const disclosure = discloseCase(parties, consents, viewer, purposes, NOW)
+      const readable = ALL.filter((category) => !(category in withheld))
+      t.same(
+        ALL.filter((category) => disclosure.readable(category)),
+        readable,
+        'readable categories',
+      )
+      for (const category of ALL) {
+        t.equal(
+          disclosure.withheldReason(category),
+          withheld[category],
+          `${category}: ${withheld[category] ?? 'readable'}`,
+        )
+      }
+      t.same(Object.keys(disclosure.sections(fullSections)), readable, 'the sections it reads')
+      t.equal(disclosure.holder, viewer.organisationId === POLAND, 'only the sending partner holds the case')
+    })
   }
+
+  t.test(
+    'the profile: whole for the sending partner and the lead, the shared minimum while consent names the party',
+    async (t) => {
+      const table: [string, Parties, Viewer, Purpose[], object][] = [
+        ['the sending partner', before, sending, returnAssistance, profile],
+        ['the lead after arrival', arrived, receiving, afterArrival, profile],
+        ['the receiving partner named by a consent', accepted, receiving, returnAssistance, sharedProfile],
+        ['the receiving partner at a final step', accepted, receiving, [], { country_of_return: 'UA' }],
+        ['named only by a statistics consent', accepted, stranger, afterArrival, { country_of_return: 'UA' }],
+        [
+          'named only for a purpose the step does not serve',
+          accepted,
+          { organisationId: UKRAINE, role: 'receiving' },
+          ['monitoring'],
+          { country_of_return: 'UA' },
+        ],
+      ]
+      for (const [name, parties, viewer, purposes, expected] of table) {
+        t.same(discloseCase(parties, consents, viewer, purposes, NOW).profile(profile), expected, name)
+      }
+    },
+  )
+
+  t.test('records: by category, and always those the viewer made', async (t) => {
+    const disclosure = discloseCase(before, consents, receiving, returnAssistance, NOW)
+    t.same(
+      disclosure.records(records).map((r) => r.id),
+      [returnDecision.id, riskByUkraine.id, fitToTravel.id],
+      'legal and health are consented; its own risk assessment it made itself',
+    )
+    t.same(
+      discloseCase(before, [], sending, [], NOW)
+        .records(records)
+        .map((r) => r.id),
+      records.map((r) => r.id),
+      'the sending partner reads every record',
+    )
+  })
+
+  t.test('consents: no guardian, child views or interpreter name for anyone but the sending partner', async (t) => {
+    const row = { guardian: toUkraine.guardian, child_views: toUkraine.child_views, interpreter: toUkraine.interpreter }
+    t.same(discloseCase(before, consents, sending, returnAssistance, NOW).consent(row), row, 'the sending partner')
+    for (const viewer of [receiving, invited]) {
+      t.same(
+        discloseCase(accepted, consents, viewer, returnAssistance, NOW).consent(row),
+        { guardian: null, child_views: null, interpreter: { used: true } },
+        viewer.role,
+      )
+    }
+  })
+
+  t.test('timeline notes and the audit trail', async (t) => {
+    const table: [string, Parties, Viewer, boolean, boolean][] = [
+      ['the sending partner', before, sending, true, true],
+      ['the receiving partner', accepted, receiving, true, false],
+      ['the receiving partner once it leads', arrived, receiving, true, true],
+      ['an invited party', accepted, invited, false, false],
+    ]
+    for (const [name, parties, viewer, notes, audit] of table) {
+      const disclosure = discloseCase(parties, consents, viewer, returnAssistance, NOW)
+      t.equal(disclosure.timelineNotes, notes, `${name}: timeline notes ${notes}`)
+      t.equal(disclosure.allAudit, audit, `${name}: every audit record ${audit}`)
+    }
+  })
 })
 
 t.test('nextPacketStatus: every action from every status', async (t) => {
