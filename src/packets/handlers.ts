@@ -29,9 +29,12 @@ export interface PacketDependencies {
   clock: Clock
 }
 
-/** Packets that amend one another: a new enquiry supersedes an open enquiry, an update the referral before it. */
+/**
+ * The packets a new one amends: an update supersedes the referral or update before it. An enquiry
+ * amends none: the procedure sends one only when no other is open.
+ */
 const amends: Record<PacketKind, PacketKind[]> = {
-  enquiry: ['enquiry'],
+  enquiry: [],
   information: [],
   referral: ['referral', 'update'],
   update: ['referral', 'update'],
