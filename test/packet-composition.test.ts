@@ -672,11 +672,11 @@ t.test('discloseCase: what each party may see of a case now', async (t) => {
       { psychosocial: 'no_consent', family: 'withdrawn', travel: 'expired' },
     ],
     [
-      'at a final step no purpose is served: no consent covers anything',
+      'at a final step no purpose is served: nothing is needed, whatever the consent',
       accepted,
       receiving,
       [],
-      Object.fromEntries(ALL.map((category) => [category, 'no_consent'])),
+      Object.fromEntries(ALL.map((category) => [category, 'not_needed_for_purpose'])),
     ],
     [
       'an invited party reads what is consented to it, identity included',

@@ -94,7 +94,8 @@ export function discloseCase(
   const reasons = new Map<DataCategory, WithheldReason | undefined>(
     dataCategories.map((category) => {
       if (holder) return [category, undefined]
-      if (identifying.includes(category) && !accepted) return [category, 'not_needed_for_purpose']
+      if ((identifying.includes(category) && !accepted) || purposes.length === 0)
+        return [category, 'not_needed_for_purpose']
       return [category, coverage(consents, category, viewer.organisationId, purposes, now).reason]
     }),
   )
