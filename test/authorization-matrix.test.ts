@@ -16,6 +16,11 @@ import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { recordEvent } from '../src/events/outbox.js'
 import { contract } from '../src/http/contract.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { assessmentData, recordData } from './fixtures/referral.js'
+
+// Some 2,000 cells, each a real request on a real database, most of them on a case taken through
+// its procedure first: far more than the suite's default time for a file.
+t.setTimeout(600_000)
 
 // ─── Who calls ───────────────────────────────────────────────────────────────────────────────
 
@@ -39,14 +44,15 @@ type Relation = RoleRelation | 'anonymous' | 'revoked'
 const ORG = demoOrganisationIds
 
 /**
- * own: IOM Poland, which opened and leads the case and sent the packet.
- * counterpart: IOM Ukraine, recipient of a packet it has only read (received), neither acknowledged
+ * own: IOM Poland, which opened and leads the case and sent the enquiry.
+ * counterpart: IOM Ukraine, recipient of an enquiry it has only read (received), neither acknowledged
  *   nor answered: a party to the packet, NOT a party to the case (it becomes one by acknowledging).
- * counterpartAcknowledged: IOM Ukraine after acknowledging that packet, not (yet) accepting it: a
+ * counterpartAcknowledged: IOM Ukraine after acknowledging that enquiry, not (yet) accepting it: a
  *   party to the case with the role `receiving` (the joint assessment), the case's receiving side for
  *   the procedure, but not its receiving organisation of record and not the lead.
- * counterpartAccepted: IOM Ukraine on a case whose first packet it acknowledged and accepted (a
- *   party, not the lead), answering a second packet the sender sent afterwards (read, not answered).
+ * counterpartAccepted: IOM Ukraine on a case whose enquiry it acknowledged and accepted (a party, the
+ *   receiving organisation of record, not the lead), facing the full referral that followed its
+ *   acceptance (read; a packet that is not an enquiry is read, never answered).
  * invited: the Kyiv shelter, invited to the case by IOM Poland; no consent covers it, and no packet is for it.
  * unrelated: IOM Morocco, a receiving-side partner with nothing to do with the case.
  * unrelatedSender: Border Guard Poland, a sending-side partner in the same country, not a party.
@@ -77,6 +83,8 @@ const admin = demoKeys.demohubadmin as string
 const sender = demoKeys.demoiomplcw1 as string
 const recipient = demoKeys.demoiomuacw1 as string
 const invitedParty = demoKeys.demoshuacw01 as string
+const supervisor = demoKeys.demoiomplsv1 as string
+const secondSupervisor = demoKeys.demoiomplsv2 as string
 const DEMO_SENDER_PRINCIPAL = '00000000-0000-4000-8001-000000000101'
 
 // ─── The table ───────────────────────────────────────────────────────────────────────────────
@@ -165,8 +173,8 @@ const CASE_PARTY_READS: Row = {
 const ANSWER_AFTER_ACKNOWLEDGEMENT: Row = {
   own: ALL_403, // the sender sees the packet but may not answer it
   counterpart: [409, 409, 403, 403, 403], // read, not acknowledged: not yet open to an answer
-  counterpartAcknowledged: [200, 200, 403, 403, 403],
-  counterpartAccepted: [200, 200, 403, 403, 403], // its second packet, acknowledged first
+  counterpartAcknowledged: [200, 200, 403, 403, 403], // accepting: both sides recorded the joint risk assessment
+  counterpartAccepted: [409, 409, 403, 403, 403], // the full referral: only an enquiry is answered
   invited: [404, 404, 403, 403, 403],
   unrelated: [404, 404, 403, 403, 403],
   unrelatedSender: [404, 404, 403, 403, 403],
@@ -311,12 +319,16 @@ const TABLE: Record<string, Row> = {
   },
 
   // Packets.
+  // Sending is a transition of the procedure. The target is a case whose sending is open: for the
+  // sender, the enquiry to IOM Albania once the return is decided; for the receiving partner after its
+  // acknowledgement (not open at that step) and after its acceptance (an update, the sending side's
+  // to send), and for the invited party (on neither side), the procedure refuses (409 with `unmet`).
   sendPacket: {
     own: [201, 201, 403, 403, 403],
     counterpart: [404, 404, 403, 403, 403],
-    counterpartAcknowledged: ALL_403, // an onward referral by a party that does not lead the case
-    counterpartAccepted: ALL_403, // an onward referral by a party that does not lead the case
-    invited: ALL_403,
+    counterpartAcknowledged: [409, 409, 403, 403, 403],
+    counterpartAccepted: [409, 409, 403, 403, 403],
+    invited: [409, 409, 403, 403, 403],
     unrelated: [404, 404, 403, 403, 403],
     unrelatedSender: [404, 404, 403, 403, 403],
     hub: [404, 404, 403, 403, 403],
@@ -351,7 +363,7 @@ const TABLE: Record<string, Row> = {
     own: ALL_403, // the sender sees the packet but may not answer it
     counterpart: [200, 200, 403, 403, 403],
     counterpartAcknowledged: [409, 409, 403, 403, 403], // the recipient may, but it already acknowledged
-    counterpartAccepted: [200, 200, 403, 403, 403],
+    counterpartAccepted: [409, 409, 403, 403, 403], // the full referral: only an enquiry is acknowledged
     invited: [404, 404, 403, 403, 403],
     unrelated: [404, 404, 403, 403, 403],
     unrelatedSender: [404, 404, 403, 403, 403],
@@ -366,10 +378,11 @@ const TABLE: Record<string, Row> = {
   // Procedures: the definitions are reference data, open to every role, the hub's admin included.
   listSops: ANY_AUTHENTICATED,
   getSop: ANY_AUTHENTICATED,
+  listRecordKinds: ANY_AUTHENTICATED,
   getNextActions: CASE_PARTY_READS,
   getTimeline: CASE_PARTY_READS,
-  // Records are kept between the two sides: an invited party is a party, but on neither side.
-  listCaseRecords: { ...CASE_PARTY_READS, invited: [403, 403, 403, 403, 403] },
+  // Every party reads the records of the categories it may see (checked below); only the two sides keep them.
+  listCaseRecords: CASE_PARTY_READS,
   createCaseRecord: {
     own: [201, 201, 403, 403, 403], // the sending side
     counterpart: [404, 404, 403, 403, 403],
@@ -437,6 +450,48 @@ const TABLE: Record<string, Row> = {
   listWebhookDeliveries: OWN_ENDPOINT(200),
   redeliverWebhook: OWN_ENDPOINT(202), // a delivery that failed: queued again
 
+  // Safety overrides: a supervisor of the lead asks, a second supervisor of the same organisation
+  // approves, and the recipient (IOM Ukraine here) then reads the note. The target of the reads is an
+  // approved override of IOM Poland to IOM Ukraine; the target of the approval is a pending one that
+  // IOM Poland's second supervisor asked for, so that the matrix's supervisor is the second one.
+  requestSafetyOverride: {
+    own: [403, 201, 403, 403, 403], // only a supervisor of the lead
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: ALL_403, // a party, but not the lead
+    counterpartAccepted: ALL_403,
+    invited: ALL_403,
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  listSafetyOverrides: ANY_ORGANISATION([403, 200, 200, 200, 403]), // only its own (checked below)
+  getSafetyOverride: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [200, 200, 200, 200, 403], // the recipient, with the note once approved
+    counterpartAcknowledged: [200, 200, 200, 200, 403],
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [404, 404, 404, 404, 403], // a party to the case, but the override is not its own
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  approveSafetyOverride: {
+    own: [403, 200, 403, 403, 403],
+    counterpart: ALL_403, // the recipient sees the override but may not approve it
+    counterpartAcknowledged: ALL_403,
+    counterpartAccepted: ALL_403,
+    invited: [403, 404, 403, 403, 403],
+    unrelated: [403, 404, 403, 403, 403],
+    unrelatedSender: [403, 404, 403, 403, 403],
+    hub: [403, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+
   // Withdrawal notices: each organisation reads those addressed to it (checked below); the target
   // notice is addressed to IOM Ukraine, which read a packet that relied on the withdrawn consent.
   listWithdrawalNotices: ANY_ORGANISATION([200, 200, 200, 200, 403]),
@@ -482,6 +537,14 @@ const SENTINEL = {
   psychosocial: 'Sentinel-Psychosocial-Assessment-7731',
 } as const
 const ALL_SENTINELS = Object.values(SENTINEL)
+/** The note of the safety overrides: for IOM Poland, which wrote it, and IOM Ukraine, its recipient, alone. */
+const SAFETY_NOTE = 'Sentinel-Safety-Note-7731'
+const SAFETY_OPERATIONS: ReadonlySet<string> = new Set([
+  'requestSafetyOverride',
+  'listSafetyOverrides',
+  'getSafetyOverride',
+  'approveSafetyOverride',
+])
 
 /** pending: the recipient only read the packet; acknowledged: it acknowledged it; accepted: see `scenario`. */
 type ScenarioKind = 'pending' | 'acknowledged' | 'accepted'
@@ -697,6 +760,33 @@ class Fixtures {
     return notice.id
   }
 
+  /** A safety override of IOM Poland to IOM Ukraine on the case, asked by `askedBy`; approved by the other supervisor if `approve`. */
+  async safetyOverride(caseId: string, askedBy: string, approve: boolean): Promise<string> {
+    const asked = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/safety-overrides`,
+        key: askedBy,
+        payload: SAFETY_OVERRIDE,
+      },
+      201,
+      'ask for a safety override',
+    )
+    const overrideId = asked.json().id as string
+    if (approve) {
+      await this.call(
+        {
+          method: 'POST',
+          url: `/v1/safety-overrides/${overrideId}/approve`,
+          key: askedBy === secondSupervisor ? supervisor : secondSupervisor,
+        },
+        200,
+        'approve the safety override',
+      )
+    }
+    return overrideId
+  }
+
   async recordConsent(caseId: string, provision: Record<string, unknown>): Promise<string> {
     const recorded = await this.call(
       { method: 'POST', url: `/v1/cases/${caseId}/consents`, key: sender, payload: consentBody(provision) },
@@ -737,14 +827,31 @@ class Fixtures {
     )
   }
 
+  /** The case's ETag, read by the sender, then a transition of its procedure that must succeed. */
+  async transition(caseId: string, action: string): Promise<void> {
+    await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/transitions`,
+        key: sender,
+        headers: { 'if-match': await this.caseEtag(caseId) },
+        payload: { action },
+      },
+      200,
+      `take ${action}`,
+    )
+  }
+
+  async record(caseId: string, key: string, payload: Record<string, unknown>, what: string): Promise<void> {
+    await this.call({ method: 'POST', url: `/v1/cases/${caseId}/records`, key, payload }, 201, what)
+  }
+
   /**
-   * A case opened by IOM Poland with identity, health and psychosocial sections; a consent for
-   * identity and health to IOM Ukraine for return assistance; a packet to IOM Ukraine, which read
-   * it (received); the Kyiv shelter invited as a party. `acknowledged`: IOM Ukraine also acknowledged
-   * that packet. `accepted`: IOM Ukraine acknowledged and accepted that packet, and IOM Poland sent a
-   * second one, also read (not acknowledged).
+   * A case opened by IOM Poland with identity, health and psychosocial sections; the Kyiv shelter
+   * invited as a party; a consent for identity and health to `recipientId` for return assistance;
+   * the person's return decision recorded and taken: the enquiry may go.
    */
-  async scenario(kind: ScenarioKind): Promise<Scenario> {
+  async decidedCase(recipientId: string): Promise<Omit<Scenario, 'packetId'>> {
     const created = await this.call(
       {
         method: 'POST',
@@ -784,12 +891,30 @@ class Fixtures {
     )
     const consentId = await this.recordConsent(caseId, {
       categories: ['identity', 'health'],
-      recipients: [ORG.iomUkraine],
+      recipients: [recipientId],
       purposes: ['return_assistance'],
     })
+    await this.record(caseId, sender, { kind: 'return_decision', data: recordData.return_decision }, 'return decision')
+    await this.transition(caseId, 'decide_return')
+    return { caseId, reference, consentId }
+  }
+
+  /**
+   * A decided case (see `decidedCase`) whose enquiry went to IOM Ukraine, which read it (received).
+   * `acknowledged`: IOM Ukraine also acknowledged it, and both sides recorded the joint risk and needs
+   * assessment, so that it may accept. `accepted`: IOM Ukraine accepted too; the target packet is then
+   * the full referral that followed, which IOM Ukraine read.
+   */
+  async scenario(kind: ScenarioKind): Promise<Scenario> {
+    const { caseId, reference, consentId } = await this.decidedCase(ORG.iomUkraine)
     let packetId = await this.sendPacket(caseId, ORG.iomUkraine)
     await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }, 200, 'recipient reads packet')
-    if (kind === 'acknowledged' || kind === 'accepted') await this.acknowledge(packetId)
+    if (kind === 'acknowledged' || kind === 'accepted') {
+      await this.acknowledge(packetId)
+      const risk = { kind: 'assessment', assessment: 'risk_and_needs', data: assessmentData.risk_and_needs }
+      await this.record(caseId, sender, risk, 'risk assessed by the sender')
+      await this.record(caseId, recipient, risk, 'risk assessed by the recipient')
+    }
     if (kind === 'accepted') {
       await this.call(
         {
@@ -802,11 +927,20 @@ class Fixtures {
         200,
         'recipient accepts packet',
       )
-      packetId = await this.sendPacket(caseId, ORG.iomUkraine)
+      const inbox = await this.call(
+        { method: 'GET', url: '/v1/packets?direction=inbound&limit=200', key: recipient },
+        200,
+        'recipient lists its inbox',
+      )
+      const full = (inbox.json().items as { id: string; case_id: string; kind: string }[]).find(
+        (packet) => packet.case_id === caseId && packet.kind === 'referral',
+      )
+      if (!full) throw new Error(`setup: no full referral followed the acceptance on case ${caseId}`)
+      packetId = full.id
       await this.call(
         { method: 'GET', url: `/v1/packets/${packetId}`, key: recipient },
         200,
-        'recipient reads packet 2',
+        'recipient reads the full referral',
       )
     }
     return { caseId, reference, consentId, packetId }
@@ -826,6 +960,13 @@ function consentBody(provision: Record<string, unknown>) {
 
 /** A public-looking https URL: the test app refuses private targets, and never calls this one. */
 const WEBHOOK_URL = 'https://hooks.example.org/trm'
+
+const SAFETY_OVERRIDE = {
+  recipient_organisation_id: ORG.iomUkraine,
+  reason: 'The trafficker has threatened her family.',
+  note: SAFETY_NOTE,
+  expires_in_days: 30,
+}
 
 /** A consent nobody relies on: legal data to the Kyiv shelter for monitoring. */
 const HARMLESS_PROVISION = { categories: ['legal'], recipients: [ORG.kyivShelter], purposes: ['monitoring'] }
@@ -853,19 +994,10 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     const scenario = await scenarioOf(key, kind)
     return { scenario, params: { noticeId: await fx.withdrawalNotice(scenario) } }
   }
-  /** An answer to the scenario's packet; accepting, declining and asking need it acknowledged first. */
-  const answer = (
-    operationId: string,
-    payload: Record<string, unknown>,
-    { afterAcknowledgement = true } = {},
-  ): OperationUnderTest => ({
+  /** An answer to the scenario's packet, as it stands in the scenario of the caller's relation. */
+  const answer = (operationId: string, payload: Record<string, unknown>): OperationUnderTest => ({
     mutates: true,
-    prepare: async (kind) => {
-      const target = await onScenario(operationId)(kind)
-      // Only the accepted scenario's second packet waits for it: a `pending` packet stays merely read.
-      if (afterAcknowledgement && kind === 'accepted') await fx.acknowledge(target.params.packetId)
-      return target
-    },
+    prepare: onScenario(operationId),
     build: async (target) => ({
       headers: { 'if-match': await fx.packetEtag(target.params.packetId as string) },
       payload,
@@ -946,16 +1078,22 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     sendPacket: {
       mutates: true,
       prepare: async (kind) => {
+        // The sender's cells: a case whose return is decided, with consent for IOM Albania, a partner
+        // in no relation of the matrix, so that only who calls decides. The receiving partner's
+        // cells: the case at the step its relation reached.
+        if (kind === 'pending') {
+          const decided = await fx.decidedCase(ORG.iomAlbania)
+          return { params: { caseId: decided.caseId } }
+        }
         const scenario = await scenarioOf('sendPacket', kind)
-        // Consent to an onward referral to the Kyiv shelter, so that only authorisation can refuse it.
         await fx.recordConsent(scenario.caseId, {
-          categories: ['identity'],
-          recipients: [ORG.kyivShelter],
-          purposes: ['reintegration'],
+          categories: ['identity', 'health'],
+          recipients: [ORG.iomAlbania],
+          purposes: ['return_assistance'],
         })
         return { scenario, params: { caseId: scenario.caseId } }
       },
-      build: async () => ({ payload: { recipient_organisation_id: ORG.kyivShelter, purpose: 'reintegration' } }),
+      build: async () => ({ payload: { recipient_organisation_id: ORG.iomAlbania, purpose: 'return_assistance' } }),
     },
     listPackets: {
       mutates: false,
@@ -965,16 +1103,16 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       }),
     },
     getPacket: { mutates: false, prepare: shared, build: async () => ({}) },
-    acknowledgePacket: answer(
-      'acknowledgePacket',
-      { focal_point: { name: 'Iryna Shevchenko' }, alternate_contact: { name: 'Petro Bondarenko' } },
-      { afterAcknowledgement: false },
-    ),
+    acknowledgePacket: answer('acknowledgePacket', {
+      focal_point: { name: 'Iryna Shevchenko' },
+      alternate_contact: { name: 'Petro Bondarenko' },
+    }),
     acceptPacket: answer('acceptPacket', { note: 'We can receive her.' }),
     declinePacket: answer('declinePacket', { reason_code: 'no_capacity', reason_text: 'Our shelter is full.' }),
     requestPacketInformation: answer('requestPacketInformation', { questions: ['Does she need a medical escort?'] }),
     listSops: { mutates: false, build: async () => ({}) },
     getSop: { mutates: false, build: async () => ({ params: { sopId: 'adult-return' } }) },
+    listRecordKinds: { mutates: false, build: async () => ({}) },
     getNextActions: { mutates: false, prepare: shared, build: async () => ({}) },
     performTransition: {
       mutates: true,
@@ -994,7 +1132,11 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       mutates: false, // records only add to the case: every cell may add one
       prepare: onScenario('createCaseRecord'),
       build: async () => ({
-        payload: { kind: 'assessment', assessment: 'risk_and_needs', data: { summary: 'No threat identified.' } },
+        payload: {
+          kind: 'assessment',
+          assessment: 'risk_and_needs',
+          data: { level: 'low', mitigations: [], summary: 'No threat identified.' },
+        },
       }),
     },
     listEscalations: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
@@ -1049,6 +1191,38 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       prepare: withdrawn('listWithdrawalNotices'),
       build: async () => ({ query: 'limit=200' }),
     },
+    requestSafetyOverride: {
+      mutates: false, // every cell may ask once more
+      prepare: onScenario('requestSafetyOverride'),
+      build: async () => ({ payload: { ...SAFETY_OVERRIDE, recipient_organisation_id: ORG.iomAlbania } }),
+    },
+    listSafetyOverrides: {
+      mutates: false,
+      prepare: async (kind) => {
+        const scenario = await scenarioOf('safety', kind)
+        return { scenario, params: { overrideId: await fx.safetyOverride(scenario.caseId, supervisor, true) } }
+      },
+      build: async () => ({ query: 'limit=200' }),
+    },
+    getSafetyOverride: {
+      mutates: false,
+      prepare: async (kind) => {
+        const scenario = await scenarioOf('safety', kind)
+        return { scenario, params: { overrideId: await fx.safetyOverride(scenario.caseId, supervisor, true) } }
+      },
+      build: async () => ({}),
+    },
+    approveSafetyOverride: {
+      mutates: true, // approved once: a second approval is a 409
+      prepare: async (kind) => {
+        const scenario = await scenarioOf('safety', kind)
+        return {
+          scenario,
+          params: { overrideId: await fx.safetyOverride(scenario.caseId, secondSupervisor, false) },
+        }
+      },
+      build: async () => ({}),
+    },
     acknowledgeWithdrawal: {
       mutates: false, // acknowledging again changes nothing and answers the same: every cell may
       prepare: withdrawn('acknowledgeWithdrawal'),
@@ -1096,6 +1270,9 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
   if (operationId === 'listCases' && cell.relation === 'counterpart' && target.scenario) {
     forbidden.push(target.scenario.reference) // not a party before it acknowledges
   }
+  // Identity reaches a receiving partner only once it accepted: the enquiry and the case before that withhold it.
+  if (['counterpart', 'counterpartAcknowledged'].includes(cell.relation)) forbidden.push(SENTINEL.identity)
+  if (operationId === 'getPacket' && cell.relation === 'own') forbidden.push(SENTINEL.identity) // the enquiry it sent
   if (cell.relation === 'invited') {
     forbidden.push(...ALL_SENTINELS) // no consent covers the invited shelter
     if (operationId === 'listPackets' && target.params.packetId) forbidden.push(target.params.packetId)
@@ -1117,6 +1294,10 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
   if (status < 300 && organisationId !== ORG.iomUkraine && target.params.noticeId) {
     forbidden.push(target.params.noticeId)
   }
+  // A safety override is its maker's and its recipient's; its note travels in nothing else, events and audit included.
+  const overrideParty = organisationId === ORG.iomPoland || organisationId === ORG.iomUkraine
+  if (!SAFETY_OPERATIONS.has(operationId) || !overrideParty || status >= 300) forbidden.push(SAFETY_NOTE)
+  if (status < 300 && !overrideParty && target.params.overrideId) forbidden.push(target.params.overrideId)
   return [...new Set(forbidden)]
 }
 
@@ -1124,6 +1305,9 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
 function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
   if (operationId === 'listWebhookEndpoints' && cell.relation === 'own') return [target.params.endpointId as string]
   if (operationId === 'listWebhookDeliveries' && cell.relation === 'own') return [target.params.deliveryId as string]
+  const overrideParty = ['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)
+  if (operationId === 'listSafetyOverrides' && overrideParty) return [target.params.overrideId as string, SAFETY_NOTE]
+  if (operationId === 'getSafetyOverride' && overrideParty) return [SAFETY_NOTE] // approved, not expired
   const reference = target.scenario?.reference
   if (!reference) return []
   if (
@@ -1138,8 +1322,14 @@ function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
   ) {
     return [target.params.packetId as string]
   }
-  if (operationId === 'getCase' && ['counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)) {
-    return [SENTINEL.identity, SENTINEL.health]
+  // Health is consented to IOM Ukraine; identity too, but it goes only to the partner that accepted.
+  if (operationId === 'getCase' && cell.relation === 'counterpartAcknowledged') return [SENTINEL.health]
+  if (operationId === 'getCase' && cell.relation === 'counterpartAccepted') return [SENTINEL.identity, SENTINEL.health]
+  if (operationId === 'getPacket' && ['own', 'counterpart', 'counterpartAcknowledged'].includes(cell.relation)) {
+    return [SENTINEL.health] // the enquiry
+  }
+  if (operationId === 'getPacket' && cell.relation === 'counterpartAccepted') {
+    return [SENTINEL.identity, SENTINEL.health] // the full referral
   }
   if (operationId === 'getCase' && cell.relation === 'own') return ALL_SENTINELS
   if (
@@ -1161,7 +1351,7 @@ function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
  * Path parameters naming case data or what is an organisation's own: a non-party must get the same
  * answer for these as for ids that do not exist.
  */
-const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId', 'endpointId', 'deliveryId', 'noticeId']
+const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId', 'endpointId', 'deliveryId', 'noticeId', 'overrideId']
 
 function isNonPartyFor(operation: ContractOperation, relation: Relation): boolean {
   if (NON_PARTY.has(relation)) return true
@@ -1170,6 +1360,10 @@ function isNonPartyFor(operation: ContractOperation, relation: Relation): boolea
   // The withdrawal notice is addressed to IOM Ukraine.
   if (operation.path.includes('{noticeId}')) {
     return !['counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(relation)
+  }
+  // The safety override is IOM Poland's, and IOM Ukraine's as its recipient.
+  if (operation.path.includes('{overrideId}')) {
+    return !['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(relation)
   }
   // Before it acknowledges, the recipient is a party to the packet but not to the case.
   if (relation === 'counterpart') return operation.path.includes('{caseId}')
@@ -1332,3 +1526,43 @@ function urlOf(path: string, params: Record<string, string>, query: string | und
   })
   return query ? `${filled}?${query}` : filled
 }
+
+t.test('reading is not acting: a DPO or auditor of the recipient reads a packet without taking delivery', async (t) => {
+  const app = await startTestApp(t)
+  const fx = new Fixtures(app.request, app.database.db)
+  const readers = {
+    dpo: (await fx.createKey(ORG.iomUkraine, ['dpo'], 'Reading DPO of IOM Ukraine')).key,
+    auditor: (await fx.createKey(ORG.iomUkraine, ['auditor'], 'Reading auditor of IOM Ukraine')).key,
+  }
+  const { caseId } = await fx.decidedCase(ORG.iomUkraine)
+  const packetId = await fx.sendPacket(caseId, ORG.iomUkraine)
+  const sent = await fx.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: sender }, 200, 'sender reads')
+  t.equal(sent.json().status, 'sent', 'the enquiry is sent')
+  const feedBefore = await fx.feedEnd(recipient)
+
+  for (const [role, key] of Object.entries(readers)) {
+    const read = await app.request({ method: 'GET', url: `/v1/packets/${packetId}`, key })
+    t.equal(read.statusCode, 200, `the ${role} of IOM Ukraine reads the enquiry`)
+    t.equal(read.json().status, 'sent', `reading as ${role} leaves it sent`)
+    t.equal(read.headers.etag, sent.headers.etag, `and its ETag as it was (${role})`)
+    t.ok(read.body.includes(SENTINEL.health), `the ${role} sees what the enquiry carries`)
+    t.notOk(read.body.includes(SENTINEL.identity), `but no identity data (${role})`)
+    const inbox = await app.request({ method: 'GET', url: '/v1/packets?direction=inbound&status=sent', key })
+    t.ok(
+      (inbox.json().items as { id: string }[]).some((packet) => packet.id === packetId),
+      `the ${role}'s inbox still lists it as sent`,
+    )
+  }
+  const quiet = await app.request({ method: 'GET', url: `/v1/events?after=${feedBefore}`, key: recipient })
+  t.same(quiet.json().items, [], 'no packet.received event: nothing was delivered')
+
+  const delivered = await app.request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient })
+  t.equal(delivered.json().status, 'received', 'the caseworker of IOM Ukraine takes delivery by reading it')
+  t.not(delivered.headers.etag, sent.headers.etag, 'which changes the ETag')
+  const events = await app.request({ method: 'GET', url: `/v1/events?after=${feedBefore}`, key: recipient })
+  t.same(
+    (events.json().items as { type: string }[]).map((event) => event.type),
+    ['packet.received'],
+    'and tells both sides it was received',
+  )
+})

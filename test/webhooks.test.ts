@@ -129,7 +129,16 @@ t.test('webhooks: signed, filtered, retried, disabled, redelivered, rotated', as
 
   await t.test('every event goes to the endpoint, signed as Standard Webhooks says', async (t) => {
     const { caseId } = await openReferral(t, app)
-    const types = ['case.opened', 'consent.recorded', 'packet.sent', 'packet.received']
+    // openReferral records the return decision and takes it; sending the enquiry moves the case to referral_sent.
+    const types = [
+      'case.opened',
+      'consent.recorded',
+      'case.record_added',
+      'case.transitioned',
+      'packet.sent',
+      'case.transitioned',
+      'packet.received',
+    ]
     const got = await eventually(
       () => receiver.at('/all'),
       (list) => list.length >= types.length,
