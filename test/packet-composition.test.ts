@@ -592,7 +592,7 @@ t.test('disclosePacket: the recipient loses a category when its consents end', a
       const gone = lost.map(([category]) => category)
       const kept = packet.included_categories.filter((category) => !gone.includes(category))
 
-      const forRecipient = disclosePacket(packet, all, UKRAINE, NOW)
+      const forRecipient = disclosePacket(packet, all, UKRAINE, ['return_assistance'], NOW)
       t.same(forRecipient.gone, gone, 'the recipient is told what to delete')
       t.same(forRecipient.included, kept, 'what it may still read')
       t.same(Object.keys(forRecipient.content.sections), kept, 'the content holds only that')
@@ -611,13 +611,35 @@ t.test('disclosePacket: the recipient loses a category when its consents end', a
       )
       t.same(forRecipient.content.profile, profile, 'the profile stays')
 
-      const forSender = disclosePacket(packet, all, POLAND, NOW)
+      const forSender = disclosePacket(packet, all, POLAND, ['return_assistance'], NOW)
       t.same(forSender.gone, gone, 'the sender learns the same')
       t.same(forSender.content, packet.content, 'and sees the packet as it sent it')
       t.same(forSender.included, packet.included_categories)
       t.same(forSender.withheld, packet.withheld)
     })
   }
+})
+
+t.test('disclosePacket: the recipient reads a packet only for the purposes the case serves now', async (t) => {
+  const forReturn = consent([provision(['identity', 'health'], [UKRAINE], ['return_assistance'])])
+  const forReintegration = consent([provision(['health'], [UKRAINE], ['reintegration'])])
+  const packet = {
+    content: { profile, sections: { identity: fullSections.identity, health: fullSections.health }, records: [] },
+    included_categories: ['identity', 'health'] as DataCategory[],
+    withheld: [],
+    consents_by_category: { identity: [forReturn.id], health: [forReturn.id] },
+    sender_organisation_id: POLAND,
+  }
+  const consents = [forReturn, forReintegration]
+  const atReintegration = disclosePacket(packet, consents, UKRAINE, ['reintegration', 'monitoring'], NOW)
+  t.same(atReintegration.included, ['health'], 'in reintegration only what is consented for reintegration')
+  t.same(Object.keys(atReintegration.content.sections), ['health'])
+  t.same(atReintegration.withheld, [{ category: 'identity', reason: 'not_needed_for_purpose' }])
+  t.same(atReintegration.gone, [], 'nothing is to be deleted: the consent still stands')
+  const closed = disclosePacket(packet, consents, UKRAINE, [], NOW)
+  t.same(closed.included, [], 'at a final step nothing is read')
+  t.same(closed.content.sections, {})
+  t.same(disclosePacket(packet, consents, POLAND, [], NOW).content, packet.content, 'the sender keeps its packet')
 })
 
 t.test('discloseCase: what each party may see of a case now', async (t) => {

@@ -222,8 +222,10 @@ export interface PacketView {
 }
 
 /**
- * A sent packet as an organisation may read it now: its sender sees what it sent; its recipient
- * loses each category as soon as no consent that covered it is still active (withdrawn or expired).
+ * A sent packet as an organisation may read it now. Its sender sees what it sent. Its recipient
+ * loses a category as soon as no consent that covered it is still active (withdrawn or expired:
+ * it must delete its copies), and reads a category only while an active consent covers it for a
+ * purpose of the case's current step, as for every read of the case.
  */
 export function disclosePacket(
   packet: {
@@ -235,6 +237,7 @@ export function disclosePacket(
   },
   consents: readonly Consent[],
   organisationId: string,
+  purposes: readonly Purpose[],
   now: Date,
 ): PacketView {
   const byId = new Map(consents.map((consent) => [consent.id, consent]))
@@ -242,11 +245,15 @@ export function disclosePacket(
   for (const category of packet.included_categories) {
     const relied = (packet.consents_by_category[category] ?? []).flatMap((id) => byId.get(id) ?? [])
     const statuses = relied.map((consent) => consentStatus(consent, now))
-    if (statuses.includes('active')) continue
+    if (statuses.includes('active')) {
+      if (coverage(consents, category, organisationId, purposes, now).reason)
+        lost.set(category, 'not_needed_for_purpose')
+      continue
+    }
     lost.set(category, statuses.includes('withdrawn') || statuses.length === 0 ? 'withdrawn' : 'expired')
   }
-  const gone = [...lost.keys()]
-  if (organisationId === packet.sender_organisation_id || gone.length === 0) {
+  const gone = [...lost].flatMap(([category, reason]) => (reason === 'not_needed_for_purpose' ? [] : [category]))
+  if (organisationId === packet.sender_organisation_id || lost.size === 0) {
     return { content: packet.content, included: packet.included_categories, withheld: packet.withheld, gone }
   }
   const keep = (category: DataCategory) => !lost.has(category)
@@ -257,10 +264,7 @@ export function disclosePacket(
       records: packet.content.records.filter((record) => keep(record.category)),
     },
     included: packet.included_categories.filter(keep),
-    withheld: [
-      ...packet.withheld,
-      ...gone.map((category) => ({ category, reason: lost.get(category) ?? 'withdrawn' })),
-    ],
+    withheld: [...packet.withheld, ...[...lost].map(([category, reason]) => ({ category, reason }))],
     gone,
   }
 }

@@ -4,6 +4,7 @@ import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { runCaseChange } from '../cases/case-change.js'
 import { applyTransition, openTransition, recordsOf } from '../cases/procedure.js'
+import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
 import { addParty, consentsOfCase, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
@@ -187,7 +188,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         }
         return { status: 200, resourceId: packet.id }
       },
-      (trx, packetId) => renderPacket(trx, caller, packetId, clock.now()),
+      (trx, packetId) => renderPacket(trx, sops, caller, packetId, clock.now()),
     )
   }
 
@@ -209,6 +210,17 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
           const now = clock.now()
           const open = await openTransition(trx, sops, found, caller, { operation: 'send' }, now, recipient.id)
           const kind = open.transition.exchange?.packet ?? 'update'
+          const served = purposesAt(open.definition, found)
+          if (!served.some((p) => p === purpose)) {
+            throw new ProblemError(
+              422,
+              `At the step ${found.step} a packet serves ${served.join(' or ')}, not ${purpose}.`,
+              {
+                code: 'purpose-not-served',
+                extras: { errors: [{ pointer: '#/purpose', detail: `must be one of ${served.join(', ')}` }] },
+              },
+            )
+          }
           if (kind !== 'enquiry' && recipient.id !== open.facts.counterpartId) {
             throw new ProblemError(
               422,
@@ -232,7 +244,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
           await applyTransition(trx, request, caller, found, open, { counterpartId: recipient.id }, now)
           return { status: 201, resourceId: packet.id, location: `/v1/packets/${packet.id}` }
         },
-        (trx, packetId, caller) => renderPacket(trx, caller, packetId, clock.now()),
+        (trx, packetId, caller) => renderPacket(trx, sops, caller, packetId, clock.now()),
       )
     },
 
@@ -253,7 +265,10 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         rows,
         limit,
         (row) =>
-          presentPacketSummary(row, disclosePacket(row, consents.get(row.case_id) ?? [], caller.organisation.id, now)),
+          presentPacketSummary(
+            row,
+            disclosePacket(row, consents.get(row.case_id) ?? [], caller.organisation.id, purposesOf(sops, row), now),
+          ),
         (row) => [String(row.seq)],
       )
     },
@@ -283,7 +298,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
             await recordPacketEvent(trx, locked.case_reference, locked, 'received')
           }
         }
-        const rendered = await renderPacket(trx, caller, packet.id, now)
+        const rendered = await renderPacket(trx, sops, caller, packet.id, now)
         await recordAudit(trx, request, {
           caseId: packet.case_id,
           resourceType: 'packet',
@@ -321,6 +336,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
 /** The packet as the caller may see it now, through the disclosure policy. */
 async function renderPacket(
   trx: Transaction<DB>,
+  sops: SopRegistry,
   caller: Caller,
   packetId: string,
   now: Date,
@@ -328,8 +344,14 @@ async function renderPacket(
   const packet = await queries.findPacketForOrganisation(trx, packetId, caller.organisation.id)
   if (!packet) throw notFound('packet', packetId)
   const consents: Consent[] = await consentsOfCase(trx, packet.case_id)
-  const view = disclosePacket(packet, consents, caller.organisation.id, now)
+  const view = disclosePacket(packet, consents, caller.organisation.id, purposesOf(sops, packet), now)
   return { body: presentPacket(packet, view), etag: etag(packet.revision) }
+}
+
+/** The purposes the packet's case serves at its step now. */
+function purposesOf(sops: SopRegistry, packet: queries.PacketRow) {
+  const found = { id: packet.case_id, sop_id: packet.case_sop_id, sop_version: packet.case_sop_version }
+  return purposesAt(definitionOf(sops, found), { step: packet.case_step, previous_step: packet.case_previous_step })
 }
 
 /** Tells the packet's sender and recipient, and no one else, that it changed. */

@@ -3,14 +3,27 @@ import { type DB, json, type Packet, type PacketStatus, type PacketStep } from '
 
 type Db = Kysely<DB> | Transaction<DB>
 
-export type PacketRow = Packet & { case_reference: string }
+/** A packet with what the disclosure policy reads of its case: the reference, and the procedure's step. */
+export type PacketRow = Packet & {
+  case_reference: string
+  case_sop_id: string
+  case_sop_version: number
+  case_step: string
+  case_previous_step: string | null
+}
 
 function packetsWithReference(db: Db) {
   return db
     .selectFrom('packets')
     .innerJoin('cases', 'cases.id', 'packets.case_id')
     .selectAll('packets')
-    .select('cases.reference as case_reference')
+    .select([
+      'cases.reference as case_reference',
+      'cases.sop_id as case_sop_id',
+      'cases.sop_version as case_sop_version',
+      'cases.step as case_step',
+      'cases.previous_step as case_previous_step',
+    ])
 }
 
 /** The packet, if the organisation sent or received it; `lock` holds the row until the transaction ends. */
