@@ -362,7 +362,8 @@ export interface paths {
          *     (with `open_at` and `path` when the step is wrong). The server composes the packet from the
          *     case: only the categories (sections and records) that an active consent covers for this
          *     recipient and purpose go in; the answer lists the categories withheld and why. A packet
-         *     with nothing consented, or to an organisation that cannot receive referrals, is refused
+         *     with nothing consented, for a purpose the case's step does not serve
+         *     (`purpose-not-served`), or to an organisation that cannot receive referrals, is refused
          *     (422). A new packet supersedes the previous open one to the same recipient. The sending
          *     partner's `caseworker` or `supervisor`.
          */
@@ -1568,7 +1569,7 @@ export interface components {
             purpose: components["schemas"]["Purpose"];
             note: string | null;
             status: components["schemas"]["PacketStatus"];
-            /** @description The categories the packet carries now: a category whose consent was withdrawn or expired leaves this list for `withheld`. */
+            /** @description The categories the packet carries for you now: a category whose consent was withdrawn or expired, or that the case's current step does not need, leaves this list for `withheld`. */
             included_categories: components["schemas"]["DataCategory"][];
             withheld: components["schemas"]["WithheldCategory"][];
             /** @description SHA-256 (hex) of the content as canonical JSON (RFC 8785). */
