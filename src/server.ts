@@ -15,7 +15,10 @@ const logger = createLogger(config.logLevel)
 if (config.jobs === 'external' && !config.databaseUrl) {
   throw new ConfigError('JOBS=external needs DATABASE_URL: workers cannot share the embedded database')
 }
-const database = await openDatabase(config)
+const database = await openDatabase({
+  ...config,
+  onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
+})
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 const migrations = await readMigrations()
 const applied = await migrate(database, migrations)

@@ -12,7 +12,12 @@ const config = loadConfig(process.env)
 if (!config.databaseUrl)
   throw new ConfigError('npm run worker needs DATABASE_URL: the embedded database runs its jobs inside npm start')
 const logger = createLogger(config.logLevel)
-const database = await openDatabase(config)
+// A database restart is weather: connections that break are dropped and reopened on demand, the
+// loops and jobs retry, and the worker carries on once the database is back.
+const database = await openDatabase({
+  ...config,
+  onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
+})
 await migrate(database, await readMigrations())
 const queue = await startJobQueue(database.jobBackend, backgroundWork({ config, database }), logger, {
   superviseSeconds: config.jobSuperviseSeconds,
