@@ -35,10 +35,19 @@ const jobs =
         superviseSeconds: config.jobSuperviseSeconds,
       })
     : undefined
+if (jobs) {
+  // The jobs stop while the server finishes its requests; the database closes after both.
+  let stopping: Promise<void> | undefined
+  app.addHook('preClose', async () => {
+    stopping = jobs.stop()
+  })
+  app.addHook('onClose', async () => {
+    await stopping
+  })
+}
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'shutting down after an error')
   else logger.info({ signal }, 'shutting down: finishing requests in flight')
-  await jobs?.stop()
   await app.close()
 })
 const address = await app.listen({ host: config.host, port: config.port })
