@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { backgroundWork } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { openDatabase } from './db/database.js'
+import { openDatabase, whenDatabaseAvailable } from './db/database.js'
 import { migrate, readMigrations } from './db/migrate.js'
 import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
@@ -14,11 +14,18 @@ if (!config.databaseUrl)
 const logger = createLogger(config.logLevel)
 // A database restart is weather: connections that break are dropped and reopened on demand, the
 // loops and jobs retry, and the worker carries on once the database is back.
-const database = await openDatabase({
-  ...config,
-  onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
-})
-await migrate(database, await readMigrations())
+const waiting = (error: Error, delayMs: number) =>
+  logger.warn({ err: error, retryInMs: delayMs }, 'database unavailable at start; waiting for it')
+const database = await whenDatabaseAvailable(
+  () =>
+    openDatabase({
+      ...config,
+      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
+    }),
+  waiting,
+)
+const migrations = await readMigrations()
+await whenDatabaseAvailable(() => migrate(database, migrations), waiting)
 const queue = await startJobQueue(database.jobBackend, backgroundWork({ config, database }), logger, {
   superviseSeconds: config.jobSuperviseSeconds,
 })

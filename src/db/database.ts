@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -149,6 +150,26 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   // Node reports a refused connection to a name with several addresses as an AggregateError.
   if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable)
   return false
+}
+
+/**
+ * Runs `work` again while the database cannot be reached, waiting longer each time (up to 10 s):
+ * a process that starts during a restart or a failover waits for the database instead of exiting.
+ */
+export async function whenDatabaseAvailable<T>(
+  work: () => Promise<T>,
+  onWait: (error: Error, delayMs: number) => void,
+): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await work()
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error
+      const delayMs = Math.min(500 * 2 ** attempt, 10_000)
+      onWait(error as Error, delayMs)
+      await sleep(delayMs)
+    }
+  }
 }
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
