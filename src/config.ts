@@ -12,7 +12,7 @@ export interface Config {
    * `pg_stat_activity`; `trm-api`, or `trm-api:<schema>` outside `public`, unless set.
    */
   readonly databaseApplicationName: string | undefined
-  /** PostgreSQL only: how long to wait for a new connection before the request answers 503. */
+  /** PostgreSQL only: how long a request waits for a connection, new or free in the pool, before it answers 503. */
   readonly databaseConnectTimeoutMs: number
   readonly dataDir: string
   readonly logLevel: string
@@ -60,7 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databaseSchema: identifier(env, 'DATABASE_SCHEMA', 'public'),
     databaseApplicationName: applicationName(env, 'DATABASE_APPLICATION_NAME'),
-    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     dataDir: path.resolve(env.DATA_DIR ?? 'data'),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     demoData: oneOf(env, 'DEMO_DATA', 'auto', ['auto', 'always', 'never']),

@@ -31,7 +31,7 @@ export interface DatabaseOptions {
   dataDir?: string | undefined
   /** PostgreSQL only: `application_name` of every connection; derived from the schema when not given. */
   databaseApplicationName?: string | undefined
-  /** PostgreSQL only: how long to wait for a new connection. */
+  /** PostgreSQL only: how long to wait for a connection, new or free in the pool. */
   databaseConnectTimeoutMs?: number
   /**
    * PostgreSQL only: told when a connection breaks outside any query (the server restarted, or an
@@ -65,7 +65,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   const pool = new pg.Pool({
     connectionString,
     max: 10,
-    connectionTimeoutMillis: options.databaseConnectTimeoutMs ?? 5_000,
+    connectionTimeoutMillis: options.databaseConnectTimeoutMs ?? 10_000,
     ...(schema === 'public' ? {} : { options: `-c search_path="${schema}"` }),
   })
   // Unheard, a connection's error is an uncaught exception that ends the process. The pool hears
