@@ -13,6 +13,7 @@ import type { Migration } from './db/migrate.js'
 import { eventHandlers } from './events/handlers.js'
 import { healthHandlers } from './health/handlers.js'
 import { registerAuthentication } from './http/authentication.js'
+import { clientErrorHandler } from './http/client-errors.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
 import { ProblemError, registerProblemHandlers } from './http/problem.js'
@@ -53,7 +54,23 @@ export async function buildApp({
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     ajv: { customOptions: { removeAdditional: false } },
+    // A client that trickles its request must not hold a connection for ever (408, then closed).
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
+      // Node looks for overdue requests every 30 s by default, letting them outlive their timeout by that much.
+      connectionsCheckingInterval: 1_000,
+    },
+    clientErrorHandler,
   })
+  if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections
+  // Long polls of the event feed answer at once with an empty page when the service stops,
+  // rather than holding up the shutdown until they are cut.
+  const closing = new AbortController()
+  app.addHook('preClose', async () => closing.abort())
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
@@ -78,7 +95,7 @@ export async function buildApp({
     ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
     ...packetHandlers({ db: database.db, sops, clock }),
-    ...eventHandlers(database.db),
+    ...eventHandlers(database.db, closing.signal),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
   })
   app.addHook('onClose', () => database.close())

@@ -7,6 +7,13 @@ export interface Config {
   readonly databaseUrl: string | undefined
   /** Schema to work in on PostgreSQL (created if missing); `public` by default. */
   readonly databaseSchema: string
+  /**
+   * PostgreSQL only: the `application_name` of every connection, to find the service's sessions in
+   * `pg_stat_activity`; `trm-api`, or `trm-api:<schema>` outside `public`, unless set.
+   */
+  readonly databaseApplicationName: string | undefined
+  /** PostgreSQL only: how long a request waits for a connection, new or free in the pool, before it answers 503. */
+  readonly databaseConnectTimeoutMs: number
   readonly dataDir: string
   readonly logLevel: string
   /** Seed the demo data set into an empty database: `auto` seeds only the embedded one. */
@@ -15,6 +22,16 @@ export interface Config {
   readonly rateLimitPerMinute: number
   readonly authFailuresPerMinute: number
   readonly trustProxy: boolean
+  /** How long a client has to send a whole request, headers and body (then 408 and the socket closes). */
+  readonly requestTimeoutMs: number
+  /** How long a client has to send the request's headers; at most `requestTimeoutMs`. */
+  readonly headersTimeoutMs: number
+  /** How long an idle keep-alive connection stays open between requests. */
+  readonly keepAliveTimeoutMs: number
+  /** How long a socket may stay silent before it is closed; longer than the longest long poll, or 0 for never. */
+  readonly connectionTimeoutMs: number
+  /** The most sockets one process holds open; 0 for no limit. */
+  readonly maxConnections: number
   /** Run the background jobs in this process (`in-process`), or leave them to `npm run worker` processes (`external`). */
   readonly jobs: 'in-process' | 'external'
   /** How often a worker looks for job runs whose worker died, to retry them. */
@@ -42,6 +59,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port: integer(env, 'PORT', 3000, 0, 65535),
     databaseUrl: env.DATABASE_URL || undefined,
     databaseSchema: identifier(env, 'DATABASE_SCHEMA', 'public'),
+    databaseApplicationName: applicationName(env, 'DATABASE_APPLICATION_NAME'),
+    databaseConnectTimeoutMs: integer(env, 'DATABASE_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
     dataDir: path.resolve(env.DATA_DIR ?? 'data'),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     demoData: oneOf(env, 'DEMO_DATA', 'auto', ['auto', 'always', 'never']),
@@ -49,6 +68,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 20, 1, 1_000_000),
     trustProxy: oneOf(env, 'TRUST_PROXY', 'false', ['true', 'false']) === 'true',
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 1_000, 600_000),
+    keepAliveTimeoutMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 600_000),
+    connectionTimeoutMs: integer(env, 'CONNECTION_TIMEOUT_MS', 60_000, 0, 3_600_000),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 0, 0, 1_000_000),
     jobs: oneOf(env, 'JOBS', 'in-process', ['in-process', 'external']),
     jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
     webhooks: Object.freeze({
@@ -59,8 +83,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       disableAfterFailedDeliveries: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES', 5, 1, 1000),
     }),
   }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    throw new ConfigError('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS: the headers are part of the request')
+  }
+  if (config.connectionTimeoutMs > 0 && config.connectionTimeoutMs <= LONGEST_POLL_MS) {
+    throw new ConfigError(
+      `CONNECTION_TIMEOUT_MS must be 0 or more than ${LONGEST_POLL_MS}: a long poll of the event feed is silent that long`,
+    )
+  }
   return Object.freeze(config)
 }
+
+/** The longest `wait` the contract allows on the event feed. */
+const LONGEST_POLL_MS = 30_000
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]
@@ -79,6 +114,15 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, fallback:
     throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, not "${raw}"`)
   }
   return raw as T
+}
+
+function applicationName(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  if (!/^[A-Za-z0-9._:-]{1,63}$/.test(raw)) {
+    throw new ConfigError(`${name} must be 1 to 63 letters, digits, ".", "_", ":" or "-", not "${raw}"`)
+  }
+  return raw
 }
 
 function identifier(env: NodeJS.ProcessEnv, name: string, fallback: string): string {

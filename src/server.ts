@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { backgroundWork, buildApp } from './app.js'
 import { systemClock } from './clock.js'
 import { ConfigError, loadConfig } from './config.js'
-import { openDatabase } from './db/database.js'
+import { openDatabase, whenDatabaseAvailable } from './db/database.js'
 import { migrate, readMigrations } from './db/migrate.js'
 import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
 import { startJobQueue } from './jobs/queue.js'
@@ -15,10 +15,19 @@ const logger = createLogger(config.logLevel)
 if (config.jobs === 'external' && !config.databaseUrl) {
   throw new ConfigError('JOBS=external needs DATABASE_URL: workers cannot share the embedded database')
 }
-const database = await openDatabase(config)
+const waiting = (error: Error, delayMs: number) =>
+  logger.warn({ err: error, retryInMs: delayMs }, 'database unavailable at start; waiting for it')
+const database = await whenDatabaseAvailable(
+  () =>
+    openDatabase({
+      ...config,
+      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
+    }),
+  waiting,
+)
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 const migrations = await readMigrations()
-const applied = await migrate(database, migrations)
+const applied = await whenDatabaseAvailable(() => migrate(database, migrations), waiting)
 if (applied.length > 0) logger.info({ applied }, 'migrations applied')
 
 const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
@@ -32,10 +41,19 @@ const jobs =
         superviseSeconds: config.jobSuperviseSeconds,
       })
     : undefined
+if (jobs) {
+  // The jobs stop while the server finishes its requests; the database closes after both.
+  let stopping: Promise<void> | undefined
+  app.addHook('preClose', async () => {
+    stopping = jobs.stop()
+  })
+  app.addHook('onClose', async () => {
+    await stopping
+  })
+}
 closeWithGrace({ delay: 10_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'shutting down after an error')
   else logger.info({ signal }, 'shutting down: finishing requests in flight')
-  await jobs?.stop()
   await app.close()
 })
 const address = await app.listen({ host: config.host, port: config.port })

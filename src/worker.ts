@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { backgroundWork } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { openDatabase } from './db/database.js'
+import { openDatabase, whenDatabaseAvailable } from './db/database.js'
 import { migrate, readMigrations } from './db/migrate.js'
 import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
@@ -12,8 +12,20 @@ const config = loadConfig(process.env)
 if (!config.databaseUrl)
   throw new ConfigError('npm run worker needs DATABASE_URL: the embedded database runs its jobs inside npm start')
 const logger = createLogger(config.logLevel)
-const database = await openDatabase(config)
-await migrate(database, await readMigrations())
+// A database restart is weather: connections that break are dropped and reopened on demand, the
+// loops and jobs retry, and the worker carries on once the database is back.
+const waiting = (error: Error, delayMs: number) =>
+  logger.warn({ err: error, retryInMs: delayMs }, 'database unavailable at start; waiting for it')
+const database = await whenDatabaseAvailable(
+  () =>
+    openDatabase({
+      ...config,
+      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
+    }),
+  waiting,
+)
+const migrations = await readMigrations()
+await whenDatabaseAvailable(() => migrate(database, migrations), waiting)
 const queue = await startJobQueue(database.jobBackend, backgroundWork({ config, database }), logger, {
   superviseSeconds: config.jobSuperviseSeconds,
 })

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -28,17 +29,29 @@ export interface DatabaseOptions {
   databaseSchema?: string
   /** PGlite only: a data directory, or undefined for an in-memory database. */
   dataDir?: string | undefined
+  /** PostgreSQL only: `application_name` of every connection; derived from the schema when not given. */
+  databaseApplicationName?: string | undefined
+  /** PostgreSQL only: how long to wait for a connection, new or free in the pool. */
+  databaseConnectTimeoutMs?: number
+  /**
+   * PostgreSQL only: told when a connection breaks outside any query (the server restarted, or an
+   * administrator ended the session). The pool drops the connection and opens new ones as needed.
+   */
+  onConnectionError?: (error: Error) => void
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.databaseSchema ?? 'public')
-    : openPglite(options.dataDir)
+  return options.databaseUrl ? openPostgres(options.databaseUrl, options) : openPglite(options.dataDir)
 }
 
-async function openPostgres(connectionString: string, schema: string): Promise<Database> {
+async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const schema = options.databaseSchema ?? 'public'
+  const onConnectionError = options.onConnectionError ?? (() => {})
+  // In the connection string, so that the job queue's own connections carry the name too.
+  const connectionString = withApplicationName(url, options.databaseApplicationName, defaultApplicationName(schema))
   if (schema !== 'public') {
     const admin = new pg.Client({ connectionString })
+    admin.on('error', onConnectionError)
     await admin.connect()
     try {
       await admin.query(`create schema if not exists "${schema}"`)
@@ -52,8 +65,14 @@ async function openPostgres(connectionString: string, schema: string): Promise<D
   const pool = new pg.Pool({
     connectionString,
     max: 10,
+    connectionTimeoutMillis: options.databaseConnectTimeoutMs ?? 10_000,
     ...(schema === 'public' ? {} : { options: `-c search_path="${schema}"` }),
   })
+  // Unheard, a connection's error is an uncaught exception that ends the process. The pool hears
+  // those of idle connections; a connection that is checked out needs its own listener, for when it
+  // breaks between two statements. Either way the pool discards it and the next request reconnects.
+  pool.on('error', onConnectionError)
+  pool.on('connect', (client) => client.on('error', onConnectionError))
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   return {
     kind: 'postgres',
@@ -79,6 +98,77 @@ async function openPostgres(connectionString: string, schema: string): Promise<D
       }
     },
     close: () => db.destroy(),
+  }
+}
+
+function defaultApplicationName(schema: string): string {
+  return schema === 'public' ? 'trm-api' : `trm-api:${schema}`
+}
+
+/** The connection string naming the application: as given, else as the URL says, else the default. */
+function withApplicationName(connectionString: string, given: string | undefined, fallback: string): string {
+  let url: URL
+  try {
+    url = new URL(connectionString)
+  } catch {
+    return connectionString
+  }
+  if (given === undefined && url.searchParams.has('application_name')) return connectionString
+  url.searchParams.set('application_name', given ?? fallback)
+  return url.toString()
+}
+
+const unavailableCodes = new Set([
+  '57P01', // admin_shutdown: the server is stopping, or an administrator ended the session
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: the server is starting or stopping
+  '53300', // too_many_connections
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+])
+
+// pg reports a broken or timed-out connection by message only.
+const unavailableMessages =
+  /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/
+
+/**
+ * Whether an error means the database cannot be reached right now (restarting, failing over,
+ * unreachable), as opposed to a statement that failed: a request may be retried later.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { code?: unknown }).code
+  // Class 08 is every connection exception.
+  if (typeof code === 'string' && (/^08[0-9A-Z]{3}$/.test(code) || unavailableCodes.has(code))) return true
+  if (unavailableMessages.test(error.message)) return true
+  // Node reports a refused connection to a name with several addresses as an AggregateError.
+  if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable)
+  return false
+}
+
+/**
+ * Runs `work` again while the database cannot be reached, waiting longer each time (up to 10 s):
+ * a process that starts during a restart or a failover waits for the database instead of exiting.
+ */
+export async function whenDatabaseAvailable<T>(
+  work: () => Promise<T>,
+  onWait: (error: Error, delayMs: number) => void,
+): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await work()
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error
+      const delayMs = Math.min(500 * 2 ** attempt, 10_000)
+      onWait(error as Error, delayMs)
+      await sleep(delayMs)
+    }
   }
 }
 

@@ -8,7 +8,8 @@ import { eventsAfter, type FeedPosition, feedStart, presentEvent } from './outbo
 
 const POLL_INTERVAL_MS = 250
 
-export function eventHandlers(db: Kysely<DB>) {
+/** `closing` ends every long poll at once with the page it has, empty: the service is stopping. */
+export function eventHandlers(db: Kysely<DB>, closing: AbortSignal) {
   return {
     async listEvents(request) {
       const caller = requireRole(request, ...readingRoles)
@@ -17,7 +18,8 @@ export function eventHandlers(db: Kysely<DB>) {
       const until = Date.now() + wait * 1000
       let rows = await eventsAfter(db, caller.organisation.id, position, limit + 1)
       while (rows.length === 0 && Date.now() < until && !request.raw.destroyed) {
-        await sleep(Math.min(POLL_INTERVAL_MS, until - Date.now()))
+        await sleep(Math.min(POLL_INTERVAL_MS, until - Date.now()), undefined, { signal: closing }).catch(() => {})
+        if (closing.aborted) break
         rows = await eventsAfter(db, caller.organisation.id, position, limit + 1)
       }
       const items = rows.slice(0, limit)

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import type { components } from '../../openapi/dist/types.js'
+import { isDatabaseUnavailable } from '../db/database.js'
 
 export type Problem = components['schemas']['Problem']
 type FieldError = NonNullable<Problem['errors']>[number]
@@ -90,6 +91,10 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       return sendProblem(reply, new ProblemError(status, error.message))
     }
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'database unavailable')
+      return sendProblem(reply, databaseUnavailable())
+    }
     request.log.error({ err: error }, 'request failed')
     return sendProblem(
       reply,
@@ -99,6 +104,16 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, new ProblemError(404, `There is no ${request.method} ${request.url.split('?')[0]}.`)),
   )
+}
+
+/** Seconds a client should wait before retrying while the database restarts or fails over. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5
+
+export function databaseUnavailable(): ProblemError {
+  return new ProblemError(503, 'The database is unavailable for a moment. Retry after the Retry-After delay.', {
+    code: 'database-unavailable',
+    headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+  })
 }
 
 function validationProblem(error: FastifyError): ProblemError {
