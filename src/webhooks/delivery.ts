@@ -1,15 +1,22 @@
 import http from 'node:http'
 import https from 'node:https'
-import { type Kysely, sql } from 'kysely'
-import type { DB } from '../db/schema.js'
-import { presentEvent } from '../events/outbox.js'
-import type { Job, Loop } from '../jobs/queue.js'
+import { type Kysely, sql, type Transaction } from 'kysely'
+import type { Logger } from 'pino'
+import type { DB, WebhookDelivery } from '../db/schema.js'
+import { type FeedEvent, presentEvent } from '../events/outbox.js'
+import type { ClaimedJob, Consumer, JobSource } from '../jobs/queue.js'
+import { EndpointBreakers } from './breaker.js'
 import { secretsOf } from './queries.js'
 import { signedHeaders } from './signature.js'
 import { publicLookup, unsafeTargetReason } from './targets.js'
 
 export const DELIVER_WEBHOOK = 'deliver-webhook'
-const RELAY_BATCH = 500
+/** Most jobs claimed by one fetch. */
+const CLAIM_LIMIT = 100
+/** How long an idle dispatcher waits before it asks the queue again. */
+const IDLE_POLL_MS = 250
+/** How long a dispatcher lets freed slots gather before it fetches for them: one fetch for many. */
+const GATHER_MS = 20
 
 export interface DeliverySettings {
   allowPrivateTargets: boolean
@@ -19,184 +26,360 @@ export interface DeliverySettings {
   retryDelaySeconds: number
   /** Consecutive deliveries that used up their retries before the endpoint is disabled. */
   disableAfterFailedDeliveries: number
+  /** Deliveries in flight at once in one process. */
+  concurrency: number
+  /** Deliveries in flight at once to one endpoint, across all processes. */
+  perEndpointInFlight: number
+  /** Failed attempts in a row that pause an endpoint's deliveries in a process, and for how long. */
+  breakerFailures: number
+  breakerCooldownSeconds: number
 }
+
+type DeliveryJob = ClaimedJob<{ delivery_id: string }>
+
+/** What became of one claimed job, to be written down and settled with others. */
+type Outcome =
+  | { job: DeliveryJob; kind: 'nothing' }
+  | { job: DeliveryJob; kind: 'cancelled'; deliveryId: string }
+  | {
+      job: DeliveryJob
+      kind: 'attempted'
+      deliveryId: string
+      endpointId: string
+      at: Date
+      answer: Answer
+      durationMs: number
+      status: 'succeeded' | 'retrying' | 'failed'
+      nextAttemptAt: Date | null
+      gone: boolean
+    }
 
 /**
- * Turns events into webhook deliveries, in the events' order and never skipping one (the feed's
- * rule), then queues every delivery that waits for a job, all in one transaction. One relay works
- * at a time, whatever the number of workers: the others find its position row locked.
+ * Delivers webhooks: claims due deliveries in batches, runs up to `concurrency` side by side, at
+ * most `perEndpointInFlight` to one endpoint (the queue's group limit, across all processes), and
+ * writes down and settles finished ones in batches. An endpoint that keeps failing or hanging is
+ * paused by its breaker: its jobs stay queued, unclaimed and uncounted, while every other endpoint
+ * is served. A delivery whose attempt fails is retried with the queue's backoff; a run whose
+ * worker dies expires and is retried by another, so every delivery is made at least once.
  */
-export function relayLoop(db: Kysely<DB>): Loop {
-  return {
-    name: 'relay-events',
-    pauseMs: 500,
-    run: (queue) =>
-      db.transaction().execute(async (trx) => {
-        const position = (
-          await sql<{ txid: string; seq: string }>`
-            select txid::text as txid, seq::text as seq from event_relay_position for update skip locked
-          `.execute(trx)
-        ).rows[0]
-        if (!position) return 0
-        const fanned = (
-          await sql<{ events: string; txid: string | null; seq: string | null }>`
-            with next_events as (
-              select id, txid, seq, type from events
-              where (txid, seq) > (${position.txid}::xid8, ${position.seq}::bigint)
-                and txid < pg_snapshot_xmin(pg_current_snapshot())
-              order by txid, seq
-              limit ${RELAY_BATCH}
-            ), deliveries as (
-              insert into webhook_deliveries (endpoint_id, event_id, status)
-              select endpoint.id, next_events.id, 'pending'
-              from next_events
-              join event_audiences as audience on audience.event_id = next_events.id
-              join webhook_endpoints as endpoint on endpoint.organisation_id = audience.organisation_id
-              where endpoint.enabled
-                and (cardinality(endpoint.event_types) = 0 or next_events.type = any(endpoint.event_types))
-              on conflict (endpoint_id, event_id) do nothing
-            ), last_event as (
-              select txid, seq from next_events order by txid desc, seq desc limit 1
-            )
-            select (select count(*) from next_events)::text as events,
-                   (select txid::text from last_event) as txid,
-                   (select seq::text from last_event) as seq
-          `.execute(trx)
-        ).rows[0]
-        if (fanned?.txid && fanned.seq) {
-          await trx.updateTable('event_relay_position').set({ txid: fanned.txid, seq: fanned.seq }).execute()
-        }
-        const waiting = await trx
-          .selectFrom('webhook_deliveries')
-          .select('id')
-          .where('queued_at', 'is', null)
-          .where('status', 'in', ['pending', 'retrying'])
-          .orderBy('seq')
-          .limit(RELAY_BATCH)
-          .forUpdate()
-          .skipLocked()
-          .execute()
-        const ids = waiting.map((row) => row.id)
-        await queue.enqueue(
-          trx,
-          DELIVER_WEBHOOK,
-          ids.map((id) => ({ delivery_id: id })),
-        )
-        if (ids.length > 0) {
-          await trx.updateTable('webhook_deliveries').set({ queued_at: new Date() }).where('id', 'in', ids).execute()
-        }
-        return Number(fanned?.events ?? 0) + ids.length
-      }),
-  }
-}
-
-export class DeliveryFailedError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'DeliveryFailedError'
-  }
-}
-
-/** One attempt to deliver an event to an endpoint; a failure is thrown so that the queue retries it. */
-export function deliveryJob(db: Kysely<DB>, settings: DeliverySettings): Job<{ delivery_id: string }> {
+export function deliveryConsumer(db: Kysely<DB>, settings: DeliverySettings): Consumer<{ delivery_id: string }> {
   return {
     name: DELIVER_WEBHOOK,
+    groupConcurrency: settings.perEndpointInFlight,
     options: {
       retryLimit: settings.retryLimit,
       retryDelay: settings.retryDelaySeconds,
       retryBackoff: true,
       retryDelayMax: 6 * 60 * 60,
-      expireInSeconds: settings.timeoutSeconds + 5,
+      // A run ends within the timeout; the margin covers writing it down under load.
+      expireInSeconds: settings.timeoutSeconds + 10,
     },
-    async run({ delivery_id: deliveryId }, { retryCount, signal }) {
-      const target = await db
-        .selectFrom('webhook_deliveries as delivery')
-        .innerJoin('webhook_endpoints as endpoint', 'endpoint.id', 'delivery.endpoint_id')
-        .innerJoin('events as event', 'event.id', 'delivery.event_id')
-        .select([
-          'delivery.status',
-          'endpoint.id as endpoint_id',
-          'endpoint.url',
-          'endpoint.enabled',
-          'event.id',
-          'event.type',
-          'event.occurred_at',
-          'event.case_id',
-          'event.organisation_ids',
-          'event.data',
-        ])
-        .where('delivery.id', '=', deliveryId)
-        .executeTakeFirst()
-      if (!target || !['pending', 'retrying'].includes(target.status)) return 'nothing to deliver'
-      if (!target.enabled) {
-        await db
-          .updateTable('webhook_deliveries')
-          .set({ status: 'cancelled', next_attempt_at: null, updated_at: new Date() })
-          .where('id', '=', deliveryId)
-          .execute()
-        return 'cancelled: the endpoint is disabled'
-      }
-      const now = new Date()
-      const secrets = (await secretsOf(db, [target.endpoint_id])).get(target.endpoint_id) ?? []
-      const body = JSON.stringify(presentEvent(target))
-      const headers = signedHeaders(
-        secrets.map((secret) => secret.secret),
-        target.id,
-        body,
-        now,
-      )
-      const started = performance.now()
-      const answer = await post(new URL(target.url), body, headers, settings, signal)
-      const durationMs = Math.round(performance.now() - started)
+    async run(source, { stop, logger }) {
+      const breakers = new EndpointBreakers({
+        failures: settings.breakerFailures,
+        cooldownMs: settings.breakerCooldownSeconds * 1000,
+      })
+      const wakeUp = new WakeUp(stop)
+      const recorder = new Recorder(db, source, settings, logger, () => wakeUp.wake())
+      const running = new Set<Promise<void>>()
+      const refill = Math.max(1, Math.floor(settings.concurrency / 4))
 
-      const delivered = answer.status !== null && answer.status >= 200 && answer.status < 300
-      const gone = answer.status === 410
-      const retry = !delivered && !gone && retryCount < settings.retryLimit
-      const status = delivered ? 'succeeded' : retry ? 'retrying' : 'failed'
-      const nextAttemptAt = retry ? new Date(Date.now() + settings.retryDelaySeconds * 1000 * 2 ** retryCount) : null
-      await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('webhook_attempts')
-          .values({ delivery_id: deliveryId, status_code: answer.status, error: answer.error, duration_ms: durationMs })
-          .execute()
-        await trx
-          .updateTable('webhook_deliveries')
-          .set({ status, next_attempt_at: nextAttemptAt, updated_at: new Date() })
-          .where('id', '=', deliveryId)
-          .execute()
-        if (delivered) {
-          await trx
-            .updateTable('webhook_endpoints')
-            .set({ failed_deliveries: 0 })
-            .where('id', '=', target.endpoint_id)
-            .execute()
-        } else if (gone) {
-          await disable(trx, target.endpoint_id, 'gone')
-        } else if (!retry) {
-          const endpoint = await trx
-            .updateTable('webhook_endpoints')
-            .set({ failed_deliveries: sql`failed_deliveries + 1` })
-            .where('id', '=', target.endpoint_id)
-            .returning('failed_deliveries')
-            .executeTakeFirstOrThrow()
-          if (endpoint.failed_deliveries >= settings.disableAfterFailedDeliveries) {
-            await disable(trx, target.endpoint_id, 'persistent_failure')
+      async function attempt(job: DeliveryJob, target: Target | undefined): Promise<Outcome> {
+        if (!target || !['pending', 'retrying'].includes(target.status)) return { job, kind: 'nothing' }
+        if (!target.enabled) return { job, kind: 'cancelled', deliveryId: target.delivery_id }
+        const at = new Date()
+        const body = JSON.stringify(presentEvent(target))
+        const headers = signedHeaders(target.secrets, target.id, body, at)
+        const started = performance.now()
+        const answer = await post(new URL(target.url), body, headers, settings)
+        const durationMs = Math.round(performance.now() - started)
+        const delivered = answer.status !== null && answer.status >= 200 && answer.status < 300
+        const gone = answer.status === 410
+        const retry = !delivered && !gone && job.retryCount < settings.retryLimit
+        if (delivered || gone) breakers.succeeded(target.endpoint_id)
+        else {
+          const pausedUntil = breakers.failed(target.endpoint_id, Date.now())
+          if (pausedUntil) {
+            const why = `${settings.breakerFailures} failed attempts in a row: deliveries to this endpoint paused until ${pausedUntil.toISOString()}`
+            answer.error = answer.error ? `${answer.error}; ${why}` : why
+            logger.warn({ endpoint: target.endpoint_id, until: pausedUntil }, 'webhook endpoint paused')
           }
         }
-      })
-      if (retry) throw new DeliveryFailedError(answer.error ?? `the endpoint answered ${answer.status}`)
-      return status
+        return {
+          job,
+          kind: 'attempted',
+          deliveryId: target.delivery_id,
+          endpointId: target.endpoint_id,
+          at,
+          answer,
+          durationMs,
+          status: delivered ? 'succeeded' : retry ? 'retrying' : 'failed',
+          // About: the queue adds jitter to the backoff.
+          nextAttemptAt: retry ? new Date(Date.now() + settings.retryDelaySeconds * 1000 * 2 ** job.retryCount) : null,
+          gone,
+        }
+      }
+
+      function start(job: DeliveryJob, target: Target | undefined) {
+        const run: Promise<void> = attempt(job, target)
+          .then((outcome) => recorder.add(outcome))
+          .catch((error) =>
+            logger.error({ err: error }, 'webhook delivery failed unexpectedly; its run will be retried'),
+          )
+          .finally(() => {
+            running.delete(run)
+            wakeUp.wake()
+          })
+        running.add(run)
+      }
+
+      let woken = false
+      while (!stop.aborted) {
+        const free = settings.concurrency - running.size
+        // Waits for enough slots to make a fetch worth its round trip, unless the queue was idle.
+        if (free <= 0 || (free < refill && woken)) {
+          woken = await wakeUp.wait(IDLE_POLL_MS)
+          continue
+        }
+        const limit = Math.min(free, CLAIM_LIMIT)
+        let jobs: DeliveryJob[]
+        let targets: Map<string, Target>
+        try {
+          jobs = await source.claim(limit, breakers.open(Date.now()))
+          targets = await targetsOf(db, jobs)
+        } catch (error) {
+          logger.error({ err: error }, 'could not claim webhook deliveries; trying again')
+          await wakeUp.wait(1000)
+          continue
+        }
+        for (const job of jobs) start(job, targets.get(job.data.delivery_id))
+        if (jobs.length < limit) {
+          // Nothing more is due now, or only for endpoints at their limit: look again once a
+          // delivery ends (its endpoint may have more) or after a pause.
+          woken = await wakeUp.wait(IDLE_POLL_MS)
+          if (woken) await wakeUp.wait(GATHER_MS)
+        } else woken = false
+      }
+      await Promise.allSettled(running)
+      await recorder.drain()
     },
   }
 }
 
-async function disable(trx: Kysely<DB>, endpointId: string, reason: 'gone' | 'persistent_failure') {
+/** A pause that ends early when woken or stopped; answers whether it was woken. */
+class WakeUp {
+  #wake: (() => void) | undefined
+  readonly #stop: AbortSignal
+
+  constructor(stop: AbortSignal) {
+    this.#stop = stop
+  }
+
+  wait(ms: number): Promise<boolean> {
+    if (this.#stop.aborted) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const end = (woken: boolean) => {
+        clearTimeout(timer)
+        this.#stop.removeEventListener('abort', stopped)
+        this.#wake = undefined
+        resolve(woken)
+      }
+      const stopped = () => end(false)
+      const timer = setTimeout(() => end(false), ms)
+      this.#stop.addEventListener('abort', stopped, { once: true })
+      this.#wake = () => end(true)
+    })
+  }
+
+  wake(): void {
+    this.#wake?.()
+  }
+}
+
+/**
+ * Writes outcomes down and settles their jobs, many per transaction: while one batch is being
+ * written, the next gathers. A job is settled only after its outcome is written, so a crash in
+ * between leaves a run that expires and is tried again, never a delivery that is lost.
+ */
+class Recorder {
+  #waiting: Outcome[] = []
+  #writing: Promise<void> | undefined
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly source: JobSource<{ delivery_id: string }>,
+    private readonly settings: DeliverySettings,
+    private readonly logger: Logger,
+    private readonly written: () => void,
+  ) {}
+
+  add(outcome: Outcome): void {
+    this.#waiting.push(outcome)
+    this.#writing ??= this.#writeAll().finally(() => {
+      this.#writing = undefined
+    })
+  }
+
+  async drain(): Promise<void> {
+    while (this.#writing) await this.#writing
+  }
+
+  async #writeAll(): Promise<void> {
+    let failures = 0
+    while (this.#waiting.length > 0) {
+      const batch = this.#waiting
+      this.#waiting = []
+      try {
+        await this.db.transaction().execute((trx) => recordOutcomes(trx, batch, this.settings))
+        const failed = batch.filter((outcome) => outcome.kind === 'attempted' && outcome.status === 'retrying')
+        const done = batch.filter((outcome) => !failed.includes(outcome))
+        await this.source.settle(
+          done.map((outcome) => outcome.job),
+          failed.map((outcome) => outcome.job),
+        )
+        failures = 0
+        this.written()
+      } catch (error) {
+        failures += 1
+        // Left unsettled, the runs expire and are retried: delivered at least once, perhaps twice.
+        if (failures >= 5) {
+          this.logger.error(
+            { err: error, deliveries: batch.length },
+            'could not write webhook deliveries down; their runs will be retried',
+          )
+          continue
+        }
+        this.logger.warn({ err: error }, 'could not write webhook deliveries down; trying again')
+        this.#waiting = [...batch, ...this.#waiting]
+        await new Promise((resolve) => setTimeout(resolve, 200 * failures))
+      }
+    }
+  }
+}
+
+/** The attempts, the deliveries' new states and the endpoints' counts, in the caller's transaction. */
+async function recordOutcomes(trx: Transaction<DB>, outcomes: Outcome[], settings: DeliverySettings) {
+  const attempted = outcomes.filter((outcome) => outcome.kind === 'attempted')
+  type Change = { id: string; status: WebhookDelivery['status']; next: string | null }
+  const changed = outcomes.flatMap((outcome): Change[] => {
+    if (outcome.kind === 'attempted') {
+      return [{ id: outcome.deliveryId, status: outcome.status, next: outcome.nextAttemptAt?.toISOString() ?? null }]
+    }
+    return outcome.kind === 'cancelled' ? [{ id: outcome.deliveryId, status: 'cancelled', next: null }] : []
+  })
+  if (changed.length === 0) return
+  if (attempted.length > 0) {
+    await trx
+      .insertInto('webhook_attempts')
+      .values(
+        attempted.map((outcome) => ({
+          delivery_id: outcome.deliveryId,
+          at: outcome.at,
+          status_code: outcome.answer.status,
+          error: outcome.answer.error,
+          duration_ms: outcome.durationMs,
+        })),
+      )
+      .execute()
+  }
+  await sql`
+    update webhook_deliveries as delivery
+    set status = changed.status, next_attempt_at = changed.next_attempt_at, updated_at = now()
+    from unnest(
+      ${changed.map((row) => row.id)}::uuid[],
+      ${changed.map((row) => row.status)}::text[],
+      ${changed.map((row) => row.next)}::timestamptz[]
+    ) as changed(id, status, next_attempt_at)
+    where delivery.id = changed.id
+  `.execute(trx)
+
+  // Per endpoint, in the order the attempts ended: a success resets the count of deliveries that
+  // used up their retries, each such delivery adds one, and a 410 disables the endpoint.
+  const counts = new Map<string, { reset: boolean; add: number }>()
+  const gone = new Set<string>()
+  for (const outcome of attempted) {
+    const count = counts.get(outcome.endpointId) ?? { reset: false, add: 0 }
+    if (outcome.status === 'succeeded') {
+      count.reset = true
+      count.add = 0
+    } else if (outcome.gone) gone.add(outcome.endpointId)
+    else if (outcome.status === 'failed') count.add += 1
+    counts.set(outcome.endpointId, count)
+  }
+  const endpoints = [...counts]
+  if (endpoints.length > 0) {
+    const counted = await sql<{ id: string; failed_deliveries: number }>`
+      update webhook_endpoints as endpoint
+      set failed_deliveries = case when counted.reset then counted.add else endpoint.failed_deliveries + counted.add end
+      from unnest(
+        ${endpoints.map(([id]) => id)}::uuid[],
+        ${endpoints.map(([, count]) => count.reset)}::boolean[],
+        ${endpoints.map(([, count]) => count.add)}::int[]
+      ) as counted(id, reset, add)
+      where endpoint.id = counted.id and (counted.add > 0 or (counted.reset and endpoint.failed_deliveries <> 0))
+      returning endpoint.id, endpoint.failed_deliveries
+    `.execute(trx)
+    const failing = counted.rows
+      .filter((row) => row.failed_deliveries >= settings.disableAfterFailedDeliveries && !gone.has(row.id))
+      .map((row) => row.id)
+    await disable(trx, [...gone], 'gone')
+    await disable(trx, failing, 'persistent_failure')
+  }
+}
+
+async function disable(trx: Transaction<DB>, endpointIds: string[], reason: 'gone' | 'persistent_failure') {
+  if (endpointIds.length === 0) return
   await trx
     .updateTable('webhook_endpoints')
     .set({ enabled: false, disabled_reason: reason, version: sql`version + 1`, updated_at: new Date() })
-    .where('id', '=', endpointId)
+    .where('id', 'in', endpointIds)
     .where('enabled', '=', true)
     .execute()
+}
+
+/** What the claimed jobs deliver, read in one statement, and the secrets that sign for their endpoints in another. */
+async function targetsOf(db: Kysely<DB>, jobs: DeliveryJob[]): Promise<Map<string, Target>> {
+  if (jobs.length === 0) return new Map<string, Target>()
+  const rows = await db
+    .selectFrom('webhook_deliveries as delivery')
+    .innerJoin('webhook_endpoints as endpoint', 'endpoint.id', 'delivery.endpoint_id')
+    .innerJoin('events as event', 'event.id', 'delivery.event_id')
+    .select([
+      'delivery.id as delivery_id',
+      'delivery.status',
+      'endpoint.id as endpoint_id',
+      'endpoint.url',
+      'endpoint.enabled',
+      'event.id',
+      'event.type',
+      'event.occurred_at',
+      'event.case_id',
+      'event.organisation_ids',
+      'event.data',
+    ])
+    .where(
+      'delivery.id',
+      'in',
+      jobs.map((job) => job.data.delivery_id),
+    )
+    .execute()
+  const secrets = await secretsOf(db, [...new Set(rows.filter((row) => row.enabled).map((row) => row.endpoint_id))])
+  return new Map(
+    rows.map((row) => [
+      row.delivery_id,
+      { ...row, secrets: (secrets.get(row.endpoint_id) ?? []).map((secret) => secret.secret) },
+    ]),
+  )
+}
+
+type Target = Pick<FeedEvent, 'id' | 'type' | 'occurred_at' | 'case_id' | 'organisation_ids' | 'data'> & {
+  delivery_id: string
+  status: WebhookDelivery['status']
+  endpoint_id: string
+  url: string
+  enabled: boolean
+  /** The secrets that sign for the endpoint now, newest first. */
+  secrets: string[]
 }
 
 interface Answer {
@@ -205,17 +388,11 @@ interface Answer {
 }
 
 /** POSTs the body and reads only the status: the endpoint's answer is never stored or followed. */
-function post(
-  url: URL,
-  body: string,
-  headers: Record<string, string>,
-  settings: DeliverySettings,
-  stop: AbortSignal,
-): Promise<Answer> {
+function post(url: URL, body: string, headers: Record<string, string>, settings: DeliverySettings): Promise<Answer> {
   const refused = unsafeTargetReason(url, settings.allowPrivateTargets)
   if (refused) return Promise.resolve({ status: null, error: refused })
   const client = url.protocol === 'https:' ? https : http
-  const signal = AbortSignal.any([stop, AbortSignal.timeout(settings.timeoutSeconds * 1000)])
+  const signal = AbortSignal.timeout(settings.timeoutSeconds * 1000)
   return new Promise((resolve) => {
     const request = client.request(
       url,
