@@ -1,6 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { pino } from 'pino'
@@ -12,57 +10,7 @@ import { startJobQueue } from '../src/jobs/queue.js'
 import { isPublicAddress, publicLookup } from '../src/webhooks/targets.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 import { newCase, openReferral, sender } from './fixtures/referral.js'
-
-interface Received {
-  path: string
-  headers: Record<string, string>
-  body: string
-}
-
-type Behaviour = (delivery: Received, seen: number) => number | 'hang'
-
-/** A partner's webhook receiver on loopback: each path answers as its behaviour says. */
-async function startReceiver(t: Test, behaviours: Record<string, Behaviour>) {
-  const received: Received[] = []
-  const hanging: ServerResponse[] = []
-  const server = createServer((request: IncomingMessage, response) => {
-    let body = ''
-    request.on('data', (chunk) => {
-      body += chunk
-    })
-    request.on('end', () => {
-      const path = request.url ?? '/'
-      const delivery = { path, headers: request.headers as Record<string, string>, body }
-      const seen = received.filter((r) => r.path === path && r.headers['webhook-id'] === delivery.headers['webhook-id'])
-      received.push(delivery)
-      const answer = (behaviours[path] ?? (() => 200))(delivery, seen.length)
-      if (answer === 'hang') hanging.push(response)
-      else response.writeHead(answer).end()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => {
-    for (const response of hanging) response.destroy()
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    at: (path: string) => received.filter((delivery) => delivery.path === path),
-  }
-}
-
-/** Asks until the answer satisfies `done`, for at most 30 seconds. */
-async function eventually<T>(ask: () => T | Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const until = Date.now() + 30_000
-  for (;;) {
-    const value = await ask()
-    if (done(value) || Date.now() > until) return value
-    await sleep(200)
-  }
-}
+import { eventually, type Received, startReceiver } from './fixtures/webhook-receiver.js'
 
 const webhookConfig: Config = {
   ...loadConfig({}),
