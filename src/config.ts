@@ -66,7 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       retryDelaySeconds: integer(env, 'WEBHOOK_RETRY_DELAY_SECONDS', 30, 1, 3600),
       disableAfterFailedDeliveries: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES', 5, 1, 1000),
       concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 1000),
-      perEndpointInFlight: integer(env, 'WEBHOOK_PER_ENDPOINT_IN_FLIGHT', 8, 1, 1000),
+      perEndpointInFlight: integer(env, 'WEBHOOK_PER_ENDPOINT_IN_FLIGHT', 16, 1, 1000),
       breakerFailures: integer(env, 'WEBHOOK_BREAKER_FAILURES', 5, 1, 1000),
       breakerCooldownSeconds: integer(env, 'WEBHOOK_BREAKER_COOLDOWN_SECONDS', 60, 1, 3600),
     }),

@@ -128,7 +128,11 @@ t.test('webhooks: signed, filtered, retried, disabled, redelivered, rotated', as
       'an endpoint subscribed to packet.sent gets only that',
     )
     t.same(receiver.at('/morocco'), [], 'nothing reaches an organisation that is no party')
-    const log = await deliveries(app, all.endpoint.id)
+    // The log is written just after the receiver answers.
+    const log = await eventually(
+      () => deliveries(app, all.endpoint.id),
+      (items) => items.length === types.length && items.every((item) => item.status === 'succeeded'),
+    )
     t.same(
       log.map((delivery) => [delivery.status, delivery.attempts.map((attempt) => attempt.status_code)]),
       types.map(() => ['succeeded', [200]]),

@@ -41,6 +41,8 @@ export interface JobSource<Data extends object = object> {
   claim(limit: number, skipGroups: readonly string[]): Promise<ClaimedJob<Data>[]>
   /** Ends runs: `done` are finished; `failed` are retried with the queue's backoff while retries are left. */
   settle(done: readonly ClaimedJob<Data>[], failed: readonly ClaimedJob<Data>[]): Promise<void>
+  /** Calls `listener` whenever a loop of this process has queued jobs for the consumer and committed them. */
+  onQueued(listener: () => void): void
 }
 
 /**
@@ -106,8 +108,12 @@ export async function startJobQueue(
   }
 
   const stopping = new AbortController()
+  // Queues that a loop round put jobs on; their consumers here are told once the round committed.
+  const queuedThisRound = new Set<string>()
+  const queuedListeners = new Map<string, (() => void)[]>()
   const queue: JobQueue = {
     async enqueue(trx, name, jobs) {
+      if (jobs.length > 0) queuedThisRound.add(name)
       if (jobs.length > 0)
         await boss.insert(
           name,
@@ -129,16 +135,20 @@ export async function startJobQueue(
       let done = 0
       try {
         done = await loop.run(queue)
+        for (const name of queuedThisRound) for (const listener of queuedListeners.get(name) ?? []) listener()
       } catch (error) {
         logger.error({ err: error, loop: loop.name }, 'background loop failed; trying again')
       }
+      queuedThisRound.clear()
       if (done === 0) await sleep(loop.pauseMs, undefined, { signal: stopping.signal }).catch(() => {})
     }
   })
   const consuming: Promise<void>[] = []
   for (const consumer of work.consumers ?? []) {
     await boss.createQueue(consumer.name, consumer.options)
-    const source = jobSource(boss, consumer)
+    const listeners: (() => void)[] = []
+    queuedListeners.set(consumer.name, listeners)
+    const source = jobSource(boss, consumer, listeners)
     consuming.push(
       consumer
         .run(source, { stop: stopping.signal, logger: logger.child({ consumer: consumer.name }) })
@@ -150,7 +160,7 @@ export async function startJobQueue(
   return queue
 }
 
-function jobSource(boss: PgBoss, consumer: Consumer): JobSource {
+function jobSource(boss: PgBoss, consumer: Consumer, queuedListeners: (() => void)[]): JobSource {
   const attempt = (job: ClaimedJob) => ({ id: job.id, retryCount: job.retryCount })
   return {
     async claim(limit, skipGroups) {
@@ -170,6 +180,9 @@ function jobSource(boss: PgBoss, consumer: Consumer): JobSource {
       // Fenced to the attempt claimed: a run that expired meanwhile and went to another worker is left alone.
       if (done.length > 0) await boss.complete(consumer.name, done.map(attempt))
       if (failed.length > 0) await boss.fail(consumer.name, failed.map(attempt))
+    },
+    onQueued(listener) {
+      queuedListeners.push(listener)
     },
   }
 }

@@ -1,12 +1,11 @@
 import http from 'node:http'
 import https from 'node:https'
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { Logger } from 'pino'
 import type { DB, WebhookDelivery } from '../db/schema.js'
 import { type FeedEvent, presentEvent } from '../events/outbox.js'
 import type { ClaimedJob, Consumer, JobSource } from '../jobs/queue.js'
 import { EndpointBreakers } from './breaker.js'
-import { secretsOf } from './queries.js'
 import { signedHeaders } from './signature.js'
 import { publicLookup, unsafeTargetReason } from './targets.js'
 
@@ -15,8 +14,8 @@ export const DELIVER_WEBHOOK = 'deliver-webhook'
 const CLAIM_LIMIT = 100
 /** How long an idle dispatcher waits before it asks the queue again. */
 const IDLE_POLL_MS = 250
-/** How long a dispatcher lets freed slots gather before it fetches for them: one fetch for many. */
-const GATHER_MS = 20
+/** Batches of outcomes written at once. */
+const WRITERS = 3
 
 export interface DeliverySettings {
   allowPrivateTargets: boolean
@@ -79,8 +78,12 @@ export function deliveryConsumer(db: Kysely<DB>, settings: DeliverySettings): Co
         failures: settings.breakerFailures,
         cooldownMs: settings.breakerCooldownSeconds * 1000,
       })
-      const wakeUp = new WakeUp(stop)
-      const recorder = new Recorder(db, source, settings, logger, () => wakeUp.wake())
+      // Slots of this process free up when an attempt ends; an endpoint's slots, counted by the
+      // queue, only when its runs are settled. Settled runs and newly queued jobs are more work.
+      const attemptEnded = new WakeUp(stop)
+      const moreWork = new WakeUp(stop)
+      source.onQueued(() => moreWork.wake())
+      const recorder = new Recorder(db, source, settings.disableAfterFailedDeliveries, logger, () => moreWork.wake())
       const running = new Set<Promise<void>>()
       const refill = Math.max(1, Math.floor(settings.concurrency / 4))
 
@@ -128,17 +131,16 @@ export function deliveryConsumer(db: Kysely<DB>, settings: DeliverySettings): Co
           )
           .finally(() => {
             running.delete(run)
-            wakeUp.wake()
+            attemptEnded.wake()
           })
         running.add(run)
       }
 
-      let woken = false
       while (!stop.aborted) {
         const free = settings.concurrency - running.size
-        // Waits for enough slots to make a fetch worth its round trip, unless the queue was idle.
-        if (free <= 0 || (free < refill && woken)) {
-          woken = await wakeUp.wait(IDLE_POLL_MS)
+        // A claim is a round trip: wait until it can bring a fair number of jobs.
+        if (free < refill) {
+          await attemptEnded.wait(IDLE_POLL_MS)
           continue
         }
         const limit = Math.min(free, CLAIM_LIMIT)
@@ -149,16 +151,13 @@ export function deliveryConsumer(db: Kysely<DB>, settings: DeliverySettings): Co
           targets = await targetsOf(db, jobs)
         } catch (error) {
           logger.error({ err: error }, 'could not claim webhook deliveries; trying again')
-          await wakeUp.wait(1000)
+          await moreWork.wait(1000)
           continue
         }
         for (const job of jobs) start(job, targets.get(job.data.delivery_id))
-        if (jobs.length < limit) {
-          // Nothing more is due now, or only for endpoints at their limit: look again once a
-          // delivery ends (its endpoint may have more) or after a pause.
-          woken = await wakeUp.wait(IDLE_POLL_MS)
-          if (woken) await wakeUp.wait(GATHER_MS)
-        } else woken = false
+        // Nothing more is due now, or only for endpoints at their limit: look again when runs are
+        // settled (their endpoints may have more), when jobs are queued, or after a pause.
+        if (jobs.length < limit) await moreWork.wait(IDLE_POLL_MS)
       }
       await Promise.allSettled(running)
       await recorder.drain()
@@ -197,31 +196,33 @@ class WakeUp {
 }
 
 /**
- * Writes outcomes down and settles their jobs, many per transaction: while one batch is being
+ * Writes outcomes down and settles their jobs, many per statement: while batches are being
  * written, the next gathers. A job is settled only after its outcome is written, so a crash in
  * between leaves a run that expires and is tried again, never a delivery that is lost.
  */
 class Recorder {
   #waiting: Outcome[] = []
-  #writing: Promise<void> | undefined
+  readonly #writing = new Set<Promise<void>>()
 
   constructor(
     private readonly db: Kysely<DB>,
     private readonly source: JobSource<{ delivery_id: string }>,
-    private readonly settings: DeliverySettings,
+    private readonly disableAfter: number,
     private readonly logger: Logger,
     private readonly written: () => void,
   ) {}
 
   add(outcome: Outcome): void {
     this.#waiting.push(outcome)
-    this.#writing ??= this.#writeAll().finally(() => {
-      this.#writing = undefined
-    })
+    // A few writers at once, so that an endpoint's next deliveries never wait behind a whole
+    // write of others: its slots are counted until its runs are settled.
+    if (this.#writing.size >= WRITERS) return
+    const writer: Promise<void> = this.#writeAll().finally(() => this.#writing.delete(writer))
+    this.#writing.add(writer)
   }
 
   async drain(): Promise<void> {
-    while (this.#writing) await this.#writing
+    while (this.#writing.size > 0) await Promise.all(this.#writing)
   }
 
   async #writeAll(): Promise<void> {
@@ -230,12 +231,11 @@ class Recorder {
       const batch = this.#waiting
       this.#waiting = []
       try {
-        await this.db.transaction().execute((trx) => recordOutcomes(trx, batch, this.settings))
-        const failed = batch.filter((outcome) => outcome.kind === 'attempted' && outcome.status === 'retrying')
-        const done = batch.filter((outcome) => !failed.includes(outcome))
+        await recordOutcomes(this.db, batch, this.disableAfter)
+        const retried = (outcome: Outcome) => outcome.kind === 'attempted' && outcome.status === 'retrying'
         await this.source.settle(
-          done.map((outcome) => outcome.job),
-          failed.map((outcome) => outcome.job),
+          batch.filter((outcome) => !retried(outcome)).map((outcome) => outcome.job),
+          batch.filter(retried).map((outcome) => outcome.job),
         )
         failures = 0
         this.written()
@@ -257,9 +257,12 @@ class Recorder {
   }
 }
 
-/** The attempts, the deliveries' new states and the endpoints' counts, in the caller's transaction. */
-async function recordOutcomes(trx: Transaction<DB>, outcomes: Outcome[], settings: DeliverySettings) {
-  const attempted = outcomes.filter((outcome) => outcome.kind === 'attempted')
+/**
+ * The attempts, the deliveries' new states, and per endpoint the count of deliveries that used up
+ * their retries (a success resets it, in the order the attempts ended) and whether it is now
+ * disabled (a 410, or too many such deliveries): one statement, so one round trip and atomic.
+ */
+async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], disableAfter: number) {
   type Change = { id: string; status: WebhookDelivery['status']; next: string | null }
   const changed = outcomes.flatMap((outcome): Change[] => {
     if (outcome.kind === 'attempted') {
@@ -268,108 +271,83 @@ async function recordOutcomes(trx: Transaction<DB>, outcomes: Outcome[], setting
     return outcome.kind === 'cancelled' ? [{ id: outcome.deliveryId, status: 'cancelled', next: null }] : []
   })
   if (changed.length === 0) return
-  if (attempted.length > 0) {
-    await trx
-      .insertInto('webhook_attempts')
-      .values(
-        attempted.map((outcome) => ({
-          delivery_id: outcome.deliveryId,
-          at: outcome.at,
-          status_code: outcome.answer.status,
-          error: outcome.answer.error,
-          duration_ms: outcome.durationMs,
-        })),
-      )
-      .execute()
-  }
-  await sql`
-    update webhook_deliveries as delivery
-    set status = changed.status, next_attempt_at = changed.next_attempt_at, updated_at = now()
-    from unnest(
-      ${changed.map((row) => row.id)}::uuid[],
-      ${changed.map((row) => row.status)}::text[],
-      ${changed.map((row) => row.next)}::timestamptz[]
-    ) as changed(id, status, next_attempt_at)
-    where delivery.id = changed.id
-  `.execute(trx)
-
-  // Per endpoint, in the order the attempts ended: a success resets the count of deliveries that
-  // used up their retries, each such delivery adds one, and a 410 disables the endpoint.
-  const counts = new Map<string, { reset: boolean; add: number }>()
-  const gone = new Set<string>()
+  const attempted = outcomes.filter((outcome) => outcome.kind === 'attempted')
+  const counts = new Map<string, { reset: boolean; add: number; gone: boolean }>()
   for (const outcome of attempted) {
-    const count = counts.get(outcome.endpointId) ?? { reset: false, add: 0 }
+    const count = counts.get(outcome.endpointId) ?? { reset: false, add: 0, gone: false }
     if (outcome.status === 'succeeded') {
       count.reset = true
       count.add = 0
-    } else if (outcome.gone) gone.add(outcome.endpointId)
+    } else if (outcome.gone) count.gone = true
     else if (outcome.status === 'failed') count.add += 1
     counts.set(outcome.endpointId, count)
   }
   const endpoints = [...counts]
-  if (endpoints.length > 0) {
-    const counted = await sql<{ id: string; failed_deliveries: number }>`
-      update webhook_endpoints as endpoint
-      set failed_deliveries = case when counted.reset then counted.add else endpoint.failed_deliveries + counted.add end
+  await sql`
+    with attempts as (
+      insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
+      select * from unnest(
+        ${attempted.map((outcome) => outcome.deliveryId)}::uuid[],
+        ${attempted.map((outcome) => outcome.at.toISOString())}::timestamptz[],
+        ${attempted.map((outcome) => outcome.answer.status)}::int[],
+        ${attempted.map((outcome) => outcome.answer.error)}::text[],
+        ${attempted.map((outcome) => outcome.durationMs)}::int[]
+      )
+    ), deliveries as (
+      update webhook_deliveries as delivery
+      set status = changed.status, next_attempt_at = changed.next_attempt_at, updated_at = now()
       from unnest(
+        ${changed.map((row) => row.id)}::uuid[],
+        ${changed.map((row) => row.status)}::text[],
+        ${changed.map((row) => row.next)}::timestamptz[]
+      ) as changed(id, status, next_attempt_at)
+      where delivery.id = changed.id
+    ), counted as (
+      select endpoint.id, endpoint.enabled, counts.gone,
+             case when counts.reset then counts.add else endpoint.failed_deliveries + counts.add end as failed_deliveries
+      from webhook_endpoints as endpoint
+      join unnest(
         ${endpoints.map(([id]) => id)}::uuid[],
         ${endpoints.map(([, count]) => count.reset)}::boolean[],
-        ${endpoints.map(([, count]) => count.add)}::int[]
-      ) as counted(id, reset, add)
-      where endpoint.id = counted.id and (counted.add > 0 or (counted.reset and endpoint.failed_deliveries <> 0))
-      returning endpoint.id, endpoint.failed_deliveries
-    `.execute(trx)
-    const failing = counted.rows
-      .filter((row) => row.failed_deliveries >= settings.disableAfterFailedDeliveries && !gone.has(row.id))
-      .map((row) => row.id)
-    await disable(trx, [...gone], 'gone')
-    await disable(trx, failing, 'persistent_failure')
-  }
-}
-
-async function disable(trx: Transaction<DB>, endpointIds: string[], reason: 'gone' | 'persistent_failure') {
-  if (endpointIds.length === 0) return
-  await trx
-    .updateTable('webhook_endpoints')
-    .set({ enabled: false, disabled_reason: reason, version: sql`version + 1`, updated_at: new Date() })
-    .where('id', 'in', endpointIds)
-    .where('enabled', '=', true)
-    .execute()
-}
-
-/** What the claimed jobs deliver, read in one statement, and the secrets that sign for their endpoints in another. */
-async function targetsOf(db: Kysely<DB>, jobs: DeliveryJob[]): Promise<Map<string, Target>> {
-  if (jobs.length === 0) return new Map<string, Target>()
-  const rows = await db
-    .selectFrom('webhook_deliveries as delivery')
-    .innerJoin('webhook_endpoints as endpoint', 'endpoint.id', 'delivery.endpoint_id')
-    .innerJoin('events as event', 'event.id', 'delivery.event_id')
-    .select([
-      'delivery.id as delivery_id',
-      'delivery.status',
-      'endpoint.id as endpoint_id',
-      'endpoint.url',
-      'endpoint.enabled',
-      'event.id',
-      'event.type',
-      'event.occurred_at',
-      'event.case_id',
-      'event.organisation_ids',
-      'event.data',
-    ])
-    .where(
-      'delivery.id',
-      'in',
-      jobs.map((job) => job.data.delivery_id),
+        ${endpoints.map(([, count]) => count.add)}::int[],
+        ${endpoints.map(([, count]) => count.gone)}::boolean[]
+      ) as counts(id, reset, add, gone) on counts.id = endpoint.id
+    ), judged as (
+      select id, failed_deliveries,
+             case when not enabled then null
+                  when gone then 'gone'
+                  when failed_deliveries >= ${disableAfter} then 'persistent_failure' end as disabling
+      from counted
     )
-    .execute()
-  const secrets = await secretsOf(db, [...new Set(rows.filter((row) => row.enabled).map((row) => row.endpoint_id))])
-  return new Map(
-    rows.map((row) => [
-      row.delivery_id,
-      { ...row, secrets: (secrets.get(row.endpoint_id) ?? []).map((secret) => secret.secret) },
-    ]),
-  )
+    update webhook_endpoints as endpoint
+    set failed_deliveries = judged.failed_deliveries,
+        enabled = endpoint.enabled and judged.disabling is null,
+        disabled_reason = coalesce(judged.disabling, endpoint.disabled_reason),
+        version = endpoint.version + case when judged.disabling is null then 0 else 1 end,
+        updated_at = case when judged.disabling is null then endpoint.updated_at else now() end
+    from judged
+    where endpoint.id = judged.id
+      and (judged.failed_deliveries <> endpoint.failed_deliveries or judged.disabling is not null)
+  `.execute(db)
+}
+
+/** What the claimed jobs deliver, with the secrets that sign for their endpoints now (newest first). */
+async function targetsOf(db: Kysely<DB>, jobs: DeliveryJob[]): Promise<Map<string, Target>> {
+  if (jobs.length === 0) return new Map()
+  const { rows } = await sql<Target>`
+    select delivery.id as delivery_id, delivery.status, endpoint.id as endpoint_id, endpoint.url, endpoint.enabled,
+           event.id, event.type, event.occurred_at, event.case_id, event.organisation_ids, event.data,
+           array(
+             select secret.secret from webhook_secrets as secret
+             where secret.endpoint_id = endpoint.id and (secret.expires_at is null or secret.expires_at > now())
+             order by secret.created_at desc
+           ) as secrets
+    from webhook_deliveries as delivery
+    join webhook_endpoints as endpoint on endpoint.id = delivery.endpoint_id
+    join events as event on event.id = delivery.event_id
+    where delivery.id = any(${jobs.map((job) => job.data.delivery_id)}::uuid[])
+  `.execute(db)
+  return new Map(rows.map((row) => [row.delivery_id, row]))
 }
 
 type Target = Pick<FeedEvent, 'id' | 'type' | 'occurred_at' | 'case_id' | 'organisation_ids' | 'data'> & {

@@ -14,7 +14,7 @@ const RELAY_BATCH = 500
 export function relayLoop(db: Kysely<DB>): Loop {
   return {
     name: 'relay-events',
-    pauseMs: 500,
+    pauseMs: 250,
     run: (queue) =>
       db.transaction().execute(async (trx) => {
         const position = (
