@@ -165,33 +165,37 @@ export function deliveryConsumer(db: Kysely<DB>, settings: DeliverySettings): Co
   }
 }
 
-/** A pause that ends early when woken or stopped; answers whether it was woken. */
+/** A pause that ends early when woken or stopped; a wake while nobody waits ends the next pause at once. */
 class WakeUp {
   #wake: (() => void) | undefined
+  #missed = false
   readonly #stop: AbortSignal
 
   constructor(stop: AbortSignal) {
     this.#stop = stop
   }
 
-  wait(ms: number): Promise<boolean> {
-    if (this.#stop.aborted) return Promise.resolve(false)
+  wait(ms: number): Promise<void> {
+    if (this.#stop.aborted || this.#missed) {
+      this.#missed = false
+      return Promise.resolve()
+    }
     return new Promise((resolve) => {
-      const end = (woken: boolean) => {
+      const end = () => {
         clearTimeout(timer)
-        this.#stop.removeEventListener('abort', stopped)
+        this.#stop.removeEventListener('abort', end)
         this.#wake = undefined
-        resolve(woken)
+        resolve()
       }
-      const stopped = () => end(false)
-      const timer = setTimeout(() => end(false), ms)
-      this.#stop.addEventListener('abort', stopped, { once: true })
-      this.#wake = () => end(true)
+      const timer = setTimeout(end, ms)
+      this.#stop.addEventListener('abort', end, { once: true })
+      this.#wake = end
     })
   }
 
   wake(): void {
-    this.#wake?.()
+    if (this.#wake) this.#wake()
+    else this.#missed = true
   }
 }
 
