@@ -1,8 +1,11 @@
 // The benchmark: seeds a realistic data set into a schema of its own on PostgreSQL, starts the real
 // service and a bare baseline that executes the same SQL, loads both with autocannon and prints one
-// table. It reports; it never fails on a target.
+// table; then it delivers a burst of webhooks with one worker process (scripts/bench/webhooks.ts).
+// It reports; it never fails on a target.
 //   DATABASE_URL=postgres://… npm run bench -- [--cases 100000] [--connections 10] [--seconds 10]
 //     [--warmup 2] [--schema bench_x] [--keep] [--save-sql captured.json]
+//     [--only api|webhooks] [--webhook-events 5000] [--webhook-chunk 250] [--webhook-timeout 10]
+//     [--webhook-rate 100] [--webhook-seconds 30]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -22,7 +25,7 @@ import {
   operations,
   planCases,
 } from './bench/plan.js'
-import { highWaterMark, type Server, startServer } from './bench/processes.js'
+import { highWaterMark, type Server, startServer, type Worker } from './bench/processes.js'
 import { timeQuery } from './bench/queries.js'
 import type { ScriptFile } from './bench/replay.js'
 import {
@@ -45,6 +48,7 @@ import {
 } from './bench/schema.js'
 import { seedCases, vacuumAnalyze } from './bench/seed.js'
 import { verifySeededData } from './bench/verify.js'
+import { runWebhookScenario, type WebhookRunResult, webhookTable } from './bench/webhooks.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -60,6 +64,12 @@ const { values: flags } = parseArgs({
     'seed-workers': { type: 'string', default: '2' },
     'query-runs': { type: 'string', default: '200' },
     'save-sql': { type: 'string' },
+    only: { type: 'string' },
+    'webhook-events': { type: 'string', default: '5000' },
+    'webhook-chunk': { type: 'string', default: '250' },
+    'webhook-timeout': { type: 'string', default: '10' },
+    'webhook-rate': { type: 'string', default: '100' },
+    'webhook-seconds': { type: 'string', default: '30' },
   },
 })
 
@@ -82,7 +92,19 @@ const options = {
   chunk: whole('chunk', flags.chunk, 100),
   seedWorkers: whole('seed-workers', flags['seed-workers'], 1),
   queryRuns: whole('query-runs', flags['query-runs'], 10),
+  webhookEvents: whole('webhook-events', flags['webhook-events'], 100),
+  webhookChunk: whole('webhook-chunk', flags['webhook-chunk'], 1),
+  webhookTimeout: whole('webhook-timeout', flags['webhook-timeout'], 1),
+  webhookRate: whole('webhook-rate', flags['webhook-rate'], 1),
+  webhookSeconds: whole('webhook-seconds', flags['webhook-seconds'], 1),
 }
+const scenarios = ['api', 'webhooks'] as const
+const only = flags.only
+if (only !== undefined && !(scenarios as readonly string[]).includes(only)) {
+  console.error(`--only must be one of ${scenarios.join(', ')}, not "${only}"`)
+  process.exit(2)
+}
+const runs = (scenario: (typeof scenarios)[number]) => only === undefined || only === scenario
 const stamp = new Date().toISOString().replaceAll(/[-:]/g, '').replace('T', '_').slice(0, 15)
 const schema = flags.schema ?? process.env.DATABASE_SCHEMA ?? `bench_${stamp}`
 if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema) || schema === 'public') {
@@ -92,7 +114,9 @@ if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema) || schema === 'public') {
 
 const target = { connectionString: databaseUrl, schema }
 const log = (line = '') => process.stdout.write(`${line}\n`)
-const servers: Server[] = []
+const servers: Array<Server | Worker> = []
+/** Schemas of the webhook runs; each run drops its own, and an interrupted run is dropped here. */
+const webhookSchemas: string[] = []
 let dropOnExit = false
 let scratch: string | undefined
 
@@ -100,11 +124,12 @@ async function cleanUp() {
   await Promise.allSettled(servers.map((server) => server.stop()))
   servers.length = 0
   if (scratch) rmSync(scratch, { recursive: true, force: true })
+  for (const webhookSchema of webhookSchemas.splice(0)) await dropSchema({ ...target, schema: webhookSchema })
   if (dropOnExit) {
     dropOnExit = false
     await dropSchema(target)
     log(`dropped the schema ${schema}`)
-  } else {
+  } else if (runs('api')) {
     log(`kept the schema ${schema}: DATABASE_SCHEMA=${schema} npm run bench reuses it`)
   }
 }
@@ -296,6 +321,81 @@ async function main() {
   log(`trm-api bench, ${startedAt.toISOString()}`)
   const loadAverage = os.loadavg().map((value) => value.toFixed(2))
   log(`node ${process.version}, ${os.cpus().length} cores, load average ${loadAverage.join(' ')}`)
+  if (runs('api')) await apiScenario(startedAt)
+  if (runs('webhooks')) await webhookScenario()
+}
+
+/**
+ * Each load twice, on a fresh schema with a fresh worker: first with only the two healthy
+ * receivers, then with the hanging one beside them, so that what the hanging one costs the others
+ * shows as the difference. A burst measures how fast the backlog drains; a steady rate below that
+ * measures the delay a partner sees.
+ */
+async function webhookScenario() {
+  log(
+    `\nwebhooks: events for three organisations, two healthy receivers and one that never answers ` +
+      `(timeout ${options.webhookTimeout} s), one worker process with the default settings`,
+  )
+  const loads = [
+    { load: `burst of ${fixed(options.webhookEvents)}`, events: options.webhookEvents },
+    {
+      load: `${fixed(options.webhookRate)} events/s for ${options.webhookSeconds} s`,
+      events: options.webhookRate * options.webhookSeconds,
+      rate: options.webhookRate,
+    },
+  ]
+  const results: (WebhookRunResult & { load: string })[] = []
+  for (const [index, load] of loads.entries()) {
+    for (const hanging of [false, true]) {
+      const name = `${load.load}, ${hanging ? 'with the hanging receiver' : 'healthy receivers only'}`
+      const runSchema = `${schema}_wh${index}${hanging ? 'h' : 'n'}`
+      webhookSchemas.push(runSchema)
+      const result = await runWebhookScenario({
+        connectionString: databaseUrl,
+        schema: runSchema,
+        name,
+        events: load.events,
+        hanging,
+        chunk: options.webhookChunk,
+        ...(load.rate ? { rate: load.rate } : {}),
+        timeoutSeconds: options.webhookTimeout,
+        root,
+        log,
+        started: (worker) => servers.push(worker),
+      })
+      webhookSchemas.splice(webhookSchemas.indexOf(runSchema), 1)
+      servers.length = 0
+      results.push({ ...result, load: load.load })
+      log(
+        `  ${name}: ${fixed(result.perSecond)} deliveries/s to the healthy receivers, ` +
+          `load average ${os.loadavg()[0]?.toFixed(2)}`,
+      )
+    }
+  }
+  log(`\nwebhook results (delay: from the event's commit to its receipt by a healthy receiver):`)
+  log(webhookTable(results))
+  const [burstAlone, burstBeside, steadyAlone, steadyBeside] = results
+  log('\ntargets (reported, not enforced):')
+  if (burstBeside) {
+    log(
+      `  deliveries/s to the healthy receivers beside the hanging one, target ≥ 200: ${fixed(burstBeside.perSecond)} ` +
+        `(${burstBeside.perSecond >= 200 ? 'met' : 'NOT met'})`,
+    )
+  }
+  for (const [alone, beside] of [
+    [burstAlone, burstBeside],
+    [steadyAlone, steadyBeside],
+  ]) {
+    if (alone && beside) {
+      log(
+        `  ${beside.load}: healthy p99 delay with the hanging receiver / without ` +
+          `${fixed(beside.p99)} / ${fixed(alone.p99)} ms (${fixed(beside.p99 / alone.p99, 2)}×)`,
+      )
+    }
+  }
+}
+
+async function apiScenario(startedAt: Date) {
   const cases = await prepareSchema()
   log(`tables: ${await tableSizes(target)}`)
 

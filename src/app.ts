@@ -17,14 +17,15 @@ import { clientErrorHandler } from './http/client-errors.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
 import { ProblemError, registerProblemHandlers } from './http/problem.js'
-import type { Job } from './jobs/queue.js'
+import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
 import { packetHandlers } from './packets/handlers.js'
 import { safetyOverrideHandlers } from './safety/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
-import { deliveryJob, relayLoop } from './webhooks/delivery.js'
+import { deliveryConsumer } from './webhooks/delivery.js'
 import { webhookHandlers } from './webhooks/handlers.js'
+import { relayLoop } from './webhooks/relay.js'
 
 export interface AppDependencies {
   config: Config
@@ -112,7 +113,8 @@ export interface BackgroundDependencies {
 /** The background work of the service, for the job queue of `npm start` or of `npm run worker`. */
 export function backgroundWork({ config, database, clock = systemClock, sops = loadSops() }: BackgroundDependencies) {
   return {
-    jobs: [deadlineJob(database.db, sops, clock), deliveryJob(database.db, config.webhooks)] as Job[],
+    jobs: [deadlineJob(database.db, sops, clock)] as Job[],
     loops: [relayLoop(database.db)],
+    consumers: [deliveryConsumer(database.db, config.webhooks)] as Consumer[],
   }
 }

@@ -43,6 +43,14 @@ export interface Config {
     readonly retryLimit: number
     readonly retryDelaySeconds: number
     readonly disableAfterFailedDeliveries: number
+    /** Deliveries in flight at once in one process. */
+    readonly concurrency: number
+    /** Deliveries in flight at once to one endpoint, across all processes. */
+    readonly perEndpointInFlight: number
+    /** Consecutive failed attempts at one endpoint that pause its deliveries in a process. */
+    readonly breakerFailures: number
+    /** How long such a pause lasts before the endpoint is tried again. */
+    readonly breakerCooldownSeconds: number
   }
 }
 
@@ -81,6 +89,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       retryLimit: integer(env, 'WEBHOOK_RETRY_LIMIT', 8, 0, 20),
       retryDelaySeconds: integer(env, 'WEBHOOK_RETRY_DELAY_SECONDS', 30, 1, 3600),
       disableAfterFailedDeliveries: integer(env, 'WEBHOOK_DISABLE_AFTER_FAILED_DELIVERIES', 5, 1, 1000),
+      concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1, 1000),
+      perEndpointInFlight: integer(env, 'WEBHOOK_PER_ENDPOINT_IN_FLIGHT', 16, 1, 1000),
+      breakerFailures: integer(env, 'WEBHOOK_BREAKER_FAILURES', 5, 1, 1000),
+      breakerCooldownSeconds: integer(env, 'WEBHOOK_BREAKER_COOLDOWN_SECONDS', 60, 1, 3600),
     }),
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs) {

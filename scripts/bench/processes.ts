@@ -89,6 +89,64 @@ export async function startServer(
   }
 }
 
+export interface Worker {
+  name: string
+  pid: number
+  output(): string
+  stop(): Promise<void>
+}
+
+/** Starts a process without HTTP, such as `npm run worker`, and waits until its output shows `ready`. */
+export async function startWorker(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  ready: RegExp,
+  cwd: string,
+): Promise<Worker> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  let exited = false
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true
+      resolve()
+    }),
+  )
+  const deadline = Date.now() + 60_000
+  while (!ready.test(output)) {
+    if (exited) throw new Error(`${name} exited before it was ready:\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${name} was not ready within 60 s:\n${output}`)
+    }
+    await sleep(100)
+  }
+  return {
+    name,
+    pid: child.pid ?? 0,
+    output: () => output,
+    async stop() {
+      if (exited) return
+      child.kill('SIGTERM')
+      const timeout = sleep(15_000).then(() => 'timeout')
+      if ((await Promise.race([exit.then(() => 'exited'), timeout])) === 'timeout') {
+        child.kill('SIGKILL')
+        await exit
+      }
+    },
+  }
+}
+
 function memoryOf(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')

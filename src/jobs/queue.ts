@@ -23,9 +23,52 @@ export interface Loop {
   run(queue: JobQueue): Promise<number>
 }
 
+/** A job run that a consumer claimed: it is its own until it settles it, or until the run expires. */
+export interface ClaimedJob<Data extends object = object> {
+  id: string
+  data: Data
+  /** The group the job was queued in (for a webhook delivery, its endpoint), or null. */
+  group: string | null
+  /** Runs of the job before this one. */
+  retryCount: number
+}
+
+export interface JobSource<Data extends object = object> {
+  /**
+   * Claims up to `limit` jobs that are due, oldest first, none of a group in `skipGroups`, and
+   * none beyond the consumer's `groupConcurrency` runs of one group at once across all processes.
+   */
+  claim(limit: number, skipGroups: readonly string[]): Promise<ClaimedJob<Data>[]>
+  /** Ends runs: `done` are finished; `failed` are retried with the queue's backoff while retries are left. */
+  settle(done: readonly ClaimedJob<Data>[], failed: readonly ClaimedJob<Data>[]): Promise<void>
+  /** Calls `listener` whenever a loop of this process has queued jobs for the consumer and committed them. */
+  onQueued(listener: () => void): void
+}
+
+/**
+ * Work that claims its own jobs, many at once, and runs them side by side rather than one batch
+ * after another, so that one slow run holds back no other: it fetches as slots free up, and
+ * settles runs in batches as they end.
+ */
+export interface Consumer<Data extends object = object> {
+  name: string
+  /** Retries, backoff and how long one run may take before it counts as crashed. */
+  options?: QueueOptions
+  /** Runs of one group at once, across every process of the queue. */
+  groupConcurrency: number
+  /** Works until `stop` is aborted, then finishes and settles what it claimed. */
+  run(source: JobSource<Data>, context: { stop: AbortSignal; logger: Logger }): Promise<void>
+}
+
+export interface QueuedJob {
+  data: object
+  /** Jobs of one group run at most the consumer's `groupConcurrency` at once. */
+  group?: string
+}
+
 export interface JobQueue {
   /** Puts jobs on a queue in the caller's transaction: they exist if and only if it commits. */
-  enqueue(trx: Transaction<DB>, name: string, data: object[]): Promise<void>
+  enqueue(trx: Transaction<DB>, name: string, jobs: QueuedJob[]): Promise<void>
   /** Asks for one run of a job now, besides its schedule. */
   runNow(name: string): Promise<void>
   stop(): Promise<void>
@@ -42,7 +85,7 @@ export interface JobQueueOptions {
  */
 export async function startJobQueue(
   backend: JobBackend,
-  work: { jobs: Job[]; loops?: Loop[] },
+  work: { jobs: Job[]; loops?: Loop[]; consumers?: Consumer[] },
   logger: Logger,
   { superviseSeconds = 60 }: JobQueueOptions = {},
 ): Promise<JobQueue> {
@@ -65,12 +108,16 @@ export async function startJobQueue(
   }
 
   const stopping = new AbortController()
+  // Queues that a loop round put jobs on; their consumers here are told once the round committed.
+  const queuedThisRound = new Set<string>()
+  const queuedListeners = new Map<string, (() => void)[]>()
   const queue: JobQueue = {
-    async enqueue(trx, name, data) {
-      if (data.length > 0)
+    async enqueue(trx, name, jobs) {
+      if (jobs.length > 0) queuedThisRound.add(name)
+      if (jobs.length > 0)
         await boss.insert(
           name,
-          data.map((item) => ({ data: item })),
+          jobs.map(({ data, group }) => (group === undefined ? { data } : { data, group: { id: group } })),
           { db: fromKysely(trx) },
         )
     },
@@ -79,7 +126,7 @@ export async function startJobQueue(
     },
     async stop() {
       stopping.abort()
-      await Promise.all(running)
+      await Promise.all([...running, ...consuming])
       await boss.stop({ graceful: true })
     },
   }
@@ -88,11 +135,54 @@ export async function startJobQueue(
       let done = 0
       try {
         done = await loop.run(queue)
+        for (const name of queuedThisRound) for (const listener of queuedListeners.get(name) ?? []) listener()
       } catch (error) {
         logger.error({ err: error, loop: loop.name }, 'background loop failed; trying again')
       }
+      queuedThisRound.clear()
       if (done === 0) await sleep(loop.pauseMs, undefined, { signal: stopping.signal }).catch(() => {})
     }
   })
+  const consuming: Promise<void>[] = []
+  for (const consumer of work.consumers ?? []) {
+    await boss.createQueue(consumer.name, consumer.options)
+    const listeners: (() => void)[] = []
+    queuedListeners.set(consumer.name, listeners)
+    const source = jobSource(boss, consumer, listeners)
+    consuming.push(
+      consumer
+        .run(source, { stop: stopping.signal, logger: logger.child({ consumer: consumer.name }) })
+        .catch((error) => {
+          logger.error({ err: error, consumer: consumer.name }, 'job consumer stopped after an error')
+        }),
+    )
+  }
   return queue
+}
+
+function jobSource(boss: PgBoss, consumer: Consumer, queuedListeners: (() => void)[]): JobSource {
+  const attempt = (job: ClaimedJob) => ({ id: job.id, retryCount: job.retryCount })
+  return {
+    async claim(limit, skipGroups) {
+      const jobs = await boss.fetch<object>(consumer.name, {
+        batchSize: limit,
+        groupConcurrency: consumer.groupConcurrency,
+        ...(skipGroups.length > 0 ? { ignoreGroups: [...skipGroups] } : {}),
+      })
+      return jobs.map((job) => ({
+        id: job.id,
+        data: job.data ?? {},
+        group: job.groupId ?? null,
+        retryCount: job.retryCount,
+      }))
+    },
+    async settle(done, failed) {
+      // Fenced to the attempt claimed: a run that expired meanwhile and went to another worker is left alone.
+      if (done.length > 0) await boss.complete(consumer.name, done.map(attempt))
+      if (failed.length > 0) await boss.fail(consumer.name, failed.map(attempt))
+    },
+    onQueued(listener) {
+      queuedListeners.push(listener)
+    },
+  }
 }
