@@ -15,7 +15,7 @@ import { healthHandlers } from './health/handlers.js'
 import { registerAuthentication } from './http/authentication.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
-import { ProblemError, registerProblemHandlers } from './http/problem.js'
+import { clientErrorProblem, frameworkErrorProblem, ProblemError, registerProblemHandlers } from './http/problem.js'
 import type { Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
@@ -52,6 +52,8 @@ export async function buildApp({
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
     ajv: { customOptions: { removeAdditional: false } },
+    frameworkErrors: frameworkErrorProblem,
+    clientErrorHandler: clientErrorProblem,
   })
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
