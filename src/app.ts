@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { deadlineJob } from './cases/deadlines.js'
 import { caseHandlers } from './cases/handlers.js'
 import { procedureHandlers } from './cases/procedure-handlers.js'
@@ -60,12 +60,13 @@ export async function buildApp({
   })
   app.removeContentTypeParser('text/plain')
   registerProblemHandlers(app)
-  registerAuthentication(app, database.db, config.authFailuresPerMinute)
+  registerAuthentication(app, database.db, processShare(config.authFailuresPerMinute, config.rateLimitProcesses))
   await app.register(rateLimit, {
     hook: 'preHandler',
-    max: config.rateLimitPerMinute,
+    max: processShare(config.rateLimitPerMinute, config.rateLimitProcesses),
     timeWindow: 60_000,
     keyGenerator: (request) => (request.caller ? `key:${request.caller.apiKey.id}` : `ip:${request.ip}`),
+    allowList: (request) => isUnlimited(request),
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
@@ -83,6 +84,19 @@ export async function buildApp({
   })
   app.addHook('onClose', () => database.close())
   return app
+}
+
+/**
+ * Each of N API processes counts in its own memory and enforces 1/N of a limit: a load balancer
+ * that spreads requests evenly makes the sum the configured limit, with no shared store to ask.
+ */
+function processShare(limit: number, processes: number): number {
+  return Math.max(1, Math.ceil(limit / processes))
+}
+
+/** Health checks and the contract and its docs answer however busy a caller is. */
+function isUnlimited(request: FastifyRequest): boolean {
+  return /^\/(health\/|docs(\/|$)|openapi\.)/.test(request.routeOptions.url ?? '')
 }
 
 export interface BackgroundDependencies {

@@ -14,6 +14,8 @@ export interface Config {
   readonly bodyLimitBytes: number
   readonly rateLimitPerMinute: number
   readonly authFailuresPerMinute: number
+  /** How many API processes share the two limits above; each process enforces its share of them. */
+  readonly rateLimitProcesses: number
   readonly trustProxy: boolean
   /** Run the background jobs in this process (`in-process`), or leave them to `npm run worker` processes (`external`). */
   readonly jobs: 'in-process' | 'external'
@@ -48,6 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 20, 1, 1_000_000),
+    rateLimitProcesses: integer(env, 'RATE_LIMIT_PROCESSES', 1, 1, 1000),
     trustProxy: oneOf(env, 'TRUST_PROXY', 'false', ['true', 'false']) === 'true',
     jobs: oneOf(env, 'JOBS', 'in-process', ['in-process', 'external']),
     jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
