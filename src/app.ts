@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { deadlineJob } from './cases/deadlines.js'
 import { caseHandlers } from './cases/handlers.js'
 import { procedureHandlers } from './cases/procedure-handlers.js'
@@ -30,6 +30,8 @@ export interface AppDependencies {
   migrations: Migration[]
   clock?: Clock
   sops?: SopRegistry
+  /** The process's logger; one is made from `config.logLevel` without it. */
+  logger?: FastifyBaseLogger
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -41,9 +43,10 @@ export async function buildApp({
   migrations,
   clock = systemClock,
   sops = loadSops(),
+  logger,
 }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions(config.logLevel),
+    ...(logger ? { loggerInstance: logger } : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     requestIdHeader: false,
