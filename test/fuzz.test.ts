@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { type AddressInfo, connect } from 'node:net'
 import fc from 'fast-check'
-import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import t from 'tap'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { contract } from '../src/http/contract.js'
 import { demoKeys, startTestApp } from './fixtures/app.js'
@@ -322,17 +322,20 @@ function describe(options: InjectOptions, response: LightMyRequestResponse): str
   return `${options.method} ${String(options.url).slice(0, 200)} ${JSON.stringify(options.headers)} ${payload} → ${response.statusCode} ${response.body.slice(0, 300)}`
 }
 
-t.test(`generated requests to every operation (seed ${seed}, ${numRuns} runs)`, async (t) => {
+t.test('requests to every operation, generated and handpicked', async (t) => {
   const testApp = await startTestApp(t, { rateLimitPerMinute: 1_000_000, authFailuresPerMinute: 1_000_000 })
-  const { app } = testApp
   const referral = await openReferral(t, testApp)
-  const me = await app.inject({
+  const me = await testApp.app.inject({
     method: 'GET',
     url: '/v1/me',
     headers: { authorization: `Bearer ${demoKeys.demohubadmin}` },
   })
   known.uuids.push(referral.caseId, referral.consentId, referral.packetId, me.json().principal.id, me.json().api_key.id)
+  await t.test(`generated from the contract (seed ${seed}, ${numRuns} runs)`, (t) => generated(t, testApp.app))
+  await t.test('the inputs that used to fail the service', (t) => handpicked(t, testApp.app))
+})
 
+async function generated(t: Test, app: FastifyInstance) {
   const answered = new Map<number, number>()
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(...operations).chain(requestFor), async (options) => {
@@ -348,10 +351,9 @@ t.test(`generated requests to every operation (seed ${seed}, ${numRuns} runs)`, 
   const reached = [...answered].filter(([status]) => status < 400 || ![400, 401, 404].includes(status))
   t.ok(reached.length > 0, 'some requests got past validation, authentication and lookup')
   t.ok((answered.get(200) ?? 0) + (answered.get(201) ?? 0) > 0, 'some requests succeeded')
-})
+}
 
-t.test('the inputs that used to fail the service', async (t) => {
-  const { app } = await startTestApp(t, { rateLimitPerMinute: 1_000_000, authFailuresPerMinute: 1_000_000 })
+async function handpicked(t: Test, app: FastifyInstance) {
   const authorization = `Bearer ${demoKeys.demoiomplcw1}`
   const someCase = '00000000-0000-4000-8000-00000000ffff'
   const json = (url: string, payload: string, method: InjectOptions['method'] = 'POST') => ({
@@ -414,4 +416,4 @@ t.test('the inputs that used to fail the service', async (t) => {
     t.equal(faultOf({ statusCode, headers, body }), null, `${bytes.slice(0, 40).trim()}… over a socket → ${statusCode}`)
     t.ok(statusCode >= 400 && statusCode < 500, 'is refused with a 4xx')
   }
-})
+}
