@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { deadlineJob } from './cases/deadlines.js'
 import { caseHandlers } from './cases/handlers.js'
 import { procedureHandlers } from './cases/procedure-handlers.js'
@@ -13,10 +13,9 @@ import type { Migration } from './db/migrate.js'
 import { eventHandlers } from './events/handlers.js'
 import { healthHandlers } from './health/handlers.js'
 import { registerAuthentication } from './http/authentication.js'
-import { clientErrorHandler } from './http/client-errors.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
-import { ProblemError, registerProblemHandlers } from './http/problem.js'
+import { clientErrorProblem, frameworkErrorProblem, ProblemError, registerProblemHandlers } from './http/problem.js'
 import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
@@ -33,6 +32,8 @@ export interface AppDependencies {
   migrations: Migration[]
   clock?: Clock
   sops?: SopRegistry
+  /** The process's logger; one is made from `config.logLevel` without it. */
+  logger?: FastifyBaseLogger
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/
@@ -44,9 +45,10 @@ export async function buildApp({
   migrations,
   clock = systemClock,
   sops = loadSops(),
+  logger,
 }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: loggerOptions(config.logLevel),
+    ...(logger ? { loggerInstance: logger } : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     requestIdHeader: false,
@@ -65,7 +67,8 @@ export async function buildApp({
       // Node looks for overdue requests every 30 s by default, letting them outlive their timeout by that much.
       connectionsCheckingInterval: 1_000,
     },
-    clientErrorHandler,
+    frameworkErrors: frameworkErrorProblem,
+    clientErrorHandler: clientErrorProblem,
   })
   if (config.maxConnections > 0) app.server.maxConnections = config.maxConnections
   // Long polls of the event feed answer at once with an empty page when the service stops,
@@ -77,12 +80,13 @@ export async function buildApp({
   })
   app.removeContentTypeParser('text/plain')
   registerProblemHandlers(app)
-  registerAuthentication(app, database.db, config.authFailuresPerMinute)
+  registerAuthentication(app, database.db, processShare(config.authFailuresPerMinute, config.rateLimitProcesses))
   await app.register(rateLimit, {
     hook: 'preHandler',
-    max: config.rateLimitPerMinute,
+    max: processShare(config.rateLimitPerMinute, config.rateLimitProcesses),
     timeWindow: 60_000,
     keyGenerator: (request) => (request.caller ? `key:${request.caller.apiKey.id}` : `ip:${request.ip}`),
+    allowList: (request) => isUnlimited(request),
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
@@ -101,6 +105,19 @@ export async function buildApp({
   })
   app.addHook('onClose', () => database.close())
   return app
+}
+
+/**
+ * Each of N API processes counts in its own memory and enforces 1/N of a limit: a load balancer
+ * that spreads requests evenly makes the sum the configured limit, with no shared store to ask.
+ */
+function processShare(limit: number, processes: number): number {
+  return Math.max(1, Math.ceil(limit / processes))
+}
+
+/** Health checks and the contract and its docs answer however busy a caller is. */
+function isUnlimited(request: FastifyRequest): boolean {
+  return /^\/(health\/|docs(\/|$)|openapi\.)/.test(request.routeOptions.url ?? '')
 }
 
 export interface BackgroundDependencies {

@@ -21,6 +21,8 @@ export interface Config {
   readonly bodyLimitBytes: number
   readonly rateLimitPerMinute: number
   readonly authFailuresPerMinute: number
+  /** How many API processes share the two limits above; each process enforces its share of them. */
+  readonly rateLimitProcesses: number
   readonly trustProxy: boolean
   /** How long a client has to send a whole request, headers and body (then 408 and the socket closes). */
   readonly requestTimeoutMs: number
@@ -75,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 20, 1, 1_000_000),
+    rateLimitProcesses: integer(env, 'RATE_LIMIT_PROCESSES', 1, 1, 1000),
     trustProxy: oneOf(env, 'TRUST_PROXY', 'false', ['true', 'false']) === 'true',
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 1_000, 600_000),

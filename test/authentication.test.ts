@@ -122,9 +122,6 @@ t.test('an expired key is refused', async (t) => {
   const app = await startTestApp(t)
   const { request } = app
 
-  const past = await issueKey(t, app, { label: 'already expired', expires_at: '2020-01-01T00:00:00Z' })
-  assertUnauthenticated(t, await request({ method: 'GET', url: '/v1/me', key: past.key }))
-
   const soon = new Date(Date.now() + 1500)
   const shortLived = await issueKey(t, app, { label: 'short lived', expires_at: soon.toISOString() })
   const before = await request({ method: 'GET', url: '/v1/me', key: shortLived.key })
@@ -134,6 +131,29 @@ t.test('an expired key is refused', async (t) => {
 
   const future = await issueKey(t, app, { label: 'long lived', expires_at: '2999-01-01T00:00:00Z' })
   t.equal((await request({ method: 'GET', url: '/v1/me', key: future.key })).statusCode, 200)
+})
+
+t.test('a key that would expire before it is issued is not issued', async (t) => {
+  const app = await startTestApp(t)
+  const { request } = app
+  const { principalId } = await issueKey(t, app, { label: 'the principal needs one key to exist' })
+  for (const expiresAt of ['2020-01-01T00:00:00Z', new Date(Date.now() - 1000).toISOString()]) {
+    const refused = await request({
+      method: 'POST',
+      url: `/v1/principals/${principalId}/api-keys`,
+      key: adminKey,
+      payload: { label: 'already expired', expires_at: expiresAt },
+    })
+    t.comment(expiresAt)
+    const body = assertProblem(t, refused, 422)
+    t.same(body.errors, [{ pointer: '#/expires_at', detail: 'must be in the future' }])
+  }
+  const keys = await request({ method: 'GET', url: `/v1/principals/${principalId}/api-keys`, key: adminKey })
+  t.same(
+    keys.json().items.map((k: { label: string }) => k.label),
+    ['the principal needs one key to exist'],
+    'no key was stored',
+  )
 })
 
 t.test('a valid key without the needed role is a 403 problem', async (t) => {
@@ -162,41 +182,65 @@ t.test('a valid key without the needed role is a 403 problem', async (t) => {
   assertProblem(t, revoke, 403)
 })
 
-t.test('failed authentications are limited per client address', async (t) => {
+t.test("one partner's failing key does not lock out the others behind the same address", async (t) => {
   const { request } = await startTestApp(t, { authFailuresPerMinute: 3 })
+  const wrongSecret = `trm_demoiomplcw1_${'x'.repeat(30)}`
   for (let i = 1; i <= 3; i++) {
-    const bad = await request({ method: 'GET', url: '/v1/me', key: `trm_abcdefghijkl_${String(i).repeat(30)}` })
-    t.equal(bad.statusCode, 401, `bad key ${i} is a 401`)
+    t.equal(
+      (await request({ method: 'GET', url: '/v1/me', key: wrongSecret })).statusCode,
+      401,
+      `failure ${i} is a 401`,
+    )
   }
-  for (const key of [adminKey, `trm_abcdefghijkl_${'4'.repeat(30)}`, undefined]) {
-    const limited = await request({ method: 'GET', url: '/v1/me', ...(key ? { key } : {}) })
+  for (const key of [wrongSecret, caseworkerKey]) {
+    const limited = await request({ method: 'GET', url: '/v1/me', key })
     const body = assertProblem(t, limited, 429)
     t.equal(body.type, 'urn:trm:problem:rate-limited')
     const retryAfter = Number(limited.headers['retry-after'])
     t.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 60, `retry-after ${retryAfter} is 1-60 s`)
+    t.equal(limited.headers['x-ratelimit-limit'], '3')
+    t.equal(limited.headers['x-ratelimit-remaining'], '0')
   }
+  t.comment('the key under attack is refused even with its right secret; every other key still works')
+  for (const key of [otherCaseworkerKey, adminKey]) {
+    t.equal((await request({ method: 'GET', url: '/v1/me', key })).statusCode, 200)
+  }
+  const elsewhere = await request({ method: 'GET', url: '/v1/me', key: caseworkerKey, remoteAddress: '10.0.0.2' })
+  t.equal(elsewhere.statusCode, 200, 'the same key from another address is not limited')
 
-  const otherAddress = await request({ method: 'GET', url: '/v1/me', key: adminKey, remoteAddress: '10.0.0.2' })
-  t.equal(otherAddress.statusCode, 200, 'another address is not limited')
-
+  t.comment('presentations naming no key of ours share one bucket per address')
+  const unknown = (i: number) => `trm_zzunknown00${i}_${'y'.repeat(30)}`
+  for (let i = 1; i <= 3; i++) {
+    t.equal((await request({ method: 'GET', url: '/v1/me', key: unknown(i) })).statusCode, 401)
+  }
+  for (const key of [unknown(4), 'not-a-key', undefined]) {
+    const limited = await request({ method: 'GET', url: '/v1/me', ...(key ? { key } : {}) })
+    t.comment(`then ${key ?? 'no key'}`)
+    assertProblem(t, limited, 429)
+  }
+  t.equal((await request({ method: 'GET', url: '/v1/me', key: adminKey })).statusCode, 200, 'a real key still works')
   const publicRoute = await request({ method: 'GET', url: '/health/live' })
   t.equal(publicRoute.statusCode, 200, 'routes that need no key stay open')
 })
 
 t.test('concurrent guesses cannot outrun the failure limit', async (t) => {
   const { request } = await startTestApp(t, { authFailuresPerMinute: 3 })
-  const responses = await Promise.all(
-    Array.from({ length: 10 }, (_, i) =>
-      request({ method: 'GET', url: '/v1/me', key: `trm_abcdefghijkl_${String(i).repeat(30)}` }),
-    ),
-  )
-  const statuses = responses.map((response) => response.statusCode)
-  t.equal(statuses.filter((status) => status === 401).length, 3, 'only as many guesses as the limit are answered')
-  t.equal(statuses.filter((status) => status === 429).length, 7, 'the rest are refused')
-  for (const response of responses.filter((r) => r.statusCode === 429)) {
-    t.ok(Number(response.headers['retry-after']) > 0, 'with retry-after')
+  for (const guess of [
+    (i: number) => `trm_abcdefghijkl_${String(i).repeat(30)}`,
+    (i: number) => `trm_demoiomuacw1_${String(i).repeat(30)}`,
+  ]) {
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => request({ method: 'GET', url: '/v1/me', key: guess(i) })),
+    )
+    const statuses = responses.map((response) => response.statusCode)
+    t.equal(statuses.filter((status) => status === 401).length, 3, 'only as many guesses as the limit are answered')
+    t.equal(statuses.filter((status) => status === 429).length, 7, 'the rest are refused')
+    for (const response of responses.filter((r) => r.statusCode === 429)) {
+      t.ok(Number(response.headers['retry-after']) > 0, 'with retry-after')
+    }
   }
-  t.equal((await request({ method: 'GET', url: '/v1/me', key: adminKey })).statusCode, 429)
+  t.equal((await request({ method: 'GET', url: '/v1/me', key: otherCaseworkerKey })).statusCode, 429)
+  t.equal((await request({ method: 'GET', url: '/v1/me', key: adminKey })).statusCode, 200)
 })
 
 t.test('successful authentications do not count as failures', async (t) => {
@@ -225,4 +269,47 @@ t.test('requests are rate limited per key', async (t) => {
 
   const stillLimited = await request({ method: 'GET', url: '/v1/organisations', key: caseworkerKey })
   t.equal(stillLimited.statusCode, 429, 'the limit covers every operation of the key')
+})
+
+t.test('responses say how much of the limit is left', async (t) => {
+  const { request } = await startTestApp(t, { rateLimitPerMinute: 3 })
+  for (let remaining = 2; remaining >= 0; remaining--) {
+    const ok = await request({ method: 'GET', url: '/v1/me', key: caseworkerKey })
+    t.equal(ok.statusCode, 200)
+    t.equal(ok.headers['x-ratelimit-limit'], '3')
+    t.equal(ok.headers['x-ratelimit-remaining'], String(remaining))
+    const reset = Number(ok.headers['x-ratelimit-reset'])
+    t.ok(Number.isInteger(reset) && reset >= 0 && reset <= 60, `x-ratelimit-reset ${reset} is 0-60 s`)
+  }
+  const limited = await request({ method: 'GET', url: '/v1/me', key: caseworkerKey })
+  assertProblem(t, limited, 429)
+  t.equal(limited.headers['x-ratelimit-remaining'], '0')
+  t.ok(Number(limited.headers['retry-after']) > 0, 'retry-after on the 429')
+})
+
+t.test('health checks and the documentation are outside the rate limit', async (t) => {
+  const { request } = await startTestApp(t, { rateLimitPerMinute: 2, authFailuresPerMinute: 2 })
+  for (let i = 0; i < 3; i++) await request({ method: 'GET', url: '/v1/me', key: caseworkerKey })
+  for (let i = 0; i < 3; i++) await request({ method: 'GET', url: '/v1/me', key: 'not-a-key' })
+  t.equal((await request({ method: 'GET', url: '/v1/me', key: caseworkerKey })).statusCode, 429, 'the key is limited')
+  t.equal((await request({ method: 'GET', url: '/v1/me' })).statusCode, 429, 'and the address is')
+  for (let i = 0; i < 5; i++) {
+    for (const url of ['/health/live', '/health/ready', '/openapi.json', '/openapi.yaml']) {
+      const response = await request({ method: 'GET', url })
+      t.equal(response.statusCode, 200, `${url} answers`)
+      t.notOk(response.headers['x-ratelimit-limit'], 'and is not counted')
+    }
+    const docs = await request({ method: 'GET', url: '/docs/' })
+    t.equal(docs.statusCode, 200, '/docs/ answers')
+  }
+})
+
+t.test('each of several processes enforces its share of the limit', async (t) => {
+  const { request } = await startTestApp(t, { rateLimitPerMinute: 6, rateLimitProcesses: 2 })
+  for (let i = 1; i <= 3; i++) {
+    const ok = await request({ method: 'GET', url: '/v1/me', key: caseworkerKey })
+    t.equal(ok.statusCode, 200, `call ${i} is allowed`)
+    t.equal(ok.headers['x-ratelimit-limit'], '3', 'half of 6 in each of 2 processes')
+  }
+  assertProblem(t, await request({ method: 'GET', url: '/v1/me', key: caseworkerKey }), 429)
 })

@@ -1,7 +1,10 @@
+import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
-import { demoKeys, startTestApp } from './fixtures/app.js'
+import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { newCase } from './fixtures/referral.js'
 
 const adminKey = demoKeys.demohubadmin as string
 const validOrganisation = { name: 'La Strada Ukraine', country: 'UA', kind: 'ngo', can_send: false, can_receive: true }
@@ -315,4 +318,212 @@ t.test('an incoming x-request-id is used as the request id', async (t) => {
   const first = await request({ method: 'GET', url: '/v1/me' })
   const second = await request({ method: 'GET', url: '/v1/me' })
   t.not(first.headers['x-request-id'], second.headers['x-request-id'], 'generated ids differ')
+})
+
+const caseworkerKey = demoKeys.demoiomplcw1 as string
+const someCase = '00000000-0000-4000-8000-00000000ffff'
+const record = (data: unknown) => ({ kind: 'escort', data })
+
+/** A JSON body as text, for what `JSON.stringify` would not write: lone surrogates, numbers past a double. */
+function rawJson(request: TestApp['request'], url: string, payload: string) {
+  return request({
+    method: 'POST',
+    url,
+    key: caseworkerKey,
+    headers: { 'content-type': 'application/json' },
+    payload,
+  })
+}
+
+t.test('text the database cannot store is a 400 naming where it is', async (t) => {
+  const app = await startTestApp(t)
+  const { request } = app
+  const nul = await request({
+    method: 'POST',
+    url: '/v1/cases',
+    key: caseworkerKey,
+    payload: { ...newCase, sections: { identity: { given_name: 'Ole\u0000na' } } },
+  })
+  let body = assertProblem(t, nul, 400)
+  t.equal(body.type, 'urn:trm:problem:validation')
+  t.same(body.errors, [
+    { pointer: '#/sections/identity/given_name', detail: 'contains a NUL character (\\u0000), which cannot be stored' },
+  ])
+
+  const surrogate = await rawJson(
+    request,
+    '/v1/cases',
+    JSON.stringify({ ...newCase, sections: { health: { notes: 'SURROGATE' } } }).replace('SURROGATE', 'a\\ud800'),
+  )
+  body = assertProblem(t, surrogate, 400)
+  t.same(body.errors, [
+    { pointer: '#/sections/health/notes', detail: 'contains a lone UTF-16 surrogate, which is not Unicode text' },
+  ])
+
+  const key = await request({
+    method: 'POST',
+    url: `/v1/cases/${someCase}/records`,
+    key: caseworkerKey,
+    payload: record({ 'by\u0000': 'x', 'a/b': ['ok', 'bad\u0000'] }),
+  })
+  body = assertProblem(t, key, 400)
+  t.same(
+    body.errors?.map((error) => error.pointer),
+    ['#/data/by\u0000', '#/data/a~1b/1'],
+    'names of free-form fields are checked too, and every fault is listed',
+  )
+
+  const paired = await rawJson(
+    request,
+    `/v1/cases/${someCase}/records`,
+    JSON.stringify(record({ summary: 'SURROGATE' })).replace('SURROGATE', '\\ud83d\\ude00 fine'),
+  )
+  t.not(paired.statusCode, 400, 'a surrogate pair (an emoji) is text like any other: the request gets past validation')
+  t.ok(paired.statusCode < 500)
+
+  const query = await request({ method: 'GET', url: '/v1/cases?state=a%00b', key: caseworkerKey })
+  body = assertProblem(t, query, 400)
+  t.ok(
+    body.errors?.some((error) => error.parameter === 'state' && /NUL/.test(error.detail)),
+    'a query parameter is checked the same way',
+  )
+})
+
+t.test('numbers must be finite, in the query and in the body', async (t) => {
+  const { request } = await startTestApp(t)
+  for (const url of [
+    '/v1/cases?limit=1e309',
+    '/v1/cases?limit=Infinity',
+    '/v1/cases?limit=-Infinity',
+    '/v1/organisations?limit=1e309',
+    '/v1/events?wait=Infinity',
+    '/v1/events?wait=1e309',
+    '/v1/events?wait=31',
+    '/v1/events?limit=Infinity',
+  ]) {
+    const response = await request({ method: 'GET', url, key: caseworkerKey })
+    t.comment(url)
+    const body = assertProblem(t, response, 400)
+    const parameter = url.includes('wait') ? 'wait' : 'limit'
+    t.ok(
+      body.errors?.some((error) => error.parameter === parameter),
+      `errors names ${parameter}`,
+    )
+  }
+  const free = await rawJson(request, `/v1/cases/${someCase}/records`, '{"kind":"escort","data":{"cost":1e309}}')
+  t.same(assertProblem(t, free, 400).errors, [{ pointer: '#/data/cost', detail: 'must be a finite number' }])
+  const typed = await rawJson(
+    request,
+    '/v1/cases',
+    JSON.stringify({ ...newCase, sections: { family: { household: [{ relationship: 'son', age: 7 }] } } }).replace(
+      '"age":7',
+      '"age":1e309',
+    ),
+  )
+  t.ok(
+    assertProblem(t, typed, 400).errors?.some((error) => error.pointer === '#/sections/family/household/0/age'),
+    'a typed number is refused too',
+  )
+})
+
+t.test('free-form data has a depth and a size limit', async (t) => {
+  const { request } = await startTestApp(t)
+  const nested = (depth: number): unknown => (depth === 0 ? 'leaf' : { next: nested(depth - 1) })
+
+  const deep = await rawJson(
+    request,
+    `/v1/cases/${someCase}/records`,
+    `{"kind":"escort","data":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`,
+  )
+  let body = assertProblem(t, deep, 400)
+  t.equal(body.errors?.length, 1, 'one error for 10,000 levels')
+  t.match(body.errors?.[0]?.detail, /deeper than 32 levels/)
+  const deepArray = await rawJson(request, '/v1/cases', `${'['.repeat(10_000)}${']'.repeat(10_000)}`)
+  assertProblem(t, deepArray, 400)
+
+  const nine = await request({
+    method: 'POST',
+    url: `/v1/cases/${someCase}/records`,
+    key: caseworkerKey,
+    payload: record({ summary: nested(9) }),
+  })
+  body = assertProblem(t, nine, 400)
+  t.same(body.errors, [{ pointer: '#/data', detail: 'nests objects and arrays deeper than 8 levels' }])
+
+  const large = await request({
+    method: 'POST',
+    url: `/v1/cases/${someCase}/records`,
+    key: caseworkerKey,
+    payload: record(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`field${i}`, 'x'.repeat(4000)]))),
+  })
+  body = assertProblem(t, large, 400)
+  t.same(body.errors, [{ pointer: '#/data', detail: 'holds more than 65536 bytes of JSON' }])
+
+  const fits = await request({
+    method: 'POST',
+    url: `/v1/cases/${someCase}/records`,
+    key: caseworkerKey,
+    payload: record({ summary: nested(7), notes: 'x'.repeat(60_000) }),
+  })
+  t.not(fits.statusCode, 400, 'data at the limits gets past validation')
+  t.ok(fits.statusCode < 500)
+})
+
+t.test('what the router refuses is a problem with a request id', async (t) => {
+  const { app, request } = await startTestApp(t)
+  for (const url of ['/v1/cases/%E0%A4%A', '/v1/organisations/%ZZ', '/v1/cases/%ED%A0%80']) {
+    const response = await request({ method: 'GET', url, key: caseworkerKey })
+    t.comment(url)
+    const body = assertProblem(t, response, 400)
+    t.equal(body.type, 'urn:trm:problem:bad-url')
+    t.notMatch(response.body, url, 'the path is not echoed')
+  }
+  // Through inject: a status the router gives to any path is not declared on each operation.
+  const long = await app.inject({
+    method: 'GET',
+    url: `/v1/cases/${'a'.repeat(200)}`,
+    headers: { authorization: `Bearer ${caseworkerKey}` },
+  })
+  t.equal(assertProblem(t, long, 414).type, 'urn:trm:problem:uri-too-long')
+  for (const method of ['TRACE', 'OPTIONS', 'PROPFIND'] as const) {
+    const response = await request({ method: method as 'GET', url: '/v1/me', key: caseworkerKey })
+    t.comment(method)
+    t.ok([404, 405].includes(response.statusCode), `${method} is a 404 or 405`)
+    assertProblem(t, response, response.statusCode)
+  }
+})
+
+/** Sends raw bytes to the listening service and parses the one response it gets back. */
+async function rawExchange(port: number, bytes: string) {
+  const socket = connect(port, '127.0.0.1')
+  socket.write(bytes)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  const [head = '', body = ''] = text.split('\r\n\r\n')
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers = Object.fromEntries(
+    lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+  )
+  return { status: Number(statusLine.split(' ')[1]), headers, body }
+}
+
+t.test('requests that never get past the HTTP parser are answered with a problem too', async (t) => {
+  const { app } = await startTestApp(t)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  for (const [status, bytes] of [
+    [431, `GET /v1/me HTTP/1.1\r\nHost: x\r\nX-Padding: ${'p'.repeat(20_000)}\r\n\r\n`],
+    [431, `GET /v1/cases/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`],
+    [400, 'NOT HTTP AT ALL\r\n\r\n'],
+  ] as const) {
+    const response = await rawExchange(port, bytes)
+    t.comment(bytes.slice(0, 30))
+    t.equal(response.status, status, `answers ${status}`)
+    t.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8')
+    const body = JSON.parse(response.body)
+    t.match(body, { status, type: /^urn:trm:problem:[a-z-]+$/, title: String, detail: String })
+    t.match(body.request_id, /^[0-9a-f-]{36}$/)
+    t.equal(response.headers['x-request-id'], body.request_id, 'x-request-id is the request_id')
+  }
 })

@@ -151,7 +151,8 @@ export interface paths {
         /**
          * Issue an API key for a principal
          * @description Returns the key **once**, in `key`. Only a hash of its secret is stored; a lost key
-         *     cannot be recovered, only revoked and replaced. Hub `admin` only.
+         *     cannot be recovered, only revoked and replaced. An `expires_at` that is not in the future
+         *     is a 422: such a key could never be used. Hub `admin` only.
          */
         post: operations["issueApiKey"];
         delete?: never;
@@ -2376,10 +2377,13 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Too many requests for this key (or, without a valid key, from this address); retry after `Retry-After` seconds. */
+        /** @description Too many requests for this key (or, without a valid key, from this address), or too many failed authentications; retry after `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
-                "Retry-After"?: number;
+                "Retry-After": components["headers"]["RetryAfter"];
+                "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -2463,6 +2467,14 @@ export interface components {
     };
     requestBodies: never;
     headers: {
+        /** @description How many requests the current one-minute window allows. */
+        RateLimitLimit: number;
+        /** @description How many requests are left in the current window. */
+        RateLimitRemaining: number;
+        /** @description Seconds until the current window ends and the count starts again. */
+        RateLimitReset: number;
+        /** @description Seconds to wait before retrying. */
+        RetryAfter: number;
         /** @description The version of the resource; send it back as `If-Match` to change it. */
         ETag: string;
         /** @description `true` when this answers a retry of an earlier request with the same `Idempotency-Key`. */
@@ -2955,6 +2967,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

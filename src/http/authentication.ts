@@ -43,34 +43,40 @@ function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex')
 }
 
-/** Counts failed authentications per client address in a fixed one-minute window. */
+/**
+ * Counts failed authentications per bucket in a fixed one-minute window. A bucket is a key prefix
+ * and a client address, so that one partner's misconfigured key does not lock out the other
+ * partners behind the same address (one NAT, one proxy); presentations that name no key of ours
+ * (none, malformed, unknown prefix) share one bucket per address, so that guessing prefixes buys
+ * no more attempts than guessing secrets.
+ */
 class FailureLimiter {
-  readonly #limit: number
+  readonly limit: number
   readonly #windows = new Map<string, { startedAt: number; failures: number }>()
 
   constructor(limit: number) {
-    this.#limit = limit
+    this.limit = limit
   }
 
-  retryAfterSeconds(address: string, now = Date.now()): number {
-    const window = this.#windows.get(address)
+  retryAfterSeconds(bucket: string, now = Date.now()): number {
+    const window = this.#windows.get(bucket)
     if (!window || now - window.startedAt >= 60_000) return 0
-    return window.failures >= this.#limit ? Math.ceil((window.startedAt + 60_000 - now) / 1000) : 0
+    return window.failures >= this.limit ? Math.ceil((window.startedAt + 60_000 - now) / 1000) : 0
   }
 
-  recordFailure(address: string, now = Date.now()): void {
-    const window = this.#windows.get(address)
+  recordFailure(bucket: string, now = Date.now()): void {
+    const window = this.#windows.get(bucket)
     if (!window || now - window.startedAt >= 60_000) {
       if (this.#windows.size > 10_000) this.#forgetExpired(now)
-      this.#windows.set(address, { startedAt: now, failures: 1 })
+      this.#windows.set(bucket, { startedAt: now, failures: 1 })
     } else {
       window.failures += 1
     }
   }
 
   #forgetExpired(now: number): void {
-    for (const [address, window] of this.#windows) {
-      if (now - window.startedAt >= 60_000) this.#windows.delete(address)
+    for (const [bucket, window] of this.#windows) {
+      if (now - window.startedAt >= 60_000) this.#windows.delete(bucket)
     }
   }
 }
@@ -81,41 +87,57 @@ export function registerAuthentication(app: FastifyInstance, db: Kysely<DB>, fai
   app.decorateRequest('caller', null)
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public !== false) return
-    throwIfLimited(failures, request.ip)
-    let caller: Caller
-    try {
-      caller = await authenticate(db, request)
-    } catch (error) {
-      if (!(error instanceof ProblemError && error.status === 401)) throw error
+    const addressBucket = `address ${request.ip}`
+    const presented = presentedKey(request.headers.authorization)
+    const keyBucket = 'prefix' in presented ? `key ${presented.prefix} ${request.ip}` : addressBucket
+    throwIfLimited(failures, keyBucket)
+    const found = 'prefix' in presented ? await findCaller(db, presented.prefix, presented.secret) : presented
+    if ('failure' in found) {
+      const bucket = found.knownPrefix ? keyBucket : addressBucket
       // Checked again after the lookup, or a burst of concurrent guesses would all be answered.
-      throwIfLimited(failures, request.ip)
-      failures.recordFailure(request.ip)
-      throw error
+      throwIfLimited(failures, bucket)
+      failures.recordFailure(bucket)
+      throw found.failure
     }
-    throwIfLimited(failures, request.ip)
-    request.caller = caller
+    throwIfLimited(failures, keyBucket)
+    request.caller = found.caller
   })
 }
 
-function throwIfLimited(failures: FailureLimiter, address: string): void {
-  const retryAfter = failures.retryAfterSeconds(address)
+function throwIfLimited(failures: FailureLimiter, bucket: string): void {
+  const retryAfter = failures.retryAfterSeconds(bucket)
   if (retryAfter > 0) {
     throw new ProblemError(429, `Too many failed authentication attempts; retry in ${retryAfter} seconds.`, {
-      headers: { 'retry-after': String(retryAfter) },
+      headers: {
+        'retry-after': String(retryAfter),
+        'x-ratelimit-limit': String(failures.limit),
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(retryAfter),
+      },
     })
   }
 }
 
-async function authenticate(db: Kysely<DB>, request: FastifyRequest): Promise<Caller> {
-  const header = request.headers.authorization
-  if (!header) throw unauthenticated('Send an API key as "Authorization: Bearer <key>".')
+interface Failure {
+  failure: ProblemError
+  /** The key's prefix exists: the failure counts against that key, not the whole address. */
+  knownPrefix: boolean
+}
+
+function presentedKey(header: string | undefined): { prefix: string; secret: string } | Failure {
+  if (!header)
+    return { failure: unauthenticated('Send an API key as "Authorization: Bearer <key>".'), knownPrefix: false }
   const [scheme, key, ...rest] = header.trim().split(/\s+/)
   if (scheme?.toLowerCase() !== 'bearer' || !key || rest.length > 0) {
-    throw unauthenticated('The Authorization header must be "Bearer <key>".')
+    return { failure: unauthenticated('The Authorization header must be "Bearer <key>".'), knownPrefix: false }
   }
   const match = KEY_PATTERN.exec(key)
-  if (!match) throw unauthenticated('The API key is malformed.')
+  if (!match) return { failure: unauthenticated('The API key is malformed.'), knownPrefix: false }
   const [, prefix, secret] = match as unknown as [string, string, string]
+  return { prefix, secret }
+}
+
+async function findCaller(db: Kysely<DB>, prefix: string, secret: string): Promise<{ caller: Caller } | Failure> {
   const row = await db
     .selectFrom('api_keys as k')
     .innerJoin('principals as p', 'p.id', 'k.principal_id')
@@ -145,8 +167,10 @@ async function authenticate(db: Kysely<DB>, request: FastifyRequest): Promise<Ca
     timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), Buffer.from(hashSecret(secret), 'hex')) &&
     row.revoked_at === null &&
     (row.expires_at === null || row.expires_at > new Date())
-  if (!valid) throw unauthenticated('The API key is unknown, expired or revoked.')
-  return {
+  if (!valid) {
+    return { failure: unauthenticated('The API key is unknown, expired or revoked.'), knownPrefix: row !== undefined }
+  }
+  const caller: Caller = {
     apiKey: { id: row.key_id, prefix },
     principal: {
       id: row.principal_id,
@@ -166,6 +190,7 @@ async function authenticate(db: Kysely<DB>, request: FastifyRequest): Promise<Ca
       created_at: row.organisation_created_at,
     },
   }
+  return { caller }
 }
 
 function unauthenticated(detail: string): ProblemError {

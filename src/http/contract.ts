@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { ErrorObject, ValidateFunction } from 'ajv'
+import type { ErrorObject, SchemaValidateFunction, ValidateFunction } from 'ajv'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RouteHandlerMethod } from 'fastify'
@@ -45,6 +45,11 @@ declare module 'fastify' {
   }
 }
 
+/** How deeply any request input may nest objects and arrays; the contract's own shapes need fewer than ten. */
+export const MAX_INPUT_DEPTH = 32
+/** What a free-form object of the contract (`additionalProperties: true`) may hold at most. */
+export const FREE_FORM_LIMITS = { depth: 8, bytes: 65_536 }
+
 /** Validators compiled from the contract: bodies strictly, parameters with type coercion from strings. */
 export function createValidators() {
   const options = { allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true } as const
@@ -56,6 +61,7 @@ export function createValidators() {
 function withContract(ajv: Ajv2020): Ajv2020 {
   addFormats.default(ajv)
   ajv.addKeyword('example')
+  ajv.addKeyword({ keyword: 'freeForm', schemaType: 'boolean', errors: true, validate: validateFreeForm })
   ajv.addSchema({ $id: CONTRACT_ID, $defs: pointIntoContract(contract.components.schemas ?? {}) })
   return ajv
 }
@@ -66,7 +72,7 @@ export function registerOperations(app: FastifyInstance, handlers: Handlers): vo
   const validators = createValidators()
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const ajv = httpPart === 'body' ? validators.body : validators.parameters
-    return ajv.compile(schema) as (data: unknown) => boolean
+    return storableAndValid(ajv.compile(schema))
   })
 
   for (const [path, pathItem] of Object.entries(contract.paths)) {
@@ -139,17 +145,104 @@ function resolveParameter(parameter: ParameterObject | { $ref: string }): Parame
   return resolved
 }
 
+/**
+ * Wraps a contract validator with the checks every input needs whatever its schema says, so that
+ * no handler sees a value the database or the canonical JSON of a hash cannot take: text with a
+ * NUL character (PostgreSQL text and jsonb refuse it) or a lone UTF-16 surrogate (not Unicode),
+ * a number that is not finite (`1e309` in JSON, `Infinity` in a query), and nesting deep enough
+ * to exhaust the stack of a recursive reader. They run before the schema, which would otherwise
+ * walk a 10,000-deep body, and again after it, on the numbers it coerced from query strings.
+ */
+function storableAndValid(validate: ValidateFunction) {
+  const check = (data: unknown): boolean => {
+    const faults = unstorable(data)
+    if (faults.length === 0 && validate(data)) {
+      const coerced = unstorable(data)
+      check.errors = coerced.length > 0 ? coerced : null
+    } else {
+      check.errors = faults.length > 0 ? faults : (validate.errors ?? [])
+    }
+    return check.errors === null
+  }
+  check.errors = null as ErrorObject[] | null
+  return check
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+function textFault(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'contains a NUL character (\\u0000), which cannot be stored'
+  if (LONE_SURROGATE.test(text)) return 'contains a lone UTF-16 surrogate, which is not Unicode text'
+  return undefined
+}
+
+/** Every unstorable value in an input (at most 20), as Ajv errors whose path is a JSON pointer. */
+function unstorable(value: unknown, path = '', depth = 0, found: ErrorObject[] = []): ErrorObject[] {
+  const fault = (instancePath: string, message: string) =>
+    found.push({ instancePath, schemaPath: '#', keyword: 'storable', params: {}, message })
+  if (found.length >= 20) return found
+  if (typeof value === 'string') {
+    const message = textFault(value)
+    if (message) fault(path, message)
+  } else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) fault(path, 'must be a finite number')
+  } else if (value !== null && typeof value === 'object') {
+    if (depth >= MAX_INPUT_DEPTH) {
+      fault(path, `nests objects and arrays deeper than ${MAX_INPUT_DEPTH} levels`)
+      return found
+    }
+    for (const [key, item] of Object.entries(value)) {
+      const at = `${path}/${escapePointer(key)}`
+      const message = textFault(key)
+      if (message) fault(at, `has a name that ${message}`)
+      else unstorable(item, at, depth + 1, found)
+    }
+  }
+  return found
+}
+
+const validateFreeForm: SchemaValidateFunction = (enabled: boolean, data: unknown) => {
+  const message = enabled ? freeFormFault(data) : undefined
+  validateFreeForm.errors = message ? [{ keyword: 'freeForm', params: {}, message }] : []
+  return message === undefined
+}
+
+/** Why a free-form object is too deep or too large, if it is; its depth is checked before it is measured. */
+function freeFormFault(data: unknown): string | undefined {
+  if (depthExceeds(data, FREE_FORM_LIMITS.depth)) {
+    return `nests objects and arrays deeper than ${FREE_FORM_LIMITS.depth} levels`
+  }
+  if (Buffer.byteLength(JSON.stringify(data) ?? '') > FREE_FORM_LIMITS.bytes) {
+    return `holds more than ${FREE_FORM_LIMITS.bytes} bytes of JSON`
+  }
+  return undefined
+}
+
+function depthExceeds(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (limit === 0) return true
+  return Object.values(value).some((item) => depthExceeds(item, limit - 1))
+}
+
+function escapePointer(segment: string): string {
+  return segment.replaceAll('~', '~0').replaceAll('/', '~1')
+}
+
 /** Rewrites `#/components/schemas/X` references to the copy of the contract's schemas that Ajv holds. */
 function pointIntoContract(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(pointIntoContract)
   if (schema === null || typeof schema !== 'object') return schema
-  return Object.fromEntries(
+  const rewritten = Object.fromEntries(
     Object.entries(schema).map(([key, value]) =>
       key === '$ref' && typeof value === 'string'
         ? [key, value.replace(/^#\/components\/schemas\//, `${CONTRACT_ID}#/$defs/`)]
         : [key, pointIntoContract(value)],
     ),
   )
+  // Free-form objects get the limits the contract cannot state in JSON Schema.
+  return 'additionalProperties' in schema && schema.additionalProperties === true
+    ? { ...rewritten, freeForm: true }
+    : rewritten
 }
 
 /** Validates a response body against the schema the contract gives for that operation and status. */

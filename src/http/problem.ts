@@ -1,4 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { components } from '../../openapi/dist/types.js'
 import { isDatabaseUnavailable } from '../db/database.js'
 
@@ -12,13 +15,16 @@ const titles: Record<number, string> = {
   404: 'Not found',
   405: 'Method not allowed',
   406: 'Not acceptable',
+  408: 'Request timeout',
   409: 'Conflict',
   412: 'Precondition failed',
   413: 'Request body too large',
+  414: 'URI too long',
   415: 'Unsupported media type',
   422: 'Unprocessable request',
   428: 'Precondition required',
   429: 'Too many requests',
+  431: 'Request headers too large',
   500: 'Internal error',
   503: 'Service not ready',
 }
@@ -29,9 +35,12 @@ const codes: Record<number, string> = {
   403: 'forbidden',
   404: 'not-found',
   405: 'method-not-allowed',
+  408: 'request-timeout',
   413: 'payload-too-large',
+  414: 'uri-too-long',
   415: 'unsupported-media-type',
   429: 'rate-limited',
+  431: 'headers-too-large',
   500: 'internal',
 }
 
@@ -64,16 +73,25 @@ export function problemType(code: string): string {
   return `urn:trm:problem:${code}`
 }
 
-export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
-  const body: Problem = {
+function problemBody(problem: ProblemError, requestId: string): Problem {
+  return {
     type: problemType(problem.code),
     title: titles[problem.status] ?? 'Error',
     status: problem.status,
     detail: problem.message,
-    request_id: String(reply.request.id),
+    request_id: requestId,
     ...problem.extras,
   }
-  return reply.code(problem.status).headers(problem.headers).type('application/problem+json').send(body)
+}
+
+export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
+  const requestId = String(reply.request.id)
+  // Set here too: errors of the router are answered before any hook has run.
+  return reply
+    .code(problem.status)
+    .headers({ ...problem.headers, 'x-request-id': requestId })
+    .type('application/problem+json')
+    .send(problemBody(problem, requestId))
 }
 
 /** Maps every error to a problem document; hides the cause of a 5xx from the client. */
@@ -114,6 +132,53 @@ export function databaseUnavailable(): ProblemError {
     code: 'database-unavailable',
     headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
   })
+}
+
+/**
+ * Fastify's `frameworkErrors`: what its router refuses before a route is found (a path that is
+ * not percent-encoded UTF-8, a path segment over `maxParamLength`) is a problem like any other.
+ */
+export function frameworkErrorProblem(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const problem =
+    error.code === 'FST_ERR_BAD_URL'
+      ? new ProblemError(400, 'The path is not valid percent-encoded UTF-8.', { code: 'bad-url' })
+      : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new ProblemError(414, 'A segment of the path is longer than any identifier of this service.')
+        : new ProblemError(500, 'The service failed to handle the request. Quote the request id when reporting it.')
+  if (problem.status >= 500) reply.log.error({ err: error }, 'router failed')
+  sendProblem(reply, problem)
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request that Node's HTTP parser refuses (headers over the
+ * size limit, a malformed request line, a request that took too long) never becomes a request,
+ * so the answer is written to the socket here, still as a problem document with a request id.
+ */
+export function clientErrorProblem(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const problem =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ProblemError(431, 'The request line and headers are larger than the service accepts.')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ProblemError(408, 'The request was not received in time.')
+        : new ProblemError(400, 'The request is not well-formed HTTP/1.1.', { code: 'bad-request' })
+  const requestId = randomUUID()
+  this.log.debug({ err: error, reqId: requestId }, 'client error')
+  // A route may already have answered (say, a 401 before a slow body finished arriving): a second
+  // response on the same connection would be garbage to the client.
+  const answered = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
+  if (socket.writable && !answered) {
+    const body = JSON.stringify(problemBody(problem, requestId))
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
+        'Content-Type: application/problem+json; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    )
+  }
+  socket.destroy(error)
 }
 
 function validationProblem(error: FastifyError): ProblemError {

@@ -4,7 +4,7 @@ import type { ApiKey, DB, Organisation, Principal } from '../db/schema.js'
 import { callerOf, generateApiKey, requireHubAdmin } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
-import { notFound } from '../http/problem.js'
+import { notFound, ProblemError } from '../http/problem.js'
 import * as queries from './queries.js'
 
 type Schemas = components['schemas']
@@ -75,8 +75,14 @@ export function organisationHandlers(db: Kysely<DB>) {
       requireHubAdmin(request)
       const { principalId } = request.params
       if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
-      const generated = generateApiKey()
       const { label, expires_at } = request.body
+      if (expires_at && new Date(expires_at) <= new Date()) {
+        throw new ProblemError(422, `expires_at ${expires_at} is not in the future: the key could never be used.`, {
+          code: 'expired',
+          extras: { errors: [{ pointer: '#/expires_at', detail: 'must be in the future' }] },
+        })
+      }
+      const generated = generateApiKey()
       const apiKey = await queries.insertApiKey(
         db,
         principalId,
