@@ -2,8 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { backgroundWork, buildApp } from './app.js'
 import { systemClock } from './clock.js'
 import { ConfigError, loadConfig } from './config.js'
-import { openDatabase, whenDatabaseAvailable } from './db/database.js'
-import { migrate, readMigrations } from './db/migrate.js'
+import { openMigratedDatabase } from './db/open.js'
 import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
 import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
@@ -15,26 +14,15 @@ const logger = createLogger(config.logLevel)
 if (config.jobs === 'external' && !config.databaseUrl) {
   throw new ConfigError('JOBS=external needs DATABASE_URL: workers cannot share the embedded database')
 }
-const waiting = (error: Error, delayMs: number) =>
-  logger.warn({ err: error, retryInMs: delayMs }, 'database unavailable at start; waiting for it')
-const database = await whenDatabaseAvailable(
-  () =>
-    openDatabase({
-      ...config,
-      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
-    }),
-  waiting,
-)
+const { database, migrations, applied } = await openMigratedDatabase(config, logger)
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
-const migrations = await readMigrations()
-const applied = await whenDatabaseAvailable(() => migrate(database, migrations), waiting)
 if (applied.length > 0) logger.info({ applied }, 'migrations applied')
 
 const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
 if (seedDemo && (await seedDemoIfEmpty(database.db))) logger.info('demo data seeded into the empty database')
 
 const sops = loadSops()
-const app = await buildApp({ config, database, migrations, sops, clock: systemClock })
+const app = await buildApp({ config, database, migrations, sops, clock: systemClock, logger })
 const jobs =
   config.jobs === 'in-process'
     ? await startJobQueue(database.jobBackend, backgroundWork({ config, database, sops }), logger, {

@@ -1,8 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { backgroundWork } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { openDatabase, whenDatabaseAvailable } from './db/database.js'
-import { migrate, readMigrations } from './db/migrate.js'
+import { openMigratedDatabase } from './db/open.js'
 import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
 
@@ -14,18 +13,7 @@ if (!config.databaseUrl)
 const logger = createLogger(config.logLevel)
 // A database restart is weather: connections that break are dropped and reopened on demand, the
 // loops and jobs retry, and the worker carries on once the database is back.
-const waiting = (error: Error, delayMs: number) =>
-  logger.warn({ err: error, retryInMs: delayMs }, 'database unavailable at start; waiting for it')
-const database = await whenDatabaseAvailable(
-  () =>
-    openDatabase({
-      ...config,
-      onConnectionError: (error) => logger.warn({ err: error }, 'database connection lost; reconnecting on demand'),
-    }),
-  waiting,
-)
-const migrations = await readMigrations()
-await whenDatabaseAvailable(() => migrate(database, migrations), waiting)
+const { database } = await openMigratedDatabase(config, logger)
 const queue = await startJobQueue(database.jobBackend, backgroundWork({ config, database }), logger, {
   superviseSeconds: config.jobSuperviseSeconds,
 })
