@@ -1,57 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import { pino } from 'pino'
-import t, { type Test } from 'tap'
-import { deadlineJob } from '../src/cases/deadlines.js'
-import type { Clock } from '../src/clock.js'
+import t from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
-import { startJobQueue } from '../src/jobs/queue.js'
-import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { deadlineRunner } from './fixtures/deadline-runner.js'
 import { openReferral, sender } from './fixtures/referral.js'
 
 const DAY = 24 * 60 * 60 * 1000
-
-/**
- * The deadline job on the job queue, and a way to ask for a run and wait until it has completed
- * (a run that read the clock at its current time or later): the job's answer is how many consents
- * it noticed and escalations it raised.
- */
-async function deadlineRunner(t: Test, app: TestApp, clock: Clock) {
-  const job = deadlineJob(app.database.db, loadSops(), clock)
-  const completed: { at: number; result: unknown }[] = []
-  const queue = await startJobQueue(
-    app.database.jobBackend,
-    {
-      jobs: [
-        {
-          ...job,
-          // Runs only when the test asks: no schedule, so no run of its own comes in between.
-          cron: undefined,
-          run: async (data, attempt) => {
-            const at = clock.now().getTime()
-            const result = await job.run(data, attempt)
-            completed.push({ at, result })
-            return result
-          },
-        },
-      ],
-    },
-    pino({ level: 'silent' }),
-  )
-  t.teardown(() => queue.stop())
-  return async function runToCompletion(): Promise<unknown> {
-    const at = clock.now().getTime()
-    const before = completed.length
-    await queue.runNow(job.name)
-    const until = Date.now() + 30_000
-    for (;;) {
-      const run = completed.slice(before).find((done) => done.at >= at)
-      if (run) return run.result
-      if (Date.now() > until) throw new Error(`${job.name} did not complete a run within 30 seconds`)
-      await sleep(100)
-    }
-  }
-}
 
 async function escalations(request: TestApp['request'], key: string) {
   const response = await request({ method: 'GET', url: '/v1/escalations', key })
