@@ -1,30 +1,20 @@
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import { backgroundWork } from '../src/app.js'
-import { type Config, loadConfig } from '../src/config.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { startTestApp, type TestApp } from './fixtures/app.js'
 import { newCase, sender } from './fixtures/referral.js'
-import { eventually, startReceiver } from './fixtures/webhook-receiver.js'
+import { eventually, startReceiver, webhookTestConfig } from './fixtures/webhook-receiver.js'
 
 // Two deliveries at once per endpoint; three failed attempts in a row pause an endpoint for a
 // minute, far longer than the healthy endpoint needs for all its events even on a loaded machine.
-const config: Config = {
-  ...loadConfig({}),
-  logLevel: 'silent',
-  jobSuperviseSeconds: 1,
-  webhooks: {
-    allowPrivateTargets: true,
-    timeoutSeconds: 2,
-    retryLimit: 2,
-    retryDelaySeconds: 1,
-    disableAfterFailedDeliveries: 1000,
-    concurrency: 8,
-    perEndpointInFlight: 2,
-    breakerFailures: 3,
-    breakerCooldownSeconds: 60,
-  },
-}
+const config = webhookTestConfig({
+  disableAfterFailedDeliveries: 1000,
+  concurrency: 8,
+  perEndpointInFlight: 2,
+  breakerFailures: 3,
+  breakerCooldownSeconds: 60,
+})
 
 interface Delivery {
   id: string

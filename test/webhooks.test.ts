@@ -5,29 +5,19 @@ import { pino } from 'pino'
 import { Webhook } from 'standardwebhooks'
 import t, { type Test } from 'tap'
 import { backgroundWork } from '../src/app.js'
-import { type Config, loadConfig } from '../src/config.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { isPublicAddress, publicLookup } from '../src/webhooks/targets.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 import { newCase, openReferral, sender } from './fixtures/referral.js'
-import { eventually, type Received, startReceiver } from './fixtures/webhook-receiver.js'
+import { eventually, type Received, startReceiver, webhookTestConfig } from './fixtures/webhook-receiver.js'
 
-const webhookConfig: Config = {
-  ...loadConfig({}),
-  logLevel: 'silent',
-  jobSuperviseSeconds: 1,
-  webhooks: {
-    allowPrivateTargets: true,
-    timeoutSeconds: 2,
-    retryLimit: 2,
-    retryDelaySeconds: 1,
-    disableAfterFailedDeliveries: 2,
-    concurrency: 16,
-    perEndpointInFlight: 4,
-    breakerFailures: 3,
-    breakerCooldownSeconds: 1,
-  },
-}
+const webhookConfig = webhookTestConfig({
+  disableAfterFailedDeliveries: 2,
+  concurrency: 16,
+  perEndpointInFlight: 4,
+  breakerFailures: 3,
+  breakerCooldownSeconds: 1,
+})
 
 async function register(app: TestApp, key: string, payload: object) {
   const response = await app.request({ method: 'POST', url: '/v1/webhook-endpoints', key, payload })
