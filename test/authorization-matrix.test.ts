@@ -18,10 +18,6 @@ import { contract } from '../src/http/contract.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { assessmentData, recordData } from './fixtures/referral.js'
 
-// Some 2,000 cells, each a real request on a real database, most of them on a case taken through
-// its procedure first: far more than the suite's default time for a file.
-t.setTimeout(600_000)
-
 // ─── Who calls ───────────────────────────────────────────────────────────────────────────────
 
 const ROLES = ['caseworker', 'supervisor', 'dpo', 'auditor', 'admin'] as const

@@ -24,11 +24,9 @@ import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { acknowledgement, assessmentData, recordData } from './fixtures/referral.js'
 
 // Runs of the property, and the seed that makes them the same each time. Each run takes a case
-// through its procedure and makes some 150 reads: on a shared PostgreSQL that is more than the
-// suite's default time for a file.
+// through its procedure and makes some 150 reads.
 const NUM_RUNS = 15
 const SEED = 20261202
-t.setTimeout(300_000)
 
 const ORG = demoOrganisationIds
 const CATEGORIES = [
