@@ -80,7 +80,7 @@ export async function buildApp({
   })
   app.removeContentTypeParser('text/plain')
   registerProblemHandlers(app)
-  registerAuthentication(app, database.db, processShare(config.authFailuresPerMinute, config.rateLimitProcesses))
+  registerAuthentication(app, database.db, processShare(config.authFailuresPerMinute, config.rateLimitProcesses), clock)
   await app.register(rateLimit, {
     hook: 'preHandler',
     max: processShare(config.rateLimitPerMinute, config.rateLimitProcesses),
@@ -93,7 +93,7 @@ export async function buildApp({
   await registerDocs(app)
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
-    ...organisationHandlers(database.db),
+    ...organisationHandlers(database.db, clock),
     ...caseHandlers({ db: database.db, sops, clock }),
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers({ db: database.db, clock }),

@@ -119,14 +119,15 @@ t.test('a revoked key stops working at once', async (t) => {
 })
 
 t.test('an expired key is refused', async (t) => {
-  const app = await startTestApp(t)
+  let now = new Date('2027-03-01T09:00:00Z')
+  const app = await startTestApp(t, {}, { now: () => now })
   const { request } = app
 
-  const soon = new Date(Date.now() + 1500)
-  const shortLived = await issueKey(t, app, { label: 'short lived', expires_at: soon.toISOString() })
+  const shortLived = await issueKey(t, app, { label: 'short lived', expires_at: '2027-03-01T10:00:00Z' })
+  now = new Date('2027-03-01T09:59:59Z')
   const before = await request({ method: 'GET', url: '/v1/me', key: shortLived.key })
-  t.equal(before.statusCode, 200, 'works before it expires')
-  await new Promise((resolve) => setTimeout(resolve, soon.getTime() - Date.now() + 100))
+  t.equal(before.statusCode, 200, 'works until it expires')
+  now = new Date('2027-03-01T10:00:00Z')
   assertUnauthenticated(t, await request({ method: 'GET', url: '/v1/me', key: shortLived.key }))
 
   const future = await issueKey(t, app, { label: 'long lived', expires_at: '2999-01-01T00:00:00Z' })
@@ -134,10 +135,10 @@ t.test('an expired key is refused', async (t) => {
 })
 
 t.test('a key that would expire before it is issued is not issued', async (t) => {
-  const app = await startTestApp(t)
+  const app = await startTestApp(t, {}, { now: () => new Date('2027-03-01T09:00:00Z') })
   const { request } = app
   const { principalId } = await issueKey(t, app, { label: 'the principal needs one key to exist' })
-  for (const expiresAt of ['2020-01-01T00:00:00Z', new Date(Date.now() - 1000).toISOString()]) {
+  for (const expiresAt of ['2020-01-01T00:00:00Z', '2027-03-01T08:59:59Z', '2027-03-01T09:00:00Z']) {
     const refused = await request({
       method: 'POST',
       url: `/v1/principals/${principalId}/api-keys`,

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
+import type { Clock } from '../clock.js'
 import type { DB, Organisation, Principal, Role } from '../db/schema.js'
 import { ProblemError } from './problem.js'
 
@@ -82,7 +83,12 @@ class FailureLimiter {
 }
 
 /** Resolves the bearer key of every non-public route into `request.caller`, or answers 401. */
-export function registerAuthentication(app: FastifyInstance, db: Kysely<DB>, failuresPerMinute: number): void {
+export function registerAuthentication(
+  app: FastifyInstance,
+  db: Kysely<DB>,
+  failuresPerMinute: number,
+  clock: Clock,
+): void {
   const failures = new FailureLimiter(failuresPerMinute)
   app.decorateRequest('caller', null)
   app.addHook('onRequest', async (request) => {
@@ -91,7 +97,7 @@ export function registerAuthentication(app: FastifyInstance, db: Kysely<DB>, fai
     const presented = presentedKey(request.headers.authorization)
     const keyBucket = 'prefix' in presented ? `key ${presented.prefix} ${request.ip}` : addressBucket
     throwIfLimited(failures, keyBucket)
-    const found = 'prefix' in presented ? await findCaller(db, presented.prefix, presented.secret) : presented
+    const found = 'prefix' in presented ? await findCaller(db, clock, presented.prefix, presented.secret) : presented
     if ('failure' in found) {
       const bucket = found.knownPrefix ? keyBucket : addressBucket
       // Checked again after the lookup, or a burst of concurrent guesses would all be answered.
@@ -137,7 +143,12 @@ function presentedKey(header: string | undefined): { prefix: string; secret: str
   return { prefix, secret }
 }
 
-async function findCaller(db: Kysely<DB>, prefix: string, secret: string): Promise<{ caller: Caller } | Failure> {
+async function findCaller(
+  db: Kysely<DB>,
+  clock: Clock,
+  prefix: string,
+  secret: string,
+): Promise<{ caller: Caller } | Failure> {
   const row = await db
     .selectFrom('api_keys as k')
     .innerJoin('principals as p', 'p.id', 'k.principal_id')
@@ -166,7 +177,7 @@ async function findCaller(db: Kysely<DB>, prefix: string, secret: string): Promi
     row !== undefined &&
     timingSafeEqual(Buffer.from(row.secret_hash, 'hex'), Buffer.from(hashSecret(secret), 'hex')) &&
     row.revoked_at === null &&
-    (row.expires_at === null || row.expires_at > new Date())
+    (row.expires_at === null || row.expires_at > clock.now())
   if (!valid) {
     return { failure: unauthenticated('The API key is unknown, expired or revoked.'), knownPrefix: row !== undefined }
   }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { Clock } from '../clock.js'
 import type { ApiKey, DB, Organisation, Principal } from '../db/schema.js'
 import { callerOf, generateApiKey, requireHubAdmin } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -9,7 +10,7 @@ import * as queries from './queries.js'
 
 type Schemas = components['schemas']
 
-export function organisationHandlers(db: Kysely<DB>) {
+export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
   return {
     async getMe(request) {
       const caller = callerOf(request)
@@ -76,7 +77,7 @@ export function organisationHandlers(db: Kysely<DB>) {
       const { principalId } = request.params
       if (!(await queries.findPrincipal(db, principalId))) throw notFound('principal', principalId)
       const { label, expires_at } = request.body
-      if (expires_at && new Date(expires_at) <= new Date()) {
+      if (expires_at && new Date(expires_at) <= clock.now()) {
         throw new ProblemError(422, `expires_at ${expires_at} is not in the future: the key could never be used.`, {
           code: 'expired',
           extras: { errors: [{ pointer: '#/expires_at', detail: 'must be in the future' }] },
