@@ -29,12 +29,12 @@ async function readFeed(request: TestApp['request'], key: string, after?: string
 }
 
 /**
- * The feed after a cursor once it holds at least `count` events, asking for at most 15 seconds: on
+ * The feed after a cursor once it holds at least `count` events, asking for at most 60 seconds: on
  * PostgreSQL an event shows only once every older transaction of the cluster has ended, and other
  * clients of the same cluster may hold one open for a moment.
  */
 async function readFeedOf(request: TestApp['request'], key: string, count: number, after?: string) {
-  const until = Date.now() + 15_000
+  const until = Date.now() + 60_000
   for (;;) {
     const feed = await readFeed(request, key, after)
     if (feed.items.length >= count || Date.now() > until) return feed

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { pino } from 'pino'
 import { Webhook } from 'standardwebhooks'
@@ -9,7 +8,13 @@ import { startJobQueue } from '../src/jobs/queue.js'
 import { isPublicAddress, publicLookup } from '../src/webhooks/targets.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 import { newCase, openReferral, sender } from './fixtures/referral.js'
-import { eventually, type Received, startReceiver, webhookTestConfig } from './fixtures/webhook-receiver.js'
+import {
+  eventually,
+  type Received,
+  type Receiver,
+  startReceiver,
+  webhookTestConfig,
+} from './fixtures/webhook-receiver.js'
 
 const webhookConfig = webhookTestConfig({
   disableAfterFailedDeliveries: 2,
@@ -37,6 +42,20 @@ async function deliveries(app: TestApp, endpointId: string) {
     status: string
     attempts: { status_code: number | null }[]
   }[]
+}
+
+/**
+ * Opens a case and waits until a fresh endpoint at `path`, registered for it, has received its
+ * event: the relay and the deliveries have run past it, so an endpoint that should not have had it
+ * would have had it by now.
+ */
+async function caseOpenedReached(app: TestApp, receiver: Receiver, path: string): Promise<void> {
+  await register(app, sender, { url: `${receiver.url}${path}`, event_types: ['case.opened'] })
+  const caseId = await openCase(app)
+  await eventually(
+    () => receiver.at(path),
+    (received) => received.some((delivery) => JSON.parse(delivery.body).case_id === caseId),
+  )
 }
 
 async function openCase(app: TestApp): Promise<string> {
@@ -179,8 +198,7 @@ t.test('webhooks: signed, filtered, retried, disabled, redelivered, rotated', as
       [['failed', 1]],
       'after one attempt, without retries',
     )
-    await openCase(app)
-    await sleep(2000)
+    await caseOpenedReached(app, receiver, '/after-gone')
     t.equal(receiver.at('/gone').length, 1, 'nothing more is sent to it')
     const redeliver = await app.request({
       method: 'POST',
@@ -308,8 +326,7 @@ t.test('webhooks: signed, filtered, retried, disabled, redelivered, rotated', as
     })
     t.equal(stale.statusCode, 412, 'a stale If-Match is refused')
     const count = receiver.at('/all').length
-    await openCase(app)
-    await sleep(2000)
+    await caseOpenedReached(app, receiver, '/after-disabling')
     t.equal(receiver.at('/all').length, count, 'no delivery')
   })
 })
