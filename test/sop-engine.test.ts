@@ -594,6 +594,12 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     resume: [],
     cancel: [],
     send_update: [],
+    report_no_show: [],
+    rebook_departure: [],
+    report_missing: [],
+    person_found: [],
+    report_retrafficking: ['record.safety_plan'],
+    report_return_not_possible: [],
   },
   'child-return': {
     decide_return: ['record.return_decision', 'assessment.best_interests_determination', 'record.guardian_appointment'],
@@ -627,6 +633,13 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     resume: [],
     cancel: [],
     send_update: [],
+    report_no_show: [],
+    rebook_departure: [],
+    report_missing: [],
+    person_found: [],
+    report_retrafficking: ['record.safety_plan'],
+    report_return_not_possible: [],
+    confirm_handback: ['record.child_protection_handover'],
   },
 }
 
@@ -879,8 +892,13 @@ const exchanges: Record<
       to: 'acknowledged',
     },
     accept_referral: { operation: 'accept', from: ['acknowledged', 'information_requested'], to: 'accepted' },
-    // A child whose referral is declined is not returned: no other partner is tried.
-    decline_referral: { operation: 'decline', from: ['acknowledged', 'information_requested'], to: 'not_returned' },
+    // A child whose referral is declined is not returned: no other partner is tried, and the child is
+    // handed back to the child protection authority of the country where the child is.
+    decline_referral: {
+      operation: 'decline',
+      from: ['acknowledged', 'information_requested'],
+      to: 'handback_to_child_protection',
+    },
     send_update: {
       operation: 'send',
       packet: 'update',
@@ -944,9 +962,13 @@ for (const definition of definitions) {
         'acknowledged',
         'information_requested',
         'on_hold',
-        ...(definition.id === 'adult-return' ? ['declined'] : []),
+        'no_show',
+        'missing',
+        'retrafficking_suspected',
+        'alternative_durable_solution',
+        ...(definition.id === 'adult-return' ? ['declined'] : ['handback_to_child_protection']),
       ],
-      'no update before the acceptance, nor on hold',
+      'no update before the acceptance, nor on hold, nor once the return has failed',
     )
   })
 }
@@ -1104,7 +1126,7 @@ t.test('laterActions: the actions further on, where they open, the way there, wh
       {
         action: 'close',
         operation: 'performTransition',
-        open_at: ['reintegration'],
+        open_at: ['reintegration', 'missing', 'retrafficking_suspected', 'alternative_durable_solution'],
         path: [
           ...toAccept,
           'accept_referral',
@@ -1134,7 +1156,12 @@ t.test('laterActions: the actions further on, where they open, the way there, wh
   t.same(
     shape(adult, factsOf(nothing, 'arrived', 'receiving')),
     [
-      { action: 'close', operation: 'performTransition', open_at: ['reintegration'], path: ['finalise_plan'] },
+      {
+        action: 'close',
+        operation: 'performTransition',
+        open_at: ['reintegration', 'missing', 'retrafficking_suspected', 'alternative_durable_solution'],
+        path: ['finalise_plan'],
+      },
       { action: 'resume', operation: 'performTransition', open_at: ['on_hold'], path: ['put_on_hold'] },
     ],
     'after arrival: only what lies ahead, nothing of the referral behind',
@@ -1236,10 +1263,14 @@ t.test('child: confirm_departure needs every child safeguard', async (t) => {
   )
   t.same(
     allowed.map((o) => o.action).sort(),
-    ['put_on_hold', 'send_update', 'withdraw'],
-    'the caseworker may still update the referral, pause the case or record that the child withdraws',
+    ['put_on_hold', 'report_missing', 'report_no_show', 'send_update', 'withdraw'],
+    'the caseworker may still update the referral, pause the case, report a no-show or a disappearance, or record that the child withdraws',
   )
-  t.same(refused.map((o) => o.action).sort(), ['cancel', 'confirm_departure'], 'cancel is blocked only by the role')
+  t.same(
+    refused.map((o) => o.action).sort(),
+    ['cancel', 'confirm_departure', 'report_retrafficking', 'report_return_not_possible'],
+    'cancel and a return found not possible are blocked only by the role, suspected re-trafficking by the safety plan',
+  )
   t.same(
     refused.find((o) => o.action === 'cancel')?.unmet.map((u) => u.code),
     ['actor.role'],
@@ -1952,7 +1983,12 @@ for (const definition of definitions) {
             `${transition.action} from ${from} as a note`,
           )
         } else {
-          const label = transition.exchange ? `${transition.action} · ${operationOf(transition)}` : transition.action
+          const label = [
+            transition.action,
+            ...(transition.exchange ? [operationOf(transition)] : []),
+            ...(transition.effects?.includes('alert_both_sides') ? ['alerts both sides'] : []),
+            ...(transition.notify ?? []).map((n) => `notifies ${n.organisation_kind} (${n.country})`),
+          ].join(' · ')
           const line = `${from} --> ${staysPut(transition) ? from : transition.to} : ${label}`
           t.ok(lines.includes(line), line)
         }
@@ -1968,7 +2004,35 @@ for (const definition of definitions) {
       'accepted --> accepted : send_update · sendPacket',
       'reintegration --> reintegration : send_update · sendPacket',
     ]) {
-      t.ok(lines.includes(line), `packet operations are arrows of the diagram, named with their operation: ${line}`)
+      t.ok(
+        lines.some((drawn) => drawn === line || drawn.startsWith(`${line} · notifies `)),
+        `packet operations are arrows of the diagram, named with their operation: ${line}`,
+      )
+    }
+    const exits =
+      definition.id === 'child-return'
+        ? [
+            'acknowledged --> accepted : accept_referral · acceptPacket · notifies child_protection_authority (receiving)',
+            'acknowledged --> handback_to_child_protection : decline_referral · declinePacket · notifies child_protection_authority (sending)',
+            'accepted --> missing : report_missing · alerts both sides · notifies child_protection_authority (lead)',
+            'departed --> missing : report_missing · alerts both sides · notifies child_protection_authority (receiving)',
+            'arrived --> retrafficking_suspected : report_retrafficking · notifies national_referral_mechanism (lead) · notifies child_protection_authority (lead)',
+            'handback_to_child_protection --> not_returned : confirm_handback',
+          ]
+        : [
+            'accepted --> missing : report_missing · alerts both sides',
+            'departed --> missing : report_missing · alerts both sides',
+            'arrived --> retrafficking_suspected : report_retrafficking · notifies national_referral_mechanism (lead)',
+          ]
+    for (const line of [
+      ...exits,
+      'ready_to_travel --> no_show : report_no_show',
+      'no_show --> accepted : rebook_departure',
+      'no_show --> alternative_durable_solution : report_return_not_possible',
+      'alternative_durable_solution --> closed : close',
+      'note right of missing : person_found returns to the step before',
+    ]) {
+      t.ok(lines.includes(line), `an exit, its alerts and notices are in the diagram: ${line}`)
     }
     t.notOk(
       lines.some((line) => line.includes('$previous') || line.includes('$current')),
