@@ -210,8 +210,10 @@ async function toldButNotAParty(t: Test, key: string, caseId: string, expected: 
   t.notOk(JSON.stringify(events).includes(CHILD_NAME), "no personal data: not even the child's name")
   const read = await getCase(caseId, key)
   t.equal(read.statusCode, 404, 'the authority is not a party: it cannot read the case')
-  const records = await request({ method: 'GET', url: `/v1/cases/${caseId}/records`, key })
-  t.equal(records.statusCode, 404, 'nor its records')
+  for (const what of ['records', 'timeline', 'consents', 'next-actions']) {
+    const read = await request({ method: 'GET', url: `/v1/cases/${caseId}/${what}`, key })
+    t.equal(read.statusCode, 404, `nor its ${what}`)
+  }
 }
 
 /** The authority is not told (of this, where `notification` says what). */
@@ -441,6 +443,21 @@ for (const child of [false, true]) {
     await refused(t, caseId, UA_CW, 'person_found', ['actor.side'])
     await take(t, caseId, PL_CW, 'person_found', 'accepted')
     await expectAt(t, caseId, 'accepted', POLAND, 'sending', [PL_CW, UA_CW])
+  })
+
+  t.test(`${who}: missing while the receiving partner considers the referral; both sides see the alert`, async (t) => {
+    const { caseId } = await caseAt(t, 'acknowledged', child)
+    await take(t, caseId, PL_CW, 'report_missing', 'missing', { reason: 'Left the shelter.' })
+    await expectAt(t, caseId, 'missing', POLAND, 'sending', [PL_CW, UA_CW])
+    for (const key of [PL_SV, UA_SV]) {
+      t.match(
+        await escalationsOf(caseId, key),
+        [{ kind: 'exit_alert', step: 'missing', responsible_organisation_id: POLAND }],
+        'the alert is listed for the supervisors of both sides, before any acceptance',
+      )
+    }
+    await take(t, caseId, PL_CW, 'person_found', 'acknowledged')
+    await expectAt(t, caseId, 'acknowledged', POLAND, 'receiving', [PL_CW, UA_CW])
   })
 
   t.test(`${who}: not arriving, reported by the receiving partner; closed when not found`, async (t) => {

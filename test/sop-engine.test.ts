@@ -1048,6 +1048,65 @@ t.test('pathTo: the shortest run of forward actions to a step where the action i
   }
 })
 
+t.test('exits of a failed return: never on the way ahead, and open wherever the person may be', async (t) => {
+  for (const definition of definitions) {
+    const exits = Object.keys(definition.steps).filter((step) => definition.steps[step]?.exit)
+    t.same(
+      exits,
+      ['no_show', 'missing', 'retrafficking_suspected', 'alternative_durable_solution'],
+      `${definition.id}: the exit steps`,
+    )
+    const actions = [...new Set(definition.transitions.map((tr) => tr.action))]
+    for (const from of nonTerminalSteps(definition).filter((step) => !exits.includes(step))) {
+      for (const action of actions) {
+        let step = from
+        for (const taken of pathTo(definition, from, action) ?? []) {
+          const tr = definition.transitions.find(
+            (candidate) => candidate.action === taken && candidate.from.includes(step),
+          )
+          t.ok(tr && !definition.steps[tr.to]?.exit, `${definition.id}: the way from ${from} to ${action} avoids exits`)
+          step = tr?.to ?? step
+        }
+      }
+      const later = laterActions(definition, factsOf(nothing, from, 'sending')).map((l) => l.action)
+      for (const report of ['report_no_show', 'report_missing', 'report_retrafficking', 'report_return_not_possible']) {
+        t.notOk(later.includes(report), `${definition.id}: from ${from}, ${report} is not an action ahead`)
+      }
+    }
+    const missingFrom = openAt(definition, 'report_missing')
+    t.same(
+      nonTerminalSteps(definition).filter((step) => !missingFrom.includes(step)),
+      ['on_hold', 'missing'],
+      `${definition.id}: a person may be reported missing from every step but a hold (resume first) and missing itself`,
+    )
+    t.same(
+      definition.transitions.filter((tr) => tr.action === 'report_missing').map((tr) => [tr.side, tr.effects]),
+      [
+        ['lead', ['alert_both_sides']],
+        ['receiving', ['alert_both_sides']],
+      ],
+      `${definition.id}: the lead reports, or the receiving partner a person who did not arrive; both sides are alerted`,
+    )
+    t.same(openAt(definition, 'person_found'), ['missing'])
+    t.equal(
+      definition.transitions.find((tr) => tr.action === 'person_found')?.to,
+      '$previous',
+      'found: back where it was',
+    )
+  }
+  const child = registry.current('child')
+  t.same(
+    pathTo(child, 'identified', 'confirm_handback'),
+    ['decide_return', 'send_referral', 'acknowledge_referral', 'decline_referral'],
+    'a child declined is handed back to child protection',
+  )
+  t.same(
+    child.transitions.find((tr) => tr.action === 'accept_referral')?.notify,
+    [{ organisation_kind: 'child_protection_authority', country: 'receiving', about: 'child_arriving' }],
+    "a child's acceptance tells the child protection authority of the receiving country",
+  )
+})
+
 t.test('laterActions: the actions further on, where they open, the way there, what they need', async (t) => {
   const adult = registry.current('adult')
   const child = registry.current('child')
@@ -1915,6 +1974,24 @@ const breakages: Breakage[] = [
     /does not match sop\.schema\.json: \/transitions\/0\/guards\/\d+ /,
   ],
   [
+    'a notification to a kind of organisation that is no authority (schema)',
+    (d) => {
+      ;(d.transitions[0] as Transition).notify = [
+        { organisation_kind: 'iom_mission' as 'embassy', country: 'lead', about: 'person_missing' },
+      ]
+    },
+    /does not match sop\.schema\.json: \/transitions\/0\/notify\/0\/organisation_kind must be equal to one of the allowed values/,
+  ],
+  [
+    'a notification to a country that is no side (schema)',
+    (d) => {
+      ;(d.transitions[0] as Transition).notify = [
+        { organisation_kind: 'embassy', country: 'PL' as 'lead', about: 'person_missing' },
+      ]
+    },
+    /does not match sop\.schema\.json: \/transitions\/0\/notify\/0\/country must be equal to one of the allowed values/,
+  ],
+  [
     'a role that does not exist (schema)',
     (d) => {
       ;(d.transitions[0] as Transition).roles = ['janitor' as Role]
@@ -2044,6 +2121,23 @@ for (const definition of definitions) {
     }
   })
 }
+
+t.test('the contract shows the current diagram of each procedure', async (t) => {
+  const contract = readFileSync(new URL('../openapi/openapi.yaml', import.meta.url), 'utf8')
+  for (const appliesTo of ['adult', 'child'] as const) {
+    const definition = registry.current(appliesTo)
+    t.ok(
+      contract.includes(`(\`${definition.id}\` version ${definition.version})`),
+      `${definition.id}: the contract names version ${definition.version}`,
+    )
+    const drawn = mermaidDiagram(definition)
+      .trimEnd()
+      .split('\n')
+      .map((line) => `      ${line}`)
+      .join('\n')
+    t.ok(contract.includes(drawn), `${definition.id}: the procedures tag holds the diagram as GET /v1/sops draws it`)
+  }
+})
 
 // ---------------------------------------------------------------------------------------------
 // 8. Deadlines

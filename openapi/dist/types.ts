@@ -708,7 +708,7 @@ export interface paths {
         };
         /**
          * Missed deadlines of cases your organisation is party to
-         * @description Raised by a background job when a case stays in a step past its deadline, or a recipient of withdrawn data does not acknowledge the withdrawal in time; for the `supervisor` of both sides (the sending partner, the receiving partner, and the organisation that had to act even before it became a party). Newest first.
+         * @description Raised by a background job when a case stays in a step past its deadline, or a recipient of withdrawn data does not acknowledge the withdrawal in time; raised at once by an exit that alerts both sides (a person reported missing, `exit_alert`) or when no organisation in the directory could be told of a transition (`notification_undelivered`). For the `supervisor` of both sides (the sending partner, the receiving partner from its acknowledgement, and the organisation that had to act even before it became a party). Newest first.
          */
         get: operations["listEscalations"];
         put?: never;
