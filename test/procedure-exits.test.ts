@@ -630,6 +630,26 @@ t.test("a child's acceptance tells the child protection authority of the receivi
   const read = await getCase(caseId, CHILD_PROTECTION_UA)
   t.equal(read.statusCode, 200, 'which now reads the case')
   t.same(read.json().sections, {}, 'but no section: no consent names it')
+  const consented = await request({
+    method: 'POST',
+    url: `/v1/cases/${caseId}/consents`,
+    key: PL_CW,
+    payload: {
+      given_at: new Date(now.getTime() - 3_600_000).toISOString(),
+      method: 'written',
+      language: 'uk',
+      interpreter: { used: false },
+      guardian: GUARDIAN,
+      child_views: 'Agrees that the children’s service knows who he is.',
+      provisions: [
+        { categories: ['identity'], recipients: [ORG.childProtectionUkraine], purposes: ['return_assistance'] },
+      ],
+      expires_at: null,
+    },
+  })
+  t.equal(consented.statusCode, 201, 'the guardian consents to share his identity with the authority')
+  const after = (await getCase(caseId, CHILD_PROTECTION_UA)).json()
+  t.same(Object.keys(after.sections), ['identity'], 'the authority reads what the consent covers, and no more')
 })
 
 t.test(
