@@ -65,6 +65,8 @@ const STEP_PURPOSES: Record<string, readonly Purpose[]> = {
   withdrawn: [],
   cancelled: [],
   not_returned: [],
+  // A child not returned is handed back to child protection: nothing is shared under the return's consents.
+  handback_to_child_protection: [],
 }
 const FINAL_STEPS = ['closed', 'withdrawn', 'cancelled', 'not_returned']
 
@@ -591,7 +593,7 @@ t.test('no canary of a category reaches an organisation that no active consent l
     }
     if (enquiry && declining) {
       await answer(enquiry, 'decline', { reason_code: 'no_capacity', reason_text: 'No place this month.' })
-      model.step = scenario.child ? 'not_returned' : 'declined'
+      model.step = scenario.child ? 'handback_to_child_protection' : 'declined'
       if (!model.invited.has(receiver)) model.parties.delete(receiver)
     }
     if (enquiry && !declining && stageReached('accepted')) {
@@ -636,7 +638,12 @@ t.test('no canary of a category reaches an organisation that no active consent l
       await record(actor(receiver), 'closure_report', recordData.closure_report)
       await transition(receiver, 'close', { reason: 'Reintegration completed.' }, keyOf(receiver, 'supervisor'))
     }
-    if (scenario.branch === 'on_hold' && !FINAL_STEPS.includes(model.step)) {
+    // A child's hand-back to child protection is not put on hold: the handover is due within days.
+    if (
+      scenario.branch === 'on_hold' &&
+      !FINAL_STEPS.includes(model.step) &&
+      model.step !== 'handback_to_child_protection'
+    ) {
       const before = model.step
       await transition(model.lead, 'put_on_hold', {
         reason: `Criminal proceedings in which she testifies. ${canary.note}`,

@@ -594,6 +594,12 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     resume: [],
     cancel: [],
     send_update: [],
+    report_no_show: [],
+    rebook_departure: [],
+    report_missing: [],
+    person_found: [],
+    report_retrafficking: ['record.safety_plan'],
+    report_return_not_possible: [],
   },
   'child-return': {
     decide_return: ['record.return_decision', 'assessment.best_interests_determination', 'record.guardian_appointment'],
@@ -627,6 +633,13 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     resume: [],
     cancel: [],
     send_update: [],
+    report_no_show: [],
+    rebook_departure: [],
+    report_missing: [],
+    person_found: [],
+    report_retrafficking: ['record.safety_plan'],
+    report_return_not_possible: [],
+    confirm_handback: ['record.child_protection_handover'],
   },
 }
 
@@ -879,8 +892,13 @@ const exchanges: Record<
       to: 'acknowledged',
     },
     accept_referral: { operation: 'accept', from: ['acknowledged', 'information_requested'], to: 'accepted' },
-    // A child whose referral is declined is not returned: no other partner is tried.
-    decline_referral: { operation: 'decline', from: ['acknowledged', 'information_requested'], to: 'not_returned' },
+    // A child whose referral is declined is not returned: no other partner is tried, and the child is
+    // handed back to the child protection authority of the country where the child is.
+    decline_referral: {
+      operation: 'decline',
+      from: ['acknowledged', 'information_requested'],
+      to: 'handback_to_child_protection',
+    },
     send_update: {
       operation: 'send',
       packet: 'update',
@@ -944,9 +962,13 @@ for (const definition of definitions) {
         'acknowledged',
         'information_requested',
         'on_hold',
-        ...(definition.id === 'adult-return' ? ['declined'] : []),
+        'no_show',
+        'missing',
+        'retrafficking_suspected',
+        'alternative_durable_solution',
+        ...(definition.id === 'adult-return' ? ['declined'] : ['handback_to_child_protection']),
       ],
-      'no update before the acceptance, nor on hold',
+      'no update before the acceptance, nor on hold, nor once the return has failed',
     )
   })
 }
@@ -1024,6 +1046,65 @@ t.test('pathTo: the shortest run of forward actions to a step where the action i
   for (const [definition, from, action, path, why] of table) {
     t.same(pathTo(definition, from, action), path, `${definition.id}: ${action} from ${from}: ${why}`)
   }
+})
+
+t.test('exits of a failed return: never on the way ahead, and open wherever the person may be', async (t) => {
+  for (const definition of definitions) {
+    const exits = Object.keys(definition.steps).filter((step) => definition.steps[step]?.exit)
+    t.same(
+      exits,
+      ['no_show', 'missing', 'retrafficking_suspected', 'alternative_durable_solution'],
+      `${definition.id}: the exit steps`,
+    )
+    const actions = [...new Set(definition.transitions.map((tr) => tr.action))]
+    for (const from of nonTerminalSteps(definition).filter((step) => !exits.includes(step))) {
+      for (const action of actions) {
+        let step = from
+        for (const taken of pathTo(definition, from, action) ?? []) {
+          const tr = definition.transitions.find(
+            (candidate) => candidate.action === taken && candidate.from.includes(step),
+          )
+          t.ok(tr && !definition.steps[tr.to]?.exit, `${definition.id}: the way from ${from} to ${action} avoids exits`)
+          step = tr?.to ?? step
+        }
+      }
+      const later = laterActions(definition, factsOf(nothing, from, 'sending')).map((l) => l.action)
+      for (const report of ['report_no_show', 'report_missing', 'report_retrafficking', 'report_return_not_possible']) {
+        t.notOk(later.includes(report), `${definition.id}: from ${from}, ${report} is not an action ahead`)
+      }
+    }
+    const missingFrom = openAt(definition, 'report_missing')
+    t.same(
+      nonTerminalSteps(definition).filter((step) => !missingFrom.includes(step)),
+      ['on_hold', 'missing'],
+      `${definition.id}: a person may be reported missing from every step but a hold (resume first) and missing itself`,
+    )
+    t.same(
+      definition.transitions.filter((tr) => tr.action === 'report_missing').map((tr) => [tr.side, tr.effects]),
+      [
+        ['lead', ['alert_both_sides']],
+        ['receiving', ['alert_both_sides']],
+      ],
+      `${definition.id}: the lead reports, or the receiving partner a person who did not arrive; both sides are alerted`,
+    )
+    t.same(openAt(definition, 'person_found'), ['missing'])
+    t.equal(
+      definition.transitions.find((tr) => tr.action === 'person_found')?.to,
+      '$previous',
+      'found: back where it was',
+    )
+  }
+  const child = registry.current('child')
+  t.same(
+    pathTo(child, 'identified', 'confirm_handback'),
+    ['decide_return', 'send_referral', 'acknowledge_referral', 'decline_referral'],
+    'a child declined is handed back to child protection',
+  )
+  t.same(
+    child.transitions.find((tr) => tr.action === 'accept_referral')?.notify,
+    [{ organisation_kind: 'child_protection_authority', country: 'receiving', about: 'child_arriving' }],
+    "a child's acceptance tells the child protection authority of the receiving country",
+  )
 })
 
 t.test('laterActions: the actions further on, where they open, the way there, what they need', async (t) => {
@@ -1104,7 +1185,7 @@ t.test('laterActions: the actions further on, where they open, the way there, wh
       {
         action: 'close',
         operation: 'performTransition',
-        open_at: ['reintegration'],
+        open_at: ['reintegration', 'missing', 'retrafficking_suspected', 'alternative_durable_solution'],
         path: [
           ...toAccept,
           'accept_referral',
@@ -1134,7 +1215,12 @@ t.test('laterActions: the actions further on, where they open, the way there, wh
   t.same(
     shape(adult, factsOf(nothing, 'arrived', 'receiving')),
     [
-      { action: 'close', operation: 'performTransition', open_at: ['reintegration'], path: ['finalise_plan'] },
+      {
+        action: 'close',
+        operation: 'performTransition',
+        open_at: ['reintegration', 'missing', 'retrafficking_suspected', 'alternative_durable_solution'],
+        path: ['finalise_plan'],
+      },
       { action: 'resume', operation: 'performTransition', open_at: ['on_hold'], path: ['put_on_hold'] },
     ],
     'after arrival: only what lies ahead, nothing of the referral behind',
@@ -1236,10 +1322,14 @@ t.test('child: confirm_departure needs every child safeguard', async (t) => {
   )
   t.same(
     allowed.map((o) => o.action).sort(),
-    ['put_on_hold', 'send_update', 'withdraw'],
-    'the caseworker may still update the referral, pause the case or record that the child withdraws',
+    ['put_on_hold', 'report_missing', 'report_no_show', 'send_update', 'withdraw'],
+    'the caseworker may still update the referral, pause the case, report a no-show or a disappearance, or record that the child withdraws',
   )
-  t.same(refused.map((o) => o.action).sort(), ['cancel', 'confirm_departure'], 'cancel is blocked only by the role')
+  t.same(
+    refused.map((o) => o.action).sort(),
+    ['cancel', 'confirm_departure', 'report_retrafficking', 'report_return_not_possible'],
+    'cancel and a return found not possible are blocked only by the role, suspected re-trafficking by the safety plan',
+  )
   t.same(
     refused.find((o) => o.action === 'cancel')?.unmet.map((u) => u.code),
     ['actor.role'],
@@ -1884,6 +1974,24 @@ const breakages: Breakage[] = [
     /does not match sop\.schema\.json: \/transitions\/0\/guards\/\d+ /,
   ],
   [
+    'a notification to a kind of organisation that is no authority (schema)',
+    (d) => {
+      ;(d.transitions[0] as Transition).notify = [
+        { organisation_kind: 'iom_mission' as 'embassy', country: 'lead', about: 'person_missing' },
+      ]
+    },
+    /does not match sop\.schema\.json: \/transitions\/0\/notify\/0\/organisation_kind must be equal to one of the allowed values/,
+  ],
+  [
+    'a notification to a country that is no side (schema)',
+    (d) => {
+      ;(d.transitions[0] as Transition).notify = [
+        { organisation_kind: 'embassy', country: 'PL' as 'lead', about: 'person_missing' },
+      ]
+    },
+    /does not match sop\.schema\.json: \/transitions\/0\/notify\/0\/country must be equal to one of the allowed values/,
+  ],
+  [
     'a role that does not exist (schema)',
     (d) => {
       ;(d.transitions[0] as Transition).roles = ['janitor' as Role]
@@ -1952,7 +2060,12 @@ for (const definition of definitions) {
             `${transition.action} from ${from} as a note`,
           )
         } else {
-          const label = transition.exchange ? `${transition.action} · ${operationOf(transition)}` : transition.action
+          const label = [
+            transition.action,
+            ...(transition.exchange ? [operationOf(transition)] : []),
+            ...(transition.effects?.includes('alert_both_sides') ? ['alerts both sides'] : []),
+            ...(transition.notify ?? []).map((n) => `notifies ${n.organisation_kind} (${n.country})`),
+          ].join(' · ')
           const line = `${from} --> ${staysPut(transition) ? from : transition.to} : ${label}`
           t.ok(lines.includes(line), line)
         }
@@ -1968,7 +2081,35 @@ for (const definition of definitions) {
       'accepted --> accepted : send_update · sendPacket',
       'reintegration --> reintegration : send_update · sendPacket',
     ]) {
-      t.ok(lines.includes(line), `packet operations are arrows of the diagram, named with their operation: ${line}`)
+      t.ok(
+        lines.some((drawn) => drawn === line || drawn.startsWith(`${line} · notifies `)),
+        `packet operations are arrows of the diagram, named with their operation: ${line}`,
+      )
+    }
+    const exits =
+      definition.id === 'child-return'
+        ? [
+            'acknowledged --> accepted : accept_referral · acceptPacket · notifies child_protection_authority (receiving)',
+            'acknowledged --> handback_to_child_protection : decline_referral · declinePacket · notifies child_protection_authority (sending)',
+            'accepted --> missing : report_missing · alerts both sides · notifies child_protection_authority (lead)',
+            'departed --> missing : report_missing · alerts both sides · notifies child_protection_authority (receiving)',
+            'arrived --> retrafficking_suspected : report_retrafficking · notifies national_referral_mechanism (lead) · notifies child_protection_authority (lead)',
+            'handback_to_child_protection --> not_returned : confirm_handback',
+          ]
+        : [
+            'accepted --> missing : report_missing · alerts both sides',
+            'departed --> missing : report_missing · alerts both sides',
+            'arrived --> retrafficking_suspected : report_retrafficking · notifies national_referral_mechanism (lead)',
+          ]
+    for (const line of [
+      ...exits,
+      'ready_to_travel --> no_show : report_no_show',
+      'no_show --> accepted : rebook_departure',
+      'no_show --> alternative_durable_solution : report_return_not_possible',
+      'alternative_durable_solution --> closed : close',
+      'note right of missing : person_found returns to the step before',
+    ]) {
+      t.ok(lines.includes(line), `an exit, its alerts and notices are in the diagram: ${line}`)
     }
     t.notOk(
       lines.some((line) => line.includes('$previous') || line.includes('$current')),
@@ -1980,6 +2121,23 @@ for (const definition of definitions) {
     }
   })
 }
+
+t.test('the contract shows the current diagram of each procedure', async (t) => {
+  const contract = readFileSync(new URL('../openapi/openapi.yaml', import.meta.url), 'utf8')
+  for (const appliesTo of ['adult', 'child'] as const) {
+    const definition = registry.current(appliesTo)
+    t.ok(
+      contract.includes(`(\`${definition.id}\` version ${definition.version})`),
+      `${definition.id}: the contract names version ${definition.version}`,
+    )
+    const drawn = mermaidDiagram(definition)
+      .trimEnd()
+      .split('\n')
+      .map((line) => `      ${line}`)
+      .join('\n')
+    t.ok(contract.includes(drawn), `${definition.id}: the procedures tag holds the diagram as GET /v1/sops draws it`)
+  }
+})
 
 // ---------------------------------------------------------------------------------------------
 // 8. Deadlines

@@ -708,7 +708,7 @@ export interface paths {
         };
         /**
          * Missed deadlines of cases your organisation is party to
-         * @description Raised by a background job when a case stays in a step past its deadline, or a recipient of withdrawn data does not acknowledge the withdrawal in time; for the `supervisor` of both sides (the sending partner, the receiving partner, and the organisation that had to act even before it became a party). Newest first.
+         * @description Raised by a background job when a case stays in a step past its deadline, or a recipient of withdrawn data does not acknowledge the withdrawal in time; raised at once by an exit that alerts both sides (a person reported missing, `exit_alert`) or when no organisation in the directory could be told of a transition (`notification_undelivered`). For the `supervisor` of both sides (the sending partner, the receiving partner from its acknowledgement, and the organisation that had to act even before it became a party). Newest first.
          */
         get: operations["listEscalations"];
         put?: never;
@@ -1141,8 +1141,18 @@ export interface components {
          * @example PL
          */
         CountryCode: string;
-        /** @enum {string} */
-        OrganisationKind: "hub_operator" | "iom_mission" | "government_authority" | "ngo" | "shelter" | "social_services" | "international_organisation";
+        /**
+         * @description Partners that take part in cases (`iom_mission`, `government_authority`, `ngo`, `shelter`,
+         *     `social_services`, `international_organisation`), the hub's own (`hub_operator`), and the
+         *     authorities a procedure names: `embassy` (an embassy or consulate, registered under the
+         *     country it represents; travel documents name it), `child_protection_authority` (told when a
+         *     child is coming, or is not returned), `national_referral_mechanism` (the national
+         *     coordinator; alerted when re-trafficking is suspected), `law_enforcement`,
+         *     `national_rapporteur`. An authority told of a case reads a `case.authority_notified` event,
+         *     never the case, unless a party invites it and the person's consent covers it.
+         * @enum {string}
+         */
+        OrganisationKind: "hub_operator" | "iom_mission" | "government_authority" | "ngo" | "shelter" | "social_services" | "international_organisation" | "embassy" | "child_protection_authority" | "national_referral_mechanism" | "law_enforcement" | "national_rapporteur";
         /**
          * @description `caseworker` and `supervisor` act on cases; `dpo` (data protection officer) and `auditor` read;
          *     `admin` runs the hub (organisations, principals, keys).
@@ -1676,6 +1686,11 @@ export interface components {
             /** @description ISO 8601 duration from entering the step. */
             deadline?: string;
             terminal?: boolean;
+            /**
+             * @description Reached only when the return fails (no-show, missing, suspected re-trafficking, return not possible, a child handed back): `path` and `later` never lead through it.
+             * @constant
+             */
+            exit?: true;
             /** @description What the exchange serves in this step: parties other than the sending partner read what consent covers for these purposes. */
             purposes?: components["schemas"]["Purpose"][];
         };
@@ -1696,7 +1711,16 @@ export interface components {
             side: "sending" | "receiving" | "lead";
             roles: components["schemas"]["Role"][];
             guards: components["schemas"]["SopGuard"][];
-            effects?: ("lead_to_receiving" | "withdraw_consents" | "full_referral")[];
+            /** @description `alert_both_sides`: an escalation (`exit_alert`) to the supervisors of both sides at once; the lead does not change. */
+            effects?: ("lead_to_receiving" | "withdraw_consents" | "full_referral" | "alert_both_sides")[];
+            /** @description Authorities outside the case told of the transition in its transaction: every organisation of `organisation_kind` in the country of the `sending` or `receiving` partner, or of the side leading the case after it (`lead`: where the person is). Each reads a `case.authority_notified` event; where the directory holds none, an escalation `notification_undelivered` goes to both sides. */
+            notify?: {
+                organisation_kind: components["schemas"]["OrganisationKind"];
+                /** @enum {string} */
+                country: "sending" | "receiving" | "lead";
+                /** @enum {string} */
+                about: "child_arriving" | "child_not_returned" | "person_missing" | "retrafficking_suspected";
+            }[];
             inputs?: ("reason" | "review_date")[];
             /** @description The packet operation that takes this transition. */
             exchange?: {
@@ -1808,10 +1832,10 @@ export interface components {
             items: components["schemas"]["TimelineEntry"][];
         };
         /**
-         * @description `assessment` (with `assessment`), `return_decision`, `guardian_appointment`, `travel_documents`, `escort`, `reception`, `handover_protocol`, `reintegration_plan_draft`, `reintegration_plan_final`, `monitoring_visit`, `closure_report`.
+         * @description `assessment` (with `assessment`), `return_decision`, `guardian_appointment`, `travel_documents` (with the issuing consulate's `consulate_organisation_id`), `escort`, `reception`, `handover_protocol`, `reintegration_plan_draft`, `reintegration_plan_final`, `monitoring_visit`, `closure_report`, `safety_plan` (needed to report suspected re-trafficking), `child_protection_handover` (confirms a child not returned was handed back to the child protection authority).
          * @enum {string}
          */
-        CaseRecordKind: "assessment" | "return_decision" | "guardian_appointment" | "travel_documents" | "escort" | "reception" | "handover_protocol" | "reintegration_plan_draft" | "reintegration_plan_final" | "monitoring_visit" | "closure_report";
+        CaseRecordKind: "assessment" | "return_decision" | "guardian_appointment" | "travel_documents" | "escort" | "reception" | "handover_protocol" | "reintegration_plan_draft" | "reintegration_plan_final" | "monitoring_visit" | "closure_report" | "safety_plan" | "child_protection_handover";
         /** @enum {string} */
         AssessmentKind: "vulnerability" | "risk_and_needs" | "family" | "best_interests_assessment" | "best_interests_determination" | "fit_to_travel" | "skills";
         NewCaseRecord: {
@@ -1875,7 +1899,7 @@ export interface components {
             raised_at: components["schemas"]["Timestamp"];
             /**
              * Format: uuid
-             * @description The organisation that had to act.
+             * @description The organisation that had to act (for an alert, the one leading the case).
              */
             responsible_organisation_id: string;
         };
@@ -1900,11 +1924,18 @@ export interface components {
          *       sender and recipient.
          *     - `safety_override.requested`: the organisation that made it; `safety_override.approved`:
          *       that organisation and the recipient.
-         *     - `escalation.raised` (a deadline was missed): the organisation that had to act and the
-         *       sending and receiving partners.
+         *     - `escalation.raised` (a deadline was missed, an exit alerts both sides, or an authority
+         *       could not be told): the organisation that had to act and the sending and receiving partners
+         *       (before an acceptance, the partner the enquiry went to).
+         *     - `case.authority_notified`: a transition told authorities outside the case (for a child's
+         *       acceptance, the child protection authority of the receiving country; for suspected
+         *       re-trafficking, the national referral mechanism where the person is): every organisation of
+         *       that kind in that country, and the parties to the case. It says what happened
+         *       (`notification`), the step, and whom to contact (`lead_organisation_id`, the sending and
+         *       receiving partners); the authority reads nothing of the case itself.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -1964,6 +1995,19 @@ export interface components {
              */
             override_id?: string;
             expires_at?: components["schemas"]["Timestamp"];
+            /**
+             * @description case.authority_notified, and an escalation of kind notification_undelivered: what the authority is told.
+             * @enum {string}
+             */
+            notification?: "child_arriving" | "child_not_returned" | "person_missing" | "retrafficking_suspected";
+            organisation_kind?: components["schemas"]["OrganisationKind"];
+            country?: components["schemas"]["CountryCode"];
+            /** @description case.authority_notified: the organisations told. */
+            notified_organisation_ids?: string[];
+            /** Format: uuid */
+            sending_organisation_id?: string;
+            /** Format: uuid */
+            receiving_organisation_id?: string | null;
         };
         Event: {
             /**
@@ -2164,10 +2208,10 @@ export interface components {
             next_cursor: string | null;
         };
         /**
-         * @description `step_deadline`: a case stayed in a step past its deadline; `withdrawal_acknowledgement`: a recipient did not acknowledge a consent withdrawal in time.
+         * @description `step_deadline`: a case stayed in a step past its deadline; `withdrawal_acknowledgement`: a recipient did not acknowledge a consent withdrawal in time; `exit_alert`: raised at once by an exit of the procedure that alerts both sides (a person missing), `due_at` is the moment it was reported; `notification_undelivered`: a transition should have told an authority (`organisation_kind` in `country`) and the directory holds none there, so the sides must tell it themselves.
          * @enum {string}
          */
-        EscalationKind: "step_deadline" | "withdrawal_acknowledgement";
+        EscalationKind: "step_deadline" | "withdrawal_acknowledgement" | "exit_alert" | "notification_undelivered";
     };
     responses: {
         /** @description The resource is not in a state that allows this action. */

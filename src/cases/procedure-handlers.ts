@@ -250,11 +250,19 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         .innerJoin('cases', 'cases.id', 'escalations.case_id')
         .selectAll('escalations')
         .select('cases.reference as case_reference')
-        .where(({ eb, or }) =>
+        .where(({ eb, or, exists, selectFrom }) =>
           or([
             eb('escalations.responsible_organisation_id', '=', organisationId),
             eb('cases.sending_organisation_id', '=', organisationId),
             eb('cases.receiving_organisation_id', '=', organisationId),
+            // The receiving side from its acknowledgement, before it accepts: an alert is for both sides.
+            exists(
+              selectFrom('case_parties')
+                .select('case_parties.case_id')
+                .whereRef('case_parties.case_id', '=', 'escalations.case_id')
+                .where('case_parties.organisation_id', '=', organisationId)
+                .where('case_parties.role', '=', 'receiving'),
+            ),
           ]),
         )
       if (after) {

@@ -19,6 +19,7 @@ import {
   unmetAlong,
 } from '../sops/engine.js'
 import type { SopRegistry } from '../sops/registry.js'
+import { raiseAlertsAndNotices } from './alerts.js'
 import { withdrawConsents } from './consent-withdrawal.js'
 import { caseDisclosure } from './disclosure.js'
 import { definitionOf } from './procedure-definition.js'
@@ -192,8 +193,8 @@ export interface TransitionInput {
 
 /**
  * Takes an open transition: moves the case to its next step (or keeps it where `$current`), hands
- * the lead over, applies the effects, and writes the timeline entry, the events and the audit
- * record, all in the caller's transaction.
+ * the lead over, applies the effects, raises its alerts and notifies the authorities it names, and
+ * writes the timeline entry, the events and the audit record, all in the caller's transaction.
  */
 export async function applyTransition(
   trx: Transaction<DB>,
@@ -264,11 +265,25 @@ export async function applyTransition(
   if (definition.steps[to]?.terminal) {
     await recordEvent(trx, { type: 'case.closed', caseId: found.id, data }, parties)
   }
+  const notified = await raiseAlertsAndNotices(trx, transition, {
+    found: changed,
+    counterpartId,
+    action: transition.action,
+    step: to,
+    parties,
+    now,
+  })
   await recordAudit(trx, request, {
     caseId: found.id,
     resourceType: 'case',
     resourceId: found.id,
-    details: { action: transition.action, from: found.step, to, lead_organisation_id: lead },
+    details: {
+      action: transition.action,
+      from: found.step,
+      to,
+      lead_organisation_id: lead,
+      ...(notified.length > 0 ? { notified_organisation_ids: notified } : {}),
+    },
   })
   return changed
 }

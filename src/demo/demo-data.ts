@@ -34,6 +34,17 @@ export const demoOrganisationIds = {
   iomAlbania: '00000000-0000-4000-8000-000000000301',
   iomMorocco: '00000000-0000-4000-8000-000000000401',
   auditOffice: '00000000-0000-4000-8000-000000000501',
+  childProtectionPoland: '00000000-0000-4000-8000-000000000104',
+  referralMechanismPoland: '00000000-0000-4000-8000-000000000105',
+  policePoland: '00000000-0000-4000-8000-000000000106',
+  rapporteurPoland: '00000000-0000-4000-8000-000000000107',
+  childProtectionUkraine: '00000000-0000-4000-8000-000000000203',
+  referralMechanismUkraine: '00000000-0000-4000-8000-000000000204',
+  embassyUkraine: '00000000-0000-4000-8000-000000000205',
+  childProtectionAlbania: '00000000-0000-4000-8000-000000000302',
+  referralMechanismAlbania: '00000000-0000-4000-8000-000000000303',
+  childProtectionMorocco: '00000000-0000-4000-8000-000000000402',
+  referralMechanismMorocco: '00000000-0000-4000-8000-000000000403',
 } as const
 
 function principal(id: string, name: string, kind: 'staff' | 'system', roles: Role[], prefix: string): DemoPrincipal {
@@ -215,4 +226,117 @@ export const demoOrganisations: DemoOrganisation[] = [
     can_receive: false,
     principals: [principal('00000000-0000-4000-8001-000000000501', 'Auditor', 'staff', ['auditor'], 'demoauditor1')],
   },
+  // The authorities a procedure names: told of a case, never parties to it unless invited.
+  authority(
+    demoOrganisationIds.childProtectionPoland,
+    'Child protection authority, Warsaw (demo)',
+    'PL',
+    'child_protection_authority',
+    '110',
+    'democpplcw01',
+  ),
+  authority(
+    demoOrganisationIds.referralMechanismPoland,
+    'National referral mechanism coordinator, Poland (demo)',
+    'PL',
+    'national_referral_mechanism',
+    '111',
+    'demonrmplcw1',
+  ),
+  authority(
+    demoOrganisationIds.policePoland,
+    'Police anti-trafficking unit, Poland (demo)',
+    'PL',
+    'law_enforcement',
+    '112',
+    'demopolplcw1',
+  ),
+  authority(
+    demoOrganisationIds.rapporteurPoland,
+    'National rapporteur on trafficking, Poland (demo)',
+    'PL',
+    'national_rapporteur',
+    '113',
+    'demorappl001',
+  ),
+  authority(
+    demoOrganisationIds.childProtectionUkraine,
+    "Children's service, Kyiv (demo)",
+    'UA',
+    'child_protection_authority',
+    '210',
+    'democpuacw01',
+  ),
+  authority(
+    demoOrganisationIds.referralMechanismUkraine,
+    'National referral mechanism coordinator, Ukraine (demo)',
+    'UA',
+    'national_referral_mechanism',
+    '211',
+    'demonrmuacw1',
+  ),
+  // An embassy or consulate is registered under the country it represents.
+  authority(
+    demoOrganisationIds.embassyUkraine,
+    'Consular section, Embassy of Ukraine in Warsaw (demo)',
+    'UA',
+    'embassy',
+    '212',
+    'demoembuacw1',
+  ),
+  authority(
+    demoOrganisationIds.childProtectionAlbania,
+    'Child protection unit, Tirana (demo)',
+    'AL',
+    'child_protection_authority',
+    '310',
+    'democpalcw01',
+  ),
+  authority(
+    demoOrganisationIds.referralMechanismAlbania,
+    'National referral mechanism coordinator, Albania (demo)',
+    'AL',
+    'national_referral_mechanism',
+    '311',
+    'demonrmalcw1',
+  ),
+  authority(
+    demoOrganisationIds.childProtectionMorocco,
+    'Child protection service, Rabat (demo)',
+    'MA',
+    'child_protection_authority',
+    '410',
+    'democpmacw01',
+  ),
+  authority(
+    demoOrganisationIds.referralMechanismMorocco,
+    'National referral mechanism coordinator, Morocco (demo)',
+    'MA',
+    'national_referral_mechanism',
+    '411',
+    'demonrmmacw1',
+  ),
 ]
+
+/** An authority of the demo directory, with one caseworker who reads its feed. */
+function authority(
+  id: string,
+  name: string,
+  country: string,
+  kind: OrganisationKind,
+  principalNumber: string,
+  prefix: string,
+): DemoOrganisation {
+  const principalId = `00000000-0000-4000-8001-000000000${principalNumber}`
+  return {
+    id,
+    name,
+    country,
+    kind,
+    can_send: false,
+    can_receive: false,
+    principals: [
+      principal(principalId, `Duty officer, ${name.replace(' (demo)', '')}`, 'staff', ['caseworker'], prefix),
+    ],
+  }
+}

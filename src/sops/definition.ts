@@ -1,4 +1,4 @@
-import type { DataCategory, Purpose, Role } from '../db/schema.js'
+import type { DataCategory, OrganisationKind, Purpose, Role } from '../db/schema.js'
 
 /** Types of a procedure as `sop.schema.json` allows it; the loader validates files against that schema. */
 export type Side = 'sending' | 'receiving'
@@ -20,6 +20,8 @@ export type RecordKind =
   | 'reintegration_plan_draft'
   | 'reintegration_plan_final'
   | 'closure_report'
+  | 'safety_plan'
+  | 'child_protection_handover'
 
 export type Guard =
   | { kind: 'consent_covers'; categories: DataCategory[]; purpose: Purpose }
@@ -45,7 +47,20 @@ export interface Step {
   responsible?: Side | 'lead'
   deadline?: string
   terminal?: boolean
+  /** Reached only when the return fails: the way to an action further on never passes through it. */
+  exit?: true
   purposes?: Exclude<Purpose, 'statistics'>[]
+}
+
+/** An organisation outside the case that a transition tells of itself: its kind, and whose country it is in. */
+export interface Notification {
+  organisation_kind: Extract<
+    OrganisationKind,
+    'embassy' | 'child_protection_authority' | 'national_referral_mechanism' | 'law_enforcement' | 'national_rapporteur'
+  >
+  /** `lead`: the country of the side leading the case after the transition, where the person is. */
+  country: Side | 'lead'
+  about: 'child_arriving' | 'child_not_returned' | 'person_missing' | 'retrafficking_suspected'
 }
 
 export interface Transition {
@@ -57,7 +72,8 @@ export interface Transition {
   side: Side | 'lead'
   roles: Role[]
   guards: Guard[]
-  effects?: ('lead_to_receiving' | 'withdraw_consents' | 'full_referral')[]
+  effects?: ('lead_to_receiving' | 'withdraw_consents' | 'full_referral' | 'alert_both_sides')[]
+  notify?: Notification[]
   inputs?: ('reason' | 'review_date')[]
   exchange?: { operation: PacketOperation; packet?: Exclude<PacketKind, 'referral'> }
 }

@@ -107,12 +107,16 @@ export function evaluate(definition: SopDefinition, facts: CaseFacts, actor: Act
   return { allowed, refused }
 }
 
-/** The actions not open from the case's step, where each opens, how to get there, and which of its guards fail now. */
+/**
+ * The actions not open from the case's step, where each opens, how to get there, and which of its
+ * guards fail now. A report that the return failed (a transition into an exit step) lies on no way
+ * ahead, and is not among them.
+ */
 export function laterActions(definition: SopDefinition, facts: CaseFacts): LaterAction[] {
-  const seen = new Set<string>()
+  const seen = new Set<string>(openHere(definition, facts.step))
   const later: LaterAction[] = []
   for (const transition of definition.transitions) {
-    if (transition.from.includes(facts.step) || seen.has(transition.action)) continue
+    if (seen.has(transition.action) || definition.steps[transition.to]?.exit) continue
     seen.add(transition.action)
     const path = pathTo(definition, facts.step, transition.action)
     if (path === undefined) continue
@@ -128,6 +132,10 @@ export function laterActions(definition: SopDefinition, facts: CaseFacts): Later
   return later
 }
 
+function openHere(definition: SopDefinition, step: string): string[] {
+  return definition.transitions.filter((t) => t.from.includes(step)).map((t) => t.action)
+}
+
 export function transitionOperation(transition: Transition): string {
   return transition.exchange ? operationOf[transition.exchange.operation] : 'performTransition'
 }
@@ -138,8 +146,8 @@ export function openAt(definition: SopDefinition, action: string): string[] {
 }
 
 /**
- * The shortest run of forward actions from a step to one where the action is open (exits, holds and
- * returns to an earlier step are not followed); `undefined` when no such run exists.
+ * The shortest run of forward actions from a step to one where the action is open (ends, exits of a
+ * failed return and returns to an earlier step are not followed); `undefined` when no such run exists.
  */
 export function pathTo(definition: SopDefinition, from: string, action: string): string[] | undefined {
   const targets = new Set(openAt(definition, action))
@@ -150,7 +158,8 @@ export function pathTo(definition: SopDefinition, from: string, action: string):
     if (targets.has(step)) return path
     for (const transition of definition.transitions) {
       if (!transition.from.includes(step) || transition.to.startsWith('$')) continue
-      if (definition.steps[transition.to]?.terminal) continue
+      const next = definition.steps[transition.to]
+      if (next?.terminal || next?.exit) continue
       if (!paths.has(transition.to)) {
         paths.set(transition.to, [...path, transition.action])
         queue.push(transition.to)
