@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { demoOrganisationIds, demoTransferAgreements } from '../src/demo/demo-data.js'
+import { countryStanding } from '../src/transfers/countries.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { acceptReferral, openReferral, record, sender, transition } from './fixtures/referral.js'
 
@@ -264,4 +265,25 @@ t.test('the demo corridor rests on its standing agreement, and the full referral
       'the enquiry and the full referral both rest on the administrative arrangement',
     )
   }
+})
+
+t.test('where a country stands is data, as of a day', async (t) => {
+  const day = new Date('2026-12-02T12:00:00Z')
+  const cases: [string, Date, string][] = [
+    ['PL', day, 'eea'],
+    ['NO', day, 'eea'],
+    ['UA', day, 'third_country'],
+    ['AL', day, 'third_country'],
+    ['MA', day, 'third_country'],
+    ['BR', day, 'adequate'],
+    ['CH', day, 'adequate'],
+    ['GB', day, 'adequate'],
+    ['GB', new Date('2031-12-28T00:00:00Z'), 'third_country'], // the renewed decision ends on 27 December 2031
+    ['US', day, 'third_country'], // the Data Privacy Framework covers certified organisations only
+    ['CA', day, 'third_country'], // commercial organisations only
+  ]
+  for (const [country, at, zone] of cases) {
+    t.equal(countryStanding(country, at).zone, zone, `${country} on ${at.toISOString().slice(0, 10)}: ${zone}`)
+  }
+  t.match(countryStanding('BR', day).adequacyDecision, /2026\/179/)
 })
