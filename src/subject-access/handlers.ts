@@ -78,8 +78,11 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
         const audit = await auditQuery.orderBy('audit_records.id').execute()
         const named = [
           ...new Set([
+            organisationId,
             ...parties.map((party) => party.organisation_id),
             ...packets.flatMap((packet) => [packet.sender_organisation_id, packet.recipient_organisation_id]),
+            ...consents.flatMap((consent) => consent.provisions.flatMap((provision) => provision.recipients)),
+            ...records.map((record) => record.recorded_by_organisation_id),
           ]),
         ]
         const organisations = new Map(
@@ -161,22 +164,15 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
           reads: accesses.filter((access) => readOperations.has(access.action)),
           changes: accesses.filter((access) => !readOperations.has(access.action)),
         }
-        return body
+        return { body, names: new Map([...organisations].map(([id, row]) => [id, row.name])) }
       })
       if (mediaType === 'text/html') {
-        const organisationNames = new Map([
-          ...exported.packets.flatMap((packet) => [
-            [packet.sender_organisation_id, packet.sender_name] as const,
-            [packet.recipient_organisation_id, packet.recipient_name] as const,
-          ]),
-          [caller.organisation.id, caller.organisation.name] as const,
-        ])
         reply
           .type('text/html; charset=utf-8')
           .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-        return reply.send(renderSubjectAccessHtml(exported, organisationNames)) as never
+        return reply.send(renderSubjectAccessHtml(exported.body, exported.names)) as never
       }
-      return exported
+      return exported.body
     },
   } satisfies Partial<Handlers>
 }
