@@ -22,6 +22,8 @@ import { organisationHandlers } from './organisations/handlers.js'
 import { packetHandlers } from './packets/handlers.js'
 import { safetyOverrideHandlers } from './safety/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
+import { subjectAccessHandlers } from './subject-access/handlers.js'
+import { transferHandlers } from './transfers/handlers.js'
 import { deliveryConsumer } from './webhooks/delivery.js'
 import { webhookHandlers } from './webhooks/handlers.js'
 import { relayLoop } from './webhooks/relay.js'
@@ -102,6 +104,8 @@ export async function buildApp({
     ...packetHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db, closing.signal),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
+    ...transferHandlers({ db: database.db, clock }),
+    ...subjectAccessHandlers({ db: database.db, sops, clock }),
   })
   app.addHook('onClose', () => database.close())
   return app

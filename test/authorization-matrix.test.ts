@@ -488,6 +488,26 @@ const TABLE: Record<string, Row> = {
     revoked: 401,
   },
 
+  // Data protection. The hub admin registers the standing transfer agreements (Art. 46) and lists them
+  // all; a DPO lists those of its organisation, and the transfers it sent or received (its own only:
+  // the matrix's cases stay out of other organisations' lists). The subject access export is for the
+  // DPO of a party to the case, through the disclosure policy (checked below).
+  createTransferAgreement: HUB_ADMIN_ONLY(201),
+  listTransferAgreements: { ...ANY_ORGANISATION([403, 403, 200, 403, 403]), hub: [403, 403, 200, 403, 200] },
+  listTransfers: ANY_ORGANISATION([403, 403, 200, 403, 403]),
+  exportSubjectAccess: {
+    own: [403, 403, 200, 403, 403],
+    counterpart: [403, 403, 404, 403, 403], // a packet recipient is not a party until it acknowledges
+    counterpartAcknowledged: [403, 403, 200, 403, 403], // only the consented categories (checked below)
+    counterpartAccepted: [403, 403, 200, 403, 403],
+    invited: [403, 403, 200, 403, 403], // a party, but no category is consented to it (checked below)
+    unrelated: [403, 403, 404, 403, 403],
+    unrelatedSender: [403, 403, 404, 403, 403],
+    hub: [403, 403, 404, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+
   // Withdrawal notices: each organisation reads those addressed to it (checked below); the target
   // notice is addressed to IOM Ukraine, which read a packet that relied on the withdrawn consent.
   listWithdrawalNotices: ANY_ORGANISATION([200, 200, 200, 200, 403]),
@@ -1219,6 +1239,21 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       },
       build: async () => ({}),
     },
+    createTransferAgreement: {
+      mutates: false, // every cell may register one more
+      build: async () => ({
+        payload: {
+          exporter_organisation_id: ORG.iomPoland,
+          importer_organisation_id: ORG.iomMorocco,
+          safeguard: 'standard_contractual_clauses',
+          reference: fx.unique('Matrix SCC'),
+          valid_from: '2026-01-01',
+        },
+      }),
+    },
+    listTransferAgreements: { mutates: false, build: async () => ({ query: 'limit=200' }) },
+    listTransfers: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
+    exportSubjectAccess: { mutates: false, prepare: shared, build: async () => ({}) },
     acknowledgeWithdrawal: {
       mutates: false, // acknowledging again changes nothing and answers the same: every cell may
       prepare: withdrawn('acknowledgeWithdrawal'),
@@ -1247,6 +1282,8 @@ const SECTION_FREE: ReadonlySet<string> = new Set([
   'listEvents',
   'listWithdrawalNotices',
   'acknowledgeWithdrawal',
+  'listTransfers',
+  'listTransferAgreements',
 ])
 
 /** The organisation the caller acts for; none without a valid key. */
@@ -1257,7 +1294,14 @@ function organisationOf(relation: Relation): string | undefined {
 /** Strings the body of this answer must not contain. */
 function forbiddenIn(operationId: string, cell: Cell, status: number, target: Target, fx: Fixtures): string[] {
   const forbidden: string[] = [SENTINEL.psychosocial] // never consented to anyone but shown to the sender
-  if (cell.relation === 'own' && status < 300 && ['getCase', 'updateCase'].includes(operationId)) forbidden.length = 0
+  // The sending partner holds everything of the case: its case reads and its DPO's subject access export show all of it.
+  if (
+    cell.relation === 'own' &&
+    status < 300 &&
+    ['getCase', 'updateCase', 'exportSubjectAccess'].includes(operationId)
+  ) {
+    forbidden.length = 0
+  }
   if (status >= 300 || NON_PARTY.has(cell.relation)) {
     forbidden.push(...fx.references, ...ALL_SENTINELS)
     if (status < 300) forbidden.push(...fx.caseIds)
@@ -1320,6 +1364,13 @@ function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
   }
   // Health is consented to IOM Ukraine; identity too, but it goes only to the partner that accepted.
   if (operationId === 'getCase' && cell.relation === 'counterpartAcknowledged') return [SENTINEL.health]
+  if (operationId === 'exportSubjectAccess' && cell.relation === 'own') {
+    return [...ALL_SENTINELS, target.params.packetId as string]
+  }
+  if (operationId === 'exportSubjectAccess' && cell.relation === 'counterpartAcknowledged') {
+    return [SENTINEL.health, target.params.packetId as string]
+  }
+  if (operationId === 'listTransfers' && cell.relation === 'own') return [target.params.packetId as string]
   if (operationId === 'getCase' && cell.relation === 'counterpartAccepted') return [SENTINEL.identity, SENTINEL.health]
   if (operationId === 'getPacket' && ['own', 'counterpart', 'counterpartAcknowledged'].includes(cell.relation)) {
     return [SENTINEL.health] // the enquiry

@@ -77,6 +77,7 @@ function consent(provisions: ConsentProvision[], overrides: Partial<Consent> = {
     withdrawal_reason: null,
     withdrawn_by_principal_id: null,
     expiry_noticed_at: null,
+    informed_of_transfer_risks: false,
     ...overrides,
   }
 }

@@ -365,8 +365,13 @@ export interface paths {
          *     recipient and purpose go in; the answer lists the categories withheld and why. A packet
          *     with nothing consented, for a purpose the case's step does not serve
          *     (`purpose-not-served`), or to an organisation that cannot receive referrals, is refused
-         *     (422). A new packet supersedes the previous open one to the same recipient. The sending
-         *     partner's `caseworker` or `supervisor`.
+         *     (422). A packet leaving the EU/EEA for a country without an adequacy decision needs a
+         *     legal basis (GDPR Chapter V): `transfer_basis`, or else a valid standing transfer
+         *     agreement between the two organisations; without one it is refused (422,
+         *     `transfer-basis-required`). The packet records its basis in `transfer`, and the full
+         *     referral that follows an acceptance rests on the basis of the enquiry. A new packet
+         *     supersedes the previous open one to the same recipient. The sending partner's
+         *     `caseworker` or `supervisor`.
          */
         post: operations["sendPacket"];
         delete?: never;
@@ -1016,6 +1021,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/transfer-agreements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List standing transfer agreements
+         * @description The Art. 46 safeguards registered between organisations, oldest first. The hub `admin` sees
+         *     all of them; a `dpo` those its organisation is a party to.
+         */
+        get: operations["listTransferAgreements"];
+        put?: never;
+        /**
+         * Register a standing transfer agreement
+         * @description Records that an organisation in the EU/EEA (the exporter) may send personal data to an
+         *     organisation outside it (the importer) under appropriate safeguards (GDPR Art. 46): their
+         *     kind, the agreement's reference, and the dates it is valid. While it is valid, packets
+         *     from the exporter to the importer rest on it unless the sender names another basis. Hub
+         *     `admin` only. An exporter outside the EU/EEA, or an importer inside it or in a country with
+         *     an adequacy decision, is refused (422).
+         */
+        post: operations["createTransferAgreement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every transfer out of the EU/EEA, with its legal basis
+         * @description The packets your organisation sent or received that left the EU/EEA, newest first, each
+         *     with the legal basis recorded when it was sent (GDPR Chapter V). The `dpo` only.
+         */
+        get: operations["listTransfers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/subject-access-export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Everything held about the person of a case (GDPR Art. 15)
+         * @description For a subject access request: the case's sections and profile, its records and consents,
+         *     every packet with who received it and when, the organisations it went to, and every read
+         *     and change in the audit trail, as your organisation may see them (the sending partner sees
+         *     all). `Accept: application/json` (the default) or `text/html` for a readable document to
+         *     hand to the person. The `dpo` of a party organisation only; the export itself is recorded
+         *     in the audit trail.
+         */
+        get: operations["exportSubjectAccess"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     event: {
@@ -1178,6 +1261,9 @@ export interface components {
             kind: components["schemas"]["OrganisationKind"];
             can_send: boolean;
             can_receive: boolean;
+            transfer_zone: components["schemas"]["TransferZone"];
+            /** @description The European Commission's adequacy decision for the organisation's country, when it has one that covers every recipient there. */
+            adequacy_decision: string | null;
             created_at: components["schemas"]["Timestamp"];
         };
         OrganisationPage: {
@@ -1484,6 +1570,14 @@ export interface components {
             provisions: components["schemas"]["ConsentProvision"][];
             /** Format: date-time */
             expires_at?: string | null;
+            /**
+             * @description The person was informed of the possible risks of sending the data to a recipient in a
+             *     country without an adequacy decision and without appropriate safeguards. Only a
+             *     consent that says so can be the legal basis of such a transfer (GDPR Art. 49(1)(a),
+             *     `transfer_basis.legal_basis: explicit_consent`).
+             * @default false
+             */
+            informed_of_transfer_risks: boolean;
         };
         ConsentWithdrawal: {
             reason?: components["schemas"]["LongText"];
@@ -1517,6 +1611,8 @@ export interface components {
             /** Format: date-time */
             withdrawn_at: string | null;
             withdrawal_reason: string | null;
+            /** @description The person was informed of the risks of a transfer without safeguards (GDPR Art. 49(1)(a)). */
+            informed_of_transfer_risks: boolean;
         };
         ConsentList: {
             items: components["schemas"]["Consent"][];
@@ -1526,6 +1622,7 @@ export interface components {
             recipient_organisation_id: string;
             purpose: components["schemas"]["Purpose"];
             note?: components["schemas"]["LongText"];
+            transfer_basis?: components["schemas"]["TransferBasisChoice"];
         };
         /**
          * @description A packet's lifecycle. `sent` → `received` (the recipient's first read) → `acknowledged`
@@ -1600,6 +1697,8 @@ export interface components {
                 note?: string;
             };
             questions: string[] | null;
+            /** @description The legal basis on which the packet left the EU/EEA (GDPR Chapter V); null for a packet that stayed inside it. */
+            transfer: components["schemas"]["TransferBasis"] | null;
         };
         /**
          * @description `enquiry`: the first packet to a receiving partner, with the minimum it needs to decide
@@ -2212,6 +2311,221 @@ export interface components {
          * @enum {string}
          */
         EscalationKind: "step_deadline" | "withdrawal_acknowledgement" | "exit_alert" | "notification_undelivered";
+        /**
+         * @description Where an organisation's country stands for transfers of personal data from the EU/EEA
+         *     (GDPR Chapter V): `eea` (no transfer), `adequate` (a European Commission adequacy decision
+         *     covers every recipient there, Art. 45), `third_country` (no adequacy decision, or one that
+         *     covers only some recipients, such as the EU-U.S. Data Privacy Framework: a transfer needs
+         *     Art. 46 safeguards or an Art. 49 derogation). Kept as data in `src/transfers/countries.json`.
+         * @enum {string}
+         */
+        TransferZone: "eea" | "adequate" | "third_country";
+        /**
+         * @description `adequacy_decision` (Art. 45, recorded by the service); `safeguards`: a standing transfer
+         *     agreement between the two organisations (Art. 46: standard contractual clauses, an
+         *     administrative arrangement between public bodies, …); `explicit_consent`: the person
+         *     explicitly consented after being informed of the risks (Art. 49(1)(a)); `vital_interests`
+         *     (Art. 49(1)(f)); `public_interest`: important reasons of public interest (Art. 49(1)(d)).
+         * @enum {string}
+         */
+        TransferLegalBasis: "adequacy_decision" | "safeguards" | "explicit_consent" | "vital_interests" | "public_interest";
+        /**
+         * @description The legal basis for a packet to a recipient outside the EU/EEA in a country without an
+         *     adequacy decision. Without it, the standing transfer agreement between the two
+         *     organisations (if one is valid today) is used; with neither, the packet is refused (422,
+         *     `urn:trm:problem:transfer-basis-required`). `safeguards` may name the agreement
+         *     (`agreement_id`); `explicit_consent` names a consent of the case (`consent_id`) that is
+         *     active, names the recipient and says the person was informed of the risks;
+         *     `vital_interests` and `public_interest` need a `justification`. Inside the EU/EEA, or to
+         *     a country with an adequacy decision, no choice is needed.
+         */
+        TransferBasisChoice: {
+            /** @enum {string} */
+            legal_basis: "safeguards" | "explicit_consent" | "vital_interests" | "public_interest";
+            /** Format: uuid */
+            agreement_id?: string;
+            /** Format: uuid */
+            consent_id?: string;
+            justification?: components["schemas"]["LongText"];
+        };
+        /** @description The legal basis a packet left the EU/EEA on, as recorded when it was sent. */
+        TransferBasis: {
+            destination_country: components["schemas"]["CountryCode"];
+            /** @enum {string} */
+            zone: "adequate" | "third_country";
+            legal_basis: components["schemas"]["TransferLegalBasis"];
+            /**
+             * @description The GDPR provision, e.g. `Art. 46(3)(b)`.
+             * @example Art. 46(3)(b)
+             */
+            article: string;
+            adequacy_decision: string | null;
+            /** Format: uuid */
+            agreement_id: string | null;
+            agreement_reference: string | null;
+            /** Format: uuid */
+            consent_id: string | null;
+            justification: string | null;
+        };
+        /**
+         * @description The kind of Art. 46 safeguard: `legally_binding_instrument` between public authorities or
+         *     bodies (Art. 46(2)(a)), `binding_corporate_rules` (Art. 46(2)(b)),
+         *     `standard_contractual_clauses` adopted by the Commission (Art. 46(2)(c)),
+         *     `administrative_arrangement` between public authorities or bodies, authorised by the
+         *     supervisory authority (Art. 46(3)(b)).
+         * @enum {string}
+         */
+        TransferSafeguard: "standard_contractual_clauses" | "administrative_arrangement" | "legally_binding_instrument" | "binding_corporate_rules";
+        NewTransferAgreement: {
+            /**
+             * Format: uuid
+             * @description The organisation in the EU/EEA that sends.
+             */
+            exporter_organisation_id: string;
+            /**
+             * Format: uuid
+             * @description The organisation outside the EU/EEA that receives.
+             */
+            importer_organisation_id: string;
+            safeguard: components["schemas"]["TransferSafeguard"];
+            reference: components["schemas"]["ShortText"];
+            /** Format: date */
+            valid_from: string;
+            /** Format: date */
+            valid_until?: string | null;
+        };
+        TransferAgreement: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            exporter_organisation_id: string;
+            /** Format: uuid */
+            importer_organisation_id: string;
+            safeguard: components["schemas"]["TransferSafeguard"];
+            article: string;
+            reference: string;
+            /** Format: date */
+            valid_from: string;
+            /** Format: date */
+            valid_until: string | null;
+            /** Format: uuid */
+            registered_by_principal_id: string;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        TransferAgreementPage: {
+            items: components["schemas"]["TransferAgreement"][];
+            next_cursor: string | null;
+        };
+        /** @description One packet that left the EU/EEA, and its legal basis. */
+        Transfer: {
+            /** Format: uuid */
+            packet_id: string;
+            packet_kind: components["schemas"]["PacketKind"];
+            /** Format: uuid */
+            case_id: string;
+            case_reference: string;
+            /** Format: uuid */
+            sender_organisation_id: string;
+            /** Format: uuid */
+            recipient_organisation_id: string;
+            sent_at: components["schemas"]["Timestamp"];
+            basis: components["schemas"]["TransferBasis"];
+        };
+        TransferPage: {
+            items: components["schemas"]["Transfer"][];
+            next_cursor: string | null;
+        };
+        /** @description A packet of the case, who received it and when, and what it carried (as your organisation may read it now). */
+        SubjectAccessPacket: {
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["PacketKind"];
+            version: number;
+            purpose: components["schemas"]["Purpose"];
+            status: components["schemas"]["PacketStatus"];
+            /** Format: uuid */
+            sender_organisation_id: string;
+            sender_name: string;
+            /** Format: uuid */
+            recipient_organisation_id: string;
+            recipient_name: string;
+            recipient_country: components["schemas"]["CountryCode"];
+            sent_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: date-time
+             * @description When the recipient first read it.
+             */
+            received_at: string | null;
+            history: components["schemas"]["PacketStep"][];
+            included_categories: components["schemas"]["DataCategory"][];
+            withheld: components["schemas"]["WithheldCategory"][];
+            content_hash: string;
+            content: components["schemas"]["PacketContent"];
+            transfer: components["schemas"]["TransferBasis"] | null;
+        };
+        /** @description An organisation the person's data was sent to. */
+        SubjectAccessRecipient: {
+            /** Format: uuid */
+            organisation_id: string;
+            name: string;
+            country: components["schemas"]["CountryCode"];
+            packets: number;
+            first_sent_at: components["schemas"]["Timestamp"];
+            last_sent_at: components["schemas"]["Timestamp"];
+        };
+        /** @description An entry of the audit trail, with the names of who made it. */
+        SubjectAccessAccess: {
+            audit_id: string;
+            at: components["schemas"]["Timestamp"];
+            /** @description The operation, by its operationId. */
+            action: string;
+            /** Format: uuid */
+            organisation_id: string;
+            organisation_name: string;
+            /** Format: uuid */
+            principal_id: string;
+            principal_name: string;
+            resource_type: string;
+            /** Format: uuid */
+            resource_id: string;
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description Everything your organisation holds about the person of a case (GDPR Art. 15), as the
+         *     disclosure policy lets it read the case: for the sending partner all of it. `reads` are the
+         *     audit trail's reads of the case's data, `changes` its writes (only your organisation's own
+         *     where the policy shows you only those).
+         */
+        SubjectAccessExport: {
+            generated_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description The organisation whose holdings this is.
+             */
+            organisation_id: string;
+            /** @description Whether your organisation reads every category and every audit record of the case (the sending partner, or the lead). */
+            complete: boolean;
+            case: {
+                /** Format: uuid */
+                id: string;
+                reference: string;
+                sop_id: string;
+                sop_version: number;
+                step: string;
+                created_at: components["schemas"]["Timestamp"];
+                profile: components["schemas"]["CaseProfileView"];
+                sections: components["schemas"]["CaseSections"];
+                parties: components["schemas"]["CaseParty"][];
+            };
+            consents: components["schemas"]["Consent"][];
+            records: components["schemas"]["CaseRecord"][];
+            packets: components["schemas"]["SubjectAccessPacket"][];
+            recipients: components["schemas"]["SubjectAccessRecipient"][];
+            reads: components["schemas"]["SubjectAccessAccess"][];
+            changes: components["schemas"]["SubjectAccessAccess"][];
+        };
     };
     responses: {
         /** @description The resource is not in a state that allows this action. */
@@ -2379,6 +2693,24 @@ export interface components {
                  *       "title": "Not found",
                  *       "status": 404,
                  *       "detail": "No organisation 9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d.",
+                 *       "request_id": "req-1a"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `Accept` header names no media type the operation can produce. */
+        NotAcceptable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:not-acceptable",
+                 *       "title": "Not acceptable",
+                 *       "status": 406,
+                 *       "detail": "This operation answers application/json or text/html, not application/pdf.",
                  *       "request_id": "req-1a"
                  *     }
                  */
@@ -2643,6 +2975,8 @@ export interface operations {
                      *         "kind": "iom_mission",
                      *         "can_send": true,
                      *         "can_receive": false,
+                     *         "transfer_zone": "eea",
+                     *         "adequacy_decision": null,
                      *         "created_at": "2026-11-20T09:00:00Z"
                      *       },
                      *       "api_key": {
@@ -2696,6 +3030,8 @@ export interface operations {
                      *           "kind": "iom_mission",
                      *           "can_send": false,
                      *           "can_receive": true,
+                     *           "transfer_zone": "third_country",
+                     *           "adequacy_decision": null,
                      *           "created_at": "2026-11-20T09:00:00Z"
                      *         }
                      *       ],
@@ -2749,6 +3085,8 @@ export interface operations {
                      *       "kind": "ngo",
                      *       "can_send": false,
                      *       "can_receive": true,
+                     *       "transfer_zone": "third_country",
+                     *       "adequacy_decision": null,
                      *       "created_at": "2026-11-25T10:00:00Z"
                      *     }
                      */
@@ -2790,6 +3128,8 @@ export interface operations {
                      *       "kind": "iom_mission",
                      *       "can_send": false,
                      *       "can_receive": true,
+                     *       "transfer_zone": "third_country",
+                     *       "adequacy_decision": null,
                      *       "created_at": "2026-11-20T09:00:00Z"
                      *     }
                      */
@@ -4976,6 +5316,162 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTransferAgreements: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of agreements. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferAgreementPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createTransferAgreement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "exporter_organisation_id": "00000000-0000-4000-8000-000000000101",
+                 *       "importer_organisation_id": "00000000-0000-4000-8000-000000000201",
+                 *       "safeguard": "administrative_arrangement",
+                 *       "reference": "IOM Poland – IOM Ukraine administrative arrangement 2026/01",
+                 *       "valid_from": "2026-01-01",
+                 *       "valid_until": "2028-12-31"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewTransferAgreement"];
+            };
+        };
+        responses: {
+            /** @description The agreement. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "4b3a2918-0f7e-4d6c-9b5a-49382716f5e4",
+                     *       "exporter_organisation_id": "00000000-0000-4000-8000-000000000101",
+                     *       "importer_organisation_id": "00000000-0000-4000-8000-000000000201",
+                     *       "safeguard": "administrative_arrangement",
+                     *       "article": "Art. 46(3)(b)",
+                     *       "reference": "IOM Poland – IOM Ukraine administrative arrangement 2026/01",
+                     *       "valid_from": "2026-01-01",
+                     *       "valid_until": "2028-12-31",
+                     *       "registered_by_principal_id": "00000000-0000-4000-8001-000000000001",
+                     *       "created_at": "2026-11-20T09:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TransferAgreement"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTransfers: {
+        parameters: {
+            query?: {
+                /** @description Only packets sent by this organisation. */
+                from?: string;
+                /** @description Only packets received by this organisation. */
+                to?: string;
+                /** @description Only transfers to this country (ISO 3166-1 alpha-2). */
+                country?: components["schemas"]["CountryCode"];
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of transfers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    exportSubjectAccess: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectAccessExport"];
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

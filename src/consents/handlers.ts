@@ -88,7 +88,10 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
             caseId: found.id,
             resourceType: 'consent',
             resourceId: consent.id,
-            details: { provisions: body.provisions },
+            details: {
+              provisions: body.provisions,
+              informed_of_transfer_risks: body.informed_of_transfer_risks ?? false,
+            },
           })
           await recordEvent(
             trx,
@@ -144,7 +147,7 @@ async function renderConsent(
 }
 
 /** A consent as the caller may see it: the guardian's details and the child's views stay with the sending partner. */
-function presentConsent(row: Consent, found: Case, caller: Caller, now: Date): components['schemas']['Consent'] {
+export function presentConsent(row: Consent, found: Case, caller: Caller, now: Date): components['schemas']['Consent'] {
   const consent = {
     id: row.id,
     case_id: row.case_id,
@@ -163,6 +166,7 @@ function presentConsent(row: Consent, found: Case, caller: Caller, now: Date): c
     withdrawn_at: row.withdrawn_at?.toISOString() ?? null,
     withdrawal_reason: row.withdrawal_reason,
     guardian_consented: row.guardian !== null,
+    informed_of_transfer_risks: row.informed_of_transfer_risks,
   }
   return discloseCase(found, [], { organisationId: caller.organisation.id, role: 'invited' }, [], now).consent(consent)
 }

@@ -25,6 +25,7 @@ export async function insertConsent(db: Db, input: NewConsentInput): Promise<Con
       child_views: consent.child_views ?? null,
       provisions: json(consent.provisions),
       expires_at: consent.expires_at ?? null,
+      informed_of_transfer_risks: consent.informed_of_transfer_risks ?? false,
       recorded_by_principal_id: input.principalId,
       recorded_by_organisation_id: input.organisationId,
     })

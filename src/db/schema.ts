@@ -109,6 +109,7 @@ export interface ConsentTable {
   withdrawal_reason: string | null
   withdrawn_by_principal_id: string | null
   expiry_noticed_at: TimestampOrNull
+  informed_of_transfer_risks: ColumnType<boolean, boolean | undefined, boolean>
 }
 
 export interface PacketTable {
@@ -132,9 +133,25 @@ export interface PacketTable {
   acknowledgement: JsonOrNull<Schemas['PacketAcknowledgement']>
   decision: JsonOrNull<NonNullable<Schemas['PacketSummary']['decision']>>
   questions: JsonOrNull<string[]>
+  /** The legal basis the packet left the EU/EEA on; null for a packet that stayed inside it. */
+  transfer: JsonOrNull<Schemas['TransferBasis']>
   revision: Generated<number>
   sent_at: Timestamp
   updated_at: Timestamp
+}
+
+export interface TransferAgreementTable {
+  id: Generated<string>
+  seq: Sequence
+  exporter_organisation_id: string
+  importer_organisation_id: string
+  safeguard: Schemas['TransferSafeguard']
+  reference: string
+  /** Dates as `YYYY-MM-DD`; read them with `::text`, as drivers turn a date into a local midnight. */
+  valid_from: string
+  valid_until: string | null
+  registered_by_principal_id: string
+  created_at: Timestamp
 }
 
 export interface IdempotencyKeyTable {
@@ -325,6 +342,7 @@ export interface DB {
   webhook_attempts: WebhookAttemptTable
   withdrawal_notices: WithdrawalNoticeTable
   safety_overrides: SafetyOverrideTable
+  transfer_agreements: TransferAgreementTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -340,6 +358,7 @@ export type Packet = Selectable<PacketTable>
 export type AuditRecord = Selectable<AuditRecordTable>
 export type CaseRecord = Selectable<CaseRecordTable>
 export type SafetyOverride = Selectable<SafetyOverrideTable>
+export type TransferAgreement = Selectable<TransferAgreementTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
 export type NewEscalation = Insertable<EscalationTable>

@@ -340,3 +340,40 @@ function authority(
     ],
   }
 }
+export interface DemoTransferAgreement {
+  id: string
+  exporter_organisation_id: string
+  importer_organisation_id: string
+  safeguard: 'administrative_arrangement' | 'standard_contractual_clauses'
+  reference: string
+  valid_from: string
+  valid_until: string
+}
+
+/**
+ * Standing transfer agreements (GDPR Art. 46) for every demo corridor out of Poland, registered by
+ * the hub administrator: a referral to Ukraine, Albania or Morocco (no adequacy decision) rests on
+ * them. Regular referrals are no "occasional" transfer, so safeguards, not derogations, are their
+ * basis: public bodies and IOM sign administrative arrangements, the NGO standard contractual clauses.
+ */
+export const demoTransferAgreements: DemoTransferAgreement[] = (() => {
+  const ids = demoOrganisationIds
+  const exporters = [ids.iomPoland, ids.borderGuardPoland, ids.ngoWarsaw]
+  const importers = [ids.iomUkraine, ids.kyivShelter, ids.iomAlbania, ids.iomMorocco]
+  return exporters.flatMap((exporter, e) =>
+    importers.map((importer, i) => {
+      const sender = demoOrganisations.find((organisation) => organisation.id === exporter)
+      const receiver = demoOrganisations.find((organisation) => organisation.id === importer)
+      const safeguard = sender?.kind === 'ngo' ? 'standard_contractual_clauses' : 'administrative_arrangement'
+      return {
+        id: `00000000-0000-4000-8002-00000000${String(e + 1).padStart(2, '0')}${String(i + 1).padStart(2, '0')}`,
+        exporter_organisation_id: exporter,
+        importer_organisation_id: importer,
+        safeguard,
+        reference: `${sender?.name} – ${receiver?.name}: ${safeguard.replaceAll('_', ' ')} 2026/${e + 1}${i + 1}`,
+        valid_from: '2026-01-01',
+        valid_until: '2030-12-31',
+      }
+    }),
+  )
+})()

@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../db/schema.js'
 import { apiKeyFromParts } from '../http/authentication.js'
 import { insertApiKey, insertOrganisation, insertPrincipal } from '../organisations/queries.js'
-import { demoOrganisations } from './demo-data.js'
+import { insertAgreement } from '../transfers/queries.js'
+import { demoOrganisations, demoTransferAgreements } from './demo-data.js'
 
 /** Seeds the demo data set into an empty database; answers whether it did. */
 export async function seedDemoIfEmpty(db: Kysely<DB>): Promise<boolean> {
@@ -15,6 +16,10 @@ export async function seedDemoIfEmpty(db: Kysely<DB>): Promise<boolean> {
         await insertPrincipal(trx, { ...principal, organisation_id: organisation.id })
         await insertApiKey(trx, principal.id, apiKeyFromParts(key.prefix, key.secret), 'demo key (public)')
       }
+    }
+    const hubAdmin = demoOrganisations[0]?.principals[0]?.id ?? ''
+    for (const agreement of demoTransferAgreements) {
+      await insertAgreement(trx, { ...agreement, registered_by_principal_id: hubAdmin })
     }
     return true
   })

@@ -6,17 +6,19 @@ import { callerOf, generateApiKey, requireHubAdmin } from '../http/authenticatio
 import type { Handlers } from '../http/contract.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
+import { countryStanding } from '../transfers/countries.js'
 import * as queries from './queries.js'
 
 type Schemas = components['schemas']
 
 export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
+  const present = (row: Organisation) => presentOrganisation(row, clock.now())
   return {
     async getMe(request) {
       const caller = callerOf(request)
       return {
         principal: presentPrincipal(caller.principal),
-        organisation: presentOrganisation(caller.organisation),
+        organisation: present(caller.organisation),
         api_key: caller.apiKey,
       }
     },
@@ -26,21 +28,21 @@ export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
       const { limit = 50, cursor, country, kind, side } = request.query
       const after = cursor ? decodeCursor(cursor, ['text', 'uuid']) : undefined
       const rows = await queries.listOrganisations(db, { country, kind, side, after, limit })
-      return toPage(rows, limit, presentOrganisation, (row) => [row.name, row.id])
+      return toPage(rows, limit, present, (row) => [row.name, row.id])
     },
 
     async createOrganisation(request, reply) {
       requireHubAdmin(request)
       const organisation = await queries.insertOrganisation(db, request.body)
       reply.code(201).header('location', `/v1/organisations/${organisation.id}`)
-      return presentOrganisation(organisation)
+      return present(organisation)
     },
 
     async getOrganisation(request) {
       callerOf(request)
       const organisation = await queries.findOrganisation(db, request.params.organisationId)
       if (!organisation) throw notFound('organisation', request.params.organisationId)
-      return presentOrganisation(organisation)
+      return present(organisation)
     },
 
     async listPrincipals(request) {
@@ -104,8 +106,15 @@ export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
   } satisfies Partial<Handlers>
 }
 
-export function presentOrganisation(row: Organisation): Schemas['Organisation'] {
-  return { ...row, created_at: row.created_at.toISOString() }
+/** An organisation as the directory shows it, with where its country stands for transfers from the EU/EEA on that day. */
+export function presentOrganisation(row: Organisation, now: Date): Schemas['Organisation'] {
+  const standing = countryStanding(row.country, now)
+  return {
+    ...row,
+    transfer_zone: standing.zone,
+    adequacy_decision: standing.adequacyDecision,
+    created_at: row.created_at.toISOString(),
+  }
 }
 
 export function presentPrincipal(row: Principal): Schemas['Principal'] {

@@ -8,7 +8,7 @@ import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
 import { addParty, consentsOfCase, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
-import type { Case, Consent, DB, Packet, PacketStatus, PacketStep, Purpose } from '../db/schema.js'
+import type { Case, Consent, DB, Organisation, Packet, PacketStatus, PacketStep, Purpose } from '../db/schema.js'
 import { composePacket, disclosePacket } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
@@ -18,6 +18,8 @@ import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
 import type { SopRegistry } from '../sops/registry.js'
+import { choiceOf, type TransferBasisChoice } from '../transfers/basis.js'
+import { resolveTransfer } from '../transfers/resolve.js'
 import { nextPacketStatus, type PacketAction } from './lifecycle.js'
 import * as queries from './queries.js'
 
@@ -42,22 +44,38 @@ const amends: Record<PacketKind, PacketKind[]> = {
 }
 
 export function packetHandlers({ db, sops, clock }: PacketDependencies) {
-  /** Composes a packet from the case as it is now, supersedes the one it amends, and records that it was sent. */
+  /**
+   * Composes a packet from the case as it is now, checks the legal basis of its transfer when it
+   * leaves the EU/EEA, supersedes the one it amends, and records that it was sent.
+   */
   async function send(
     trx: Transaction<DB>,
     request: FastifyRequest,
     found: Case,
-    from: { organisationId: string; principalId: string | null },
-    to: { recipientId: string; recipientName: string; purpose: Purpose; note: string | null; kind: PacketKind },
+    from: { organisation: Organisation; principalId: string | null },
+    to: {
+      recipient: Organisation
+      purpose: Purpose
+      note: string | null
+      kind: PacketKind
+      transfer: TransferBasisChoice | undefined
+    },
     now: Date,
   ): Promise<Packet> {
     const consents = await consentsOfCase(trx, found.id)
+    const transfer = await resolveTransfer(trx, {
+      sender: from.organisation,
+      recipient: to.recipient,
+      choice: to.transfer,
+      consents,
+      now,
+    })
     const records = (await recordsOf(trx, found.id)).map(presentRecord)
-    const composed = composePacket({ ...found, records }, consents, to.recipientId, to.purpose, to.kind, now)
+    const composed = composePacket({ ...found, records }, consents, to.recipient.id, to.purpose, to.kind, now)
     if (composed.included.length === 0 && to.kind !== 'enquiry' && to.kind !== 'referral') {
       throw new ProblemError(
         422,
-        `No active consent covers any data of this case for ${to.recipientName} and ${to.purpose}.`,
+        `No active consent covers any data of this case for ${to.recipient.name} and ${to.purpose}.`,
         { code: 'nothing-consented', extras: { withheld: composed.withheld } },
       )
     }
@@ -65,9 +83,9 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       status,
       at: now.toISOString(),
       principal_id: from.principalId,
-      organisation_id: from.organisationId,
+      organisation_id: from.organisation.id,
     })
-    const previous = await queries.latestPacket(trx, found.id, to.recipientId, amends[to.kind])
+    const previous = await queries.latestPacket(trx, found.id, to.recipient.id, amends[to.kind])
     const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
     if (superseded) {
       await queries.changePacket(trx, superseded, { status: 'superseded', step: step('superseded'), at: now })
@@ -76,9 +94,9 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
     const packet = await queries.insertPacket(trx, {
       case_id: found.id,
       kind: to.kind,
-      version: (await queries.packetCount(trx, found.id, to.recipientId)) + 1,
-      sender_organisation_id: from.organisationId,
-      recipient_organisation_id: to.recipientId,
+      version: (await queries.packetCount(trx, found.id, to.recipient.id)) + 1,
+      sender_organisation_id: from.organisation.id,
+      recipient_organisation_id: to.recipient.id,
       purpose: to.purpose,
       note: to.note,
       status: 'sent',
@@ -92,6 +110,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       acknowledgement: null,
       decision: null,
       questions: null,
+      transfer,
       sent_at: now,
       updated_at: now,
     })
@@ -102,11 +121,12 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       resourceId: packet.id,
       details: {
         kind: to.kind,
-        recipient_organisation_id: to.recipientId,
+        recipient_organisation_id: to.recipient.id,
         purpose: to.purpose,
         included_categories: composed.included,
         withheld: composed.withheld,
         content_hash: composed.contentHash,
+        transfer: transfer && { legal_basis: transfer.legal_basis, article: transfer.article },
       },
     })
     return packet
@@ -171,17 +191,19 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         await recordPacketEvent(trx, found.reference, packet, status, fields.decision?.reason_code)
         const changed = await applyTransition(trx, request, caller, found, open, {}, now)
         if (open.transition.effects?.includes('full_referral')) {
+          const sender = await findOrganisation(trx, packet.sender_organisation_id)
+          if (!sender) throw notFound('organisation', packet.sender_organisation_id)
           await send(
             trx,
             request,
             changed,
-            { organisationId: packet.sender_organisation_id, principalId: null },
+            { organisation: sender, principalId: null },
             {
-              recipientId: caller.organisation.id,
-              recipientName: caller.organisation.name,
+              recipient: caller.organisation,
               purpose: packet.purpose,
               note: null,
               kind: 'referral',
+              transfer: choiceOf(packet.transfer),
             },
             now,
           )
@@ -194,7 +216,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
 
   return {
     async sendPacket(request, reply) {
-      const { recipient_organisation_id: recipientId, purpose, note } = request.body
+      const { recipient_organisation_id: recipientId, purpose, note, transfer_basis: transfer } = request.body
       return runCaseChange(
         db,
         request,
@@ -237,8 +259,8 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
             trx,
             request,
             found,
-            { organisationId: caller.organisation.id, principalId: caller.principal.id },
-            { recipientId: recipient.id, recipientName: recipient.name, purpose, note: note ?? null, kind },
+            { organisation: caller.organisation, principalId: caller.principal.id },
+            { recipient, purpose, note: note ?? null, kind, transfer },
             now,
           )
           await applyTransition(trx, request, caller, found, open, { counterpartId: recipient.id }, now)
@@ -408,6 +430,7 @@ function presentPacketSummary(
     acknowledgement: row.acknowledgement,
     decision: row.decision,
     questions: row.questions,
+    transfer: row.transfer,
   }
 }
 

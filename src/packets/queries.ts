@@ -104,6 +104,7 @@ export async function insertPacket(trx: Transaction<DB>, packet: NewPacketRow): 
       acknowledgement: packet.acknowledgement ? json(packet.acknowledgement) : null,
       decision: packet.decision ? json(packet.decision) : null,
       questions: packet.questions ? json(packet.questions) : null,
+      transfer: packet.transfer ? json(packet.transfer) : null,
     })
     .returningAll()
     .executeTakeFirstOrThrow()
