@@ -529,6 +529,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recompute the audit chain
+         * @description Recomputes the hash of every sealed audit record and batch, and checks every checkpoint's
+         *     signature, and names the first record that was changed, deleted or inserted into a sealed
+         *     batch (or the batch or checkpoint that was altered). Answers 200 whether the trail holds
+         *     (`valid: true`) or not. The data protection officer (`dpo`) of any organisation; it reads
+         *     no personal data. Takes time in proportion to the whole trail.
+         */
+        get: operations["verifyAuditTrail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that sign audit checkpoints
+         * @description A JSON Web Key Set (RFC 7517) of the Ed25519 keys that sign `audit.checkpoint` events;
+         *     each key's `kid` is its RFC 7638 thumbprint, the `kid` in the header of the checkpoints it
+         *     signed. Needs no key.
+         */
+        get: operations["getAuditSigningKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sops": {
         parameters: {
             query?: never;
@@ -1658,6 +1704,60 @@ export interface components {
             items: components["schemas"]["AuditRecord"][];
             next_cursor: string | null;
         };
+        AuditVerification: {
+            /** @description Every sealed record, batch and checkpoint holds. */
+            valid: boolean;
+            verified_at: components["schemas"]["Timestamp"];
+            /** @description Batches verified (up to the first failure). */
+            sealed_batches: number;
+            /** @description Records in the batches verified. */
+            sealed_records: number;
+            /** @description Records after the last verified batch: not sealed yet (they are within a minute or two of their commit). */
+            unsealed_records: number;
+            checkpoints_verified: number;
+            /** @description Checkpoints signed by a key the service no longer holds; check them with the key you kept. */
+            checkpoints_unverifiable: number;
+            last_checkpoint: components["schemas"]["AuditCheckpoint"] | null;
+            /** @description The first place, in the chain's order, where the trail does not hold; null when it holds. */
+            first_failure: components["schemas"]["AuditChainFailure"] | null;
+        };
+        AuditCheckpoint: {
+            seq: number;
+            batch_seq: number;
+            batch_hash: string;
+            key_id: string;
+            signed_at: components["schemas"]["Timestamp"];
+        };
+        AuditChainFailure: {
+            /**
+             * @description `record_changed`: a sealed record's content or place differs from what was sealed;
+             *     `record_deleted`: a sealed record is gone; `record_inserted`: a record lies inside a
+             *     sealed batch that did not hold it; `batch_altered`: a batch's seal does not match its
+             *     record hashes and the batch before it; `batch_missing`: a batch of the chain is gone;
+             *     `checkpoint_invalid`: a checkpoint's signature fails, or it signed a hash its batch no
+             *     longer has.
+             * @enum {string}
+             */
+            problem: "record_changed" | "record_deleted" | "record_inserted" | "batch_altered" | "batch_missing" | "checkpoint_invalid";
+            batch_seq: number;
+            /** @description The audit record, for the record_* problems. */
+            record_id: string | null;
+            detail: string;
+        };
+        JsonWebKeySet: {
+            keys: {
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                crv: "Ed25519";
+                x: string;
+                kid: string;
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                use: "sig";
+            }[];
+        };
         SopSummary: {
             id: string;
             version: number;
@@ -1902,9 +2002,12 @@ export interface components {
          *       that organisation and the recipient.
          *     - `escalation.raised` (a deadline was missed): the organisation that had to act and the
          *       sending and receiving partners.
+         *     - `audit.checkpoint` (the audit chain's head, signed; no `case_id`): every organisation.
+         *       `data.jws` is a compact JWS (`EdDSA`, Ed25519, `kid` in its header) whose payload names
+         *       the checkpoint, the batch and its hash; verify it with `GET /.well-known/jwks.json`.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "audit.checkpoint";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -1964,6 +2067,16 @@ export interface components {
              */
             override_id?: string;
             expires_at?: components["schemas"]["Timestamp"];
+            /** @description audit.checkpoint: the checkpoint. */
+            checkpoint_seq?: number;
+            /** @description audit.checkpoint: the last sealed batch it covers. */
+            batch_seq?: number;
+            /** @description audit.checkpoint: that batch's hash, the head of the chain. */
+            batch_hash?: string;
+            /** @description audit.checkpoint: the `kid` of the signing key. */
+            key_id?: string;
+            /** @description audit.checkpoint: the signed checkpoint, a compact JWS. */
+            jws?: string;
         };
         Event: {
             /**
@@ -1973,8 +2086,11 @@ export interface components {
             id: string;
             type: components["schemas"]["EventType"];
             occurred_at: components["schemas"]["Timestamp"];
-            /** Format: uuid */
-            case_id: string;
+            /**
+             * Format: uuid
+             * @description The case; null for `audit.checkpoint`.
+             */
+            case_id: string | null;
             /** @description The organisations the event concerns, to which it goes (see `EventType`). */
             organisation_ids: string[];
             data: components["schemas"]["EventData"];
@@ -3845,6 +3961,68 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyAuditTrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the verification found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerification"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getAuditSigningKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "keys": [
+                     *         {
+                     *           "kty": "OKP",
+                     *           "crv": "Ed25519",
+                     *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                     *           "kid": "C8Uy6tKsKd3mHwHwyLwm04J7K3MYiXFXTFvs6mWle_g",
+                     *           "alg": "EdDSA",
+                     *           "use": "sig"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonWebKeySet"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
