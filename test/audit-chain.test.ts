@@ -1,6 +1,9 @@
-import { compactVerify, createLocalJWKSet, exportJWK, generateKeyPair } from 'jose'
+import { stat } from 'node:fs/promises'
+import path from 'node:path'
+import { compactVerify, createLocalJWKSet, exportJWK, exportPKCS8, generateKeyPair } from 'jose'
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
+import { auditSigner, EMBEDDED_KEY_FILE, resolveAuditSigningKey } from '../src/audit/signing-key.js'
 import type { Clock } from '../src/clock.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
@@ -169,7 +172,7 @@ t.test('a sealed batch rewritten to match an edited record still fails', async (
 })
 
 t.test('checkpoints: signed, published to every partner, verifiable with the published key', async (t) => {
-  const { app, clock, sealer } = await sealedReferral(t)
+  const { app, clock, sealer, referral } = await sealedReferral(t)
   const keys = await app.request({ method: 'GET', url: '/.well-known/jwks.json' })
   t.equal(keys.statusCode, 200, 'the key set needs no key')
   const jwks = createLocalJWKSet(keys.json())
@@ -200,17 +203,15 @@ t.test('checkpoints: signed, published to every partner, verifiable with the pub
   await t.rejects(compactVerify(tampered, jwks), 'a forged signature does not verify')
 
   // More audit records: sealed at once, but the next checkpoint waits for the interval.
-  await app.request({ method: 'GET', url: `/v1/cases?limit=5`, key: dpo })
-  await app.request({ method: 'GET', url: `/v1/packets?direction=inbound`, key: recipient })
-  const read = await app.request({ method: 'GET', url: `/v1/packets?direction=outbound`, key: sender })
-  t.equal(read.statusCode, 200)
-  const caseRead = await app.request({ method: 'GET', url: `/v1/cases?limit=1`, key: sender })
-  t.equal(caseRead.statusCode, 200)
-  await app.request({ method: 'GET', url: `/v1/cases/${(await firstCase(app)).id}`, key: sender })
+  const readCase = async () => {
+    const read = await app.request({ method: 'GET', url: `/v1/cases/${referral.caseId}`, key: sender })
+    t.equal(read.statusCode, 200, 'IOM Poland reads the case: one more audit record')
+  }
+  await readCase()
   t.equal(await sealer.sealAll(), 0, 'the new records are sealed')
   t.equal((await checkpointsOf(recipient)).length, 1, 'with no new checkpoint within the hour')
   clock.advance(61)
-  await app.request({ method: 'GET', url: `/v1/cases/${(await firstCase(app)).id}`, key: sender })
+  await readCase()
   await sealer.sealAll()
   const later = await checkpointsOf(recipient)
   t.equal(later.length, 2, 'an hour later the next checkpoint is signed')
@@ -218,11 +219,6 @@ t.test('checkpoints: signed, published to every partner, verifiable with the pub
   t.match(JSON.parse(new TextDecoder().decode(second.payload)), { checkpoint_seq: 2 })
   t.equal((await verify(app)).checkpoints_verified, 2)
 })
-
-async function firstCase(app: TestApp): Promise<{ id: string }> {
-  const list = await app.request({ method: 'GET', url: '/v1/cases?limit=1', key: sender })
-  return list.json().items[0]
-}
 
 t.test(
   'a record that commits after a later one was sealed takes its place after it, without waiting',
@@ -292,3 +288,27 @@ t.test(
     t.equal(verification.valid, true, 'and the chain holds: the late record is in its place, not inserted')
   },
 )
+
+t.test('the signing key: a JWK or a PKCS8 PEM, or made once in the embedded data directory', async (t) => {
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+  const fromJwk = await auditSigner(JSON.stringify(await exportJWK(privateKey)))
+  const fromPem = await auditSigner(await exportPKCS8(privateKey))
+  t.equal(fromPem.keyId, fromJwk.keyId, 'the same key, whichever form it is given in')
+  await t.rejects(auditSigner('not a key'), { name: 'ConfigError' })
+  await t.rejects(auditSigner('{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}'), {
+    name: 'ConfigError',
+    message: /private key/,
+  })
+
+  const dataDir = t.testdir({})
+  const embedded = { auditSigningKey: undefined, databaseUrl: undefined, dataDir }
+  const made = await resolveAuditSigningKey(embedded)
+  t.ok(made, 'the embedded database gets a key on first start')
+  t.equal((await stat(path.join(dataDir, EMBEDDED_KEY_FILE))).mode & 0o777, 0o600, 'readable by its owner alone')
+  t.equal(await resolveAuditSigningKey(embedded), made, 'and keeps it')
+  t.equal(
+    await resolveAuditSigningKey({ ...embedded, databaseUrl: 'postgres://db.internal/trm' }),
+    undefined,
+    'PostgreSQL takes the key from the environment only',
+  )
+})
