@@ -1708,11 +1708,11 @@ export interface components {
             /** @description Every sealed record, batch and checkpoint holds. */
             valid: boolean;
             verified_at: components["schemas"]["Timestamp"];
-            /** @description Batches verified (up to the first failure). */
+            /** @description Batches in the chain. */
             sealed_batches: number;
-            /** @description Records in the batches verified. */
+            /** @description Records the batches list. */
             sealed_records: number;
-            /** @description Records after the last verified batch: not sealed yet (they are within a minute or two of their commit). */
+            /** @description Records after the last batch: not sealed yet (sealing follows their commit within a minute or two). */
             unsealed_records: number;
             checkpoints_verified: number;
             /** @description Checkpoints signed by a key the service no longer holds; check them with the key you kept. */

@@ -43,7 +43,6 @@ export async function verifyAuditTrail(
   let previousHash = GENESIS_HASH
   let previousTo = chainStart
   let expectedSeq = 1n
-  let sealedRecords = 0
   let failure: Failure | null = null
   pages: for (;;) {
     const batches = (
@@ -85,26 +84,28 @@ export async function verifyAuditTrail(
       }
       previousHash = batch.hash
       previousTo = to
-      sealedRecords += batch.record_ids.length
       expectedSeq += 1n
     }
     if (batches.length < BATCHES_PER_PAGE) break
   }
-  const lastBatch = expectedSeq - 1n
-  const checkpoints = await verifyCheckpoints(db, publicKeys, failure ? undefined : lastBatch)
+  const checkpoints = await verifyCheckpoints(db, publicKeys, failure ? undefined : expectedSeq - 1n)
   failure ??= checkpoints.failure
-  const unsealed = (
-    await sql<{ count: string }>`
-      select count(*)::text as count from audit_records
-      where (txid, id) > (${previousTo.txid}::xid8, ${previousTo.recordId}::bigint)
+  const totals = (
+    await sql<{ batches: string; records: string; unsealed: string }>`
+      with head as (select to_txid, to_record_id from audit_batches order by seq desc limit 1)
+      select (select count(*) from audit_batches)::text as batches,
+             (select coalesce(sum(cardinality(record_ids)), 0) from audit_batches)::text as records,
+             (select count(*) from audit_records
+              where (txid, id) > (coalesce((select to_txid from head), '0'::xid8),
+                                  coalesce((select to_record_id from head), 0)))::text as unsealed
     `.execute(db)
   ).rows[0]
   return {
     valid: failure === null,
     verified_at: now.toISOString(),
-    sealed_batches: Number(lastBatch),
-    sealed_records: sealedRecords,
-    unsealed_records: Number(unsealed?.count ?? 0),
+    sealed_batches: Number(totals?.batches ?? 0),
+    sealed_records: Number(totals?.records ?? 0),
+    unsealed_records: Number(totals?.unsealed ?? 0),
     checkpoints_verified: checkpoints.verified,
     checkpoints_unverifiable: checkpoints.unverifiable,
     last_checkpoint: checkpoints.last,
@@ -203,11 +204,12 @@ async function verifyCheckpoints(
   ).rows
   const keys = new Map(publicKeys.map((jwk) => [jwk.kid, jwk]))
   const check: CheckpointCheck = { verified: 0, unverifiable: 0, last: null, failure: null }
-  for (const row of rows) {
+  for (const [index, row] of rows.entries()) {
     const failed = (detail: string): CheckpointCheck => ({
       ...check,
       failure: { problem: 'checkpoint_invalid', batch_seq: Number(row.batch_seq), record_id: null, detail },
     })
+    if (Number(row.seq) !== index + 1) return failed(`Checkpoint ${index + 1} is missing.`)
     const jwk = keys.get(row.key_id)
     if (!jwk) {
       check.unverifiable += 1
