@@ -61,7 +61,7 @@ async function auditRows(app: TestApp, caseId: string) {
   return (
     await sql<{ id: string; txid: string; action: string; organisation_id: string }>`
       select id::text as id, txid::text as txid, action, organisation_id::text as organisation_id
-      from audit_records where case_id = ${caseId} order by txid, id
+      from audit_records where case_id = ${caseId} order by audit_records.txid, audit_records.id
     `.execute(app.database.db)
   ).rows
 }
@@ -311,4 +311,31 @@ t.test('the signing key: a JWK or a PKCS8 PEM, or made once in the embedded data
     undefined,
     'PostgreSQL takes the key from the environment only',
   )
+})
+
+t.test('a long trail: records and batches are sealed and verified in number order, not text order', async (t) => {
+  const clock = new TestClock()
+  const signingKey = await newSigningKey()
+  const app = await startTestApp(t, { auditSigningKey: signingKey }, clock)
+  // 21,500 reads in three transactions: record ids cross 999 → 1000 and 9999 → 10000, and the chain
+  // needs 22 batches of 1,000, more than one sealing transaction makes.
+  for (const size of [999, 9_001, 11_500]) {
+    await sql`
+      insert into audit_records (action, principal_id, organisation_id, request_id, resource_type, resource_id)
+      select 'getCase', '00000000-0000-4000-8001-000000000101', ${demoOrganisationIds.iomPoland}, 'read ' || n, 'case',
+             '00000000-0000-4000-8001-000000000101'
+      from generate_series(1, ${size}::int) as n
+    `.execute(app.database.db)
+  }
+  const sealer = await auditSealer(t, app, clock, { signingKey })
+  t.equal(await sealer.sealAll(), 0, 'every record is sealed')
+  const verification = await verify(app)
+  t.match(verification, { valid: true, sealed_batches: 22, sealed_records: 21_500, unsealed_records: 0 })
+  const tenThousandth = (
+    await sql<{
+      id: string
+    }>`select id::text as id from audit_records order by audit_records.id offset 9999 limit 1`.execute(app.database.db)
+  ).rows[0]?.id as string
+  await tamper(app, sql`update audit_records set request_id = 'rewritten' where id = ${tenThousandth}::bigint`)
+  t.match((await verify(app)).first_failure, { problem: 'record_changed', batch_seq: 10, record_id: tenThousandth })
 })

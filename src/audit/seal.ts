@@ -85,7 +85,7 @@ async function chainHead(trx: Transaction<DB>): Promise<Head> {
   const last = (
     await sql<{ seq: string; hash: string; to_txid: string; to_record_id: string }>`
       select seq::text as seq, hash, to_txid::text as to_txid, to_record_id::text as to_record_id
-      from audit_batches order by seq desc limit 1
+      from audit_batches order by audit_batches.seq desc limit 1
     `.execute(trx)
   ).rows[0]
   return last
@@ -112,7 +112,7 @@ async function sealableRecords(trx: Transaction<DB>, after: ChainPosition, limit
       from audit_records
       where (txid, id) > (${after.txid}::xid8, ${after.recordId}::bigint)
         and txid < pg_snapshot_xmin(pg_current_snapshot())
-      order by txid, id
+      order by audit_records.txid, audit_records.id
       limit ${limit}
     `.execute(trx)
   ).rows
@@ -154,7 +154,7 @@ async function checkpointIfDue(
   const last = (
     await sql<{ seq: string; batch_seq: string; signed_at: Date }>`
       select seq::text as seq, batch_seq::text as batch_seq, signed_at
-      from audit_checkpoints order by seq desc limit 1
+      from audit_checkpoints order by audit_checkpoints.seq desc limit 1
     `.execute(trx)
   ).rows[0]
   if (

@@ -49,7 +49,7 @@ export async function verifyAuditTrail(
       await sql<StoredBatch>`
         select seq::text as seq, previous_hash, hash, to_txid::text as to_txid, to_record_id::text as to_record_id,
                record_ids::text[] as record_ids, record_hashes, sealed_at
-        from audit_batches where seq >= ${String(expectedSeq)}::bigint order by seq limit ${BATCHES_PER_PAGE}
+        from audit_batches where audit_batches.seq >= ${String(expectedSeq)}::bigint order by audit_batches.seq limit ${BATCHES_PER_PAGE}
       `.execute(db)
     ).rows
     for (const batch of batches) {
@@ -92,7 +92,7 @@ export async function verifyAuditTrail(
   failure ??= checkpoints.failure
   const totals = (
     await sql<{ batches: string; records: string; unsealed: string }>`
-      with head as (select to_txid, to_record_id from audit_batches order by seq desc limit 1)
+      with head as (select to_txid, to_record_id from audit_batches order by audit_batches.seq desc limit 1)
       select (select count(*) from audit_batches)::text as batches,
              (select coalesce(sum(cardinality(record_ids)), 0) from audit_batches)::text as records,
              (select count(*) from audit_records
