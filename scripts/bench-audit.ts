@@ -126,7 +126,8 @@ try {
         (sealing ? `; sealed meanwhile: ${sealedDuring.toLocaleString('en-US')}` : ''),
     )
   }
-  await writes('chain by sealed batches, sealer running', [insertRecord], true)
+  await writes('no sealer', [insertRecord], false)
+  await writes('sealer running every 200 ms', [insertRecord], true)
   await writes('chain by one head lock (contrast)', ['select id from audit_seal_lock for update', insertRecord], false)
   const left = await sealAuditRecords(database.db, systemClock, options)
   const final = await verifyAuditTrail(database.db, [signer.publicJwk], new Date())
