@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { auditHandlers } from './audit/handlers.js'
+import { sealAuditJob } from './audit/seal.js'
+import { type AuditSigner, auditSigner } from './audit/signing-key.js'
 import { deadlineJob } from './cases/deadlines.js'
 import { caseHandlers } from './cases/handlers.js'
 import { procedureHandlers } from './cases/procedure-handlers.js'
@@ -49,6 +52,7 @@ export async function buildApp({
   sops = loadSops(),
   logger,
 }: AppDependencies): Promise<FastifyInstance> {
+  const signer = config.auditSigningKey ? await auditSigner(config.auditSigningKey) : undefined
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: loggerOptions(config.logLevel) }),
     bodyLimit: config.bodyLimitBytes,
@@ -106,6 +110,7 @@ export async function buildApp({
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
     ...transferHandlers({ db: database.db, clock }),
     ...subjectAccessHandlers({ db: database.db, sops, clock }),
+    ...auditHandlers({ db: database.db, clock, signer }),
   })
   app.addHook('onClose', () => database.close())
   return app
@@ -133,8 +138,13 @@ export interface BackgroundDependencies {
 
 /** The background work of the service, for the job queue of `npm start` or of `npm run worker`. */
 export function backgroundWork({ config, database, clock = systemClock, sops = loadSops() }: BackgroundDependencies) {
+  let signer: Promise<AuditSigner | undefined> | undefined
+  const sealOptions = async () => {
+    signer ??= config.auditSigningKey ? auditSigner(config.auditSigningKey) : Promise.resolve(undefined)
+    return { signer: await signer, checkpointEveryMs: config.auditCheckpointMinutes * 60_000 }
+  }
   return {
-    jobs: [deadlineJob(database.db, sops, clock)] as Job[],
+    jobs: [deadlineJob(database.db, sops, clock), sealAuditJob(database.db, clock, sealOptions)] as Job[],
     loops: [relayLoop(database.db)],
     consumers: [deliveryConsumer(database.db, config.webhooks)] as Consumer[],
   }

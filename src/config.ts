@@ -38,6 +38,13 @@ export interface Config {
   readonly jobs: 'in-process' | 'external'
   /** How often a worker looks for job runs whose worker died, to retry them. */
   readonly jobSuperviseSeconds: number
+  /**
+   * The Ed25519 private key that signs audit checkpoints, as a JWK or PKCS8 PEM; on the embedded
+   * database one is made in the data directory when this is not set.
+   */
+  readonly auditSigningKey: string | undefined
+  /** The least time between two signed checkpoints of the audit chain. */
+  readonly auditCheckpointMinutes: number
   readonly webhooks: {
     /** Development only: let webhooks go to http URLs and to loopback, link-local and private addresses. */
     readonly allowPrivateTargets: boolean
@@ -86,6 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     maxConnections: integer(env, 'MAX_CONNECTIONS', 0, 0, 1_000_000),
     jobs: oneOf(env, 'JOBS', 'in-process', ['in-process', 'external']),
     jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
+    auditSigningKey: env.AUDIT_SIGNING_KEY || undefined,
+    auditCheckpointMinutes: integer(env, 'AUDIT_CHECKPOINT_MINUTES', 60, 1, 10_080),
     webhooks: Object.freeze({
       allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', 'false', ['true', 'false']) === 'true',
       timeoutSeconds: integer(env, 'WEBHOOK_TIMEOUT_SECONDS', 10, 1, 60),

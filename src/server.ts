@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { backgroundWork, buildApp } from './app.js'
+import { resolveAuditSigningKey } from './audit/signing-key.js'
 import { systemClock } from './clock.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openMigratedDatabase } from './db/open.js'
@@ -8,13 +9,17 @@ import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
 import { loadSops } from './sops/registry.js'
 
-const config = loadConfig(process.env)
-const logger = createLogger(config.logLevel)
+const environment = loadConfig(process.env)
+const logger = createLogger(environment.logLevel)
 
-if (config.jobs === 'external' && !config.databaseUrl) {
+if (environment.jobs === 'external' && !environment.databaseUrl) {
   throw new ConfigError('JOBS=external needs DATABASE_URL: workers cannot share the embedded database')
 }
-const { database, migrations, applied } = await openMigratedDatabase(config, logger)
+const { database, migrations, applied } = await openMigratedDatabase(environment, logger)
+// On the embedded database the key that signs audit checkpoints is made in the data directory.
+const config = { ...environment, auditSigningKey: await resolveAuditSigningKey(environment) }
+if (!config.auditSigningKey)
+  logger.warn('AUDIT_SIGNING_KEY is not set: the audit chain is sealed, but no checkpoint is signed')
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 if (applied.length > 0) logger.info({ applied }, 'migrations applied')
 

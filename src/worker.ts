@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { backgroundWork } from './app.js'
+import { auditSigner } from './audit/signing-key.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openMigratedDatabase } from './db/open.js'
 import { startJobQueue } from './jobs/queue.js'
@@ -11,6 +12,8 @@ const config = loadConfig(process.env)
 if (!config.databaseUrl)
   throw new ConfigError('npm run worker needs DATABASE_URL: the embedded database runs its jobs inside npm start')
 const logger = createLogger(config.logLevel)
+if (config.auditSigningKey) await auditSigner(config.auditSigningKey)
+else logger.warn('AUDIT_SIGNING_KEY is not set: the audit chain is sealed, but no checkpoint is signed')
 // A database restart is weather: connections that break are dropped and reopened on demand, the
 // loops and jobs retry, and the worker carries on once the database is back.
 const { database } = await openMigratedDatabase(config, logger)

@@ -285,6 +285,11 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
+  // The whole trail's chain, for the data protection officer of any organisation: the answer holds
+  // counts, hashes and record numbers, no personal data and nothing of any case.
+  verifyAuditTrail: ANY_ORGANISATION([403, 403, 200, 403, 403]),
+  // The public keys that sign the audit checkpoints: public, like the checkpoints themselves.
+  getAuditSigningKeys: { ...ANY_AUTHENTICATED, anonymous: 200, revoked: 200 },
 
   // Consents.
   listConsents: CASE_PARTY_READS,
@@ -1024,6 +1029,8 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     getLiveness: { mutates: false, build: async () => ({}) },
     getReadiness: { mutates: false, build: async () => ({}) },
     getMe: { mutates: false, build: async () => ({}) },
+    verifyAuditTrail: { mutates: false, build: async () => ({}) },
+    getAuditSigningKeys: { mutates: false, build: async () => ({}) },
     listOrganisations: { mutates: false, build: async () => ({ query: 'limit=200' }) },
     getOrganisation: { mutates: false, build: async () => ({ params: { organisationId: ORG.iomUkraine } }) },
     createOrganisation: {

@@ -534,6 +534,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recompute the audit chain
+         * @description Recomputes the hash of every sealed audit record and batch, and checks every checkpoint's
+         *     signature, and names the first record that was changed, deleted or inserted into a sealed
+         *     batch (or the batch or checkpoint that was altered). Answers 200 whether the trail holds
+         *     (`valid: true`) or not. The data protection officer (`dpo`) of any organisation; it reads
+         *     no personal data. Takes time in proportion to the whole trail.
+         */
+        get: operations["verifyAuditTrail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that sign audit checkpoints
+         * @description A JSON Web Key Set (RFC 7517) of the Ed25519 keys that sign `audit.checkpoint` events;
+         *     each key's `kid` is its RFC 7638 thumbprint, the `kid` in the header of the checkpoints it
+         *     signed. Needs no key.
+         */
+        get: operations["getAuditSigningKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sops": {
         parameters: {
             query?: never;
@@ -1767,6 +1813,60 @@ export interface components {
             items: components["schemas"]["AuditRecord"][];
             next_cursor: string | null;
         };
+        AuditVerification: {
+            /** @description Every sealed record, batch and checkpoint holds. */
+            valid: boolean;
+            verified_at: components["schemas"]["Timestamp"];
+            /** @description Batches in the chain. */
+            sealed_batches: number;
+            /** @description Records the batches list. */
+            sealed_records: number;
+            /** @description Records after the last batch: not sealed yet (sealing follows their commit within a minute or two). */
+            unsealed_records: number;
+            checkpoints_verified: number;
+            /** @description Checkpoints signed by a key the service no longer holds; check them with the key you kept. */
+            checkpoints_unverifiable: number;
+            last_checkpoint: components["schemas"]["AuditCheckpoint"] | null;
+            /** @description The first place, in the chain's order, where the trail does not hold; null when it holds. */
+            first_failure: components["schemas"]["AuditChainFailure"] | null;
+        };
+        AuditCheckpoint: {
+            seq: number;
+            batch_seq: number;
+            batch_hash: string;
+            key_id: string;
+            signed_at: components["schemas"]["Timestamp"];
+        };
+        AuditChainFailure: {
+            /**
+             * @description `record_changed`: a sealed record's content or place differs from what was sealed;
+             *     `record_deleted`: a sealed record is gone; `record_inserted`: a record lies inside a
+             *     sealed batch that did not hold it; `batch_altered`: a batch's seal does not match its
+             *     record hashes and the batch before it; `batch_missing`: a batch of the chain is gone;
+             *     `checkpoint_invalid`: a checkpoint's signature fails, or it signed a hash its batch no
+             *     longer has.
+             * @enum {string}
+             */
+            problem: "record_changed" | "record_deleted" | "record_inserted" | "batch_altered" | "batch_missing" | "checkpoint_invalid";
+            batch_seq: number;
+            /** @description The audit record, for the record_* problems. */
+            record_id: string | null;
+            detail: string;
+        };
+        JsonWebKeySet: {
+            keys: {
+                /** @enum {string} */
+                kty: "OKP";
+                /** @enum {string} */
+                crv: "Ed25519";
+                x: string;
+                kid: string;
+                /** @enum {string} */
+                alg: "EdDSA";
+                /** @enum {string} */
+                use: "sig";
+            }[];
+        };
         SopSummary: {
             id: string;
             version: number;
@@ -2032,9 +2132,12 @@ export interface components {
          *       that kind in that country, and the parties to the case. It says what happened
          *       (`notification`), the step, and whom to contact (`lead_organisation_id`, the sending and
          *       receiving partners); the authority reads nothing of the case itself.
+         *     - `audit.checkpoint` (the audit chain's head, signed; no `case_id`): every organisation.
+         *       `data.jws` is a compact JWS (`EdDSA`, Ed25519, `kid` in its header) whose payload names
+         *       the checkpoint, the batch and its hash; verify it with `GET /.well-known/jwks.json`.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -2107,6 +2210,16 @@ export interface components {
             sending_organisation_id?: string;
             /** Format: uuid */
             receiving_organisation_id?: string | null;
+            /** @description audit.checkpoint: the checkpoint. */
+            checkpoint_seq?: number;
+            /** @description audit.checkpoint: the last sealed batch it covers. */
+            batch_seq?: number;
+            /** @description audit.checkpoint: that batch's hash, the head of the chain. */
+            batch_hash?: string;
+            /** @description audit.checkpoint: the `kid` of the signing key. */
+            key_id?: string;
+            /** @description audit.checkpoint: the signed checkpoint, a compact JWS. */
+            jws?: string;
         };
         Event: {
             /**
@@ -2116,8 +2229,11 @@ export interface components {
             id: string;
             type: components["schemas"]["EventType"];
             occurred_at: components["schemas"]["Timestamp"];
-            /** Format: uuid */
-            case_id: string;
+            /**
+             * Format: uuid
+             * @description The case; null for `audit.checkpoint`.
+             */
+            case_id: string | null;
             /** @description The organisations the event concerns, to which it goes (see `EventType`). */
             organisation_ids: string[];
             data: components["schemas"]["EventData"];
@@ -4229,6 +4345,68 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyAuditTrail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the verification found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerification"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getAuditSigningKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "keys": [
+                     *         {
+                     *           "kty": "OKP",
+                     *           "crv": "Ed25519",
+                     *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                     *           "kid": "C8Uy6tKsKd3mHwHwyLwm04J7K3MYiXFXTFvs6mWle_g",
+                     *           "alg": "EdDSA",
+                     *           "use": "sig"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonWebKeySet"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

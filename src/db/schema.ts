@@ -9,6 +9,7 @@ type Json<T> = ColumnType<T, string, string>
 type JsonOrNull<T> = ColumnType<T | null, string | null, string | null>
 /** An identity column: int8, which drivers return as a string or a number. */
 type Sequence = ColumnType<string | number, never, never>
+type TransactionId = ColumnType<string, never, string>
 
 type Schemas = components['schemas']
 export type OrganisationKind = Schemas['OrganisationKind']
@@ -167,6 +168,8 @@ export interface IdempotencyKeyTable {
 
 export interface AuditRecordTable {
   id: Sequence
+  /** The transaction that wrote the record: with `id`, its place in the sealed chain. */
+  txid: TransactionId
   at: Timestamp
   action: string
   principal_id: string
@@ -233,7 +236,6 @@ export interface EscalationTable {
 }
 
 /** A transaction id (xid8), which drivers return as a decimal string. */
-type TransactionId = ColumnType<string, never, string>
 
 export interface EventTable {
   id: Generated<string>
@@ -241,7 +243,8 @@ export interface EventTable {
   seq: Sequence
   type: Schemas['EventType']
   occurred_at: Timestamp
-  case_id: string
+  /** Null for an event that concerns no case (`audit.checkpoint`). */
+  case_id: string | null
   organisation_ids: string[]
   data: Json<Schemas['EventData']>
 }

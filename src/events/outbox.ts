@@ -8,7 +8,8 @@ export type EventData = Schemas['EventData']
 
 export interface NewEvent {
   type: EventType
-  caseId: string
+  /** Null for an event that concerns no case (`audit.checkpoint`). */
+  caseId: string | null
   data: EventData
 }
 
@@ -42,7 +43,7 @@ export interface FeedEvent {
   id: string
   type: EventType
   occurred_at: Date
-  case_id: string
+  case_id: string | null
   organisation_ids: string[]
   data: EventData
   txid: string
