@@ -20,6 +20,8 @@ export interface DemoOrganisation {
   kind: OrganisationKind
   can_send: boolean
   can_receive: boolean
+  /** The calendar of its deadlines; without it, its country's. */
+  time_zone?: string
   principals: DemoPrincipal[]
 }
 
@@ -48,6 +50,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'hub_operator',
     can_send: false,
     can_receive: false,
+    time_zone: 'Europe/Brussels',
     principals: [
       principal('00000000-0000-4000-8001-000000000001', 'Hub administrator', 'staff', ['admin'], 'demohubadmin'),
     ],
@@ -59,6 +62,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: true,
     can_receive: false,
+    time_zone: 'Europe/Warsaw',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000101',
@@ -97,6 +101,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'government_authority',
     can_send: true,
     can_receive: false,
+    time_zone: 'Europe/Warsaw',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000104',
@@ -114,6 +119,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'ngo',
     can_send: true,
     can_receive: false,
+    time_zone: 'Europe/Warsaw',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000105',
@@ -131,6 +137,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
+    time_zone: 'Europe/Kyiv',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000201',
@@ -162,6 +169,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'shelter',
     can_send: false,
     can_receive: true,
+    time_zone: 'Europe/Kyiv',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000203',
@@ -179,6 +187,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
+    time_zone: 'Europe/Tirane',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000301',
@@ -196,6 +205,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
+    time_zone: 'Africa/Casablanca',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000401',
@@ -213,6 +223,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'hub_operator',
     can_send: false,
     can_receive: false,
+    time_zone: 'Europe/Brussels',
     principals: [principal('00000000-0000-4000-8001-000000000501', 'Auditor', 'staff', ['auditor'], 'demoauditor1')],
   },
 ]

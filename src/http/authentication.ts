@@ -158,6 +158,7 @@ async function findCaller(db: Kysely<DB>, prefix: string, secret: string): Promi
       'o.kind as organisation_kind',
       'o.can_send',
       'o.can_receive',
+      'o.time_zone',
       'o.created_at as organisation_created_at',
     ])
     .where('k.prefix', '=', prefix)
@@ -187,6 +188,7 @@ async function findCaller(db: Kysely<DB>, prefix: string, secret: string): Promi
       kind: row.organisation_kind,
       can_send: row.can_send,
       can_receive: row.can_receive,
+      time_zone: row.time_zone,
       created_at: row.organisation_created_at,
     },
   }
