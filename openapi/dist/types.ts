@@ -2675,6 +2675,7 @@ export interface operations {
                      *         "kind": "iom_mission",
                      *         "can_send": true,
                      *         "can_receive": false,
+                     *         "time_zone": "Europe/Warsaw",
                      *         "created_at": "2026-11-20T09:00:00Z"
                      *       },
                      *       "api_key": {
@@ -2728,6 +2729,7 @@ export interface operations {
                      *           "kind": "iom_mission",
                      *           "can_send": false,
                      *           "can_receive": true,
+                     *           "time_zone": "Europe/Kyiv",
                      *           "created_at": "2026-11-20T09:00:00Z"
                      *         }
                      *       ],
@@ -2781,6 +2783,7 @@ export interface operations {
                      *       "kind": "ngo",
                      *       "can_send": false,
                      *       "can_receive": true,
+                     *       "time_zone": "Europe/Kyiv",
                      *       "created_at": "2026-11-25T10:00:00Z"
                      *     }
                      */
@@ -2792,6 +2795,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2822,6 +2826,7 @@ export interface operations {
                      *       "kind": "iom_mission",
                      *       "can_send": false,
                      *       "can_receive": true,
+                     *       "time_zone": "Europe/Kyiv",
                      *       "created_at": "2026-11-20T09:00:00Z"
                      *     }
                      */
