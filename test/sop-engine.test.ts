@@ -2078,6 +2078,11 @@ t.test('registry: variants that could tie, or do not fit their base, are refused
       /both apply to a child in the corridor \*→UA/,
     ],
     [
+      'the id of a generic procedure',
+      [{ ...childVariant('child-return', [{ sending: 'PL', receiving: 'UA' }]), file: 'child-return.v3.json' }],
+      /child-return is a generic procedure; a variant has an id of its own/,
+    ],
+    [
       'a variant for every corridor',
       [childVariant('all', [{ sending: '*', receiving: '*' }])],
       /variant\.schema\.json/,

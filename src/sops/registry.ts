@@ -79,6 +79,10 @@ export function loadSops(dir: URL = definitionsDir): SopRegistry {
     if (!validateVariant(json))
       throw new SopDefinitionError(`variants/${file} does not match variant.schema.json: ${problems(validateVariant)}`)
     const variant = json as unknown as VariantFile
+    if (generic.some((d) => d.id === variant.id))
+      throw new SopDefinitionError(
+        `variants/${file}: ${variant.id} is a generic procedure; a variant has an id of its own`,
+      )
     const base = generic.find((d) => d.id === variant.extends.id && d.version === variant.extends.version)
     if (!base)
       throw new SopDefinitionError(
