@@ -411,6 +411,23 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
+  // Moving a case to another version of its procedure: only a supervisor (403 for every other role,
+  // before the case is looked up), of the organisation that leads the case (403 for another party,
+  // 404 for a non-party). The shipped procedures have no other version for an adult, so the lead's
+  // supervisor passes authorisation and is refused the move to the version the case already follows
+  // (422 `same-procedure`); the move itself is tested in national-variants.test.ts.
+  migrateCaseProcedure: {
+    own: [403, 422, 403, 403, 403],
+    counterpart: [403, 404, 403, 403, 403],
+    counterpartAcknowledged: ALL_403, // a party, but not the lead
+    counterpartAccepted: ALL_403, // a party, but not the lead (until arrival)
+    invited: ALL_403,
+    unrelated: [403, 404, 403, 403, 403],
+    unrelatedSender: [403, 404, 403, 403, 403],
+    hub: [403, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
   // Only supervisors, of any organisation: each sees the escalations of the cases it is a party to
   // (none are raised here: the list's content is not checked by this matrix).
   listEscalations: {
@@ -1149,6 +1166,14 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
         },
       }),
     },
+    migrateCaseProcedure: {
+      mutates: false, // refused in every cell (see the table)
+      prepare: shared,
+      build: async (target) => ({
+        headers: { 'if-match': await fx.caseEtag(target.params.caseId as string) },
+        payload: { sop: { id: 'adult-return', version: 2 }, reason: 'The new version applies to this corridor.' },
+      }),
+    },
     getTimeline: { mutates: false, prepare: shared, build: async () => ({}) },
     listCaseRecords: { mutates: false, prepare: shared, build: async () => ({}) },
     createCaseRecord: {
@@ -1282,6 +1307,7 @@ const SECTION_FREE: ReadonlySet<string> = new Set([
   'listCaseAudit',
   'getNextActions',
   'performTransition',
+  'migrateCaseProcedure',
   'getTimeline',
   'listCaseRecords',
   'createCaseRecord',

@@ -5,6 +5,7 @@ import type { components } from '../openapi/dist/types.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { addDuration } from '../src/sops/deadline.js'
 import type { SopDefinition } from '../src/sops/definition.js'
+import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 import { assessmentData, recordData } from './fixtures/referral.js'
 
@@ -58,6 +59,8 @@ function definitionFile(name: string): SopDefinition {
 }
 const adultReturn = definitionFile('adult-return.v2.json')
 const childReturn = definitionFile('child-return.v2.json')
+/** A child returning from Poland to Ukraine follows the national variant for that corridor. */
+const childReturnPlUa = loadSops().find('child-return-pl-ua', 1) as SopDefinition
 
 /** The operation that takes each action: a packet operation for an exchange, else POST /transitions. */
 const operationOfAction: Record<string, string> = {
@@ -369,7 +372,8 @@ function procedureClient(t: Test, app: TestApp) {
       if (deadline) {
         t.ok(body.step_due_at, `${step} has a due date`)
         const due = Date.parse(body.step_due_at ?? '')
-        const expected = addDuration(new Date(), deadline).getTime()
+        // Both sides keep summer time from the same moment (the last Sunday of March, 01:00 UTC).
+        const expected = addDuration(new Date(), deadline, 'Europe/Warsaw').getTime()
         t.ok(Math.abs(due - expected) < 5 * 60_000, `${step} is due ${deadline} after it was entered`)
         t.equal(body.overdue, false, `${step} is not overdue`)
       } else {
@@ -777,11 +781,15 @@ t.test("an adult's return, from identification to closure", async (t) => {
 t.test("an unaccompanied child's return, with every child safeguard", async (t) => {
   const app = await startTestApp(t, { rateLimitPerMinute: 100_000 })
   const p = procedureClient(t, app)
-  const sop = childReturn
+  const sop = childReturnPlUa
 
   const opened = await p.openCase(childCase)
   const caseId = opened.id
-  t.same(opened.sop, { id: 'child-return', version: 2 }, 'an unaccompanied child opens on child-return v2')
+  t.same(
+    opened.sop,
+    { id: 'child-return-pl-ua', version: 1 },
+    'an unaccompanied child returning from Poland to Ukraine opens on the variant for that corridor',
+  )
   t.equal(opened.step, 'identified')
   t.equal(opened.lead_organisation_id, POLAND)
 

@@ -26,7 +26,7 @@ import {
   type Unmet,
 } from '../src/sops/engine.js'
 import { recordDataErrors, recordKinds } from '../src/sops/records.js'
-import { loadSops, SopDefinitionError } from '../src/sops/registry.js'
+import { loadSops, SopDefinitionError, specificity } from '../src/sops/registry.js'
 
 // Pure unit tests of the SOP engine, its two procedures, the registry, the diagram and deadlines:
 // no database, no HTTP. Everything iterates the loaded definitions, so a new step, transition or
@@ -643,6 +643,21 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
   },
 }
 
+/**
+ * A national variant blocks as its base does, but for the actions it adds guards to: those rows
+ * are written out here, the rest come from the base's table.
+ */
+const variantUnmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
+  'child-return-pl-ua': {}, // shorter deadlines, no guard of its own
+}
+for (const definition of definitions) {
+  if (!definition.extends) continue
+  unmetWhenNothingHolds[definition.id] = {
+    ...unmetWhenNothingHolds[definition.extends.id],
+    ...variantUnmetWhenNothingHolds[definition.id],
+  }
+}
+
 t.test('the table of unmet codes has a row for every action of every procedure, and no other', async (t) => {
   t.same(Object.keys(unmetWhenNothingHolds).sort(), definitions.map((d) => d.id).sort(), 'a table for each procedure')
   for (const definition of definitions) {
@@ -910,7 +925,7 @@ const exchanges: Record<
 
 for (const definition of definitions) {
   t.test(`${definition.id}: the packet operations are its transitions`, async (t) => {
-    const expected = exchanges[definition.id] ?? {}
+    const expected = exchanges[definition.id] ?? exchanges[definition.extends?.id ?? ''] ?? {}
     const withExchange = definition.transitions.filter((tr) => tr.exchange)
     t.same(withExchange.map((tr) => tr.action).sort(), Object.keys(expected).sort(), 'exactly these actions exchange')
     for (const tr of withExchange) {
@@ -1760,7 +1775,7 @@ const definitionFiles = readdirSync(definitionsDir)
 t.test('registry: both procedures load', async (t) => {
   t.same(
     definitions.map((d) => `${d.id}@${d.version}`),
-    ['adult-return@2', 'child-return@2'],
+    ['adult-return@2', 'child-return@2', 'child-return-pl-ua@1'],
   )
   t.equal(registry.current('adult').id, 'adult-return')
   t.equal(registry.current('child').id, 'child-return')
@@ -2042,6 +2057,200 @@ t.test('registry: a broken definition is refused, naming the file', async (t) =>
   t.equal(loadSops(pathToFileURL(`${dir}/`)).all().length, definitionFiles.length, 'only .json files are read')
 })
 
+/** A folder with copies of the generic definitions and these variants in its `variants/`. */
+function withVariants(t: Test, variants: { file: string; json: unknown }[]): URL {
+  const dir = tempDir(t, definitionFiles)
+  mkdirSync(new URL('variants/', dir))
+  for (const { file, json } of variants) writeFileSync(new URL(`variants/${file}`, dir), JSON.stringify(json))
+  return dir
+}
+
+function childVariant(id: string, corridors: { sending: string; receiving: string }[], extra: object = {}) {
+  return {
+    file: `${id}.v1.json`,
+    json: {
+      id,
+      version: 1,
+      extends: { id: 'child-return', version: 2 },
+      title: `Variant ${id}`,
+      description: 'For the test.',
+      corridors,
+      ...extra,
+    },
+  }
+}
+
+t.test('registry: a case opens on the most specific procedure for its corridor', async (t) => {
+  const cases: [appliesTo: 'adult' | 'child', sending: string, receiving: string, id: string][] = [
+    ['child', 'PL', 'UA', 'child-return-pl-ua'],
+    ['child', 'PL', 'AL', 'child-return'],
+    ['adult', 'PL', 'UA', 'adult-return'],
+    ['child', 'AT', 'UA', 'child-return'],
+    ['child', 'UA', 'PL', 'child-return'],
+  ]
+  for (const [appliesTo, sending, receiving, id] of cases) {
+    t.equal(registry.select(appliesTo, { sending, receiving }).id, id, `a ${appliesTo}, ${sending}→${receiving}: ${id}`)
+  }
+
+  const sops = loadSops(
+    withVariants(t, [
+      childVariant('exact', [{ sending: 'PL', receiving: 'UA' }]),
+      childVariant('to-ukraine', [{ sending: '*', receiving: 'UA' }]),
+      childVariant('from-poland', [
+        { sending: 'PL', receiving: '*' },
+        { sending: 'DE', receiving: 'AL' },
+      ]),
+    ]),
+  )
+  const ranked: [sending: string, receiving: string, id: string, why: string][] = [
+    ['PL', 'UA', 'exact', 'the exact corridor beats a country of return and a sending country'],
+    ['AT', 'UA', 'to-ukraine', 'the country of return beats the generic procedure'],
+    ['PL', 'AL', 'from-poland', 'the sending country beats the generic procedure'],
+    ['DE', 'AL', 'from-poland', 'any corridor a variant names'],
+    ['AT', 'AL', 'child-return', 'no variant: the generic procedure'],
+  ]
+  for (const [sending, receiving, id, why] of ranked) {
+    t.equal(sops.select('child', { sending, receiving }).id, id, `${sending}→${receiving}: ${id} (${why})`)
+  }
+  t.equal(sops.select('adult', { sending: 'PL', receiving: 'UA' }).id, 'adult-return', 'an adult: the adult procedure')
+  t.equal(
+    specificity({ corridors: [{ sending: 'PL', receiving: 'UA' }] }, { sending: 'PL', receiving: 'AL' }),
+    undefined,
+  )
+})
+
+t.test('registry: a variant resolves into its base with its own changes', async (t) => {
+  const base = registry.find('child-return', 2) as SopDefinition
+  const variant = registry.find('child-return-pl-ua', 1) as SopDefinition
+  t.same(variant.extends, { id: 'child-return', version: 2 })
+  t.same(variant.corridors, [{ sending: 'PL', receiving: 'UA' }])
+  t.equal(variant.applies_to, 'child')
+  t.match(variant.description, /[Ii]llustrative/, 'says that it is an example')
+  t.equal(variant.steps.referral_sent?.deadline, 'P3D', 'the Ukrainian side acknowledges within 3 days')
+  t.equal(base.steps.referral_sent?.deadline, 'P5D', 'the generic procedure keeps 5 days')
+  t.equal(variant.steps.departed?.deadline, 'P1D', 'and confirms the arrival within a day')
+  t.equal(base.steps.departed?.deadline, 'P3D', 'the generic procedure keeps 3 days')
+  t.equal(variant.steps.departed?.responsible, 'receiving', 'a step keeps what the variant does not change')
+  t.same(Object.keys(variant.steps), Object.keys(base.steps), 'the same steps')
+  t.same(variant.transitions, base.transitions, 'the same transitions')
+  for (const [name, step] of Object.entries(base.steps)) {
+    if (name !== 'referral_sent' && name !== 'departed') t.same(variant.steps[name], step, `${name}: as in the base`)
+  }
+
+  const loaded = loadSops(
+    withVariants(t, [
+      childVariant('stricter', [{ sending: 'AT', receiving: 'MA' }], {
+        guards: { confirm_arrival: [{ kind: 'record_present', record: 'handover_protocol' }] },
+        transitions: [
+          {
+            action: 'notify_embassy',
+            title: 'Notify the embassy',
+            from: ['accepted'],
+            to: '$current',
+            side: 'sending',
+            roles: ['caseworker'],
+            guards: [],
+          },
+        ],
+      }),
+    ]),
+  )
+  const extended = loaded.find('stricter', 1) as SopDefinition
+  const arrival = (d: SopDefinition) => d.transitions.find((tr) => tr.action === 'confirm_arrival')?.guards
+  t.same(
+    arrival(extended),
+    [...(arrival(base) ?? []), { kind: 'record_present', record: 'handover_protocol' }],
+    "a variant's guards come after the base's",
+  )
+  t.same(arrival(loaded.find('child-return', 2) as SopDefinition), arrival(base), 'and the base is not changed')
+  t.equal(extended.transitions.at(-1)?.action, 'notify_embassy', 'a transition of its own is added')
+  t.equal(extended.transitions.length, base.transitions.length + 1)
+})
+
+t.test('registry: variants that could tie, or do not fit their base, are refused', async (t) => {
+  const refused: [label: string, variants: { file: string; json: unknown }[], expected: RegExp][] = [
+    [
+      'two variants for one corridor',
+      [
+        childVariant('one', [{ sending: 'PL', receiving: 'UA' }]),
+        childVariant('two', [{ sending: 'PL', receiving: 'UA' }]),
+      ],
+      /both apply to a child in the corridor PL→UA/,
+    ],
+    [
+      'two variants for one country of return',
+      [
+        childVariant('one', [{ sending: '*', receiving: 'UA' }]),
+        childVariant('two', [{ sending: '*', receiving: 'UA' }]),
+      ],
+      /both apply to a child in the corridor \*→UA/,
+    ],
+    [
+      'the id of a generic procedure',
+      [{ ...childVariant('child-return', [{ sending: 'PL', receiving: 'UA' }]), file: 'child-return.v3.json' }],
+      /child-return is a generic procedure; a variant has an id of its own/,
+    ],
+    [
+      'a variant for every corridor',
+      [childVariant('all', [{ sending: '*', receiving: '*' }])],
+      /variant\.schema\.json/,
+    ],
+    [
+      'an unknown base',
+      [{ ...childVariant('xy', [{ sending: 'PL', receiving: 'UA' }]), file: 'x.v1.json' }].map((v) => ({
+        ...v,
+        json: { ...v.json, extends: { id: 'child-return', version: 9 } },
+      })),
+      /extends child-return@9, which is not a generic definition/,
+    ],
+    [
+      'an unknown step',
+      [childVariant('xy', [{ sending: 'PL', receiving: 'UA' }], { steps: { nowhere: { deadline: 'P1D' } } })],
+      /step nowhere is not a step of child-return@2/,
+    ],
+    [
+      'a guard for an unknown action',
+      [childVariant('xy', [{ sending: 'PL', receiving: 'UA' }], { guards: { fly: [{ kind: 'risk_acceptable' }] } })],
+      /fly is not an action of child-return@2/,
+    ],
+    [
+      'a deadline on a final step',
+      [childVariant('xy', [{ sending: 'PL', receiving: 'UA' }], { steps: { closed: { deadline: 'P1D' } } })],
+      /terminal step closed/,
+    ],
+    [
+      'a copy of a full definition',
+      [{ file: 'x.v1.json', json: definitionFiles.find((f) => f.json.id === 'child-return')?.json }],
+      /variant\.schema\.json/,
+    ],
+  ]
+  for (const [label, variants, expected] of refused) {
+    const error = loadError(withVariants(t, variants))
+    t.type(error, SopDefinitionError, `${label}: refused`)
+    t.match(error instanceof Error ? error.message : '', expected, `${label}: says why`)
+  }
+  const generic = definitionFiles.map((f) =>
+    f.json.id === 'child-return' ? { ...f, json: { ...f.json, corridors: [{ sending: 'PL', receiving: 'UA' }] } } : f,
+  )
+  t.match(
+    loadError(tempDir(t, generic)),
+    { message: /a definition for some corridors is a variant/ },
+    'corridors belong to variants',
+  )
+  const twoGeneric = [
+    ...definitionFiles,
+    {
+      file: 'other-child.v1.json',
+      json: { ...definitionFiles.find((f) => f.json.id === 'child-return')?.json, id: 'other-child', version: 1 },
+    },
+  ]
+  t.match(
+    loadError(tempDir(t, twoGeneric)),
+    { message: /both the generic procedure for a child/ },
+    'two generic procedures for children tie',
+  )
+})
+
 // ---------------------------------------------------------------------------------------------
 // 7. Diagram
 
@@ -2147,13 +2356,12 @@ t.test('addDuration', async (t) => {
     ['2026-01-01T00:00:00.000Z', 'P30D', '2026-01-31T00:00:00.000Z', '30 days'],
     ['2026-02-15T09:30:00.000Z', 'P30D', '2026-03-17T09:30:00.000Z', '30 days across a short February'],
     ['2026-03-15T10:00:00.000Z', 'P1M', '2026-04-15T10:00:00.000Z', 'a calendar month'],
-    // JavaScript's Date does not clamp to the end of the month: 31 January + 1 month is "31 February",
-    // which rolls over into March (2026 is not a leap year: 3 March). ISO 8601 / Temporal would give
-    // 28 February. For deadlines the roll-over is up to three days later than a clamped month.
-    ['2026-01-31T10:00:00.000Z', 'P1M', '2026-03-03T10:00:00.000Z', 'Jan 31 + 1 month rolls over to March 3'],
-    ['2028-01-31T10:00:00.000Z', 'P1M', '2028-03-02T10:00:00.000Z', 'in a leap year, to March 2'],
+    // A month from the last day of a month is the last day of the next, as people count (not "31
+    // February" rolled over into March).
+    ['2026-01-31T10:00:00.000Z', 'P1M', '2026-02-28T10:00:00.000Z', 'Jan 31 + 1 month is the last day of February'],
+    ['2028-01-31T10:00:00.000Z', 'P1M', '2028-02-29T10:00:00.000Z', 'in a leap year, February 29'],
     ['2026-03-15T10:00:00.000Z', 'P1Y', '2027-03-15T10:00:00.000Z', 'a calendar year'],
-    ['2028-02-29T10:00:00.000Z', 'P1Y', '2029-03-01T10:00:00.000Z', 'Feb 29 + 1 year rolls over to March 1'],
+    ['2028-02-29T10:00:00.000Z', 'P1Y', '2029-02-28T10:00:00.000Z', 'Feb 29 + 1 year is February 28'],
     ['2026-03-28T12:00:00.000Z', 'PT36H', '2026-03-30T00:00:00.000Z', '36 hours, in UTC (no daylight saving)'],
     ['2026-06-15T23:59:59.000Z', 'PT1S', '2026-06-16T00:00:00.000Z', 'one second, past midnight'],
     ['2026-06-15T12:00:00.000Z', 'P2W', '2026-06-29T12:00:00.000Z', 'two weeks'],
@@ -2182,4 +2390,87 @@ t.test('addDuration', async (t) => {
   ]) {
     t.throws(() => addDuration(new Date(), invalid), /not an ISO 8601 duration/, `${JSON.stringify(invalid)} throws`)
   }
+})
+
+t.test('addDuration on the calendar of a time zone', async (t) => {
+  const cases: [from: string, duration: string, zone: string, due: string, why: string][] = [
+    // 09:00 in Warsaw is 08:00 UTC in winter.
+    [
+      '2027-01-31T08:00:00.000Z',
+      'P1M',
+      'Europe/Warsaw',
+      '2027-02-28T08:00:00.000Z',
+      '31 January + 1 month: 28 February, 09:00',
+    ],
+    [
+      '2028-01-31T08:00:00.000Z',
+      'P1M',
+      'Europe/Warsaw',
+      '2028-02-29T08:00:00.000Z',
+      'in a leap year: 29 February, 09:00',
+    ],
+    // 00:30 on 31 March in Warsaw is still 30 March in UTC: the month ends by the local date.
+    [
+      '2027-03-30T22:30:00.000Z',
+      'P1M',
+      'Europe/Warsaw',
+      '2027-04-29T22:30:00.000Z',
+      '31 March 00:30 local + 1 month: 30 April',
+    ],
+    [
+      '2027-03-30T22:30:00.000Z',
+      'P1M',
+      'UTC',
+      '2027-04-30T22:30:00.000Z',
+      'the same moment in UTC: 30 March + 1 month',
+    ],
+    // Summer time starts on the last Sunday of March (28 March 2027): a day is 23 hours, 24 hours is 13:00.
+    [
+      '2027-03-27T11:00:00.000Z',
+      'P1D',
+      'Europe/Warsaw',
+      '2027-03-28T10:00:00.000Z',
+      'P1D keeps 12:00 across the change',
+    ],
+    ['2027-03-27T11:00:00.000Z', 'PT24H', 'Europe/Warsaw', '2027-03-28T11:00:00.000Z', 'PT24H is elapsed time: 13:00'],
+    [
+      '2027-03-27T01:30:00.000Z',
+      'P1D',
+      'Europe/Warsaw',
+      '2027-03-28T01:30:00.000Z',
+      '02:30 does not exist on 28 March: 03:30',
+    ],
+    // Winter time returns on the last Sunday of October (31 October 2027): that day is 25 hours.
+    [
+      '2027-10-30T10:00:00.000Z',
+      'P1D',
+      'Europe/Warsaw',
+      '2027-10-31T11:00:00.000Z',
+      'P1D keeps 12:00 back to winter time',
+    ],
+    // The same moment, 22:30 UTC on 30 April: already 1 May in Kyiv (UTC+3), still 30 April in Casablanca (UTC+1).
+    [
+      '2027-04-30T22:30:00.000Z',
+      'P1M',
+      'Europe/Kyiv',
+      '2027-05-31T22:30:00.000Z',
+      'Kyiv: 1 May 01:30 + 1 month = 1 June 01:30',
+    ],
+    [
+      '2027-04-30T22:30:00.000Z',
+      'P1M',
+      'Africa/Casablanca',
+      '2027-05-30T22:30:00.000Z',
+      'Casablanca: 30 April 23:30 + 1 month = 30 May 23:30',
+    ],
+  ]
+  for (const [from, duration, zone, due, why] of cases) {
+    t.equal(
+      addDuration(new Date(from), duration, zone).toISOString(),
+      due,
+      `${from} + ${duration} in ${zone} = ${due}: ${why}`,
+    )
+  }
+  t.throws(() => addDuration(new Date(), 'P1D', 'Europe/Atlantis'), /not an IANA time zone/, 'an unknown zone throws')
+  t.throws(() => addDuration(new Date(), 'P1D', '+02:00'), /not an IANA time zone/, 'an offset is not a zone')
 })

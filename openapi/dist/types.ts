@@ -589,7 +589,13 @@ export interface paths {
         };
         /**
          * List the standard operating procedures
-         * @description Every version of every procedure the service runs. A case keeps the version it opened on.
+         * @description Every version of every procedure the service runs, generic ones and national variants with
+         *     the corridors they are for. A case opens on the most specific procedure for its corridor
+         *     (the sending organisation's country × the profile's `country_of_return`) and age: a variant
+         *     naming the exact corridor, then one naming only the country of return (`*` sending), then
+         *     one naming only the sending country (`*` receiving), then the generic procedure
+         *     (`corridors: null`). The service refuses at start two procedures that could tie. A case
+         *     keeps the version it opened on; `POST /v1/cases/{caseId}/procedure-migrations` moves it.
          */
         get: operations["listSops"];
         put?: never;
@@ -675,6 +681,37 @@ export interface paths {
          *     withdraws every consent.
          */
         post: operations["performTransition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/procedure-migrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move the case to another version of its procedure
+         * @description A case keeps the procedure version it opened on; a `supervisor` of the organisation that
+         *     leads the case can move it to another version (or to a national variant of its corridor)
+         *     with a reason. The case stays at its step, which must exist in the target version (422
+         *     `step-not-in-procedure`, naming the target's steps); the target must be for the same age
+         *     group and fit the case's corridor (422 `procedure-does-not-apply`), exist (422
+         *     `unknown-procedure`) and differ from the current one (422 `same-procedure`). A finished
+         *     case is not moved (409 `case-finished`). The step's deadline is counted anew from when the
+         *     case entered the step, by the target's deadline. Writes a timeline entry
+         *     (`migrate_procedure`, with the reason), an audit record and a `case.procedure_migrated`
+         *     event. Needs `If-Match` with the case's ETag.
+         */
+        post: operations["migrateCaseProcedure"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1250,6 +1287,8 @@ export interface components {
             path?: string[];
             /** @description With an unknown action: the actions of the case's procedure. */
             valid_actions?: string[];
+            /** @description With a procedure migration refused for the step: the steps of the target version a case can be at. */
+            valid_steps?: string[];
         };
         Liveness: {
             /** @constant */
@@ -1298,7 +1337,18 @@ export interface components {
             can_send: boolean;
             /** @description Can receive referrals (the receiving side, in a country of return). */
             can_receive: boolean;
+            /**
+             * @description The organisation's IANA time zone; its deadlines fall on this calendar. Without it, the zone
+             *     of the country (most of the country's zone: `Europe/Kyiv` for UA); a country the service
+             *     has no zone for needs it (422 `time-zone-required`).
+             */
+            time_zone?: components["schemas"]["TimeZone"];
         };
+        /**
+         * @description An IANA time zone database name (not an offset); an unknown name is a 422 `invalid-time-zone`.
+         * @example Europe/Warsaw
+         */
+        TimeZone: string;
         Organisation: {
             /** Format: uuid */
             id: string;
@@ -1310,6 +1360,8 @@ export interface components {
             transfer_zone: components["schemas"]["TransferZone"];
             /** @description The European Commission's adequacy decision for the organisation's country, when it has one that covers every recipient there. */
             adequacy_decision: string | null;
+            /** @description The calendar of the organisation's deadlines (the steps it is responsible for). */
+            time_zone: components["schemas"]["TimeZone"];
             created_at: components["schemas"]["Timestamp"];
         };
         OrganisationPage: {
@@ -1873,6 +1925,16 @@ export interface components {
             title: string;
             /** @enum {string} */
             applies_to: "adult" | "child";
+            /** @description The corridors a national variant is for; `null` for the generic procedure. */
+            corridors: components["schemas"]["Corridor"][] | null;
+            /** @description The generic definition a variant changes; `null` for a generic one. */
+            extends: components["schemas"]["SopReference"] | null;
+        };
+        Corridor: {
+            /** @description The sending organisation's country, or `*` for any. */
+            sending: string;
+            /** @description The country of return, or `*` for any. */
+            receiving: string;
         };
         SopList: {
             items: components["schemas"]["SopSummary"][];
@@ -1936,6 +1998,9 @@ export interface components {
             description?: string;
             /** @enum {string} */
             applies_to: "adult" | "child";
+            /** @description A national variant: the corridors it is for (absent on a generic procedure). */
+            corridors?: components["schemas"]["Corridor"][];
+            extends?: components["schemas"]["SopReference"];
             initial_step: string;
             steps: {
                 [key: string]: components["schemas"]["SopStep"];
@@ -2007,6 +2072,14 @@ export interface components {
             reason?: components["schemas"]["LongText"];
             /** Format: date */
             review_date?: string;
+        };
+        NewProcedureMigration: {
+            /** @description The procedure and version to move the case to. */
+            sop: {
+                id: string;
+                version: number;
+            };
+            reason: components["schemas"]["LongText"];
         };
         TimelineEntry: {
             action: string;
@@ -2111,7 +2184,8 @@ export interface components {
          *
          *     - `case.opened`, `case.updated`, `case.party_invited`, `case.record_added`,
          *       `case.transitioned` (a step of the procedure; `lead_organisation_id` says who is
-         *       responsible after it), `case.closed`, `consent.recorded`: the parties to the case.
+         *       responsible after it), `case.closed`, `case.procedure_migrated` (the case moved to
+         *       another procedure version: `from_sop`, `sop`), `consent.recorded`: the parties to the case.
          *     - `consent.withdrawn`: the parties to the case, and every organisation that received data
          *       under the consent; each of those gets its own event with the `notice_id` of the notice
          *       it must acknowledge (`POST /v1/withdrawal-notices/{noticeId}/acknowledge`).
@@ -2137,7 +2211,7 @@ export interface components {
          *       the checkpoint, the batch and its hash; verify it with `GET /.well-known/jwks.json`.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -2150,6 +2224,8 @@ export interface components {
             action?: string;
             from_step?: string | null;
             to_step?: string;
+            sop?: components["schemas"]["SopReference"];
+            from_sop?: components["schemas"]["SopReference"];
             /**
              * Format: uuid
              * @description Who is responsible for the person after the change.
@@ -3093,6 +3169,7 @@ export interface operations {
                      *         "can_receive": false,
                      *         "transfer_zone": "eea",
                      *         "adequacy_decision": null,
+                     *         "time_zone": "Europe/Warsaw",
                      *         "created_at": "2026-11-20T09:00:00Z"
                      *       },
                      *       "api_key": {
@@ -3148,6 +3225,7 @@ export interface operations {
                      *           "can_receive": true,
                      *           "transfer_zone": "third_country",
                      *           "adequacy_decision": null,
+                     *           "time_zone": "Europe/Kyiv",
                      *           "created_at": "2026-11-20T09:00:00Z"
                      *         }
                      *       ],
@@ -3203,6 +3281,7 @@ export interface operations {
                      *       "can_receive": true,
                      *       "transfer_zone": "third_country",
                      *       "adequacy_decision": null,
+                     *       "time_zone": "Europe/Kyiv",
                      *       "created_at": "2026-11-25T10:00:00Z"
                      *     }
                      */
@@ -3214,6 +3293,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3246,6 +3326,7 @@ export interface operations {
                      *       "can_receive": true,
                      *       "transfer_zone": "third_country",
                      *       "adequacy_decision": null,
+                     *       "time_zone": "Europe/Kyiv",
                      *       "created_at": "2026-11-20T09:00:00Z"
                      *     }
                      */
@@ -4432,15 +4513,35 @@ export interface operations {
                      *       "items": [
                      *         {
                      *           "id": "adult-return",
-                     *           "version": 1,
+                     *           "version": 2,
                      *           "title": "Return of an adult victim of trafficking",
-                     *           "applies_to": "adult"
+                     *           "applies_to": "adult",
+                     *           "corridors": null,
+                     *           "extends": null
                      *         },
                      *         {
                      *           "id": "child-return",
-                     *           "version": 1,
+                     *           "version": 2,
                      *           "title": "Return of a child victim of trafficking",
-                     *           "applies_to": "child"
+                     *           "applies_to": "child",
+                     *           "corridors": null,
+                     *           "extends": null
+                     *         },
+                     *         {
+                     *           "id": "child-return-pl-ua",
+                     *           "version": 1,
+                     *           "title": "Return of a child victim of trafficking, Poland to Ukraine",
+                     *           "applies_to": "child",
+                     *           "corridors": [
+                     *             {
+                     *               "sending": "PL",
+                     *               "receiving": "UA"
+                     *             }
+                     *           ],
+                     *           "extends": {
+                     *             "id": "child-return",
+                     *             "version": 2
+                     *           }
                      *         }
                      *       ]
                      *     }
@@ -4660,6 +4761,66 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["ProcedureRefusal"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    migrateCaseProcedure: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "sop": {
+                 *         "id": "child-return-pl-ua",
+                 *         "version": 1
+                 *       },
+                 *       "reason": "The Poland–Ukraine variant now applies to this corridor."
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewProcedureMigration"];
+            };
+        };
+        responses: {
+            /** @description The case on its new procedure. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseSummary"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

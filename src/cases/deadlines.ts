@@ -5,7 +5,7 @@ import { recordEvent } from '../events/outbox.js'
 import type { Job } from '../jobs/queue.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { noticeHolders } from './consent-withdrawal.js'
-import { counterpartOf } from './procedure.js'
+import { counterpartOf, responsibleOrganisation } from './procedure.js'
 import { consentsOfCase, findCase } from './queries.js'
 
 const BATCH = 500
@@ -41,12 +41,11 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
     if (found.step_due_at === null) continue
     const dueAt = found.step_due_at
     const responsible = sops.find(found.sop_id, found.sop_version)?.steps[found.step]?.responsible
-    const organisationId =
-      responsible === 'sending'
-        ? found.sending_organisation_id
-        : responsible === 'receiving'
-          ? ((await counterpartOf(db, found)) ?? found.lead_organisation_id)
-          : found.lead_organisation_id
+    const organisationId = responsibleOrganisation(responsible, {
+      sendingId: found.sending_organisation_id,
+      counterpartId: responsible === 'receiving' ? await counterpartOf(db, found) : null,
+      leadId: found.lead_organisation_id,
+    })
     const escalation = { kind: 'step_deadline', step: found.step, due_at: dueAt, withdrawal_notice_id: null } as const
     if (await escalate(db, found, escalation, organisationId, now)) raised += 1
   }

@@ -10,11 +10,11 @@ import { etag, type Rendered, runMutation } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
-import { addDuration } from '../sops/deadline.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { caseOfParty, presentCase, presentCaseSummary } from './access.js'
 import { runCaseChange } from './case-change.js'
 import { disclosureFor } from './disclosure.js'
+import { stepDueAt } from './procedure.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
 
@@ -69,8 +69,12 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         reply,
         async (trx) => {
           const now = clock.now()
-          const procedure = sops.current(isChild(request.body.profile, now) ? 'child' : 'adult')
-          const deadline = procedure.steps[procedure.initial_step]?.deadline
+          const procedure = sops.select(isChild(request.body.profile, now) ? 'child' : 'adult', {
+            sending: caller.organisation.country,
+            receiving: request.body.profile.country_of_return,
+          })
+          const parties = { sendingId: caller.organisation.id, counterpartId: null, leadId: caller.organisation.id }
+          const dueAt = await stepDueAt(trx, procedure.steps[procedure.initial_step], parties, now, caller.organisation)
           const created = await queries.insertCase(trx, {
             profile: request.body.profile,
             sections: request.body.sections ?? {},
@@ -81,7 +85,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
               id: procedure.id,
               version: procedure.version,
               step: procedure.initial_step,
-              dueAt: deadline ? addDuration(now, deadline) : null,
+              dueAt,
             },
             at: now,
           })

@@ -12,12 +12,20 @@ import type { AssessmentKind } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
 import { evaluate, laterActions } from '../sops/engine.js'
 import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
-import type { SopRegistry } from '../sops/registry.js'
+import { type SopRegistry, specificity } from '../sops/registry.js'
 import { caseOfParty } from './access.js'
 import { runCaseChange } from './case-change.js'
 import { caseDisclosure, disclosureFor } from './disclosure.js'
 import { renderCase } from './handlers.js'
-import { applyTransition, gatherFacts, openTransition, recordsOf, sideOf } from './procedure.js'
+import {
+  applyTransition,
+  counterpartOf,
+  gatherFacts,
+  openTransition,
+  recordsOf,
+  sideOf,
+  stepDueAt,
+} from './procedure.js'
 import { definitionOf } from './procedure-definition.js'
 import * as queries from './queries.js'
 
@@ -62,7 +70,14 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
     async listSops(request) {
       requireRole(request, ...readingRoles, 'admin')
       return {
-        items: sops.all().map(({ id, version, title, applies_to }) => ({ id, version, title, applies_to })),
+        items: sops.all().map(({ id, version, title, applies_to, corridors, extends: base }) => ({
+          id,
+          version,
+          title,
+          applies_to,
+          corridors: corridors ?? null,
+          extends: base ?? null,
+        })),
       }
     },
 
@@ -77,6 +92,117 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           : versions.find((d) => d.version === wanted)
       if (!definition) throw notFound('procedure', wanted === undefined ? sopId : `${sopId} version ${wanted}`)
       return { ...definition, diagram: mermaidDiagram(definition) }
+    },
+
+    async migrateCaseProcedure(request, reply) {
+      requireRole(request, 'supervisor')
+      const body = request.body
+      return runCaseChange(
+        db,
+        request,
+        reply,
+        { ifMatch: true, lead: true },
+        async (trx, found, caller) => {
+          const now = clock.now()
+          const from = definitionOf(sops, found)
+          const to = sops.find(body.sop.id, body.sop.version)
+          const wanted = `${body.sop.id}@${body.sop.version}`
+          if (!to) {
+            throw new ProblemError(422, `There is no procedure ${wanted}.`, {
+              code: 'unknown-procedure',
+              extras: { errors: [{ pointer: '#/sop', detail: 'is not a procedure of GET /v1/sops' }] },
+            })
+          }
+          if (to === from) {
+            throw new ProblemError(422, `The case already follows ${wanted}.`, { code: 'same-procedure' })
+          }
+          if (from.steps[found.step]?.terminal) {
+            throw new ProblemError(409, `The case is finished (${found.step}); its procedure is not changed.`, {
+              code: 'case-finished',
+            })
+          }
+          const sending = await trx
+            .selectFrom('organisations')
+            .select('country')
+            .where('id', '=', found.sending_organisation_id)
+            .executeTakeFirstOrThrow()
+          const corridor = { sending: sending.country, receiving: found.profile.country_of_return }
+          if (to.applies_to !== from.applies_to || specificity(to, corridor) === undefined) {
+            throw new ProblemError(
+              422,
+              `${wanted} is not for this case: it applies to a${to.applies_to === 'adult' ? 'n adult' : ' child'}${
+                to.corridors ? ` in ${to.corridors.map((c) => `${c.sending}→${c.receiving}`).join(', ')}` : ''
+              }; the case is a${from.applies_to === 'adult' ? 'n adult' : ' child'}'s, ${corridor.sending}→${corridor.receiving}.`,
+              { code: 'procedure-does-not-apply' },
+            )
+          }
+          const step = to.steps[found.step]
+          if (!step || step.terminal) {
+            throw new ProblemError(422, `${wanted} has no step ${found.step}, where the case is.`, {
+              code: 'step-not-in-procedure',
+              extras: { valid_steps: Object.keys(to.steps).filter((name) => !to.steps[name]?.terminal) },
+            })
+          }
+          const counterpartId = await counterpartOf(trx, found)
+          const parties = {
+            sendingId: found.sending_organisation_id,
+            counterpartId,
+            leadId: found.lead_organisation_id,
+          }
+          const dueAt =
+            step.deadline === from.steps[found.step]?.deadline && found.step_due_at !== null
+              ? found.step_due_at
+              : await stepDueAt(trx, step, parties, found.step_entered_at, caller.organisation)
+          const changed = await queries.changeCase(trx, found, {
+            procedure: { id: to.id, version: to.version, dueAt },
+            at: now,
+          })
+          await trx
+            .insertInto('case_transitions')
+            .values({
+              case_id: found.id,
+              action: 'migrate_procedure',
+              from_step: found.step,
+              to_step: found.step,
+              at: now,
+              principal_id: caller.principal.id,
+              organisation_id: caller.organisation.id,
+              lead_organisation_id: found.lead_organisation_id,
+              note: `${found.sop_id}@${found.sop_version} → ${wanted}`,
+              reason: body.reason,
+              review_date: null,
+            })
+            .execute()
+          const fromSop = { id: found.sop_id, version: found.sop_version }
+          await recordAudit(trx, request, {
+            caseId: found.id,
+            resourceType: 'case',
+            resourceId: found.id,
+            details: { from_sop: fromSop, sop: body.sop, step: found.step },
+          })
+          await recordEvent(
+            trx,
+            {
+              type: 'case.procedure_migrated',
+              caseId: found.id,
+              data: {
+                case_reference: found.reference,
+                version: changed.version,
+                step: found.step,
+                from_sop: fromSop,
+                sop: { id: to.id, version: to.version },
+              },
+            },
+            await queries.partyIds(trx, found.id),
+          )
+          return { status: 200, resourceId: found.id }
+        },
+        async (trx, caseId, caller) => {
+          const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
+          const { sections: _, ...summary } = rendered
+          return { body: summary, etag }
+        },
+      )
     },
 
     async listRecordKinds(request) {

@@ -1,14 +1,14 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import { recordAudit } from '../audit/records.js'
-import type { Case, CaseRecord, DB } from '../db/schema.js'
+import type { Case, CaseRecord, DB, Organisation } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import type { Caller } from '../http/authentication.js'
 import { ProblemError } from '../http/problem.js'
 import { addDuration } from '../sops/deadline.js'
-import type { PacketOperation, RecordKind, Side, SopDefinition, Transition } from '../sops/definition.js'
+import type { PacketOperation, RecordKind, Side, SopDefinition, Step, Transition } from '../sops/definition.js'
 import {
   type CaseFacts,
   evaluate,
@@ -71,6 +71,42 @@ export function recordsOf(db: Db, caseId: string): Promise<CaseRecord[]> {
     .orderBy('recorded_at')
     .orderBy('id')
     .execute()
+}
+
+/**
+ * The organisation that must act in a step: the sending partner, the receiving partner (the lead
+ * while there is none yet), or whichever leads.
+ */
+export function responsibleOrganisation(
+  responsible: Step['responsible'],
+  parties: { sendingId: string; counterpartId: string | null; leadId: string },
+): string {
+  if (responsible === 'sending') return parties.sendingId
+  if (responsible === 'receiving') return parties.counterpartId ?? parties.leadId
+  return parties.leadId
+}
+
+/** When a step entered at `at` falls due: its deadline, counted on the calendar of the organisation responsible for it. */
+export async function stepDueAt(
+  db: Db,
+  step: Step | undefined,
+  parties: { sendingId: string; counterpartId: string | null; leadId: string },
+  at: Date,
+  known?: Pick<Organisation, 'id' | 'time_zone'>,
+): Promise<Date | null> {
+  if (!step?.deadline) return null
+  const responsibleId = responsibleOrganisation(step.responsible, parties)
+  const zone =
+    known?.id === responsibleId
+      ? known.time_zone
+      : (
+          await db
+            .selectFrom('organisations')
+            .select('time_zone')
+            .where('id', '=', responsibleId)
+            .executeTakeFirstOrThrow()
+        ).time_zone
+  return addDuration(at, step.deadline, zone)
 }
 
 /** Which side of the case an organisation acts for: the sender, the current receiving partner, or neither. */
@@ -217,12 +253,15 @@ export async function applyTransition(
   }
   const lead = handover && counterpartId ? counterpartId : found.lead_organisation_id
   const stays = transition.to === '$current'
-  const deadline = definition.steps[to]?.deadline
   const dueAt = input.review_date
     ? new Date(`${input.review_date}T00:00:00Z`)
-    : deadline
-      ? addDuration(now, deadline)
-      : null
+    : await stepDueAt(
+        trx,
+        definition.steps[to],
+        { sendingId: found.sending_organisation_id, counterpartId: counterpartId ?? null, leadId: lead },
+        now,
+        caller.organisation,
+      )
   const changed = await queries.changeCase(trx, found, {
     ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
     lead_organisation_id: lead,

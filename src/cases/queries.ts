@@ -208,6 +208,8 @@ export interface CaseChange {
   receiving_organisation_id?: string
   lead_organisation_id?: string
   step?: { step: string; previous: string; enteredAt: Date; dueAt: Date | null }
+  /** Another version of the procedure; the case stays at its step, due anew. */
+  procedure?: { id: string; version: number; dueAt: Date | null }
   at: Date
 }
 
@@ -227,6 +229,9 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
             step_entered_at: change.step.enteredAt,
             step_due_at: change.step.dueAt,
           }
+        : {}),
+      ...(change.procedure
+        ? { sop_id: change.procedure.id, sop_version: change.procedure.version, step_due_at: change.procedure.dueAt }
         : {}),
       version: sql`version + 1`,
       updated_at: change.at,

@@ -34,6 +34,8 @@ export interface OrganisationTable {
   kind: OrganisationKind
   can_send: boolean
   can_receive: boolean
+  /** An IANA time zone: the calendar of the deadlines the organisation is responsible for. */
+  time_zone: string
   created_at: Timestamp
 }
 

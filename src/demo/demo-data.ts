@@ -20,6 +20,8 @@ export interface DemoOrganisation {
   kind: OrganisationKind
   can_send: boolean
   can_receive: boolean
+  /** The calendar of its deadlines; without it, its country's. */
+  time_zone?: string
   principals: DemoPrincipal[]
 }
 
@@ -59,6 +61,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'hub_operator',
     can_send: false,
     can_receive: false,
+    time_zone: 'Europe/Brussels',
     principals: [
       principal('00000000-0000-4000-8001-000000000001', 'Hub administrator', 'staff', ['admin'], 'demohubadmin'),
     ],
@@ -70,6 +73,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: true,
     can_receive: false,
+    time_zone: 'Europe/Warsaw',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000101',
@@ -108,6 +112,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'government_authority',
     can_send: true,
     can_receive: false,
+    time_zone: 'Europe/Warsaw',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000104',
@@ -125,6 +130,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'ngo',
     can_send: true,
     can_receive: false,
+    time_zone: 'Europe/Warsaw',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000105',
@@ -142,6 +148,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
+    time_zone: 'Europe/Kyiv',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000201',
@@ -173,6 +180,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'shelter',
     can_send: false,
     can_receive: true,
+    time_zone: 'Europe/Kyiv',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000203',
@@ -190,6 +198,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
+    time_zone: 'Europe/Tirane',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000301',
@@ -207,6 +216,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'iom_mission',
     can_send: false,
     can_receive: true,
+    time_zone: 'Africa/Casablanca',
     principals: [
       principal(
         '00000000-0000-4000-8001-000000000401',
@@ -224,6 +234,7 @@ export const demoOrganisations: DemoOrganisation[] = [
     kind: 'hub_operator',
     can_send: false,
     can_receive: false,
+    time_zone: 'Europe/Brussels',
     principals: [principal('00000000-0000-4000-8001-000000000501', 'Auditor', 'staff', ['auditor'], 'demoauditor1')],
   },
   // The authorities a procedure names: told of a case, never parties to it unless invited.

@@ -169,6 +169,7 @@ async function findCaller(
       'o.kind as organisation_kind',
       'o.can_send',
       'o.can_receive',
+      'o.time_zone',
       'o.created_at as organisation_created_at',
     ])
     .where('k.prefix', '=', prefix)
@@ -198,6 +199,7 @@ async function findCaller(
       kind: row.organisation_kind,
       can_send: row.can_send,
       can_receive: row.can_receive,
+      time_zone: row.time_zone,
       created_at: row.organisation_created_at,
     },
   }

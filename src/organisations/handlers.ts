@@ -6,8 +6,10 @@ import { callerOf, generateApiKey, requireHubAdmin } from '../http/authenticatio
 import type { Handlers } from '../http/contract.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
+import { isTimeZone } from '../sops/deadline.js'
 import { countryStanding } from '../transfers/countries.js'
 import * as queries from './queries.js'
+import { defaultTimeZone } from './time-zones.js'
 
 type Schemas = components['schemas']
 
@@ -33,6 +35,23 @@ export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
 
     async createOrganisation(request, reply) {
       requireHubAdmin(request)
+      const { country, time_zone } = request.body
+      if (time_zone !== undefined && !isTimeZone(time_zone)) {
+        throw new ProblemError(422, `${time_zone} is not a time zone of the IANA database (e.g. Europe/Warsaw).`, {
+          code: 'invalid-time-zone',
+          extras: { errors: [{ pointer: '#/time_zone', detail: 'must name an IANA time zone' }] },
+        })
+      }
+      if (time_zone === undefined && defaultTimeZone(country) === undefined) {
+        throw new ProblemError(
+          422,
+          `There is no default time zone for ${country}: name the organisation's time_zone.`,
+          {
+            code: 'time-zone-required',
+            extras: { errors: [{ pointer: '#/time_zone', detail: `is needed for an organisation in ${country}` }] },
+          },
+        )
+      }
       const organisation = await queries.insertOrganisation(db, request.body)
       reply.code(201).header('location', `/v1/organisations/${organisation.id}`)
       return present(organisation)

@@ -1,11 +1,22 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { ApiKey, DB, NewOrganisation, NewPrincipal, Organisation, Principal } from '../db/schema.js'
 import type { GeneratedApiKey } from '../http/authentication.js'
+import { defaultTimeZone } from './time-zones.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
-export async function insertOrganisation(db: Db, organisation: NewOrganisation): Promise<Organisation> {
-  return db.insertInto('organisations').values(organisation).returningAll().executeTakeFirstOrThrow()
+/** Inserts an organisation; without a time zone it keeps its country's (see `time-zones.ts`). */
+export async function insertOrganisation(
+  db: Db,
+  { time_zone, ...organisation }: Omit<NewOrganisation, 'time_zone'> & { time_zone?: string | undefined },
+): Promise<Organisation> {
+  const zone = time_zone ?? defaultTimeZone(organisation.country)
+  if (zone === undefined) throw new Error(`no time zone for an organisation in ${organisation.country}`)
+  return db
+    .insertInto('organisations')
+    .values({ ...organisation, time_zone: zone })
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 export async function findOrganisation(db: Db, id: string): Promise<Organisation | undefined> {

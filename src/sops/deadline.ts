@@ -1,20 +1,20 @@
-const DURATION = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/
+import { DateTime, Duration, IANAZone } from 'luxon'
 
-/** The moment an ISO 8601 duration after `from` (calendar years and months, UTC). */
-export function addDuration(from: Date, duration: string): Date {
-  const match = DURATION.exec(duration)
-  if (!match || duration === 'P' || duration.endsWith('T')) throw new Error(`not an ISO 8601 duration: ${duration}`)
-  const [years, months, weeks, days, hours, minutes, seconds] = match.slice(1).map((part) => Number(part ?? 0)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ]
-  const due = new Date(from)
-  due.setUTCFullYear(due.getUTCFullYear() + years, due.getUTCMonth() + months, due.getUTCDate() + weeks * 7 + days)
-  due.setUTCHours(due.getUTCHours() + hours, due.getUTCMinutes() + minutes, due.getUTCSeconds() + seconds)
-  return due
+const DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/
+
+/** Whether `zone` names a time zone of the IANA database (`Europe/Kyiv`; not an offset such as `+02:00`). */
+export function isTimeZone(zone: string): boolean {
+  return IANAZone.isValidZone(zone)
+}
+
+/**
+ * The moment an ISO 8601 duration after `from`, counted as people count on the calendar of
+ * `zone`: years, months, weeks and days move the local date and keep the local time of day (31
+ * January + P1M is the last day of February; P1D across a change to summer time is 23 hours),
+ * hours, minutes and seconds are elapsed time. Every deadline of the service is computed here.
+ */
+export function addDuration(from: Date, duration: string, zone = 'UTC'): Date {
+  if (!DURATION.test(duration)) throw new Error(`not an ISO 8601 duration: ${duration}`)
+  if (!isTimeZone(zone)) throw new Error(`not an IANA time zone: ${zone}`)
+  return DateTime.fromJSDate(from).setZone(zone).plus(Duration.fromISO(duration)).toJSDate()
 }

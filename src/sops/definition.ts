@@ -78,12 +78,27 @@ export interface Transition {
   exchange?: { operation: PacketOperation; packet?: Exclude<PacketKind, 'referral'> }
 }
 
+/** Sending country × country of return; `*` for any country on one side. */
+export interface Corridor {
+  sending: string
+  receiving: string
+}
+
+export interface SopReference {
+  id: string
+  version: number
+}
+
 export interface SopDefinition {
   id: string
   version: number
   title: string
   description?: string
   applies_to: 'adult' | 'child'
+  /** Absent on a generic procedure; a national variant names the corridors it is for. */
+  corridors?: Corridor[]
+  /** The definition a variant was resolved from. */
+  extends?: SopReference
   initial_step: string
   steps: Record<string, Step>
   transitions: Transition[]

@@ -1,0 +1,63 @@
+-- Every organisation keeps its deadlines on its own calendar: an IANA time zone. Organisations that
+-- exist already get their country's zone (the one most of the country lives by); a country not
+-- listed keeps UTC.
+
+alter table organisations add column time_zone text;
+
+update organisations set time_zone = case country
+    when 'AL' then 'Europe/Tirane'
+    when 'AM' then 'Asia/Yerevan'
+    when 'AT' then 'Europe/Vienna'
+    when 'AZ' then 'Asia/Baku'
+    when 'BA' then 'Europe/Sarajevo'
+    when 'BE' then 'Europe/Brussels'
+    when 'BG' then 'Europe/Sofia'
+    when 'BY' then 'Europe/Minsk'
+    when 'CH' then 'Europe/Zurich'
+    when 'CY' then 'Asia/Nicosia'
+    when 'CZ' then 'Europe/Prague'
+    when 'DE' then 'Europe/Berlin'
+    when 'DK' then 'Europe/Copenhagen'
+    when 'DZ' then 'Africa/Algiers'
+    when 'EE' then 'Europe/Tallinn'
+    when 'EG' then 'Africa/Cairo'
+    when 'ES' then 'Europe/Madrid'
+    when 'FI' then 'Europe/Helsinki'
+    when 'FR' then 'Europe/Paris'
+    when 'GB' then 'Europe/London'
+    when 'GE' then 'Asia/Tbilisi'
+    when 'GR' then 'Europe/Athens'
+    when 'HR' then 'Europe/Zagreb'
+    when 'HU' then 'Europe/Budapest'
+    when 'IE' then 'Europe/Dublin'
+    when 'IS' then 'Atlantic/Reykjavik'
+    when 'IT' then 'Europe/Rome'
+    when 'LI' then 'Europe/Vaduz'
+    when 'LT' then 'Europe/Vilnius'
+    when 'LU' then 'Europe/Luxembourg'
+    when 'LV' then 'Europe/Riga'
+    when 'MA' then 'Africa/Casablanca'
+    when 'MD' then 'Europe/Chisinau'
+    when 'ME' then 'Europe/Podgorica'
+    when 'MK' then 'Europe/Skopje'
+    when 'MT' then 'Europe/Malta'
+    when 'NG' then 'Africa/Lagos'
+    when 'NL' then 'Europe/Amsterdam'
+    when 'NO' then 'Europe/Oslo'
+    when 'PL' then 'Europe/Warsaw'
+    when 'PT' then 'Europe/Lisbon'
+    when 'RO' then 'Europe/Bucharest'
+    when 'RS' then 'Europe/Belgrade'
+    when 'SE' then 'Europe/Stockholm'
+    when 'SI' then 'Europe/Ljubljana'
+    when 'SK' then 'Europe/Bratislava'
+    when 'TN' then 'Africa/Tunis'
+    when 'TR' then 'Europe/Istanbul'
+    when 'UA' then 'Europe/Kyiv'
+    when 'VN' then 'Asia/Ho_Chi_Minh'
+    when 'XK' then 'Europe/Belgrade'
+    else 'UTC'
+  end;
+
+alter table organisations alter column time_zone set not null;
+alter table organisations add constraint organisations_time_zone_named check (length(time_zone) between 1 and 64);

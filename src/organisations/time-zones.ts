@@ -1,0 +1,62 @@
+/**
+ * The time zone an organisation keeps when it names none: its country's, where the country has
+ * one zone or one that nearly everyone in it lives by (Ukraine: Kyiv; Spain: Madrid, not the
+ * Canaries). For a country not listed here the organisation must name its zone.
+ */
+const DEFAULT_TIME_ZONES: Readonly<Record<string, string>> = {
+  AL: 'Europe/Tirane',
+  AM: 'Asia/Yerevan',
+  AT: 'Europe/Vienna',
+  AZ: 'Asia/Baku',
+  BA: 'Europe/Sarajevo',
+  BE: 'Europe/Brussels',
+  BG: 'Europe/Sofia',
+  BY: 'Europe/Minsk',
+  CH: 'Europe/Zurich',
+  CY: 'Asia/Nicosia',
+  CZ: 'Europe/Prague',
+  DE: 'Europe/Berlin',
+  DK: 'Europe/Copenhagen',
+  DZ: 'Africa/Algiers',
+  EE: 'Europe/Tallinn',
+  EG: 'Africa/Cairo',
+  ES: 'Europe/Madrid',
+  FI: 'Europe/Helsinki',
+  FR: 'Europe/Paris',
+  GB: 'Europe/London',
+  GE: 'Asia/Tbilisi',
+  GR: 'Europe/Athens',
+  HR: 'Europe/Zagreb',
+  HU: 'Europe/Budapest',
+  IE: 'Europe/Dublin',
+  IS: 'Atlantic/Reykjavik',
+  IT: 'Europe/Rome',
+  LI: 'Europe/Vaduz',
+  LT: 'Europe/Vilnius',
+  LU: 'Europe/Luxembourg',
+  LV: 'Europe/Riga',
+  MA: 'Africa/Casablanca',
+  MD: 'Europe/Chisinau',
+  ME: 'Europe/Podgorica',
+  MK: 'Europe/Skopje',
+  MT: 'Europe/Malta',
+  NG: 'Africa/Lagos',
+  NL: 'Europe/Amsterdam',
+  NO: 'Europe/Oslo',
+  PL: 'Europe/Warsaw',
+  PT: 'Europe/Lisbon',
+  RO: 'Europe/Bucharest',
+  RS: 'Europe/Belgrade',
+  SE: 'Europe/Stockholm',
+  SI: 'Europe/Ljubljana',
+  SK: 'Europe/Bratislava',
+  TN: 'Africa/Tunis',
+  TR: 'Europe/Istanbul',
+  UA: 'Europe/Kyiv',
+  VN: 'Asia/Ho_Chi_Minh',
+  XK: 'Europe/Belgrade',
+}
+
+export function defaultTimeZone(country: string): string | undefined {
+  return DEFAULT_TIME_ZONES[country]
+}
