@@ -2296,7 +2296,7 @@ for (const definition of definitions) {
       )
     }
     const exits =
-      definition.id === 'child-return'
+      definition.applies_to === 'child'
         ? [
             'acknowledged --> accepted : accept_referral · acceptPacket · notifies child_protection_authority (receiving)',
             'acknowledged --> handback_to_child_protection : decline_referral · declinePacket · notifies child_protection_authority (sending)',
