@@ -44,7 +44,8 @@ const PL_CASEWORKER = '00000000-0000-4000-8001-000000000101'
 const UA_CASEWORKER = '00000000-0000-4000-8001-000000000201'
 
 /** The eight categories in the order the contract lists them; every list of categories follows it. */
-const ALL: DataCategory[] = [
+/** The categories a case holds in sections (proceedings have resources of their own). */
+const ALL: Exclude<DataCategory, 'proceedings'>[] = [
   'identity',
   'contact',
   'health',

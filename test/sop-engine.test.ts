@@ -67,6 +67,7 @@ const allDataCategories = Object.keys({
   legal: true,
   travel: true,
   reintegration: true,
+  proceedings: true,
 } satisfies Record<DataCategory, true>) as DataCategory[]
 
 /** The operation of the contract that takes a transition: each packet operation has its own. */
@@ -184,6 +185,8 @@ interface Needs {
   /** Oldest first, as the case recorded them. */
   assessments: AssessmentFact[]
   records: RecordKind[]
+  /** The fields the latest record of a kind gives. */
+  fields: { record: RecordKind; field: string }[]
 }
 
 let assessmentIds = 0
@@ -204,6 +207,7 @@ function needsOf(guards: readonly Guard[]): Needs {
     guardianRecipient: null,
     assessments: [],
     records: [],
+    fields: [],
   }
   const first: AssessmentFact[] = []
   const then: AssessmentFact[] = []
@@ -230,6 +234,9 @@ function needsOf(guards: readonly Guard[]): Needs {
         break
       case 'record_present':
         needs.records.push(guard.record)
+        break
+      case 'record_field':
+        needs.fields.push({ record: guard.record, field: guard.field })
         break
     }
   }
@@ -269,6 +276,15 @@ function factsOf(needs: Needs, step: string, leadSide: Side, previousStep: strin
     counterpartId: needs.counterpartId,
     assessments: needs.assessments,
     records: new Set(needs.records),
+    latestRecords: new Map(
+      needs.fields.map(({ record }) => [
+        record,
+        {
+          id: `${record}-latest`,
+          data: Object.fromEntries(needs.fields.filter((f) => f.record === record).map((f) => [f.field, 'given'])),
+        },
+      ]),
+    ),
   }
 }
 
@@ -278,6 +294,7 @@ const nothing: Needs = {
   guardianRecipient: null,
   assessments: [],
   records: [],
+  fields: [],
 }
 
 interface Variant {
@@ -496,6 +513,17 @@ function withoutGuard(needs: Needs, guard: Guard, guards: readonly Guard[]): Var
           message: /is not recorded\.$/,
         },
       ]
+    case 'record_field':
+      return [
+        {
+          label: `no ${guard.record} giving ${guard.field}`,
+          needs: {
+            ...needs,
+            fields: needs.fields.filter((f) => f.record !== guard.record || f.field !== guard.field),
+          },
+          codes: [`record.${guard.record}.${guard.field}`],
+        },
+      ]
   }
 }
 
@@ -588,7 +616,7 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     confirm_departure: ['assessment.fit_to_travel', 'assessment.risk_and_needs'],
     confirm_arrival: [],
     finalise_plan: ['record.reintegration_plan_final'],
-    close: ['record.closure_report'],
+    close: ['record.closure_report', 'record.closure_report.reason', 'record.sustainability_score'],
     withdraw: [],
     put_on_hold: [],
     resume: [],
@@ -621,7 +649,7 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     ],
     confirm_arrival: [],
     finalise_plan: ['record.reintegration_plan_final'],
-    close: ['record.closure_report'],
+    close: ['record.closure_report', 'record.closure_report.reason', 'record.sustainability_score'],
     withdraw: [],
     put_on_hold: [],
     resume: [],

@@ -17,6 +17,7 @@ import { runCaseChange } from './case-change.js'
 import { disclosureFor } from './disclosure.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
+import { obligationsOf, presentSchedule } from './schedule.js'
 
 type Schemas = components['schemas']
 
@@ -216,7 +217,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         },
         async (trx, caseId, caller) => {
           const { body, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
-          const { sections: _, ...summary } = body
+          const { sections: _, schedule: __, ...summary } = body
           return { body: summary, etag }
         },
       )
@@ -248,5 +249,6 @@ export async function renderCase(
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
   const consents = await queries.consentsOfCase(trx, found.id)
   const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
-  return { body: presentCase(found, parties, disclosure, now), etag: etag(found.version) }
+  const schedule = presentSchedule(await obligationsOf(trx, found.id), disclosure, caller.organisation.id, now)
+  return { body: presentCase(found, parties, disclosure, schedule, now), etag: etag(found.version) }
 }

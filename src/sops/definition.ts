@@ -19,7 +19,13 @@ export type RecordKind =
   | 'handover_protocol'
   | 'reintegration_plan_draft'
   | 'reintegration_plan_final'
+  | 'monitoring_visit'
+  | 'reassessment'
+  | 'sustainability_score'
   | 'closure_report'
+
+/** The records that fulfil a scheduled obligation. */
+export type ScheduledRecordKind = Extract<RecordKind, 'monitoring_visit' | 'reassessment'>
 
 export type Guard =
   | { kind: 'consent_covers'; categories: DataCategory[]; purpose: Purpose }
@@ -34,6 +40,7 @@ export type Guard =
     }
   | { kind: 'risk_acceptable' }
   | { kind: 'record_present'; record: RecordKind }
+  | { kind: 'record_field'; record: Extract<RecordKind, 'closure_report' | 'sustainability_score'>; field: string }
 
 /** The packet operations; each is a transition of the procedure where the procedure opens it. */
 export type PacketOperation = 'send' | 'acknowledge' | 'accept' | 'decline' | 'request_information'
@@ -46,6 +53,15 @@ export interface Step {
   deadline?: string
   terminal?: boolean
   purposes?: Exclude<Purpose, 'statistics'>[]
+  /** Obligations the case takes on when it first enters the step. */
+  schedule?: Scheduled[]
+}
+
+export interface Scheduled {
+  record: ScheduledRecordKind
+  /** ISO 8601 duration from entering the step. */
+  after: string
+  responsible?: Side | 'lead'
 }
 
 export interface Transition {
