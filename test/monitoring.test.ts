@@ -3,7 +3,7 @@ import type { components } from '../openapi/dist/types.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { deadlineRunner } from './fixtures/deadline-runner.js'
-import { recipient, record, recordData, sender, takeToArrival, transition } from './fixtures/referral.js'
+import { recipient, record, sender, takeToArrival, transition } from './fixtures/referral.js'
 
 type ScheduledObligation = components['schemas']['ScheduledObligation']
 type Escalation = components['schemas']['Escalation']
@@ -225,4 +225,15 @@ t.test('closing needs a coded reason and a sustainability score; then nothing mo
   now = new Date('2027-08-01T09:00:00Z')
   t.equal(await runToCompletion(), 0, 'visits that fell due after closing escalate nothing: a closed case owes none')
   t.same(await escalationsOf(app, caseId, ukraineSupervisor), [], 'no escalation')
+  t.same(
+    (await scheduleOf(app, caseId, recipient)).map((item) => [item.kind, item.status]),
+    [
+      ['reassessment', 'cancelled'],
+      ['monitoring_visit', 'cancelled'],
+      ['monitoring_visit', 'cancelled'],
+      ['monitoring_visit', 'cancelled'],
+      ['monitoring_visit', 'cancelled'],
+    ],
+    'the schedule says that nothing more is owed',
+  )
 })

@@ -2314,7 +2314,7 @@ export interface components {
          *     risk and needs within 30 days), or a hearing of a proceeding. The responsible organisation
          *     fulfils it with a record of its kind (`monitoring_visit`, `reassessment`; each fulfils the
          *     earliest one open) or, for a hearing, by recording its outcome. One not fulfilled by
-         *     `due_at` is `overdue` and escalates.
+         *     `due_at` is `overdue` and escalates, unless the case ended first.
          */
         ScheduledObligation: {
             /** Format: uuid */
@@ -2324,8 +2324,11 @@ export interface components {
             due_at: components["schemas"]["Timestamp"];
             /** Format: uuid */
             responsible_organisation_id: string;
-            /** @enum {string} */
-            status: "due" | "overdue" | "fulfilled";
+            /**
+             * @description `cancelled`: the case reached a final step before it was fulfilled; nothing more is owed.
+             * @enum {string}
+             */
+            status: "due" | "overdue" | "fulfilled" | "cancelled";
             /** Format: date-time */
             fulfilled_at: string | null;
             /**

@@ -15,6 +15,7 @@ import type { SopRegistry } from '../sops/registry.js'
 import { caseOfParty, presentCase, presentCaseSummary } from './access.js'
 import { runCaseChange } from './case-change.js'
 import { disclosureFor } from './disclosure.js'
+import { definitionOf } from './procedure-definition.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
 import { obligationsOf, presentSchedule } from './schedule.js'
@@ -249,6 +250,8 @@ export async function renderCase(
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
   const consents = await queries.consentsOfCase(trx, found.id)
   const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
-  const schedule = presentSchedule(await obligationsOf(trx, found.id), disclosure, caller.organisation.id, now)
+  const obligations = await obligationsOf(trx, found.id)
+  const open = !definitionOf(sops, found).steps[found.step]?.terminal
+  const schedule = presentSchedule(obligations, disclosure, caller.organisation.id, open, now)
   return { body: presentCase(found, parties, disclosure, schedule, now), etag: etag(found.version) }
 }

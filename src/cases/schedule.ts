@@ -93,6 +93,8 @@ export function presentSchedule(
   rows: readonly (CaseObligation & { proceeding_id: string | null })[],
   disclosure: CaseDisclosure,
   organisationId: string,
+  /** Whether the case is still open: a case at a final step owes nothing more. */
+  open: boolean,
   now: Date,
 ): Schemas['ScheduledObligation'][] {
   const proceedings = disclosure.readable('proceedings')
@@ -103,7 +105,7 @@ export function presentSchedule(
       kind: row.kind,
       due_at: row.due_at.toISOString(),
       responsible_organisation_id: row.responsible_organisation_id,
-      status: row.fulfilled_at !== null ? 'fulfilled' : row.due_at < now ? 'overdue' : 'due',
+      status: row.fulfilled_at !== null ? 'fulfilled' : !open ? 'cancelled' : row.due_at < now ? 'overdue' : 'due',
       fulfilled_at: row.fulfilled_at?.toISOString() ?? null,
       record_id: row.fulfilled_by_record_id,
       proceeding_id: proceedings ? row.proceeding_id : null,

@@ -72,16 +72,19 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
     }
   }
 
-  /** Opens a change of one proceeding: the case locked, the caller a side that may read it, its version checked. */
+  /**
+   * Opens a change of one proceeding: the case locked, the proceeding one the caller may read (else
+   * it does not exist for it), the caller on a side of the case, its version checked.
+   */
   async function changeProceeding(
     trx: Transaction<DB>,
     found: Case,
     caller: Caller,
     request: FastifyRequest<{ Params: { proceedingId: string } }>,
-    expected: number,
   ): Promise<Proceeding> {
-    await requireSide(trx, found, caller)
+    const expected = requiredIfMatch(request)
     const proceeding = await proceedingOf(trx, found, caller, request.params.proceedingId, { lock: true })
+    await requireSide(trx, found, caller)
     if (proceeding.version !== expected) throw staleVersion('proceeding', proceeding.version)
     return proceeding
   }
@@ -192,14 +195,13 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
     },
 
     async updateProceeding(request, reply) {
-      const expected = requiredIfMatch(request)
       return runCaseChange(
         db,
         request,
         reply,
         {},
         async (trx, found, caller) => {
-          const proceeding = await changeProceeding(trx, found, caller, request, expected)
+          const proceeding = await changeProceeding(trx, found, caller, request)
           await bump(trx, proceeding, clock.now(), request.body)
           await recordEvent(
             trx,
@@ -223,7 +225,6 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
     },
 
     async addHearing(request, reply) {
-      const expected = requiredIfMatch(request)
       const body = request.body
       return runCaseChange(
         db,
@@ -231,8 +232,15 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
         reply,
         {},
         async (trx, found, caller) => {
-          const proceeding = await changeProceeding(trx, found, caller, request, expected)
+          const proceeding = await changeProceeding(trx, found, caller, request)
           const now = clock.now()
+          const year = new Date(body.scheduled_at).getUTCFullYear()
+          if (Math.abs(year - now.getUTCFullYear()) > 50) {
+            throw new ProblemError(422, 'A hearing is scheduled within fifty years of today.', {
+              code: 'invalid-hearing',
+              extras: { errors: [{ pointer: '#/scheduled_at', detail: 'is not a plausible date for a hearing' }] },
+            })
+          }
           const hearing = await trx
             .insertInto('proceeding_hearings')
             .values({
@@ -297,7 +305,6 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
     },
 
     async recordHearingOutcome(request, reply) {
-      const expected = requiredIfMatch(request)
       const { hearingId } = request.params
       return runCaseChange(
         db,
@@ -305,7 +312,7 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
         reply,
         {},
         async (trx, found, caller) => {
-          const proceeding = await changeProceeding(trx, found, caller, request, expected)
+          const proceeding = await changeProceeding(trx, found, caller, request)
           const hearing = await trx
             .selectFrom('proceeding_hearings')
             .selectAll()
