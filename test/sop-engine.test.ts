@@ -12,6 +12,7 @@ import type {
   RecordKind,
   Side,
   SopDefinition,
+  Step,
   Transition,
 } from '../src/sops/definition.js'
 import { mermaidDiagram } from '../src/sops/diagram.js'
@@ -1917,6 +1918,20 @@ const breakages: Breakage[] = [
       ;(d.transitions[0] as Transition).roles = ['janitor' as Role]
     },
     /does not match sop\.schema\.json: \/transitions\/0\/roles\/0 /,
+  ],
+  [
+    'a final step that schedules visits',
+    (d) => {
+      ;(d.steps.closed as Step).schedule = [{ record: 'monitoring_visit', after: 'P1M' }]
+    },
+    /terminal step closed schedules obligations/,
+  ],
+  [
+    'a scheduled visit due after a duration that is not one (schema)',
+    (d) => {
+      ;(d.steps.arrived as Step).schedule = [{ record: 'monitoring_visit', after: '1 month' }]
+    },
+    /does not match sop\.schema\.json: \/steps\/arrived\/schedule\/0\/after /,
   ],
 ]
 
