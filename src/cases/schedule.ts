@@ -53,21 +53,20 @@ export async function fulfilWithRecord(
   recordId: string,
   now: Date,
 ): Promise<void> {
-  const open = await trx
-    .selectFrom('case_obligations')
-    .select('id')
-    .where('case_id', '=', caseId)
-    .where('kind', '=', kind)
-    .where('fulfilled_at', 'is', null)
-    .orderBy('due_at')
-    .orderBy('id')
-    .limit(1)
-    .executeTakeFirst()
-  if (!open) return
   await trx
     .updateTable('case_obligations')
     .set({ fulfilled_at: now, fulfilled_by_record_id: recordId })
-    .where('id', '=', open.id)
+    .where('id', '=', (eb) =>
+      eb
+        .selectFrom('case_obligations')
+        .select('id')
+        .where('case_id', '=', caseId)
+        .where('kind', '=', kind)
+        .where('fulfilled_at', 'is', null)
+        .orderBy('due_at')
+        .orderBy('id')
+        .limit(1),
+    )
     .execute()
 }
 
