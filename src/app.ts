@@ -23,6 +23,7 @@ import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
 import { packetHandlers } from './packets/handlers.js'
+import { proceedingHandlers } from './proceedings/handlers.js'
 import { safetyOverrideHandlers } from './safety/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
 import { subjectAccessHandlers } from './subject-access/handlers.js'
@@ -106,6 +107,7 @@ export async function buildApp({
     ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
     ...packetHandlers({ db: database.db, sops, clock }),
+    ...proceedingHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db, closing.signal),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
     ...transferHandlers({ db: database.db, clock }),

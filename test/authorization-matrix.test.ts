@@ -180,6 +180,24 @@ const ANSWER_AFTER_ACKNOWLEDGEMENT: Row = {
 }
 
 /**
+ * A change of IOM Poland's proceeding: its caseworker or supervisor. Any other party, the receiving
+ * side included, may change only a proceeding it may read, and no consent covers proceedings here:
+ * for them it does not exist (404).
+ */
+const CHANGE_OWN_PROCEEDING = (status: number): Row => ({
+  own: [status, status, 403, 403, 403],
+  counterpart: [404, 404, 403, 403, 403],
+  counterpartAcknowledged: [404, 404, 403, 403, 403],
+  counterpartAccepted: [404, 404, 403, 403, 403],
+  invited: [404, 404, 403, 403, 403],
+  unrelated: [404, 404, 403, 403, 403],
+  unrelatedSender: [404, 404, 403, 403, 403],
+  hub: [404, 404, 403, 403, 403],
+  anonymous: 401,
+  revoked: 401,
+})
+
+/**
  * Conventions encoded here:
  * - 401 for no key or a revoked key, on every non-public operation, before anything else.
  * - 403 when the caller's role may never do this: decided before the resource is looked up, so it
@@ -529,6 +547,38 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
+  // Proceedings: a proceeding IOM Poland opened on the case. Proceedings data is a consent category
+  // of its own, which no consent of the matrix covers: only IOM Poland, which holds the case, reads
+  // it; any other party, the receiving side included, gets 404 as for a proceeding that does not
+  // exist. Both sides may open one; the invited party, on neither side, may not.
+  listProceedings: CASE_PARTY_READS, // with the proceeding for IOM Poland alone (checked below)
+  getProceeding: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [404, 404, 404, 404, 403],
+    counterpartAcknowledged: [404, 404, 404, 404, 403], // a party, but no consent covers proceedings
+    counterpartAccepted: [404, 404, 404, 404, 403],
+    invited: [404, 404, 404, 404, 403],
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  createProceeding: {
+    own: [201, 201, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: [201, 201, 403, 403, 403], // the receiving side follows proceedings too
+    counterpartAccepted: [201, 201, 403, 403, 403],
+    invited: ALL_403, // a party, but on neither side
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  updateProceeding: CHANGE_OWN_PROCEEDING(200),
+  addHearing: CHANGE_OWN_PROCEEDING(201),
+  recordHearingOutcome: CHANGE_OWN_PROCEEDING(200),
 
   // Withdrawal notices: each organisation reads those addressed to it (checked below); the target
   // notice is addressed to IOM Ukraine, which read a packet that relied on the withdrawn consent.
@@ -577,6 +627,8 @@ const SENTINEL = {
 const ALL_SENTINELS = Object.values(SENTINEL)
 /** The note of the safety overrides: for IOM Poland, which wrote it, and IOM Ukraine, its recipient, alone. */
 const SAFETY_NOTE = 'Sentinel-Safety-Note-7731'
+/** The notes of IOM Poland's proceeding: no consent covers proceedings, so IOM Poland alone reads them. */
+const PROCEEDINGS_NOTE = 'Sentinel-Proceedings-Note-7731'
 const SAFETY_OPERATIONS: ReadonlySet<string> = new Set([
   'requestSafetyOverride',
   'listSafetyOverrides',
@@ -699,6 +751,43 @@ class Fixtures {
 
   async packetEtag(packetId: string): Promise<string> {
     const read = await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: sender }, 200, 'read packet')
+    return String(read.headers.etag)
+  }
+
+  /** A criminal proceeding IOM Poland opens on the case, with a hearing if asked. */
+  async proceeding(caseId: string, withHearing: boolean): Promise<Record<string, string>> {
+    const created = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/proceedings`,
+        key: sender,
+        payload: { ...NEW_PROCEEDING, notes: PROCEEDINGS_NOTE },
+      },
+      201,
+      'open a proceeding',
+    )
+    const proceedingId = created.json().id as string
+    if (!withHearing) return { proceedingId }
+    const scheduled = await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/proceedings/${proceedingId}/hearings`,
+        key: sender,
+        headers: { 'if-match': String(created.headers.etag) },
+        payload: NEW_HEARING,
+      },
+      201,
+      'add a hearing',
+    )
+    return { proceedingId, hearingId: scheduled.json().hearings[0].id as string }
+  }
+
+  async proceedingEtag(caseId: string, proceedingId: string): Promise<string> {
+    const read = await this.call(
+      { method: 'GET', url: `/v1/cases/${caseId}/proceedings/${proceedingId}`, key: sender },
+      200,
+      'read proceeding',
+    )
     return String(read.headers.etag)
   }
 
@@ -1006,6 +1095,19 @@ const SAFETY_OVERRIDE = {
   expires_in_days: 30,
 }
 
+const NEW_PROCEEDING = {
+  kind: 'criminal',
+  country: 'PL',
+  authority: 'Regional Court of Warsaw',
+  stage: 'trial',
+  person_roles: ['victim', 'witness'],
+}
+const NEW_HEARING = {
+  scheduled_at: new Date(Date.now() + 60 * 86_400_000).toISOString(),
+  purpose: 'testimony',
+  participation: 'remote',
+}
+
 /** A consent nobody relies on: legal data to the Kyiv shelter for monitoring. */
 const HARMLESS_PROVISION = { categories: ['legal'], recipients: [ORG.kyivShelter], purposes: ['monitoring'] }
 
@@ -1027,6 +1129,28 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     const deliveryId = await fx.failedDelivery(endpointId, await scenarioOf('shared', kind))
     return { params: { endpointId, deliveryId } }
   }
+  /** A proceeding IOM Poland opened on the scenario's case (with a hearing, for its outcome). */
+  const withProceeding =
+    (key: string, withHearing = false) =>
+    async (kind: ScenarioKind) => {
+      const scenario = await scenarioOf(key, kind)
+      const ids = await fx.proceeding(scenario.caseId, withHearing)
+      return { scenario, params: { caseId: scenario.caseId, ...ids } }
+    }
+  const proceedingChange = (
+    key: string,
+    payload: Record<string, unknown>,
+    withHearing = false,
+  ): OperationUnderTest => ({
+    mutates: true, // the proceeding's version moves on (an outcome is recorded once): the next cell gets a fresh one
+    prepare: withProceeding(key, withHearing),
+    build: async (target) => ({
+      headers: {
+        'if-match': await fx.proceedingEtag(target.params.caseId as string, target.params.proceedingId as string),
+      },
+      payload,
+    }),
+  })
   /** A scenario whose consent the sender withdrew: IOM Ukraine holds a notice. */
   const withdrawn = (key: string) => async (kind: ScenarioKind) => {
     const scenario = await scenarioOf(key, kind)
@@ -1291,6 +1415,16 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       prepare: withdrawn('acknowledgeWithdrawal'),
       build: async () => ({ payload: { action: 'deleted' } }),
     },
+    listProceedings: { mutates: false, prepare: withProceeding('proceedings'), build: async () => ({}) },
+    getProceeding: { mutates: false, prepare: withProceeding('proceedings'), build: async () => ({}) },
+    createProceeding: {
+      mutates: false, // every cell may open one more
+      prepare: onScenario('createProceeding'),
+      build: async () => ({ payload: NEW_PROCEEDING }),
+    },
+    updateProceeding: proceedingChange('updateProceeding', { stage: 'appeal' }),
+    addHearing: proceedingChange('addHearing', NEW_HEARING),
+    recordHearingOutcome: proceedingChange('recordHearingOutcome', { outcome: 'held' }, true),
   }
   return operations
 }
@@ -1371,6 +1505,8 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
   const overrideParty = organisationId === ORG.iomPoland || organisationId === ORG.iomUkraine
   if (!SAFETY_OPERATIONS.has(operationId) || !overrideParty || status >= 300) forbidden.push(SAFETY_NOTE)
   if (status < 300 && !overrideParty && target.params.overrideId) forbidden.push(target.params.overrideId)
+  // No consent covers proceedings: what a proceeding says stays with IOM Poland, in every answer.
+  if (organisationId !== ORG.iomPoland || status >= 300) forbidden.push(PROCEEDINGS_NOTE)
   return [...new Set(forbidden)]
 }
 
@@ -1381,6 +1517,9 @@ function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
   const overrideParty = ['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)
   if (operationId === 'listSafetyOverrides' && overrideParty) return [target.params.overrideId as string, SAFETY_NOTE]
   if (operationId === 'getSafetyOverride' && overrideParty) return [SAFETY_NOTE] // approved, not expired
+  if (['listProceedings', 'getProceeding'].includes(operationId) && cell.relation === 'own') {
+    return [target.params.proceedingId as string, PROCEEDINGS_NOTE]
+  }
   const reference = target.scenario?.reference
   if (!reference) return []
   if (
@@ -1431,7 +1570,17 @@ function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
  * Path parameters naming case data or what is an organisation's own: a non-party must get the same
  * answer for these as for ids that do not exist.
  */
-const RESOURCE_PARAMS = ['caseId', 'consentId', 'packetId', 'endpointId', 'deliveryId', 'noticeId', 'overrideId']
+const RESOURCE_PARAMS = [
+  'caseId',
+  'consentId',
+  'packetId',
+  'endpointId',
+  'deliveryId',
+  'noticeId',
+  'overrideId',
+  'proceedingId',
+  'hearingId',
+]
 
 function isNonPartyFor(operation: ContractOperation, relation: Relation): boolean {
   if (NON_PARTY.has(relation)) return true
@@ -1445,6 +1594,8 @@ function isNonPartyFor(operation: ContractOperation, relation: Relation): boolea
   if (operation.path.includes('{overrideId}')) {
     return !['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(relation)
   }
+  // IOM Poland's proceeding: no consent lets another party read it, so for them it does not exist.
+  if (operation.path.includes('{proceedingId}')) return relation !== 'own'
   // Before it acknowledges, the recipient is a party to the packet but not to the case.
   if (relation === 'counterpart') return operation.path.includes('{caseId}')
   // An invited party is a party to the case but not to its packets.

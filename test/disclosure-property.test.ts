@@ -636,6 +636,7 @@ t.test('no canary of a category reaches an organisation that no active consent l
     }
     if (model.accepted && stageReached('closed')) {
       await record(actor(receiver), 'closure_report', recordData.closure_report)
+      await record(actor(receiver), 'sustainability_score', recordData.sustainability_score)
       await transition(receiver, 'close', { reason: 'Reintegration completed.' }, keyOf(receiver, 'supervisor'))
     }
     // A child's hand-back to child protection is not put on hold: the handover is due within days.

@@ -11,7 +11,13 @@ import type {
   Purpose,
 } from '../src/db/schema.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
-import { consentCovers, consentStatus, coverage, dataCategories } from '../src/disclosure/consent-scope.js'
+import {
+  consentCovers,
+  consentStatus,
+  coverage,
+  dataCategories,
+  sectionCategories,
+} from '../src/disclosure/consent-scope.js'
 import {
   composePacket,
   contentHash,
@@ -43,8 +49,11 @@ const CASE_ID = '11111111-1111-4111-8111-111111111111'
 const PL_CASEWORKER = '00000000-0000-4000-8001-000000000101'
 const UA_CASEWORKER = '00000000-0000-4000-8001-000000000201'
 
-/** The eight categories in the order the contract lists them; every list of categories follows it. */
-const ALL: DataCategory[] = [
+/**
+ * The eight categories a case holds in sections, in the order the contract lists them; every list
+ * of categories follows it. The ninth, `proceedings`, comes last and has resources of its own.
+ */
+const ALL: Exclude<DataCategory, 'proceedings'>[] = [
   'identity',
   'contact',
   'health',
@@ -156,8 +165,9 @@ function everything(
   return consent([provision([...ALL], [recipient], purposes)], overrides)
 }
 
-t.test('dataCategories: the eight categories in canonical order', async (t) => {
-  t.same(dataCategories, ALL)
+t.test('dataCategories: the nine categories in canonical order, the eight of the sections first', async (t) => {
+  t.same(dataCategories, [...ALL, 'proceedings'])
+  t.same(sectionCategories, ALL)
 })
 
 t.test('consentStatus', async (t) => {

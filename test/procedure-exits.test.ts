@@ -303,7 +303,11 @@ async function caseAt(t: Test, target: MainStep, child: boolean): Promise<{ case
   })
   t.equal(opened.statusCode, 201, 'IOM Poland opens the case')
   const caseId = (opened.json() as CaseSummary).id
-  t.equal((opened.json() as CaseSummary).sop.id, child ? 'child-return-pl-ua' : 'adult-return', 'on the procedure of its corridor')
+  t.equal(
+    (opened.json() as CaseSummary).sop.id,
+    child ? 'child-return-pl-ua' : 'adult-return',
+    'on the procedure of its corridor',
+  )
   let packetId = ''
   if (until >= 1) {
     await recordOf(t, caseId, PL_CW, 'return_decision')

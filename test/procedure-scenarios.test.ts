@@ -718,8 +718,15 @@ t.test("an adult's return, from identification to closure", async (t) => {
 
   // reintegration → closed (the receiving supervisor, with a reason and a final report)
   await p.expectStep(caseId, sop, 'reintegration', UKRAINE, [PL_CW, UA_CW])
-  await p.refused(caseId, UA_SV, 'close', ['record.closure_report'], { reason: 'Reintegration completed.' })
+  await p.refused(
+    caseId,
+    UA_SV,
+    'close',
+    ['record.closure_report', 'record.closure_report.reason', 'record.sustainability_score'],
+    { reason: 'Reintegration completed.' },
+  )
   await p.record(caseId, UA_CW, 'closure_report')
+  await p.record(caseId, UA_CW, 'sustainability_score')
   await p.refused(caseId, UA_CW, 'close', ['actor.role'], { reason: 'Reintegration completed.' })
   await p.expectOffer(caseId, 'close', UA_SV, [
     [UA_CW, ['actor.role']],
@@ -952,6 +959,7 @@ t.test("an unaccompanied child's return, with every child safeguard", async (t) 
   await p.take(caseId, UA_CW, 'finalise_plan', 'reintegration')
   await p.expectStep(caseId, sop, 'reintegration', UKRAINE, [PL_CW, UA_CW])
   await p.record(caseId, UA_CW, 'closure_report')
+  await p.record(caseId, UA_CW, 'sustainability_score')
   await p.refused(caseId, UA_CW, 'close', ['actor.role'], { reason: 'Reunited with his aunt.' })
   await p.inputMissing(caseId, UA_SV, 'close')
   await p.take(caseId, UA_SV, 'close', 'closed', { reason: 'Reunited with his aunt.' })

@@ -12,6 +12,7 @@ import type {
   RecordKind,
   Side,
   SopDefinition,
+  Step,
   Transition,
 } from '../src/sops/definition.js'
 import { mermaidDiagram } from '../src/sops/diagram.js'
@@ -67,6 +68,7 @@ const allDataCategories = Object.keys({
   legal: true,
   travel: true,
   reintegration: true,
+  proceedings: true,
 } satisfies Record<DataCategory, true>) as DataCategory[]
 
 /** The operation of the contract that takes a transition: each packet operation has its own. */
@@ -184,6 +186,8 @@ interface Needs {
   /** Oldest first, as the case recorded them. */
   assessments: AssessmentFact[]
   records: RecordKind[]
+  /** The fields the latest record of a kind gives. */
+  fields: { record: RecordKind; field: string }[]
 }
 
 let assessmentIds = 0
@@ -204,6 +208,7 @@ function needsOf(guards: readonly Guard[]): Needs {
     guardianRecipient: null,
     assessments: [],
     records: [],
+    fields: [],
   }
   const first: AssessmentFact[] = []
   const then: AssessmentFact[] = []
@@ -230,6 +235,9 @@ function needsOf(guards: readonly Guard[]): Needs {
         break
       case 'record_present':
         needs.records.push(guard.record)
+        break
+      case 'record_field':
+        needs.fields.push({ record: guard.record, field: guard.field })
         break
     }
   }
@@ -269,6 +277,15 @@ function factsOf(needs: Needs, step: string, leadSide: Side, previousStep: strin
     counterpartId: needs.counterpartId,
     assessments: needs.assessments,
     records: new Set(needs.records),
+    latestRecords: new Map(
+      needs.fields.map(({ record }) => [
+        record,
+        {
+          id: `${record}-latest`,
+          data: Object.fromEntries(needs.fields.filter((f) => f.record === record).map((f) => [f.field, 'given'])),
+        },
+      ]),
+    ),
   }
 }
 
@@ -278,6 +295,7 @@ const nothing: Needs = {
   guardianRecipient: null,
   assessments: [],
   records: [],
+  fields: [],
 }
 
 interface Variant {
@@ -496,6 +514,17 @@ function withoutGuard(needs: Needs, guard: Guard, guards: readonly Guard[]): Var
           message: /is not recorded\.$/,
         },
       ]
+    case 'record_field':
+      return [
+        {
+          label: `no ${guard.record} giving ${guard.field}`,
+          needs: {
+            ...needs,
+            fields: needs.fields.filter((f) => f.record !== guard.record || f.field !== guard.field),
+          },
+          codes: [`record.${guard.record}.${guard.field}`],
+        },
+      ]
   }
 }
 
@@ -588,7 +617,7 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     confirm_departure: ['assessment.fit_to_travel', 'assessment.risk_and_needs'],
     confirm_arrival: [],
     finalise_plan: ['record.reintegration_plan_final'],
-    close: ['record.closure_report'],
+    close: ['record.closure_report', 'record.closure_report.reason', 'record.sustainability_score'],
     withdraw: [],
     put_on_hold: [],
     resume: [],
@@ -627,7 +656,7 @@ const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
     ],
     confirm_arrival: [],
     finalise_plan: ['record.reintegration_plan_final'],
-    close: ['record.closure_report'],
+    close: ['record.closure_report', 'record.closure_report.reason', 'record.sustainability_score'],
     withdraw: [],
     put_on_hold: [],
     resume: [],
@@ -2012,6 +2041,20 @@ const breakages: Breakage[] = [
       ;(d.transitions[0] as Transition).roles = ['janitor' as Role]
     },
     /does not match sop\.schema\.json: \/transitions\/0\/roles\/0 /,
+  ],
+  [
+    'a final step that schedules visits',
+    (d) => {
+      ;(d.steps.closed as Step).schedule = [{ record: 'monitoring_visit', after: 'P1M' }]
+    },
+    /terminal step closed schedules obligations/,
+  ],
+  [
+    'a scheduled visit due after a duration that is not one (schema)',
+    (d) => {
+      ;(d.steps.arrived as Step).schedule = [{ record: 'monitoring_visit', after: '1 month' }]
+    },
+    /does not match sop\.schema\.json: \/steps\/arrived\/schedule\/0\/after /,
   ],
 ]
 

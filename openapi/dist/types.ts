@@ -993,6 +993,117 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cases/{caseId}/proceedings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The proceedings of a case, with their hearings
+         * @description Criminal, civil and compensation proceedings (TRM-EU SOP 5) that continue after the
+         *     person's return. Proceedings data is a consent category of its own (`proceedings`): the
+         *     sending partner and a proceeding's author see it; any other party sees it only while an
+         *     active consent covers `proceedings` for it and for a purpose of the case's current step.
+         *     Parties only; every read is audited.
+         */
+        get: operations["listProceedings"];
+        put?: never;
+        /**
+         * Open a proceedings thread on a case
+         * @description By the `caseworker` or `supervisor` of the sending or the receiving partner: both sides
+         *     follow the proceedings after return. Announced to the parties by `proceeding.opened`.
+         */
+        post: operations["createProceeding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/proceedings/{proceedingId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a proceeding, with its hearings
+         * @description As `listProceedings`; a proceeding the caller may not read is a 404.
+         */
+        get: operations["getProceeding"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update a proceeding (stage, roles, protection measures, remote participation)
+         * @description Each field given replaces the one stored. Needs `If-Match` with the proceeding's ETag. By
+         *     the `caseworker` or `supervisor` of the sending or the receiving partner that may read it.
+         */
+        patch: operations["updateProceeding"];
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/proceedings/{proceedingId}/hearings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a hearing; the side now responsible for the person gets a deadline
+         * @description A hearing is a deadline for the organisation that leads the case when it is added (after
+         *     return, the receiving partner): by the hearing's time it records what happened
+         *     (`recordHearingOutcome`), else the deadline job escalates (`hearing`). It shows in the
+         *     case's `schedule`, and `proceeding.hearing_scheduled` goes to that organisation and to the
+         *     sending partner. Needs `If-Match` with the proceeding's ETag.
+         */
+        post: operations["addHearing"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/proceedings/{proceedingId}/hearings/{hearingId}/outcome": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+                hearingId: components["parameters"]["HearingId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record what happened at a hearing; fulfils its deadline
+         * @description Held, adjourned or cancelled, with the person's participation. Fulfils the hearing's
+         *     deadline. Needs `If-Match` with the proceeding's ETag; an outcome already recorded is a 409.
+         */
+        post: operations["recordHearingOutcome"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/safety-overrides": {
         parameters: {
             query?: never;
@@ -1429,10 +1540,10 @@ export interface components {
             };
         };
         /**
-         * @description A category of case data; consent is given per category.
+         * @description A category of case data; consent is given per category. `proceedings` is the data of the case's proceedings (`/v1/cases/{caseId}/proceedings`), which has no section.
          * @enum {string}
          */
-        DataCategory: "identity" | "contact" | "health" | "psychosocial" | "family" | "legal" | "travel" | "reintegration";
+        DataCategory: "identity" | "contact" | "health" | "psychosocial" | "family" | "legal" | "travel" | "reintegration" | "proceedings";
         /** @enum {string} */
         Purpose: "return_assistance" | "reintegration" | "monitoring" | "statistics";
         /** @enum {string} */
@@ -1636,6 +1747,8 @@ export interface components {
         };
         Case: components["schemas"]["CaseSummary"] & {
             sections: components["schemas"]["CaseSections"];
+            /** @description What is due when beside the step's deadline (monitoring visits, the re-assessment, hearings), oldest first, each `due`, `overdue` or `fulfilled`. */
+            schedule: components["schemas"]["ScheduledObligation"][];
         };
         CasePage: {
             items: components["schemas"]["CaseSummary"][];
@@ -1954,11 +2067,20 @@ export interface components {
             exit?: true;
             /** @description What the exchange serves in this step: parties other than the sending partner read what consent covers for these purposes. */
             purposes?: components["schemas"]["Purpose"][];
+            /** @description Obligations the case takes on when it first enters the step: each due `after` a duration, owed by `responsible` (the step's side when absent), fulfilled by a record of kind `record`; see the case's `schedule`. */
+            schedule?: {
+                /** @enum {string} */
+                record: "monitoring_visit" | "reassessment";
+                /** @description ISO 8601 duration from entering the step. */
+                after: string;
+                /** @enum {string} */
+                responsible?: "sending" | "receiving" | "lead";
+            }[];
         };
-        /** @description A precondition, from a closed vocabulary: `consent_covers` (categories, purpose; for the receiving partner), `guardian_consent`, `assessment_completed` (assessment, joint), `assessment_outcome` (the latest assessment's `field` equals `equals`, recorded after `recorded_after`), `risk_acceptable` (no high risk without mitigation), `record_present` (record). */
+        /** @description A precondition, from a closed vocabulary: `consent_covers` (categories, purpose; for the receiving partner), `guardian_consent`, `assessment_completed` (assessment, joint), `assessment_outcome` (the latest assessment's `field` equals `equals`, recorded after `recorded_after`), `risk_acceptable` (no high risk without mitigation), `record_present` (record), `record_field` (the latest record of kind `record` gives `field`, such as a closure report's coded `reason`). */
         SopGuard: {
             /** @enum {string} */
-            kind: "consent_covers" | "guardian_consent" | "assessment_completed" | "assessment_outcome" | "risk_acceptable" | "record_present";
+            kind: "consent_covers" | "guardian_consent" | "assessment_completed" | "assessment_outcome" | "risk_acceptable" | "record_present" | "record_field";
         } & {
             [key: string]: unknown;
         };
@@ -2104,10 +2226,10 @@ export interface components {
             items: components["schemas"]["TimelineEntry"][];
         };
         /**
-         * @description `assessment` (with `assessment`), `return_decision`, `guardian_appointment`, `travel_documents` (with the issuing consulate's `consulate_organisation_id`), `escort`, `reception`, `handover_protocol`, `reintegration_plan_draft`, `reintegration_plan_final`, `monitoring_visit`, `closure_report`, `safety_plan` (needed to report suspected re-trafficking), `child_protection_handover` (confirms a child not returned was handed back to the child protection authority).
+         * @description `assessment` (with `assessment`), `return_decision`, `guardian_appointment`, `travel_documents` (with the issuing consulate's `consulate_organisation_id`), `escort`, `reception`, `handover_protocol`, `reintegration_plan_draft`, `reintegration_plan_final`, `monitoring_visit` and `reassessment` (each fulfils the earliest open obligation of its kind in the case's `schedule`), `sustainability_score`, `closure_report` (with a coded `reason`), `safety_plan` (needed to report suspected re-trafficking), `child_protection_handover` (confirms a child not returned was handed back to the child protection authority).
          * @enum {string}
          */
-        CaseRecordKind: "assessment" | "return_decision" | "guardian_appointment" | "travel_documents" | "escort" | "reception" | "handover_protocol" | "reintegration_plan_draft" | "reintegration_plan_final" | "monitoring_visit" | "closure_report" | "safety_plan" | "child_protection_handover";
+        CaseRecordKind: "assessment" | "return_decision" | "guardian_appointment" | "travel_documents" | "escort" | "reception" | "handover_protocol" | "reintegration_plan_draft" | "reintegration_plan_final" | "monitoring_visit" | "reassessment" | "sustainability_score" | "closure_report" | "safety_plan" | "child_protection_handover";
         /** @enum {string} */
         AssessmentKind: "vulnerability" | "risk_and_needs" | "family" | "best_interests_assessment" | "best_interests_determination" | "fit_to_travel" | "skills";
         NewCaseRecord: {
@@ -2167,6 +2289,11 @@ export interface components {
              * @description For a missed acknowledgement of a consent withdrawal: the notice.
              */
             withdrawal_notice_id: string | null;
+            /**
+             * Format: uuid
+             * @description For a missed monitoring visit, re-assessment or hearing: the obligation in the case's `schedule`.
+             */
+            obligation_id: string | null;
             due_at: components["schemas"]["Timestamp"];
             raised_at: components["schemas"]["Timestamp"];
             /**
@@ -2209,9 +2336,12 @@ export interface components {
          *     - `audit.checkpoint` (the audit chain's head, signed; no `case_id`): every organisation.
          *       `data.jws` is a compact JWS (`EdDSA`, Ed25519, `kid` in its header) whose payload names
          *       the checkpoint, the batch and its hash; verify it with `GET /.well-known/jwks.json`.
+         *     - `proceeding.opened`, `proceeding.updated`: the parties to the case.
+         *       `proceeding.hearing_scheduled`: the organisation whose deadline the hearing is (the one
+         *       leading the case) and the sending partner.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint" | "proceeding.opened" | "proceeding.updated" | "proceeding.hearing_scheduled";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -2296,6 +2426,21 @@ export interface components {
             key_id?: string;
             /** @description audit.checkpoint: the signed checkpoint, a compact JWS. */
             jws?: string;
+            /**
+             * Format: uuid
+             * @description proceeding.*: the proceeding.
+             */
+            proceeding_id?: string;
+            /**
+             * Format: uuid
+             * @description proceeding.hearing_scheduled: the hearing.
+             */
+            hearing_id?: string;
+            /**
+             * Format: uuid
+             * @description escalation.raised of a missed obligation, proceeding.hearing_scheduled: the obligation in the case's schedule.
+             */
+            obligation_id?: string;
         };
         Event: {
             /**
@@ -2499,10 +2644,146 @@ export interface components {
             next_cursor: string | null;
         };
         /**
-         * @description `step_deadline`: a case stayed in a step past its deadline; `withdrawal_acknowledgement`: a recipient did not acknowledge a consent withdrawal in time; `exit_alert`: raised at once by an exit of the procedure that alerts both sides (a person missing), `due_at` is the moment it was reported; `notification_undelivered`: a transition should have told an authority (`organisation_kind` in `country`) and the directory holds none there, so the sides must tell it themselves.
+         * @description A deadline beside the step's own: a monitoring visit or the re-assessment that a step of
+         *     the procedure scheduled (on arrival: visits at 1, 3, 6 and 12 months, a re-assessment of
+         *     risk and needs within 30 days), or a hearing of a proceeding. The responsible organisation
+         *     fulfils it with a record of its kind (`monitoring_visit`, `reassessment`; each fulfils the
+         *     earliest one open) or, for a hearing, by recording its outcome. One not fulfilled by
+         *     `due_at` is `overdue` and escalates, unless the case ended first.
+         */
+        ScheduledObligation: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "monitoring_visit" | "reassessment" | "hearing";
+            due_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            responsible_organisation_id: string;
+            /**
+             * @description `cancelled`: the case reached a final step before it was fulfilled; nothing more is owed.
+             * @enum {string}
+             */
+            status: "due" | "overdue" | "fulfilled" | "cancelled";
+            /** Format: date-time */
+            fulfilled_at: string | null;
+            /**
+             * Format: uuid
+             * @description The record that fulfilled it.
+             */
+            record_id: string | null;
+            /**
+             * Format: uuid
+             * @description A hearing: its proceeding, when the caller may read proceedings.
+             */
+            proceeding_id: string | null;
+            /**
+             * Format: uuid
+             * @description A hearing, when the caller may read proceedings.
+             */
+            hearing_id: string | null;
+        };
+        /** @enum {string} */
+        ProceedingKind: "criminal" | "civil" | "compensation";
+        /** @enum {string} */
+        ProceedingStage: "investigation" | "prosecution" | "trial" | "appeal" | "enforcement" | "concluded";
+        /**
+         * @description The person's standing (Directive 2012/29/EU, Directive 2011/36/EU Art. 12): `injured_party` includes a civil claimant joined to criminal proceedings.
          * @enum {string}
          */
-        EscalationKind: "step_deadline" | "withdrawal_acknowledgement" | "exit_alert" | "notification_undelivered";
+        PersonRoleInProceeding: "victim" | "witness" | "injured_party" | "civil_claimant" | "compensation_claimant" | "other";
+        /**
+         * @description Measures granted to protect the person in the proceedings (Directive 2011/36/EU Art. 12; CETS 197 Art. 28, 30).
+         * @enum {string}
+         */
+        ProtectionMeasure: "anonymity" | "video_testimony" | "closed_hearing" | "no_contact_with_defendant" | "testimony_without_cross_examination" | "witness_protection_programme" | "support_person" | "interpreter" | "free_legal_aid";
+        /**
+         * @description Whether the person takes part from the country of return (video link), as asked and as the authority decided.
+         * @enum {string}
+         */
+        RemoteParticipation: "not_needed" | "requested" | "granted" | "refused";
+        /** @enum {string} */
+        HearingPurpose: "preliminary" | "testimony" | "trial" | "verdict" | "appeal" | "compensation" | "other";
+        /** @enum {string} */
+        HearingParticipation: "in_person" | "remote" | "represented" | "not_required";
+        NewProceeding: {
+            kind: components["schemas"]["ProceedingKind"];
+            country: components["schemas"]["CountryCode"];
+            authority: components["schemas"]["ShortText"];
+            reference?: components["schemas"]["ShortText"];
+            stage: components["schemas"]["ProceedingStage"];
+            person_roles: components["schemas"]["PersonRoleInProceeding"][];
+            protection_measures?: components["schemas"]["ProtectionMeasure"][];
+            remote_participation?: components["schemas"]["RemoteParticipation"];
+            notes?: components["schemas"]["LongText"];
+        };
+        ProceedingUpdate: {
+            authority?: components["schemas"]["ShortText"];
+            reference?: components["schemas"]["ShortText"];
+            stage?: components["schemas"]["ProceedingStage"];
+            person_roles?: components["schemas"]["PersonRoleInProceeding"][];
+            protection_measures?: components["schemas"]["ProtectionMeasure"][];
+            remote_participation?: components["schemas"]["RemoteParticipation"];
+            notes?: components["schemas"]["LongText"];
+        };
+        NewHearing: {
+            scheduled_at: components["schemas"]["Timestamp"];
+            purpose: components["schemas"]["HearingPurpose"];
+            participation: components["schemas"]["HearingParticipation"];
+            notes?: components["schemas"]["LongText"];
+        };
+        HearingOutcome: {
+            /** @enum {string} */
+            outcome: "held" | "adjourned" | "cancelled";
+            notes?: components["schemas"]["LongText"];
+        };
+        Hearing: {
+            /** Format: uuid */
+            id: string;
+            scheduled_at: components["schemas"]["Timestamp"];
+            purpose: components["schemas"]["HearingPurpose"];
+            participation: components["schemas"]["HearingParticipation"];
+            notes: string | null;
+            /** @enum {string|null} */
+            outcome: "held" | "adjourned" | "cancelled" | null;
+            /** Format: date-time */
+            outcome_recorded_at: string | null;
+            /**
+             * Format: uuid
+             * @description The organisation whose deadline the hearing is: the one that led the case when it was added.
+             */
+            responsible_organisation_id: string;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        Proceeding: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            case_id: string;
+            kind: components["schemas"]["ProceedingKind"];
+            country: components["schemas"]["CountryCode"];
+            authority: string;
+            reference: string | null;
+            stage: components["schemas"]["ProceedingStage"];
+            person_roles: components["schemas"]["PersonRoleInProceeding"][];
+            protection_measures: components["schemas"]["ProtectionMeasure"][];
+            remote_participation: components["schemas"]["RemoteParticipation"];
+            notes: string | null;
+            /** @description Oldest first by the time they are scheduled for. */
+            hearings: components["schemas"]["Hearing"][];
+            version: number;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            created_by_organisation_id: string;
+        };
+        ProceedingList: {
+            items: components["schemas"]["Proceeding"][];
+        };
+        /**
+         * @description `step_deadline`: a case stayed in a step past its deadline; `withdrawal_acknowledgement`: a recipient did not acknowledge a consent withdrawal in time; `exit_alert`: raised at once by an exit of the procedure that alerts both sides (a person missing), `due_at` is the moment it was reported; `notification_undelivered`: a transition should have told an authority (`organisation_kind` in `country`) and the directory holds none there, so the sides must tell it themselves; `monitoring_visit`, `reassessment`, `hearing`: an obligation of the case's `schedule` was not fulfilled by its time.
+         * @enum {string}
+         */
+        EscalationKind: "step_deadline" | "withdrawal_acknowledgement" | "exit_alert" | "notification_undelivered" | "monitoring_visit" | "reassessment" | "hearing";
         /**
          * @description Where an organisation's country stands for transfers of personal data from the EU/EEA
          *     (GDPR Chapter V): `eea` (no transfer), `adequate` (a European Commission adequacy decision
@@ -3032,6 +3313,8 @@ export interface components {
         DeliveryId: string;
         NoticeId: string;
         OverrideId: string;
+        ProceedingId: string;
+        HearingId: string;
     };
     requestBodies: never;
     headers: {
@@ -5474,6 +5757,311 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listProceedings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proceedings the caller may read, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ProceedingList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createProceeding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "criminal",
+                 *       "country": "PL",
+                 *       "authority": "Regional Court of Warsaw, 8th Criminal Division",
+                 *       "reference": "VIII K 123/26",
+                 *       "stage": "trial",
+                 *       "person_roles": [
+                 *         "victim",
+                 *         "witness",
+                 *         "injured_party"
+                 *       ],
+                 *       "protection_measures": [
+                 *         "video_testimony",
+                 *         "no_contact_with_defendant"
+                 *       ],
+                 *       "remote_participation": "granted"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewProceeding"];
+            };
+        };
+        responses: {
+            /** @description The proceeding. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proceeding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getProceeding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The proceeding. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proceeding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateProceeding: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "stage": "appeal"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ProceedingUpdate"];
+            };
+        };
+        responses: {
+            /** @description The proceeding as it is now. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proceeding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    addHearing: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "scheduled_at": "2027-03-15T09:00:00Z",
+                 *       "purpose": "testimony",
+                 *       "participation": "remote"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewHearing"];
+            };
+        };
+        responses: {
+            /** @description The proceeding, with the new hearing. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proceeding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    recordHearingOutcome: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                proceedingId: components["parameters"]["ProceedingId"];
+                hearingId: components["parameters"]["HearingId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "outcome": "held",
+                 *       "notes": "She testified by video link from Kyiv."
+                 *     }
+                 */
+                "application/json": components["schemas"]["HearingOutcome"];
+            };
+        };
+        responses: {
+            /** @description The proceeding as it is now. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proceeding"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -55,6 +55,12 @@ export function presentCaseSummary(
   }
 }
 
-export function presentCase(row: Case, parties: CaseParty[], disclosure: CaseDisclosure, now: Date): Schemas['Case'] {
-  return { ...presentCaseSummary(row, parties, disclosure, now), sections: disclosure.sections(row.sections) }
+export function presentCase(
+  row: Case,
+  parties: CaseParty[],
+  disclosure: CaseDisclosure,
+  schedule: Schemas['ScheduledObligation'][],
+  now: Date,
+): Schemas['Case'] {
+  return { ...presentCaseSummary(row, parties, disclosure, now), sections: disclosure.sections(row.sections), schedule }
 }

@@ -12,9 +12,11 @@ const BATCH = 500
 
 /**
  * Raises one escalation for every missed deadline: a case still in a step past that step's
- * deadline, naming the organisation that had to act, and a consent withdrawal that a recipient
- * did not acknowledge in time. Safe to run often and on several workers: an escalation is unique
- * per case, step and deadline, and per withdrawal notice.
+ * deadline, naming the organisation that had to act; an obligation of an open case's schedule (a
+ * monitoring visit, the re-assessment, a hearing) not fulfilled by its time, naming the
+ * organisation that owed it; and a consent withdrawal that a recipient did not acknowledge in
+ * time. Safe to run often and on several workers: an escalation is unique per case, step and
+ * deadline, per obligation, and per withdrawal notice.
  */
 export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: Date): Promise<number> {
   const overdueCases = await db
@@ -46,8 +48,51 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
       counterpartId: responsible === 'receiving' ? await counterpartOf(db, found) : null,
       leadId: found.lead_organisation_id,
     })
-    const escalation = { kind: 'step_deadline', step: found.step, due_at: dueAt, withdrawal_notice_id: null } as const
+    const escalation = {
+      kind: 'step_deadline',
+      step: found.step,
+      due_at: dueAt,
+      withdrawal_notice_id: null,
+      obligation_id: null,
+    } as const
     if (await escalate(db, found, escalation, organisationId, now)) raised += 1
+  }
+
+  const missedObligations = await db
+    .selectFrom('case_obligations')
+    .innerJoin('cases', 'cases.id', 'case_obligations.case_id')
+    .selectAll('cases')
+    .select([
+      'case_obligations.id as obligation_id',
+      'case_obligations.kind as obligation_kind',
+      'case_obligations.due_at as obligation_due_at',
+      'case_obligations.responsible_organisation_id as owed_by',
+    ])
+    .where('case_obligations.fulfilled_at', 'is', null)
+    .where('case_obligations.due_at', '<', now)
+    // A closed case owes nothing more: a final step has no deadline.
+    .where('cases.step_due_at', 'is not', null)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('escalations')
+            .select('escalations.id')
+            .whereRef('escalations.obligation_id', '=', 'case_obligations.id'),
+        ),
+      ),
+    )
+    .orderBy('case_obligations.due_at')
+    .limit(BATCH)
+    .execute()
+  for (const { obligation_id, obligation_kind, obligation_due_at, owed_by, ...found } of missedObligations) {
+    const escalation = {
+      kind: obligation_kind,
+      step: found.step,
+      due_at: obligation_due_at,
+      withdrawal_notice_id: null,
+      obligation_id,
+    }
+    if (await escalate(db, found, escalation, owed_by, now)) raised += 1
   }
 
   const overdueNotices = await db
@@ -79,6 +124,7 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
       step: found.step,
       due_at: acknowledge_by,
       withdrawal_notice_id: notice_id,
+      obligation_id: null,
     } as const
     if (await escalate(db, found, escalation, holder_id, now)) raised += 1
   }
@@ -89,7 +135,7 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
 async function escalate(
   db: Kysely<DB>,
   found: Case,
-  escalation: Pick<NewEscalation, 'kind' | 'step' | 'due_at' | 'withdrawal_notice_id'>,
+  escalation: Pick<NewEscalation, 'kind' | 'step' | 'due_at' | 'withdrawal_notice_id' | 'obligation_id'>,
   responsibleId: string,
   now: Date,
 ): Promise<boolean> {
@@ -100,7 +146,9 @@ async function escalate(
       .onConflict((conflict) =>
         escalation.kind === 'step_deadline'
           ? conflict.columns(['case_id', 'step', 'due_at']).where('kind', '=', 'step_deadline').doNothing()
-          : conflict.column('withdrawal_notice_id').doNothing(),
+          : escalation.obligation_id
+            ? conflict.column('obligation_id').doNothing()
+            : conflict.column('withdrawal_notice_id').doNothing(),
       )
       .returning('id')
       .executeTakeFirst()
@@ -118,6 +166,7 @@ async function escalate(
           due_at: new Date(escalation.due_at).toISOString(),
           responsible_organisation_id: responsibleId,
           ...(escalation.withdrawal_notice_id ? { notice_id: escalation.withdrawal_notice_id } : {}),
+          ...(escalation.obligation_id ? { obligation_id: escalation.obligation_id } : {}),
         },
       },
       [

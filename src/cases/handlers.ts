@@ -15,8 +15,10 @@ import { caseOfParty, presentCase, presentCaseSummary } from './access.js'
 import { runCaseChange } from './case-change.js'
 import { disclosureFor } from './disclosure.js'
 import { stepDueAt } from './procedure.js'
+import { definitionOf } from './procedure-definition.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
+import { obligationsOf, presentSchedule } from './schedule.js'
 
 type Schemas = components['schemas']
 
@@ -220,7 +222,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         },
         async (trx, caseId, caller) => {
           const { body, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
-          const { sections: _, ...summary } = body
+          const { sections: _, schedule: __, ...summary } = body
           return { body: summary, etag }
         },
       )
@@ -252,5 +254,8 @@ export async function renderCase(
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
   const consents = await queries.consentsOfCase(trx, found.id)
   const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
-  return { body: presentCase(found, parties, disclosure, now), etag: etag(found.version) }
+  const obligations = await obligationsOf(trx, found.id)
+  const open = !definitionOf(sops, found).steps[found.step]?.terminal
+  const schedule = presentSchedule(obligations, disclosure, caller.organisation.id, open, now)
+  return { body: presentCase(found, parties, disclosure, schedule, now), etag: etag(found.version) }
 }

@@ -28,6 +28,7 @@ import {
 } from './procedure.js'
 import { definitionOf } from './procedure-definition.js'
 import * as queries from './queries.js'
+import { fulfilWithRecord } from './schedule.js'
 
 type Schemas = components['schemas']
 
@@ -241,7 +242,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         },
         async (trx, caseId, caller) => {
           const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
-          const { sections: _, ...summary } = rendered
+          const { sections: _, schedule: __, ...summary } = rendered
           return { body: summary, etag }
         },
       )
@@ -341,6 +342,9 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
             })
             .returningAll()
             .executeTakeFirstOrThrow()
+          if (body.kind === 'monitoring_visit' || body.kind === 'reassessment') {
+            await fulfilWithRecord(trx, found.id, body.kind, record.id, clock.now())
+          }
           await recordAudit(trx, request, {
             caseId: found.id,
             resourceType: 'case',
@@ -412,6 +416,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           case_reference: row.case_reference,
           step: row.step,
           withdrawal_notice_id: row.withdrawal_notice_id,
+          obligation_id: row.obligation_id,
           due_at: row.due_at.toISOString(),
           raised_at: row.raised_at.toISOString(),
           responsible_organisation_id: row.responsible_organisation_id,

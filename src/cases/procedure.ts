@@ -24,6 +24,7 @@ import { withdrawConsents } from './consent-withdrawal.js'
 import { caseDisclosure } from './disclosure.js'
 import { definitionOf } from './procedure-definition.js'
 import * as queries from './queries.js'
+import { scheduleObligations } from './schedule.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -56,8 +57,9 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
     assessments: records.flatMap((r) =>
       r.kind === 'assessment' && r.assessment ? [{ id: r.id, kind: r.assessment, side: r.side, data: r.data }] : [],
     ),
-    records: new Set(
-      records.flatMap((r) => (r.kind === 'assessment' || r.kind === 'monitoring_visit' ? [] : [r.kind as RecordKind])),
+    records: new Set(records.flatMap((r) => (r.kind === 'assessment' ? [] : [r.kind as RecordKind]))),
+    latestRecords: new Map(
+      records.flatMap((r) => (r.kind === 'assessment' ? [] : [[r.kind as RecordKind, { id: r.id, data: r.data }]])),
     ),
   }
 }
@@ -268,6 +270,8 @@ export async function applyTransition(
     ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
     at: now,
   })
+  const entered = definition.steps[to]
+  if (!stays && entered?.schedule) await scheduleObligations(trx, changed, to, entered, counterpartId, now)
   if (transition.effects?.includes('withdraw_consents')) {
     await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {
       principalId: caller.principal.id,

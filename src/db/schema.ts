@@ -234,7 +234,57 @@ export interface EscalationTable {
   due_at: GivenTimestamp
   responsible_organisation_id: string
   withdrawal_notice_id: string | null
+  obligation_id: string | null
   raised_at: Timestamp
+}
+
+export interface CaseObligationTable {
+  id: Generated<string>
+  case_id: string
+  kind: Schemas['ScheduledObligation']['kind']
+  schedule_key: string | null
+  hearing_id: string | null
+  due_at: GivenTimestamp
+  responsible_organisation_id: string
+  created_at: GivenTimestamp
+  fulfilled_at: TimestampOrNull
+  fulfilled_by_record_id: string | null
+}
+
+export interface ProceedingTable {
+  id: Generated<string>
+  seq: Sequence
+  case_id: string
+  kind: Schemas['ProceedingKind']
+  country: string
+  authority: string
+  reference: string | null
+  stage: Schemas['ProceedingStage']
+  person_roles: Schemas['PersonRoleInProceeding'][]
+  protection_measures: Schemas['ProtectionMeasure'][]
+  remote_participation: Schemas['RemoteParticipation']
+  notes: string | null
+  version: Generated<number>
+  created_at: GivenTimestamp
+  updated_at: GivenTimestamp
+  created_by_principal_id: string
+  created_by_organisation_id: string
+}
+
+export interface ProceedingHearingTable {
+  id: Generated<string>
+  seq: Sequence
+  proceeding_id: string
+  case_id: string
+  scheduled_at: GivenTimestamp
+  purpose: Schemas['HearingPurpose']
+  participation: Schemas['HearingParticipation']
+  notes: string | null
+  outcome: Schemas['HearingOutcome']['outcome'] | null
+  outcome_recorded_at: TimestampOrNull
+  created_at: GivenTimestamp
+  created_by_principal_id: string
+  created_by_organisation_id: string
 }
 
 /** A transaction id (xid8), which drivers return as a decimal string. */
@@ -348,6 +398,9 @@ export interface DB {
   withdrawal_notices: WithdrawalNoticeTable
   safety_overrides: SafetyOverrideTable
   transfer_agreements: TransferAgreementTable
+  case_obligations: CaseObligationTable
+  proceedings: ProceedingTable
+  proceeding_hearings: ProceedingHearingTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -373,3 +426,6 @@ export type WebhookSecret = Selectable<WebhookSecretTable>
 export type WebhookDelivery = Selectable<WebhookDeliveryTable>
 export type WebhookAttempt = Selectable<WebhookAttemptTable>
 export type WithdrawalNotice = Selectable<WithdrawalNoticeTable>
+export type CaseObligation = Selectable<CaseObligationTable>
+export type Proceeding = Selectable<ProceedingTable>
+export type ProceedingHearing = Selectable<ProceedingHearingTable>

@@ -10,7 +10,14 @@ export const dataCategories: readonly DataCategory[] = [
   'legal',
   'travel',
   'reintegration',
+  'proceedings',
 ]
+
+/** The categories a case holds in its sections; `proceedings` has its own resources instead. */
+export type SectionCategory = Exclude<DataCategory, 'proceedings'>
+export const sectionCategories = dataCategories.filter(
+  (category): category is SectionCategory => category !== 'proceedings',
+)
 
 export type ConsentStatus = 'active' | 'expired' | 'withdrawn'
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { components } from '../../openapi/dist/types.js'
 import type { CaseProfile, CaseRecord, CaseSections, Consent, DataCategory, Purpose } from '../db/schema.js'
-import { consentStatus, coverage, dataCategories, type WithheldReason } from './consent-scope.js'
+import { consentStatus, coverage, dataCategories, sectionCategories, type WithheldReason } from './consent-scope.js'
 
 // What an organisation may see of a case: the one policy that every read of case data goes through
 // (case, list, records, timeline, consents, packets, audit) and that composes every packet. Pure:
@@ -52,6 +52,8 @@ export interface CaseDisclosure {
   profile(profile: CaseProfile): ProfileView
   sections(sections: CaseSections): CaseSections
   records<R extends DisclosableRecord>(records: readonly R[]): R[]
+  /** Proceedings are the consent category `proceedings`: readable as such, and always by their author. */
+  proceedings<P extends { created_by_organisation_id: string }>(proceedings: readonly P[]): P[]
   consent<C extends ConsentView>(consent: C): C
   /** A refusal as the viewer may read it: what a record says stays hidden where its category does. */
   unmet<U extends RefusalDetail>(unmet: readonly U[]): U[]
@@ -123,6 +125,10 @@ export function discloseCase(
       records.filter(
         (record) => readable(record.category) || record.recorded_by_organisation_id === viewer.organisationId,
       ),
+    proceedings: (proceedings) =>
+      proceedings.filter(
+        (proceeding) => readable('proceedings') || proceeding.created_by_organisation_id === viewer.organisationId,
+      ),
     consent(consent) {
       if (holder) return consent
       return { ...consent, guardian: null, child_views: null, interpreter: { used: consent.interpreter.used } }
@@ -143,7 +149,7 @@ export function discloseCase(
 
 function pick(sections: CaseSections, keep: (category: DataCategory) => boolean): CaseSections {
   const kept: CaseSections = {}
-  for (const category of dataCategories) {
+  for (const category of sectionCategories) {
     const section = sections[category]
     if (section !== undefined && keep(category)) Object.assign(kept, { [category]: section })
   }
@@ -178,7 +184,7 @@ export function composePacket(
   const withheld: Schemas['WithheldCategory'][] = []
   const consentsByCategory: Partial<Record<DataCategory, string[]>> = {}
   const held = new Set<DataCategory>([
-    ...dataCategories.filter((category) => source.sections[category] !== undefined),
+    ...sectionCategories.filter((category) => source.sections[category] !== undefined),
     ...source.records.map((record) => record.category),
   ])
   for (const category of dataCategories.filter((c) => held.has(c))) {

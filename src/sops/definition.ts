@@ -19,9 +19,15 @@ export type RecordKind =
   | 'handover_protocol'
   | 'reintegration_plan_draft'
   | 'reintegration_plan_final'
+  | 'monitoring_visit'
+  | 'reassessment'
+  | 'sustainability_score'
   | 'closure_report'
   | 'safety_plan'
   | 'child_protection_handover'
+
+/** The records that fulfil a scheduled obligation. */
+export type ScheduledRecordKind = Extract<RecordKind, 'monitoring_visit' | 'reassessment'>
 
 export type Guard =
   | { kind: 'consent_covers'; categories: DataCategory[]; purpose: Purpose }
@@ -36,6 +42,7 @@ export type Guard =
     }
   | { kind: 'risk_acceptable' }
   | { kind: 'record_present'; record: RecordKind }
+  | { kind: 'record_field'; record: Extract<RecordKind, 'closure_report' | 'sustainability_score'>; field: string }
 
 /** The packet operations; each is a transition of the procedure where the procedure opens it. */
 export type PacketOperation = 'send' | 'acknowledge' | 'accept' | 'decline' | 'request_information'
@@ -50,6 +57,15 @@ export interface Step {
   /** Reached only when the return fails: the way to an action further on never passes through it. */
   exit?: true
   purposes?: Exclude<Purpose, 'statistics'>[]
+  /** Obligations the case takes on when it first enters the step. */
+  schedule?: Scheduled[]
+}
+
+export interface Scheduled {
+  record: ScheduledRecordKind
+  /** ISO 8601 duration from entering the step. */
+  after: string
+  responsible?: Side | 'lead'
 }
 
 /** An organisation outside the case that a transition tells of itself: its kind, and whose country it is in. */

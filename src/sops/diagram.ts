@@ -24,6 +24,12 @@ export function mermaidDiagram(definition: SopDefinition): string {
     }
   }
   for (const [name, step] of Object.entries(definition.steps)) {
+    if (step.schedule) {
+      const due = step.schedule.map((item) => `${item.record} ${item.after}`).join(', ')
+      lines.push(`  note right of ${name} : schedules ${due}`)
+    }
+  }
+  for (const [name, step] of Object.entries(definition.steps)) {
     if (step.terminal) lines.push(`  ${name} --> [*]`)
   }
   return `${lines.join('\n')}\n`

@@ -31,6 +31,8 @@ export interface CaseFacts {
   /** Assessments, oldest first, with the side that recorded each and what it found. */
   assessments: readonly AssessmentFact[]
   records: ReadonlySet<RecordKind>
+  /** The latest record of each kind, with what it says, for the guards that read a record's fields. */
+  latestRecords?: ReadonlyMap<RecordKind, { id: string; data: Readonly<Record<string, unknown>> }>
 }
 
 export interface AssessmentFact {
@@ -339,5 +341,22 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
       return facts.records.has(guard.record)
         ? []
         : [{ code: `record.${guard.record}`, message: `${recordKinds.records[guard.record].title} is not recorded.` }]
+    case 'record_field': {
+      const found = facts.latestRecords?.get(guard.record)
+      const value = found?.data[guard.field]
+      if (value !== undefined && value !== null) return []
+      const kind = recordKinds.records[guard.record]
+      return [
+        {
+          code: `record.${guard.record}.${guard.field}`,
+          message: found
+            ? `The latest ${kind.title.replace(/^(An?|The) /, '').toLowerCase()} (record ${found.id}) gives no ${guard.field}; this step needs one.`
+            : `${kind.title} giving ${guard.field} is not recorded.`,
+          field: guard.field,
+          category: kind.category,
+          ...(found ? { record_id: found.id, actual: null } : {}),
+        },
+      ]
+    }
   }
 }

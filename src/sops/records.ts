@@ -12,7 +12,7 @@ export interface RecordKindDefinition {
 }
 
 interface RecordKindsFile {
-  records: Record<RecordKind | 'monitoring_visit', RecordKindDefinition>
+  records: Record<RecordKind, RecordKindDefinition>
   assessments: Record<AssessmentKind, RecordKindDefinition>
 }
 

@@ -190,7 +190,7 @@ function checkNoTies(appliesTo: SopDefinition['applies_to'], candidates: SopDefi
   }
 }
 
-/** What a schema cannot say: steps that exist, deadlines where someone must act, no dead ends. */
+/** What a schema cannot say: steps that exist, deadlines where someone must act (and no schedule where no one does), no dead ends. */
 function checkCoherent(file: string, definition: SopDefinition): void {
   const fail = (message: string) => {
     throw new SopDefinitionError(`${file}: ${message}`)
@@ -202,6 +202,7 @@ function checkCoherent(file: string, definition: SopDefinition): void {
       fail(`terminal step ${name} has a responsible side or deadline`)
     if (!step.terminal && !(step.responsible && step.deadline))
       fail(`step ${name} needs a responsible side and a deadline`)
+    if (step.terminal && step.schedule) fail(`terminal step ${name} schedules obligations`)
     if (!step.terminal && !definition.transitions.some((t) => t.from.includes(name)))
       fail(`step ${name} has no way out`)
   }
