@@ -6,9 +6,11 @@ import type { CaseSections, DB } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
+import { answerLanguage } from '../http/language.js'
 import { etag, type Rendered, runMutation } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
+import type { Language } from '../i18n/catalogue.js'
 import { findOrganisation } from '../organisations/queries.js'
 import { addDuration } from '../sops/deadline.js'
 import type { SopRegistry } from '../sops/registry.js'
@@ -28,8 +30,9 @@ export interface CaseDependencies {
 
 export function caseHandlers({ db, sops, clock }: CaseDependencies) {
   return {
-    async listCases(request) {
+    async listCases(request, reply) {
       const caller = requireRole(request, ...readingRoles)
+      const language = answerLanguage(request, reply)
       const { limit = 50, cursor, step, counterpart, updated_since, overdue } = request.query
       const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
       const now = clock.now()
@@ -52,7 +55,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         (row) => {
           const own = parties.get(row.id) ?? []
           const disclosure = disclosureFor(sops, row, own, consents.get(row.id) ?? [], caller.organisation.id, now)
-          return presentCaseSummary(row, own, disclosure, now)
+          return presentCaseSummary(row, own, disclosure, now, language)
         },
         (row) => [String(row.seq)],
       )
@@ -60,6 +63,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
 
     async createCase(request, reply) {
       const caller = requireRole(request, ...actingRoles)
+      const language = answerLanguage(request, reply)
       if (!caller.organisation.can_send) {
         throw new ProblemError(403, 'Only a sending-side organisation can open a case.', { code: 'cannot-send' })
       }
@@ -107,14 +111,15 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           )
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
-        (trx, caseId) => renderCase(trx, sops, caller, caseId, clock.now()),
+        (trx, caseId) => renderCase(trx, sops, caller, caseId, clock.now(), language),
       )
     },
 
     async getCase(request, reply) {
       const caller = requireRole(request, ...readingRoles)
+      const language = answerLanguage(request, reply)
       return db.transaction().execute(async (trx) => {
-        const rendered = await renderCase(trx, sops, caller, request.params.caseId, clock.now())
+        const rendered = await renderCase(trx, sops, caller, request.params.caseId, clock.now(), language)
         await recordAudit(trx, request, {
           caseId: rendered.body.id,
           resourceType: 'case',
@@ -163,7 +168,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           })
           return { status: 200, resourceId: found.id }
         },
-        (trx, caseId, caller) => renderCase(trx, sops, caller, caseId, clock.now()),
+        (trx, caseId, caller) => renderCase(trx, sops, caller, caseId, clock.now(), answerLanguage(request, reply)),
       )
     },
 
@@ -215,7 +220,14 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           return { status: 201, resourceId: found.id }
         },
         async (trx, caseId, caller) => {
-          const { body, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
+          const { body, etag } = await renderCase(
+            trx,
+            sops,
+            caller,
+            caseId,
+            clock.now(),
+            answerLanguage(request, reply),
+          )
           const { sections: _, ...summary } = body
           return { body: summary, etag }
         },
@@ -243,10 +255,11 @@ export async function renderCase(
   caller: Caller,
   caseId: string,
   now: Date,
+  language: Language,
 ): Promise<Rendered<Schemas['Case']>> {
   const found = await caseOfParty(trx, caller, caseId)
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
   const consents = await queries.consentsOfCase(trx, found.id)
   const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
-  return { body: presentCase(found, parties, disclosure, now), etag: etag(found.version) }
+  return { body: presentCase(found, parties, disclosure, now, language), etag: etag(found.version) }
 }
