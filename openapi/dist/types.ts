@@ -4077,6 +4077,7 @@ export interface operations {
                     "application/json": components["schemas"]["SopList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -4581,6 +4582,7 @@ export interface operations {
                     "application/json": components["schemas"]["RecordKindList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];

@@ -51,6 +51,29 @@ export function vocabularyKeys(schemas: Readonly<Record<string, EnumSchema>>): s
   ]
 }
 
+/** The sides of a procedure, which refusals name. */
+export function sideKeys(sides: readonly string[]): string[] {
+  return sides.map((side) => `side.${side}`)
+}
+
+/**
+ * What each language lacks: the required keys it has not, and the keys of the English source it
+ * has not. Empty lists when the catalogues are complete.
+ */
+export function missingKeys(
+  required: readonly string[],
+  catalogues: Readonly<Record<string, Readonly<Record<string, string>>>>,
+  source = 'en',
+): Record<string, string[]> {
+  const wanted = unique([...required, ...Object.keys(catalogues[source] ?? {})])
+  return Object.fromEntries(
+    Object.entries(catalogues).map(([language, catalogue]) => [
+      language,
+      wanted.filter((key) => typeof catalogue[key] !== 'string' || catalogue[key] === ''),
+    ]),
+  )
+}
+
 function unique(keys: string[]): string[] {
   return [...new Set(keys)]
 }
