@@ -156,7 +156,7 @@ t.test('translated answers over HTTP', async (t) => {
   t.equal(polish.json().step, 'identified')
   t.equal(polish.json().step_title, 'Zidentyfikowano')
   const listed = await app.request({ url: '/v1/cases', key: sender, headers: { 'accept-language': 'fr' } })
-  t.equal(listed.json().items.find((c: { id: string }) => c.id === caseId).step_title, 'Identifiée')
+  t.equal(listed.json().items.find((c: { id: string }) => c.id === caseId).step_title, 'Personne identifiée')
 
   const next = await app.request({ url: `/v1/cases/${caseId}/next-actions?lang=fr`, key: sender })
   t.equal(next.headers['content-language'], 'fr')

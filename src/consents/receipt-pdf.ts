@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { Bidi } from 'bidi-js'
+import { create } from 'fontkit'
 import PDFDocument from 'pdfkit'
 import type { Block, Receipt } from './receipt.js'
 
@@ -15,12 +17,12 @@ const require = createRequire(import.meta.url)
 // so the text copies and extracts as written (builds that draw letters as a shared skeleton plus
 // dots do not). Its package exports no file paths: the fonts sit beside its entry point.
 const arabicFonts = join(dirname(require.resolve('@embedpdf/fonts-arabic')), '..', 'fonts')
-const fonts = {
+const fonts = Object.entries({
   sans: require.resolve('@expo-google-fonts/noto-sans/400Regular/NotoSans_400Regular.ttf'),
   sansBold: require.resolve('@expo-google-fonts/noto-sans/700Bold/NotoSans_700Bold.ttf'),
   arabic: join(arabicFonts, 'NotoNaskhArabic-Regular.ttf'),
   arabicBold: join(arabicFonts, 'NotoNaskhArabic-Bold.ttf'),
-}
+}).map(([name, path]) => [name, create(readFileSync(path))] as const)
 
 // Its CommonJS build exports the factory itself, which its type declarations call a default export.
 const bidi = (require('bidi-js') as () => Bidi)()
@@ -53,7 +55,9 @@ export function receiptPdf(receipt: Receipt): Promise<Buffer> {
     displayTitle: true,
     info: { Title: receipt.title, Creator: 'trm-api' },
   })
-  for (const [name, path] of Object.entries(fonts)) doc.registerFont(name, path)
+  // Parsed once: pdfkit takes a fontkit font as it is (its types say only files and bytes) and
+  // keeps its own subset of it per document.
+  for (const [name, font] of fonts) doc.registerFont(name, font as unknown as PDFKit.Mixins.PDFFontSource)
   const chunks: Buffer[] = []
   doc.on('data', (chunk: Buffer) => chunks.push(chunk))
   const done = new Promise<Buffer>((resolve, reject) => {
@@ -97,16 +101,21 @@ class LineWriter {
     }
   }
 
+  /** Words on lines no wider than the page; a word is measured once, a space in the text font. */
   private wrap(text: string, width: number, style: Style): string[] {
+    const space = this.width(' ', false, style)
     const lines: string[] = []
     let current = ''
+    let used = 0
     for (const word of text.split(/\s+/).filter(Boolean)) {
-      const candidate = current ? `${current} ${word}` : word
-      if (current && this.measure(candidate, style) > width) {
+      const wide = this.measure(word, style)
+      if (current && used + space + wide > width) {
         lines.push(current)
         current = word
+        used = wide
       } else {
-        current = candidate
+        used += current ? space + wide : wide
+        current = current ? `${current} ${word}` : word
       }
     }
     if (current) lines.push(current)
