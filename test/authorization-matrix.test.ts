@@ -393,6 +393,7 @@ const TABLE: Record<string, Row> = {
   listSops: ANY_AUTHENTICATED,
   getSop: ANY_AUTHENTICATED,
   listRecordKinds: ANY_AUTHENTICATED,
+  listLabels: ANY_AUTHENTICATED,
   getNextActions: CASE_PARTY_READS,
   getTimeline: CASE_PARTY_READS,
   // Every party reads the records of the categories it may see (checked below); only the two sides keep them.
@@ -1128,6 +1129,7 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     listSops: { mutates: false, build: async () => ({}) },
     getSop: { mutates: false, build: async () => ({ params: { sopId: 'adult-return' } }) },
     listRecordKinds: { mutates: false, build: async () => ({}) },
+    listLabels: { mutates: false, build: async () => ({}) },
     getNextActions: { mutates: false, prepare: shared, build: async () => ({}) },
     performTransition: {
       mutates: true,

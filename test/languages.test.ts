@@ -216,6 +216,17 @@ t.test('translated answers over HTTP', async (t) => {
     },
   ])
 
+  const labels = await app.request({ url: '/v1/labels', key: sender, headers: { 'accept-language': 'ar, fr;q=0.4' } })
+  t.equal(labels.headers['content-language'], 'ar')
+  t.equal(labels.json().language, 'ar')
+  t.equal(labels.json().labels['reason.decline.safety_concerns'], 'مخاوف تتعلق بالسلامة', 'reason codes have labels')
+  t.equal(labels.json().labels['reason.withheld.withdrawn'], 'تم سحب الموافقة')
+  t.equal(labels.json().labels['category.health.description'], 'صحتك الجسدية واحتياجاتك الطبية وعلاجك')
+  t.notOk(
+    Object.keys(labels.json().labels).some((key) => /^(unmet|receipt)\./.test(key)),
+    'sentences are not labels',
+  )
+
   const kinds = await app.request({ url: '/v1/record-kinds?lang=pl', key: sender })
   t.equal(
     kinds.json().items.find((k: { assessment: string | null }) => k.assessment === 'fit_to_travel').title,

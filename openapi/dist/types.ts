@@ -738,6 +738,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The labels of codes, in a language
+         * @description What a client shows for each code the service uses, in the language asked for (`lang`, else
+         *     `Accept-Language`): procedures (`sop.<id>.title`), steps (`step.<step>`), actions
+         *     (`action.<action>`), record kinds (`record.<kind>`, `assessment.<kind>`), data categories
+         *     and purposes (`category.<category>`, `purpose.<purpose>`, each with a plain
+         *     `.description`), roles (`role.<role>`), sides (`side.<side>`) and reason codes
+         *     (`reason.decline.<code>`, `reason.withheld.<code>`, …). Any authenticated caller.
+         */
+        get: operations["listLabels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/escalations": {
         parameters: {
             query?: never;
@@ -1820,6 +1845,13 @@ export interface components {
             path: string[];
             /** @description Its preconditions that the case does not meet now. */
             unmet: components["schemas"]["Unmet"][];
+        };
+        Labels: {
+            language: components["schemas"]["Language"];
+            /** @description Label by key: `<vocabulary>.<code>`. */
+            labels: {
+                [key: string]: string;
+            };
         };
         SopReference: {
             id: string;
@@ -4585,6 +4617,59 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listLabels: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The labels. */
+            200: {
+                headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "language": "pl",
+                     *       "labels": {
+                     *         "step.identified": "Zidentyfikowano",
+                     *         "reason.decline.no_capacity": "Brak możliwości udzielenia pomocy",
+                     *         "category.health": "Zdrowie",
+                     *         "category.health.description": "Twoje zdrowie fizyczne, potrzeby medyczne i leczenie"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Labels"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -9,7 +9,7 @@ import type { Handlers } from '../http/contract.js'
 import { answerLanguage } from '../http/language.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
-import { type Language, label, localiseDetails } from '../i18n/catalogue.js'
+import { type Language, label, labels, localiseDetails } from '../i18n/catalogue.js'
 import type { AssessmentKind, SopDefinition } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
 import { evaluate, laterActions, type Unmet } from '../sops/engine.js'
@@ -95,6 +95,12 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           : versions.find((d) => d.version === wanted)
       if (!definition) throw notFound('procedure', wanted === undefined ? sopId : `${sopId} version ${wanted}`)
       return { ...translated(definition, answerLanguage(request, reply)), diagram: mermaidDiagram(definition) }
+    },
+
+    async listLabels(request, reply) {
+      requireRole(request, ...readingRoles, 'admin')
+      const language = answerLanguage(request, reply)
+      return { language, labels: labels(language) }
     },
 
     async listRecordKinds(request, reply) {

@@ -98,6 +98,15 @@ export function label(language: Language, key: string): string {
   return catalogues[language][key] ?? catalogues.en[key] ?? key.slice(key.lastIndexOf('.') + 1)
 }
 
+/** The labels of a language: every key but the sentences (`unmet.*`, `receipt.*`), which take values. */
+export function labels(language: Language): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(catalogues.en)
+      .filter((key) => !/^(unmet|receipt)\./.test(key))
+      .map((key) => [key, label(language, key)]),
+  )
+}
+
 /** A refusal detail in English, whose message can be said in another language. */
 export function withMessage<T extends object>(detail: T, message: Message): T & Localisable {
   const said = { ...detail, message: text('en', message.key, message.params) }
