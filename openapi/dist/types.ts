@@ -2267,9 +2267,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The case's procedure does not allow this now; `unmet` lists every precondition that does not hold. */
+        /** @description The case's procedure does not allow this now; `unmet` lists every precondition that does not hold, each `message` in the language of `lang` or `Accept-Language`. */
         ProcedureRefusal: {
             headers: {
+                "Content-Language": components["headers"]["ContentLanguage"];
+                Vary: components["headers"]["VaryAcceptLanguage"];
                 [name: string]: unknown;
             };
             content: {
