@@ -312,6 +312,20 @@ const TABLE: Record<string, Row> = {
   // Consents.
   listConsents: CASE_PARTY_READS,
   getConsent: CASE_PARTY_READS,
+  // A receipt is for the person: only the staff of the organisation holding the consent (the sending
+  // partner, which recorded it) print it; other parties see the consent but do not issue its receipt.
+  getConsentReceipt: {
+    own: [200, 200, 200, 403, 403],
+    counterpart: [404, 404, 404, 403, 403],
+    counterpartAcknowledged: ALL_403,
+    counterpartAccepted: ALL_403,
+    invited: ALL_403,
+    unrelated: [404, 404, 404, 403, 403],
+    unrelatedSender: [404, 404, 404, 403, 403],
+    hub: [404, 404, 404, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
   recordConsent: {
     own: [201, 201, 403, 403, 403],
     counterpart: [404, 404, 403, 403, 403],
@@ -398,6 +412,7 @@ const TABLE: Record<string, Row> = {
   listSops: ANY_AUTHENTICATED,
   getSop: ANY_AUTHENTICATED,
   listRecordKinds: ANY_AUTHENTICATED,
+  listLabels: ANY_AUTHENTICATED,
   getNextActions: CASE_PARTY_READS,
   getTimeline: CASE_PARTY_READS,
   // Every party reads the records of the categories it may see (checked below); only the two sides keep them.
@@ -1225,6 +1240,7 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     listCaseAudit: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
     listConsents: { mutates: false, prepare: shared, build: async () => ({}) },
     getConsent: { mutates: false, prepare: shared, build: async () => ({}) },
+    getConsentReceipt: { mutates: false, prepare: shared, build: async () => ({}) },
     recordConsent: {
       mutates: true,
       prepare: onScenario('recordConsent'),
@@ -1277,6 +1293,7 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     listSops: { mutates: false, build: async () => ({}) },
     getSop: { mutates: false, build: async () => ({ params: { sopId: 'adult-return' } }) },
     listRecordKinds: { mutates: false, build: async () => ({}) },
+    listLabels: { mutates: false, build: async () => ({}) },
     getNextActions: { mutates: false, prepare: shared, build: async () => ({}) },
     performTransition: {
       mutates: true,

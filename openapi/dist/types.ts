@@ -341,6 +341,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cases/{caseId}/consents/{consentId}/receipt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                consentId: components["parameters"]["ConsentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A receipt of the consent, for the person
+         * @description What the person agreed to, in plain words and in their language, to hand over or send to
+         *     them: which categories of information are shared, with which organisations (name and
+         *     country), for which purposes, until when, and how to withdraw (whom to tell; free, at any
+         *     time; what happens then), with the consent's reference. It holds no other personal data:
+         *     no name, no case data.
+         *
+         *     **Language**: `lang` if given; else the language the consent was given in, where the
+         *     service speaks it; else the first of the profile's `languages` that it speaks; else
+         *     `Accept-Language`; else English. Arabic is laid out right to left.
+         *
+         *     **Format** by `Accept` (`text/html` or `application/pdf`; HTML when both or neither are
+         *     named) or by `format`, which wins. The HTML is a static page (no scripts). The PDF embeds
+         *     its fonts (Noto Sans and Noto Naskh Arabic) and its text can be selected and copied.
+         *
+         *     Only the staff of the organisation that holds the consent (the sending partner):
+         *     `caseworker`, `supervisor` or `dpo`; any other party gets 403, anyone else 404. Every
+         *     receipt issued is recorded in the case's audit trail.
+         */
+        get: operations["getConsentReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cases/{caseId}/packets": {
         parameters: {
             query?: never;
@@ -779,6 +818,31 @@ export interface paths {
          * @description For each record kind (and each assessment), its title, the category of personal data it is, and the JSON Schema its `data` must match. The procedures' guards read these fields.
          */
         get: operations["listRecordKinds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The labels of codes, in a language
+         * @description What a client shows for each code the service uses, in the language asked for (`lang`, else
+         *     `Accept-Language`): procedures (`sop.<id>.title`), steps (`step.<step>`), actions
+         *     (`action.<action>`), record kinds (`record.<kind>`, `assessment.<kind>`), data categories
+         *     and purposes (`category.<category>`, `purpose.<purpose>`, each with a plain
+         *     `.description`), roles (`role.<role>`), sides (`side.<side>`) and reason codes
+         *     (`reason.decline.<code>`, `reason.withheld.<code>`, …). Any authenticated caller.
+         */
+        get: operations["listLabels"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1548,6 +1612,11 @@ export interface components {
         Purpose: "return_assistance" | "reintegration" | "monitoring" | "statistics";
         /** @enum {string} */
         Vulnerability: "victim_of_trafficking" | "child" | "unaccompanied_or_separated_child" | "sgbv_survivor" | "elderly" | "single_parent" | "medical_needs" | "disability";
+        /**
+         * @description A language the service speaks: English, Polish, Ukrainian, Albanian, Arabic (written right to left), French.
+         * @enum {string}
+         */
+        Language: "en" | "pl" | "uk" | "sq" | "ar" | "fr";
         /** @description An ISO 639 language code, optionally with a region (`uk`, `sq`, `ar-MA`). */
         LanguageCode: string;
         ShortText: string;
@@ -1721,6 +1790,8 @@ export interface components {
             sop: components["schemas"]["SopReference"];
             /** @description The step of its procedure the case is in: the case's only status. */
             step: string;
+            /** @description The title of that step, in the language of the answer. */
+            step_title: string;
             /**
              * Format: date-time
              * @description When the step is due; null on a final step.
@@ -1855,15 +1926,16 @@ export interface components {
         };
         WithheldCategory: {
             category: components["schemas"]["DataCategory"];
-            /**
-             * @description `no_consent`: no consent ever covered it for this recipient and purpose; `withdrawn`: the
-             *     consent that covered it was withdrawn; `expired`: it expired; `not_needed_for_purpose`:
-             *     the packet does not carry it whatever the consent (identity and contact data stay out of
-             *     an enquiry and of the answers given before acceptance).
-             * @enum {string}
-             */
-            reason: "no_consent" | "withdrawn" | "expired" | "not_needed_for_purpose";
+            reason: components["schemas"]["WithheldReason"];
         };
+        /**
+         * @description `no_consent`: no consent ever covered it for this recipient and purpose; `withdrawn`: the
+         *     consent that covered it was withdrawn; `expired`: it expired; `not_needed_for_purpose`:
+         *     the packet does not carry it whatever the consent (identity and contact data stay out of
+         *     an enquiry and of the answers given before acceptance).
+         * @enum {string}
+         */
+        WithheldReason: "no_consent" | "withdrawn" | "expired" | "not_needed_for_purpose";
         PacketStep: {
             status: components["schemas"]["PacketStatus"];
             at: components["schemas"]["Timestamp"];
@@ -2183,6 +2255,13 @@ export interface components {
             path: string[];
             /** @description Its preconditions that the case does not meet now. */
             unmet: components["schemas"]["Unmet"][];
+        };
+        Labels: {
+            language: components["schemas"]["Language"];
+            /** @description Label by key: `<vocabulary>.<code>`. */
+            labels: {
+                [key: string]: string;
+            };
         };
         SopReference: {
             id: string;
@@ -3019,9 +3098,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The case's procedure does not allow this now; `unmet` lists every precondition that does not hold. */
+        /** @description The case's procedure does not allow this now; `unmet` lists every precondition that does not hold, each `message` in the language of `lang` or `Accept-Language`. */
         ProcedureRefusal: {
             headers: {
+                "Content-Language": components["headers"]["ContentLanguage"];
+                Vary: components["headers"]["VaryAcceptLanguage"];
                 [name: string]: unknown;
             };
             content: {
@@ -3315,9 +3396,26 @@ export interface components {
         OverrideId: string;
         ProceedingId: string;
         HearingId: string;
+        /**
+         * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+         *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+         *     Codes never change with it.
+         */
+        Lang: components["schemas"]["Language"];
+        /**
+         * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+         *     English where none is. `lang` wins over it. The answer names its language in
+         *     `Content-Language`.
+         * @example uk, pl;q=0.5
+         */
+        AcceptLanguage: string;
     };
     requestBodies: never;
     headers: {
+        /** @description The language of the labels and sentences in the answer (`en`, `pl`, `uk`, `sq`, `ar`, `fr`). */
+        ContentLanguage: components["schemas"]["Language"];
+        /** @description `Accept-Language`: the answer depends on it. */
+        VaryAcceptLanguage: string;
         /** @description How many requests the current one-minute window allows. */
         RateLimitLimit: number;
         /** @description How many requests are left in the current window. */
@@ -3885,6 +3983,12 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description The `next_cursor` of the previous page. */
                 cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
                 /** @description Only cases in this step of their procedure. */
                 step?: string;
                 /** @description Only cases to which this organisation is also a party. */
@@ -3894,7 +3998,15 @@ export interface operations {
                 /** @description Only cases past the deadline of their step (`true`), or only those within it (`false`). */
                 overdue?: boolean;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3903,6 +4015,8 @@ export interface operations {
             /** @description A page of cases. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3919,7 +4033,14 @@ export interface operations {
     };
     createCase: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
             header?: {
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -3928,6 +4049,13 @@ export interface operations {
                  *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
             };
             path?: never;
             cookie?: never;
@@ -3971,6 +4099,8 @@ export interface operations {
             /** @description The case, with its sections. */
             201: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -3993,8 +4123,23 @@ export interface operations {
     };
     getCase: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
             path: {
                 caseId: components["parameters"]["CaseId"];
             };
@@ -4005,6 +4150,8 @@ export interface operations {
             /** @description The case. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -4301,6 +4448,58 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getConsentReceipt: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+                /** @description `html` or `pdf`, instead of `Accept`. */
+                format?: "html" | "pdf";
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                consentId: components["parameters"]["ConsentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The receipt. */
+            200: {
+                headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    /** @description `Accept, Accept-Language`: the answer depends on both. */
+                    Vary?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/pdf": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            406: components["responses"]["NotAcceptable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4778,8 +4977,23 @@ export interface operations {
     };
     listSops: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4788,6 +5002,8 @@ export interface operations {
             /** @description The procedures. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4832,6 +5048,7 @@ export interface operations {
                     "application/json": components["schemas"]["SopList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -4841,9 +5058,23 @@ export interface operations {
     getSop: {
         parameters: {
             query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
                 version?: number;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
             path: {
                 sopId: string;
             };
@@ -4854,6 +5085,8 @@ export interface operations {
             /** @description The procedure. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4915,8 +5148,23 @@ export interface operations {
     };
     getNextActions: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
             path: {
                 caseId: components["parameters"]["CaseId"];
             };
@@ -4927,6 +5175,8 @@ export interface operations {
             /** @description The case's step and its actions. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4999,7 +5249,14 @@ export interface operations {
     };
     performTransition: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
             header: {
                 /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
                 "If-Match": components["parameters"]["IfMatch"];
@@ -5010,6 +5267,13 @@ export interface operations {
                  *     422. Keys are scoped to your organisation and kept for 24 hours.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
             };
             path: {
                 caseId: components["parameters"]["CaseId"];
@@ -5031,6 +5295,8 @@ export interface operations {
             /** @description The case at its new step. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -5284,8 +5550,23 @@ export interface operations {
     };
     listRecordKinds: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5294,6 +5575,8 @@ export interface operations {
             /** @description The record kinds. */
             200: {
                 headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5330,8 +5613,62 @@ export interface operations {
                     "application/json": components["schemas"]["RecordKindList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listLabels: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The labels. */
+            200: {
+                headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "language": "pl",
+                     *       "labels": {
+                     *         "step.identified": "Zidentyfikowano",
+                     *         "reason.decline.no_capacity": "Brak możliwości udzielenia pomocy",
+                     *         "category.health": "Zdrowie",
+                     *         "category.health.description": "Twoje zdrowie fizyczne, potrzeby medyczne i leczenie"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Labels"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

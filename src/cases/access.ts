@@ -4,6 +4,7 @@ import type { Case, CaseParty, DB } from '../db/schema.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import type { Caller } from '../http/authentication.js'
 import { notFound, ProblemError } from '../http/problem.js'
+import { type Language, label } from '../i18n/catalogue.js'
 import { findCaseForParty } from './queries.js'
 
 /** The case, if the caller's organisation is a party; anyone else learns nothing, not even that it exists. */
@@ -32,12 +33,14 @@ export function presentCaseSummary(
   parties: CaseParty[],
   disclosure: CaseDisclosure,
   now: Date,
+  language: Language,
 ): Schemas['CaseSummary'] {
   return {
     id: row.id,
     reference: row.reference,
     sop: { id: row.sop_id, version: row.sop_version },
     step: row.step,
+    step_title: label(language, `step.${row.step}`),
     step_due_at: row.step_due_at?.toISOString() ?? null,
     overdue: row.step_due_at !== null && row.step_due_at < now,
     profile: disclosure.profile(row.profile),
@@ -61,6 +64,11 @@ export function presentCase(
   disclosure: CaseDisclosure,
   schedule: Schemas['ScheduledObligation'][],
   now: Date,
+  language: Language,
 ): Schemas['Case'] {
-  return { ...presentCaseSummary(row, parties, disclosure, now), sections: disclosure.sections(row.sections), schedule }
+  return {
+    ...presentCaseSummary(row, parties, disclosure, now, language),
+    sections: disclosure.sections(row.sections),
+    schedule,
+  }
 }

@@ -6,9 +6,11 @@ import type { CaseSections, DB } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
+import { answerLanguage } from '../http/language.js'
 import { etag, type Rendered, runMutation } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
+import type { Language } from '../i18n/catalogue.js'
 import { findOrganisation } from '../organisations/queries.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { caseOfParty, presentCase, presentCaseSummary } from './access.js'
@@ -30,8 +32,9 @@ export interface CaseDependencies {
 
 export function caseHandlers({ db, sops, clock }: CaseDependencies) {
   return {
-    async listCases(request) {
+    async listCases(request, reply) {
       const caller = requireRole(request, ...readingRoles)
+      const language = answerLanguage(request, reply)
       const { limit = 50, cursor, step, counterpart, updated_since, overdue } = request.query
       const after = cursor ? decodeCursor(cursor, ['integer'])[0] : undefined
       const now = clock.now()
@@ -54,7 +57,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         (row) => {
           const own = parties.get(row.id) ?? []
           const disclosure = disclosureFor(sops, row, own, consents.get(row.id) ?? [], caller.organisation.id, now)
-          return presentCaseSummary(row, own, disclosure, now)
+          return presentCaseSummary(row, own, disclosure, now, language)
         },
         (row) => [String(row.seq)],
       )
@@ -62,6 +65,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
 
     async createCase(request, reply) {
       const caller = requireRole(request, ...actingRoles)
+      const language = answerLanguage(request, reply)
       if (!caller.organisation.can_send) {
         throw new ProblemError(403, 'Only a sending-side organisation can open a case.', { code: 'cannot-send' })
       }
@@ -113,14 +117,15 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           )
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
-        (trx, caseId) => renderCase(trx, sops, caller, caseId, clock.now()),
+        (trx, caseId) => renderCase(trx, sops, caller, caseId, clock.now(), language),
       )
     },
 
     async getCase(request, reply) {
       const caller = requireRole(request, ...readingRoles)
+      const language = answerLanguage(request, reply)
       return db.transaction().execute(async (trx) => {
-        const rendered = await renderCase(trx, sops, caller, request.params.caseId, clock.now())
+        const rendered = await renderCase(trx, sops, caller, request.params.caseId, clock.now(), language)
         await recordAudit(trx, request, {
           caseId: rendered.body.id,
           resourceType: 'case',
@@ -169,7 +174,7 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           })
           return { status: 200, resourceId: found.id }
         },
-        (trx, caseId, caller) => renderCase(trx, sops, caller, caseId, clock.now()),
+        (trx, caseId, caller) => renderCase(trx, sops, caller, caseId, clock.now(), answerLanguage(request, reply)),
       )
     },
 
@@ -221,7 +226,14 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
           return { status: 201, resourceId: found.id }
         },
         async (trx, caseId, caller) => {
-          const { body, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
+          const { body, etag } = await renderCase(
+            trx,
+            sops,
+            caller,
+            caseId,
+            clock.now(),
+            answerLanguage(request, reply),
+          )
           const { sections: _, schedule: __, ...summary } = body
           return { body: summary, etag }
         },
@@ -249,6 +261,7 @@ export async function renderCase(
   caller: Caller,
   caseId: string,
   now: Date,
+  language: Language,
 ): Promise<Rendered<Schemas['Case']>> {
   const found = await caseOfParty(trx, caller, caseId)
   const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
@@ -257,5 +270,5 @@ export async function renderCase(
   const obligations = await obligationsOf(trx, found.id)
   const open = !definitionOf(sops, found).steps[found.step]?.terminal
   const schedule = presentSchedule(obligations, disclosure, caller.organisation.id, open, now)
-  return { body: presentCase(found, parties, disclosure, schedule, now), etag: etag(found.version) }
+  return { body: presentCase(found, parties, disclosure, schedule, now, language), etag: etag(found.version) }
 }

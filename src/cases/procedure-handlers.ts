@@ -6,11 +6,13 @@ import { type Case, type CaseRecord, type DB, json } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
+import { answerLanguage } from '../http/language.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
-import type { AssessmentKind } from '../sops/definition.js'
+import { type Language, label, labels, localiseDetails } from '../i18n/catalogue.js'
+import type { AssessmentKind, SopDefinition } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
-import { evaluate, laterActions } from '../sops/engine.js'
+import { evaluate, laterActions, type Unmet } from '../sops/engine.js'
 import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import { type SopRegistry, specificity } from '../sops/registry.js'
 import { caseOfParty } from './access.js'
@@ -39,7 +41,12 @@ export interface ProcedureDependencies {
 }
 
 export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
-  async function nextActions(trx: Transaction<DB>, found: Case, caller: Caller): Promise<Schemas['NextActions']> {
+  async function nextActions(
+    trx: Transaction<DB>,
+    found: Case,
+    caller: Caller,
+    language: Language,
+  ): Promise<Schemas['NextActions']> {
     const now = clock.now()
     const definition = definitionOf(sops, found)
     const facts = await gatherFacts(trx, found, now)
@@ -47,6 +54,11 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
     const responsible = definition.steps[found.step]?.responsible
     const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, now)
     const { allowed, refused } = evaluate(definition, facts, actor)
+    const say = <O extends { action: string; title: string; unmet: Unmet[] }>(option: O): O => ({
+      ...option,
+      title: label(language, `action.${option.action}`),
+      unmet: localiseDetails(disclosure.unmet(option.unmet), language),
+    })
     return {
       case_id: found.id,
       sop: { id: found.sop_id, version: found.sop_version },
@@ -55,9 +67,9 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       lead_organisation_id: found.lead_organisation_id,
       step_due_at: found.step_due_at?.toISOString() ?? null,
       overdue: found.step_due_at !== null && found.step_due_at < now,
-      allowed,
-      refused: refused.map((option) => ({ ...option, unmet: disclosure.unmet(option.unmet) })),
-      later: laterActions(definition, facts).map((option) => ({ ...option, unmet: disclosure.unmet(option.unmet) })),
+      allowed: allowed.map(say),
+      refused: refused.map(say),
+      later: laterActions(definition, facts).map(say),
     }
   }
 
@@ -68,13 +80,14 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
   }
 
   return {
-    async listSops(request) {
+    async listSops(request, reply) {
       requireRole(request, ...readingRoles, 'admin')
+      const language = answerLanguage(request, reply)
       return {
-        items: sops.all().map(({ id, version, title, applies_to, corridors, extends: base }) => ({
+        items: sops.all().map(({ id, version, applies_to, corridors, extends: base }) => ({
           id,
           version,
-          title,
+          title: label(language, `sop.${id}.title`),
           applies_to,
           corridors: corridors ?? null,
           extends: base ?? null,
@@ -82,7 +95,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       }
     },
 
-    async getSop(request) {
+    async getSop(request, reply) {
       requireRole(request, ...readingRoles, 'admin')
       const { sopId } = request.params
       const versions = sops.all().filter((d) => d.id === sopId)
@@ -92,7 +105,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           ? versions.sort((a, b) => b.version - a.version)[0]
           : versions.find((d) => d.version === wanted)
       if (!definition) throw notFound('procedure', wanted === undefined ? sopId : `${sopId} version ${wanted}`)
-      return { ...definition, diagram: mermaidDiagram(definition) }
+      return { ...translated(definition, answerLanguage(request, reply)), diagram: mermaidDiagram(definition) }
     },
 
     async migrateCaseProcedure(request, reply) {
@@ -199,36 +212,58 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           return { status: 200, resourceId: found.id }
         },
         async (trx, caseId, caller) => {
-          const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
-          const { sections: _, ...summary } = rendered
+          const { body: rendered, etag } = await renderCase(
+            trx,
+            sops,
+            caller,
+            caseId,
+            clock.now(),
+            answerLanguage(request, reply),
+          )
+          const { sections: _, schedule: __, ...summary } = rendered
           return { body: summary, etag }
         },
       )
     },
 
-    async listRecordKinds(request) {
+    async listLabels(request, reply) {
       requireRole(request, ...readingRoles, 'admin')
+      const language = answerLanguage(request, reply)
+      return { language, labels: labels(language) }
+    },
+
+    async listRecordKinds(request, reply) {
+      requireRole(request, ...readingRoles, 'admin')
+      const language = answerLanguage(request, reply)
       const entries = [
-        ...Object.entries(recordKinds.records).map(([kind, definition]) => ({ kind, assessment: null, ...definition })),
+        ...Object.entries(recordKinds.records).map(([kind, definition]) => ({
+          kind,
+          assessment: null,
+          ...definition,
+          title: label(language, `record.${kind}`),
+        })),
         ...Object.entries(recordKinds.assessments).map(([assessment, definition]) => ({
           kind: 'assessment',
           assessment,
           ...definition,
+          title: label(language, `assessment.${assessment}`),
         })),
       ] as Schemas['RecordKind'][]
       return { items: entries }
     },
 
-    async getNextActions(request) {
+    async getNextActions(request, reply) {
       const caller = requireRole(request, ...readingRoles)
+      const language = answerLanguage(request, reply)
       return db.transaction().execute(async (trx) => {
         const found = await caseOfParty(trx, caller, request.params.caseId)
-        return nextActions(trx, found, caller)
+        return nextActions(trx, found, caller, language)
       })
     },
 
     async performTransition(request, reply) {
       const body = request.body
+      const language = answerLanguage(request, reply)
       return runCaseChange(
         db,
         request,
@@ -241,7 +276,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           return { status: 200, resourceId: found.id }
         },
         async (trx, caseId, caller) => {
-          const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now())
+          const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now(), language)
           const { sections: _, schedule: __, ...summary } = rendered
           return { body: summary, etag }
         },
@@ -425,6 +460,24 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       )
     },
   } satisfies Partial<Handlers>
+}
+
+/** A procedure with its title, step titles and action titles in a language; descriptions stay as written. */
+function translated(definition: SopDefinition, language: Language): SopDefinition {
+  return {
+    ...definition,
+    title: label(language, `sop.${definition.id}.title`),
+    steps: Object.fromEntries(
+      Object.entries(definition.steps).map(([name, step]) => [
+        name,
+        { ...step, title: label(language, `step.${name}`) },
+      ]),
+    ),
+    transitions: definition.transitions.map((transition) => ({
+      ...transition,
+      title: label(language, `action.${transition.action}`),
+    })),
+  }
 }
 
 export function presentRecord(row: CaseRecord): Schemas['CaseRecord'] {

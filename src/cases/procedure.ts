@@ -7,6 +7,7 @@ import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import type { Caller } from '../http/authentication.js'
 import { ProblemError } from '../http/problem.js'
+import { withMessage } from '../i18n/catalogue.js'
 import { addDuration } from '../sops/deadline.js'
 import type { PacketOperation, RecordKind, Side, SopDefinition, Step, Transition } from '../sops/definition.js'
 import {
@@ -16,6 +17,7 @@ import {
   pathTo,
   targetStep,
   transitionOperation,
+  unmet,
   unmetAlong,
 } from '../sops/engine.js'
 import type { SopRegistry } from '../sops/registry.js'
@@ -132,18 +134,24 @@ function notOpen(
 ): ProblemError {
   const open = openAt(definition, action)
   const path = pathTo(definition, found.step, action)
-  const way =
-    path === undefined ? 'which cannot be reached from here' : path.length > 0 ? `reached by ${path.join(', ')}` : ''
+  const where = {
+    step: { code: found.step, vocabulary: 'step' },
+    action: what,
+    open: open.length > 0 ? { or: open.map((step) => ({ code: step, vocabulary: 'step' })) } : { key: 'unmet.no_step' },
+  }
+  const stepMessage =
+    path === undefined
+      ? { key: 'unmet.step.unreachable', params: where }
+      : path.length > 0
+        ? { key: 'unmet.step.reached_by', params: { ...where, path: path.join(', ') } }
+        : { key: 'unmet.step', params: where }
   return new ProblemError(409, `${what} is not open at the step ${found.step}.`, {
     code: 'action-not-open',
     extras: {
       open_at: open,
       path: path ?? [],
       unmet: [
-        {
-          code: 'step',
-          message: `The case is in the step ${found.step}; ${what} is open at ${open.join(' or ') || 'no step'}${way ? `, ${way}` : ''}.`,
-        },
+        withMessage({ code: 'step' }, stepMessage),
         ...disclosure.unmet(unmetAlong(definition, facts, [...(path ?? []), action])),
       ],
     },
@@ -207,7 +215,7 @@ export async function openTransition(
     const operation = transitionOperation(transition)
     throw new ProblemError(409, `${wanted.action} exchanges a packet: take it through ${operation}.`, {
       code: 'packet-operation',
-      extras: { unmet: [{ code: 'operation', message: `${wanted.action} is taken by ${operation}.` }] },
+      extras: { unmet: [unmet('operation', 'unmet.operation', { action: wanted.action, operation })] },
     })
   }
   const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }

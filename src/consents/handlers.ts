@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely'
+import Negotiator from 'negotiator'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import { caseOfParty } from '../cases/access.js'
@@ -15,7 +16,10 @@ import { type Caller, readingRoles, requireRole } from '../http/authentication.j
 import type { Handlers } from '../http/contract.js'
 import type { Rendered } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
+import { negotiateLanguage } from '../i18n/catalogue.js'
 import * as queries from './queries.js'
+import { composeReceipt, receiptHtml, receiptLanguage } from './receipt.js'
+import { receiptPdf } from './receipt-pdf.js'
 
 export interface ConsentDependencies {
   db: Kysely<DB>
@@ -43,6 +47,60 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
         if (!consent) throw notFound('consent', request.params.consentId)
         await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
         return presentConsent(consent, found, caller, clock.now())
+      })
+    },
+
+    async getConsentReceipt(request, reply) {
+      const caller = requireRole(request, 'caseworker', 'supervisor', 'dpo')
+      const format = request.query.format ?? receiptFormat(request.headers.accept)
+      const asked = request.query.lang
+      return db.transaction().execute(async (trx) => {
+        const now = clock.now()
+        const found = await caseOfParty(trx, caller, request.params.caseId)
+        const consent = await queries.findConsent(trx, found.id, request.params.consentId)
+        if (!consent) throw notFound('consent', request.params.consentId)
+        const viewer = { organisationId: caller.organisation.id, role: 'invited' } as const
+        if (!discloseCase(found, [], viewer, [], now).consentReceipt(consent)) {
+          throw new ProblemError(403, 'Only the organisation that holds the consent gives the person its receipt.', {
+            code: 'not-consent-holder',
+          })
+        }
+        const named = [consent.recorded_by_organisation_id, ...consent.provisions.flatMap((p) => p.recipients)]
+        const organisations = await trx
+          .selectFrom('organisations')
+          .select(['id', 'name', 'country'])
+          .where('id', 'in', [...new Set(named)])
+          .execute()
+        const language = receiptLanguage(
+          asked,
+          consent.language,
+          found.profile.languages ?? [],
+          negotiateLanguage(request.headers['accept-language']),
+        )
+        const receipt = composeReceipt(
+          {
+            consent,
+            organisations: new Map(organisations.map(({ id, ...organisation }) => [id, organisation])),
+            holderId: consent.recorded_by_organisation_id,
+            issuedAt: now,
+          },
+          language,
+        )
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'consent',
+          resourceId: consent.id,
+          details: { receipt: format, language },
+        })
+        reply.header('content-language', language).header('vary', 'Accept, Accept-Language')
+        if (format === 'pdf') {
+          reply.type('application/pdf').header('content-disposition', `inline; filename="consent-${consent.id}.pdf"`)
+          return receiptPdf(receipt)
+        }
+        reply
+          .type('text/html; charset=utf-8')
+          .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+        return receiptHtml(receipt)
       })
     },
 
@@ -131,6 +189,14 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
       )
     },
   } satisfies Partial<Handlers>
+}
+
+/** HTML or PDF, as `Accept` prefers (HTML when it names neither above the other); 406 when it accepts neither. */
+function receiptFormat(accept: string | undefined): 'html' | 'pdf' {
+  const type = new Negotiator({ headers: { accept: accept ?? '*/*' } }).mediaType(['text/html', 'application/pdf'])
+  if (type === 'application/pdf') return 'pdf'
+  if (type === 'text/html') return 'html'
+  throw new ProblemError(406, 'A consent receipt is text/html or application/pdf.', { code: 'not-acceptable' })
 }
 
 async function renderConsent(

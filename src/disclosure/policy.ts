@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { components } from '../../openapi/dist/types.js'
 import type { CaseProfile, CaseRecord, CaseSections, Consent, DataCategory, Purpose } from '../db/schema.js'
+import { type Localisable, withMessage } from '../i18n/catalogue.js'
 import { consentStatus, coverage, dataCategories, sectionCategories, type WithheldReason } from './consent-scope.js'
 
 // What an organisation may see of a case: the one policy that every read of case data goes through
@@ -55,6 +56,12 @@ export interface CaseDisclosure {
   /** Proceedings are the consent category `proceedings`: readable as such, and always by their author. */
   proceedings<P extends { created_by_organisation_id: string }>(proceedings: readonly P[]): P[]
   consent<C extends ConsentView>(consent: C): C
+  /**
+   * Whether the viewer may issue the person a receipt of this consent: only the organisation that
+   * holds the consent — the sending partner, or the one that recorded it. A receipt is for the
+   * person, not for the partners the consent names.
+   */
+  consentReceipt(consent: Pick<Consent, 'recorded_by_organisation_id'>): boolean
   /** A refusal as the viewer may read it: what a record says stays hidden where its category does. */
   unmet<U extends RefusalDetail>(unmet: readonly U[]): U[]
   /** Notes and reasons of the timeline stay with the two sides of the case. */
@@ -63,9 +70,8 @@ export interface CaseDisclosure {
   allAudit: boolean
 }
 
-interface RefusalDetail {
+interface RefusalDetail extends Localisable {
   code: string
-  message: string
   category?: DataCategory
   record_id?: string
   actual?: unknown
@@ -133,14 +139,15 @@ export function discloseCase(
       if (holder) return consent
       return { ...consent, guardian: null, child_views: null, interpreter: { used: consent.interpreter.used } }
     },
+    consentReceipt: (consent) => holder || consent.recorded_by_organisation_id === viewer.organisationId,
     unmet: (unmet) =>
       unmet.map((item) => {
         if (item.category === undefined || readable(item.category)) return item
         const { record_id: _, actual: __, ...rest } = item
-        return {
-          ...rest,
-          message: `A record of ${item.category} data, which your organisation may not read, does not allow this step.`,
-        } as typeof item
+        return withMessage(rest, {
+          key: 'unmet.hidden_record',
+          params: { category: { code: item.category, vocabulary: 'category', lower: true } },
+        }) as typeof item
       }),
     timelineNotes: viewer.role !== 'invited',
     allAudit: holder || lead,

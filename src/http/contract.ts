@@ -25,8 +25,15 @@ export interface OperationTypes<K extends OperationId> {
   Body: JsonContent<NonNullable<Operation<K>['requestBody']>>
 }
 
-/** What a handler answers with: the JSON body of the operation's 200, 201 or 202 response. */
-export type SuccessBody<K extends OperationId> = JsonContent<
+/** A response's body: its JSON, or the bytes or text of a document (HTML, PDF) where it has no JSON. */
+type Content<R> = R extends { content: infer C }
+  ? 'application/json' extends keyof C
+    ? JsonContent<R>
+    : string | Buffer
+  : never
+
+/** What a handler answers with: the body of the operation's 200, 201 or 202 response. */
+export type SuccessBody<K extends OperationId> = Content<
   Operation<K>['responses'][Extract<keyof Operation<K>['responses'], 200 | 201 | 202>]
 >
 

@@ -4,6 +4,8 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { components } from '../../openapi/dist/types.js'
 import { isDatabaseUnavailable } from '../db/database.js'
+import { type Localisable, localiseDetails } from '../i18n/catalogue.js'
+import { answerLanguage } from './language.js'
 
 export type Problem = components['schemas']['Problem']
 type FieldError = NonNullable<Problem['errors']>[number]
@@ -73,25 +75,31 @@ export function problemType(code: string): string {
   return `urn:trm:problem:${code}`
 }
 
-function problemBody(problem: ProblemError, requestId: string): Problem {
+function problemBody(problem: ProblemError, requestId: string, extras = problem.extras): Problem {
   return {
     type: problemType(problem.code),
     title: titles[problem.status] ?? 'Error',
     status: problem.status,
     detail: problem.message,
     request_id: requestId,
-    ...problem.extras,
+    ...extras,
   }
 }
 
 export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
   const requestId = String(reply.request.id)
   // Set here too: errors of the router are answered before any hook has run.
+  reply.code(problem.status).headers({ ...problem.headers, 'x-request-id': requestId })
   return reply
-    .code(problem.status)
-    .headers({ ...problem.headers, 'x-request-id': requestId })
     .type('application/problem+json')
-    .send(problemBody(problem, requestId))
+    .send(problemBody(problem, requestId, localisedExtras(problem.extras, reply)))
+}
+
+/** A refusal's `unmet` details said in the caller's language; their codes stay as they are. */
+function localisedExtras(extras: Record<string, unknown>, reply: FastifyReply): Record<string, unknown> {
+  if (!Array.isArray(extras.unmet)) return extras
+  const language = answerLanguage(reply.request, reply)
+  return { ...extras, unmet: localiseDetails(extras.unmet as Localisable[], language) }
 }
 
 /** Maps every error to a problem document; hides the cause of a 5xx from the client. */

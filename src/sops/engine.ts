@@ -1,5 +1,6 @@
 import type { DataCategory, Purpose, Role } from '../db/schema.js'
 import { consentCovers } from '../disclosure/consent-scope.js'
+import { type Localisable, type Params, withMessage } from '../i18n/catalogue.js'
 import type {
   AssessmentKind,
   Guard,
@@ -48,10 +49,9 @@ export interface Actor {
   roles: readonly Role[]
 }
 
-/** A precondition that does not hold: a stable code for machines and a sentence for people. */
-export interface Unmet {
+/** A precondition that does not hold: a stable code for machines and a sentence for people (in English, sayable in others). */
+export interface Unmet extends Localisable {
   code: string
-  message: string
   /** For a record whose outcome does not allow the step: the record, its category, the field, what it says and what is needed. */
   record_id?: string
   category?: DataCategory
@@ -191,25 +191,34 @@ function guardsUnmet(transition: Transition, facts: CaseFacts): Unmet[] {
   return [
     ...transition.guards.flatMap((guard) => guardUnmet(guard, facts)),
     ...(transition.to === '$previous' && facts.previousStep === null
-      ? [{ code: 'step.previous', message: 'There is no earlier step to return to.' }]
+      ? [unmet('step.previous', 'unmet.step.previous')]
       : []),
   ]
 }
 
 function actorUnmet(transition: Transition, facts: CaseFacts, actor: Actor): Unmet[] {
-  const unmet: Unmet[] = []
+  const details: Unmet[] = []
   const side = transition.side === 'lead' ? facts.leadSide : transition.side
   if (actor.side !== side) {
-    unmet.push({ code: 'actor.side', message: `Only the ${side} partner can do this.` })
+    details.push(unmet('actor.side', 'unmet.actor.side', { side: sideParam(side) }))
   }
   if (!transition.roles.some((role) => actor.roles.includes(role))) {
-    unmet.push({ code: 'actor.role', message: `This needs the role ${transition.roles.join(' or ')}.` })
+    details.push(unmet('actor.role', 'unmet.actor.role', { roles: { or: transition.roles } }))
   }
-  return unmet
+  return details
 }
 
-function assessmentName(kind: AssessmentKind): string {
-  return recordKinds.assessments[kind].title
+/** A refusal detail whose sentence is a message of the catalogue. */
+export function unmet(code: string, key: string, params?: Params): Unmet {
+  return withMessage({ code }, params ? { key, params } : { key })
+}
+
+function sideParam(side: Side) {
+  return { code: side, vocabulary: 'side', lower: true }
+}
+
+function assessmentName(kind: AssessmentKind, lower = false) {
+  return { key: `assessment.${kind}`, lower }
 }
 
 function latest(facts: CaseFacts, kind: AssessmentKind): AssessmentFact | undefined {
@@ -232,13 +241,12 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
                 : consentCovers(consent, category, counterpart, [guard.purpose]),
             ),
         )
-        .map((category) => ({
-          code: `consent.${category}`,
-          message:
-            counterpart === null
-              ? `The person has not consented to share ${category} data with a receiving partner for ${guard.purpose}.`
-              : `No active consent lets ${category} data go to the receiving partner for ${guard.purpose}.`,
-        }))
+        .map((category) =>
+          unmet(`consent.${category}`, counterpart === null ? 'unmet.consent.recipient' : 'unmet.consent.counterpart', {
+            category: { code: category, vocabulary: 'category', lower: true },
+            purpose: { code: guard.purpose, vocabulary: 'purpose', lower: true },
+          }),
+        )
     }
     case 'guardian_consent': {
       const counterpart = facts.counterpartId
@@ -247,71 +255,89 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
           consent.guardian &&
           (counterpart === null || consent.provisions.some((p) => p.recipients.includes(counterpart))),
       )
-      return given
-        ? []
-        : [
-            {
-              code: 'consent.guardian',
-              message:
-                'The guardian or legal representative has not consented to refer the child to the receiving partner.',
-            },
-          ]
+      return given ? [] : [unmet('consent.guardian', 'unmet.consent.guardian')]
     }
     case 'assessment_completed': {
       const sides = new Set(facts.assessments.filter((a) => a.kind === guard.assessment).map((a) => a.side))
       if (sides.size === 0) {
         return [
-          { code: `assessment.${guard.assessment}`, message: `${assessmentName(guard.assessment)} is not recorded.` },
+          unmet(`assessment.${guard.assessment}`, 'unmet.assessment.missing', {
+            assessment: assessmentName(guard.assessment),
+          }),
         ]
       }
       if (guard.joint && sides.size < 2) {
         const missing = sides.has('sending') ? 'receiving' : 'sending'
         return [
-          {
-            code: `assessment.${guard.assessment}.joint`,
-            message: `${assessmentName(guard.assessment)} is joint: the ${missing} partner has not contributed.`,
-          },
+          unmet(`assessment.${guard.assessment}.joint`, 'unmet.assessment.joint', {
+            assessment: assessmentName(guard.assessment),
+            side: sideParam(missing),
+          }),
         ]
       }
       return []
     }
     case 'assessment_outcome': {
       const found = latest(facts, guard.assessment)
-      const name = assessmentName(guard.assessment)
       if (!found) {
         return [
-          {
-            code: `assessment.${guard.assessment}`,
-            message: `${name} saying ${guard.field} = ${JSON.stringify(guard.equals)} is not recorded.`,
-            field: guard.field,
-            expected: guard.equals,
-          },
+          withMessage(
+            { code: `assessment.${guard.assessment}`, field: guard.field, expected: guard.equals },
+            {
+              key: 'unmet.assessment.outcome_missing',
+              params: {
+                assessment: assessmentName(guard.assessment),
+                field: guard.field,
+                expected: JSON.stringify(guard.equals),
+              },
+            },
+          ),
         ]
       }
       const actual = found.data[guard.field]
       if (actual !== guard.equals) {
         return [
-          {
-            code: `assessment.${guard.assessment}.${guard.field}`,
-            message: `The latest ${name.replace(/^An? /, '').toLowerCase()} (record ${found.id}) says ${guard.field} = ${JSON.stringify(actual ?? null)}; this step needs ${JSON.stringify(guard.equals)}.`,
-            record_id: found.id,
-            category: recordKinds.assessments[guard.assessment].category,
-            field: guard.field,
-            expected: guard.equals,
-            actual: actual ?? null,
-          },
+          withMessage(
+            {
+              code: `assessment.${guard.assessment}.${guard.field}`,
+              record_id: found.id,
+              category: recordKinds.assessments[guard.assessment].category,
+              field: guard.field,
+              expected: guard.equals,
+              actual: actual ?? null,
+            },
+            {
+              key: 'unmet.assessment.outcome',
+              params: {
+                assessment: assessmentName(guard.assessment, true),
+                record: found.id,
+                field: guard.field,
+                actual: JSON.stringify(actual ?? null),
+                expected: JSON.stringify(guard.equals),
+              },
+            },
+          ),
         ]
       }
       const after = guard.recorded_after
       const before = after ? latest(facts, after) : undefined
       if (after && before && facts.assessments.indexOf(before) > facts.assessments.indexOf(found)) {
         return [
-          {
-            code: `assessment.${guard.assessment}.revalidate`,
-            message: `${name} must be made again after the latest ${assessmentName(after).replace(/^An? /, '').toLowerCase()} (record ${before.id}).`,
-            record_id: found.id,
-            category: recordKinds.assessments[guard.assessment].category,
-          },
+          withMessage(
+            {
+              code: `assessment.${guard.assessment}.revalidate`,
+              record_id: found.id,
+              category: recordKinds.assessments[guard.assessment].category,
+            },
+            {
+              key: 'unmet.assessment.revalidate',
+              params: {
+                assessment: assessmentName(guard.assessment),
+                earlier: assessmentName(after, true),
+                record: before.id,
+              },
+            },
+          ),
         ]
       }
       return []
@@ -319,20 +345,26 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
     case 'risk_acceptable': {
       const found = latest(facts, 'risk_and_needs')
       if (!found) {
-        return [{ code: 'assessment.risk_and_needs', message: `${assessmentName('risk_and_needs')} is not recorded.` }]
+        return [
+          unmet('assessment.risk_and_needs', 'unmet.assessment.missing', {
+            assessment: assessmentName('risk_and_needs'),
+          }),
+        ]
       }
       const mitigations = Array.isArray(found.data.mitigations) ? found.data.mitigations : []
       if (found.data.level === 'high' && mitigations.length === 0) {
         return [
-          {
-            code: 'assessment.risk_and_needs.level',
-            message: `The latest risk and needs assessment (record ${found.id}) rates the risk high and names no mitigation.`,
-            record_id: found.id,
-            category: recordKinds.assessments.risk_and_needs.category,
-            field: 'level',
-            expected: 'low or medium, or high with mitigations',
-            actual: 'high',
-          },
+          withMessage(
+            {
+              code: 'assessment.risk_and_needs.level',
+              record_id: found.id,
+              category: recordKinds.assessments.risk_and_needs.category,
+              field: 'level',
+              expected: 'low or medium, or high with mitigations',
+              actual: 'high',
+            },
+            { key: 'unmet.assessment.high_risk', params: { record: found.id } },
+          ),
         ]
       }
       return []
@@ -340,20 +372,26 @@ function guardUnmet(guard: Guard, facts: CaseFacts): Unmet[] {
     case 'record_present':
       return facts.records.has(guard.record)
         ? []
-        : [{ code: `record.${guard.record}`, message: `${recordKinds.records[guard.record].title} is not recorded.` }]
+        : [unmet(`record.${guard.record}`, 'unmet.record.missing', { kind: { key: `record.${guard.record}` } })]
     case 'record_field': {
       const found = facts.latestRecords?.get(guard.record)
       const value = found?.data[guard.field]
       if (value !== undefined && value !== null) return []
-      const kind = recordKinds.records[guard.record]
+      const kind = { key: `record.${guard.record}` }
       return [
         {
-          code: `record.${guard.record}.${guard.field}`,
-          message: found
-            ? `The latest ${kind.title.replace(/^(An?|The) /, '').toLowerCase()} (record ${found.id}) gives no ${guard.field}; this step needs one.`
-            : `${kind.title} giving ${guard.field} is not recorded.`,
+          ...(found
+            ? unmet(`record.${guard.record}.${guard.field}`, 'unmet.record.field_missing', {
+                kind: { ...kind, lower: true },
+                record: found.id,
+                field: guard.field,
+              })
+            : unmet(`record.${guard.record}.${guard.field}`, 'unmet.record.field_not_recorded', {
+                kind,
+                field: guard.field,
+              })),
           field: guard.field,
-          category: kind.category,
+          category: recordKinds.records[guard.record].category,
           ...(found ? { record_id: found.id, actual: null } : {}),
         },
       ]
