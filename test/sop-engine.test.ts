@@ -597,6 +597,14 @@ function assertRefused(
 // 1. Every transition, every step it starts from
 
 /** What blocks each action when no fact holds (the actor on the right side, with a role allowed), in guard order. */
+/** Where an action's guards differ by the step it is taken from: closing after an exit needs no sustainability score. */
+const unmetWhenNothingHoldsFrom: Record<string, string[]> = Object.fromEntries(
+  ['missing', 'retrafficking_suspected', 'alternative_durable_solution'].map((step) => [
+    `close from ${step}`,
+    ['record.closure_report', 'record.closure_report.reason'],
+  ]),
+)
+
 const unmetWhenNothingHolds: Record<string, Record<string, string[]>> = {
   'adult-return': {
     decide_return: ['record.return_decision'],
@@ -845,7 +853,8 @@ for (const definition of definitions) {
                   `${where}, a ${role}`,
                 )
               }
-              const row = unmetWhenNothingHolds[definition.id]?.[transition.action] ?? ['(no row in the table)']
+              const row = unmetWhenNothingHoldsFrom[`${transition.action} from ${from}`] ??
+                unmetWhenNothingHolds[definition.id]?.[transition.action] ?? ['(no row in the table)']
               if (row.length === 0) {
                 assertAllowed(t, definition, facts(nothing), actor, transition, to, `${where}, nothing holds`)
               } else {
