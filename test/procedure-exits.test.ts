@@ -481,8 +481,12 @@ for (const child of [false, true]) {
         lead_organisation_id: POLAND,
       })
     }
-    await refused(t, caseId, PL_SV, 'close', ['record.closure_report'], { reason: 'Lost contact.' })
-    await refused(t, caseId, UA_SV, 'close', ['actor.side', 'record.closure_report'], { reason: 'Lost contact.' })
+    await refused(t, caseId, PL_SV, 'close', ['record.closure_report', 'record.closure_report.reason'], {
+      reason: 'Lost contact.',
+    })
+    await refused(t, caseId, UA_SV, 'close', ['actor.side', 'record.closure_report', 'record.closure_report.reason'], {
+      reason: 'Lost contact.',
+    })
     await recordOf(t, caseId, PL_CW, 'closure_report')
     await refused(t, caseId, PL_CW, 'close', ['actor.role'], { reason: 'Lost contact.' })
     const closed = await take(t, caseId, PL_SV, 'close', 'closed', { reason: 'Lost contact after 30 days.' })
@@ -595,7 +599,14 @@ for (const child of [false, true]) {
       t.same(seen.json().sections, {}, 'the receiving partner reads nothing of the case any more: the return is off')
       t.ok((await getCase(caseId, PL_CW)).json().sections.identity, 'the sending partner still holds it')
       t.same(await escalationsOf(caseId, PL_SV), [], 'no alert: its deadline escalates if nothing is found')
-      await refused(t, caseId, UA_SV, 'close', ['actor.side', 'record.closure_report'], { reason: 'Settled.' })
+      await refused(
+        t,
+        caseId,
+        UA_SV,
+        'close',
+        ['actor.side', 'record.closure_report', 'record.closure_report.reason'],
+        { reason: 'Settled.' },
+      )
       await recordOf(t, caseId, PL_CW, 'closure_report')
       await take(t, caseId, PL_SV, 'close', 'closed', { reason: 'Granted residence; living with relatives.' })
       await expectAt(t, caseId, 'closed', POLAND, null)
