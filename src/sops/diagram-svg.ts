@@ -63,7 +63,7 @@ const STYLE = `
 `
 
 /**
- * The procedure as an SVG picture, laid out by dagre (layered, top to bottom): a box per step —
+ * The procedure as an SVG picture, laid out by dagre (layered, left to right): a box per step —
  * the initial step framed heavily and entered from a dot, terminal steps grey and rounded, exit
  * steps (the return failed) dashed amber — and an arrow per transition from each step it leaves,
  * labelled with its action. A transition that keeps the step loops on it; one that returns to the
