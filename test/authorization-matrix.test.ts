@@ -411,10 +411,14 @@ const TABLE: Record<string, Row> = {
   // Procedures: the definitions are reference data, open to every role, the hub's admin included.
   listSops: ANY_AUTHENTICATED,
   getSop: ANY_AUTHENTICATED,
+  // The picture of a procedure: published like the contract, which holds the same procedures.
+  getSopDiagram: { ...ANY_AUTHENTICATED, anonymous: 200, revoked: 200 },
   listRecordKinds: ANY_AUTHENTICATED,
   listLabels: ANY_AUTHENTICATED,
   getNextActions: CASE_PARTY_READS,
   getTimeline: CASE_PARTY_READS,
+  // A case's picture is read like the case: steps and dates only (no section data, checked below).
+  getCaseProcedureDiagram: CASE_PARTY_READS,
   // Every party reads the records of the categories it may see (checked below); only the two sides keep them.
   listCaseRecords: CASE_PARTY_READS,
   createCaseRecord: {
@@ -1292,6 +1296,7 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     requestPacketInformation: answer('requestPacketInformation', { questions: ['Does she need a medical escort?'] }),
     listSops: { mutates: false, build: async () => ({}) },
     getSop: { mutates: false, build: async () => ({ params: { sopId: 'adult-return' } }) },
+    getSopDiagram: { mutates: false, build: async () => ({ params: { sopId: 'adult-return' } }) },
     listRecordKinds: { mutates: false, build: async () => ({}) },
     listLabels: { mutates: false, build: async () => ({}) },
     getNextActions: { mutates: false, prepare: shared, build: async () => ({}) },
@@ -1316,6 +1321,7 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
       }),
     },
     getTimeline: { mutates: false, prepare: shared, build: async () => ({}) },
+    getCaseProcedureDiagram: { mutates: false, prepare: shared, build: async () => ({}) },
     listCaseRecords: { mutates: false, prepare: shared, build: async () => ({}) },
     createCaseRecord: {
       mutates: false, // records only add to the case: every cell may add one
@@ -1460,6 +1466,7 @@ const SECTION_FREE: ReadonlySet<string> = new Set([
   'performTransition',
   'migrateCaseProcedure',
   'getTimeline',
+  'getCaseProcedureDiagram',
   'listCaseRecords',
   'createCaseRecord',
   'listEscalations',

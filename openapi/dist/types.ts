@@ -669,6 +669,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sops/{sopId}/diagram.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sopId: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * A procedure as a picture
+         * @description The procedure drawn as an SVG graph, laid out left to right: a box per step (the initial
+         *     step framed heavily and entered from a dot; terminal steps grey and rounded; the exits of a
+         *     failed return dashed amber) and an arrow per transition from each step it leaves,
+         *     labelled with its action; a transition that keeps the step loops on it, one that returns to
+         *     the step before loops dashed. Step titles in the language asked for. The newest version
+         *     unless `version` is given. Needs no key: the procedures are published, like this contract.
+         *
+         *     The current procedures: [adult-return](/v1/sops/adult-return/diagram.svg),
+         *     [child-return](/v1/sops/child-return/diagram.svg),
+         *     [child-return-pl-ua](/v1/sops/child-return-pl-ua/diagram.svg).
+         */
+        get: operations["getSopDiagram"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cases/{caseId}/next-actions": {
         parameters: {
             query?: never;
@@ -771,6 +802,33 @@ export interface paths {
          * @description Every transition, oldest first, with who took it, when, the responsible organisation after it, and its note.
          */
         get: operations["getTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/procedure.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Where a case stands, as a picture
+         * @description The case's procedure drawn as `GET /v1/sops/{sopId}/diagram.svg` draws it, with the
+         *     transitions the case took and the steps it passed in blue, and its current step filled:
+         *     blue, or red once the step's deadline has passed (`overdue`). It shows step names, actions
+         *     and dates only (when a step was entered, when the current one is due): nothing of the
+         *     person, no notes, no organisations. Read like the case: the reading roles of any party to
+         *     it (anyone else gets 404), and every read is recorded in the case's audit trail.
+         */
+        get: operations["getCaseProcedureDiagram"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5146,6 +5204,52 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getSopDiagram: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+                version?: number;
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
+            path: {
+                sopId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The picture. */
+            200: {
+                headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" class="procedure" data-sop="adult-return" data-version="2">…</svg> */
+                    "image/svg+xml": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getNextActions: {
         parameters: {
             query?: {
@@ -5416,6 +5520,53 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Timeline"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getCaseProcedureDiagram: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The language of the labels and sentences in the answer (titles of procedures, steps and
+                 *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
+                 *     Codes never change with it.
+                 */
+                lang?: components["parameters"]["Lang"];
+            };
+            header?: {
+                /**
+                 * @description The languages you read, with q-values (`uk, pl;q=0.5`); the best supported one is chosen,
+                 *     English where none is. `lang` wins over it. The answer names its language in
+                 *     `Content-Language`.
+                 * @example uk, pl;q=0.5
+                 */
+                "Accept-Language"?: components["parameters"]["AcceptLanguage"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The picture. */
+            200: {
+                headers: {
+                    "Content-Language": components["headers"]["ContentLanguage"];
+                    Vary: components["headers"]["VaryAcceptLanguage"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" class="procedure" data-sop="adult-return" data-version="2">…</svg> */
+                    "image/svg+xml": string;
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
@@ -12,6 +13,7 @@ import { notFound, ProblemError } from '../http/problem.js'
 import { type Language, label, labels, localiseDetails } from '../i18n/catalogue.js'
 import type { AssessmentKind, SopDefinition } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
+import { procedureSvg } from '../sops/diagram-svg.js'
 import { evaluate, laterActions, type Unmet } from '../sops/engine.js'
 import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import { type SopRegistry, specificity } from '../sops/registry.js'
@@ -97,15 +99,46 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
 
     async getSop(request, reply) {
       requireRole(request, ...readingRoles, 'admin')
-      const { sopId } = request.params
-      const versions = sops.all().filter((d) => d.id === sopId)
-      const wanted = request.query.version
-      const definition =
-        wanted === undefined
-          ? versions.sort((a, b) => b.version - a.version)[0]
-          : versions.find((d) => d.version === wanted)
-      if (!definition) throw notFound('procedure', wanted === undefined ? sopId : `${sopId} version ${wanted}`)
+      const definition = publishedSop(sops, request.params.sopId, request.query.version)
       return { ...translated(definition, answerLanguage(request, reply)), diagram: mermaidDiagram(definition) }
+    },
+
+    async getSopDiagram(request, reply) {
+      const definition = publishedSop(sops, request.params.sopId, request.query.version)
+      const svg = procedureSvg(translated(definition, answerLanguage(request, reply)))
+      svgHeaders(reply)
+      return svg
+    },
+
+    async getCaseProcedureDiagram(request, reply) {
+      const caller = requireRole(request, ...readingRoles)
+      const language = answerLanguage(request, reply)
+      return db.transaction().execute(async (trx) => {
+        const now = clock.now()
+        const found = await caseOfParty(trx, caller, request.params.caseId)
+        const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
+        const disclosure = disclosureFor(sops, found, parties, [], caller.organisation.id, now)
+        const transitions = await trx
+          .selectFrom('case_transitions')
+          .select(['action', 'from_step', 'to_step', 'at'])
+          .where('case_id', '=', found.id)
+          .orderBy('id')
+          .execute()
+        await recordAudit(trx, request, {
+          caseId: found.id,
+          resourceType: 'case',
+          resourceId: found.id,
+          details: { picture: 'procedure' },
+        })
+        const svg = procedureSvg(translated(definitionOf(sops, found), language), {
+          path: disclosure.path(transitions),
+          step: found.step,
+          dueAt: found.step_due_at,
+          now,
+        })
+        svgHeaders(reply)
+        return svg
+      })
     },
 
     async migrateCaseProcedure(request, reply) {
@@ -460,6 +493,24 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       )
     },
   } satisfies Partial<Handlers>
+}
+
+/** The newest version of a procedure, or the one asked for. */
+function publishedSop(sops: SopRegistry, sopId: string, wanted: number | undefined): SopDefinition {
+  const versions = sops.all().filter((d) => d.id === sopId)
+  const definition =
+    wanted === undefined
+      ? versions.sort((a, b) => b.version - a.version)[0]
+      : versions.find((d) => d.version === wanted)
+  if (!definition) throw notFound('procedure', wanted === undefined ? sopId : `${sopId} version ${wanted}`)
+  return definition
+}
+
+/** A picture is a document of its own: no script or outside resource runs in it if opened directly. */
+function svgHeaders(reply: FastifyReply): void {
+  reply
+    .type('image/svg+xml; charset=utf-8')
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
 }
 
 /** A procedure with its title, step titles and action titles in a language; descriptions stay as written. */

@@ -66,8 +66,21 @@ export interface CaseDisclosure {
   unmet<U extends RefusalDetail>(unmet: readonly U[]): U[]
   /** Notes and reasons of the timeline stay with the two sides of the case. */
   timelineNotes: boolean
+  /**
+   * The way the case came through its procedure, as any party may see it (the picture of the
+   * case): which action led from which step to which, and when; never who, nor a note or reason.
+   */
+  path<T extends PathStep>(transitions: readonly T[]): PathStep[]
   /** Whether the viewer sees every audit record of the case, or only its own organisation's. */
   allAudit: boolean
+}
+
+/** A transition of the case's timeline, reduced to its steps and its time. */
+export interface PathStep {
+  action: string
+  from_step: string | null
+  to_step: string
+  at: Date
 }
 
 interface RefusalDetail extends Localisable {
@@ -150,6 +163,8 @@ export function discloseCase(
         }) as typeof item
       }),
     timelineNotes: viewer.role !== 'invited',
+    path: (transitions) =>
+      transitions.map(({ action, from_step, to_step, at }) => ({ action, from_step, to_step, at })),
     allAudit: holder || lead,
   }
 }
