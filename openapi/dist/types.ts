@@ -1357,6 +1357,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cases/{caseId}/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a case (crypto-shredding)
+         * @description Destroys the case's data key, so that its sections, records and packet content can never
+         *     be read again, from the database or from any backup of it, and wipes the free text of its
+         *     consents. A tombstone remains (id, reference, dates, who erased it and why); reads of the
+         *     case answer 410, lists show the tombstone. Every organisation that received data of the
+         *     case gets a notice to delete its copies, acknowledged and escalated like a withdrawal
+         *     (`cause: erased`). The audit trail is kept unchanged. `reason`: the person's request where
+         *     erasure is lawful (GDPR Art. 17), or the end of the retention period. The `dpo` of the
+         *     organisation that opened the case only. Erasing an erased case answers its tombstone.
+         */
+        post: operations["eraseCase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     event: {
@@ -1815,6 +1844,11 @@ export interface components {
             version: number;
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
+            /** @description Present only on the tombstone of an erased case: its data no longer exists, and reading it answers 410. */
+            erasure?: {
+                erased_at: components["schemas"]["Timestamp"];
+                reason: components["schemas"]["ErasureReason"];
+            };
         };
         Case: components["schemas"]["CaseSummary"] & {
             sections: components["schemas"]["CaseSections"];
@@ -2398,6 +2432,9 @@ export interface components {
          *     - `consent.expired`: the same, when a consent reaches its `expires_at`.
          *     - `consent.withdrawal_acknowledged`: the organisation that leads the case and the one that
          *       acknowledged.
+         *     - `case.erased`: the parties to the case and every organisation that received a packet of
+         *       it; each of those gets its own event with the `notice_id` of the notice it must
+         *       acknowledge, as after a withdrawal.
          *     - `packet.sent`, `packet.received`, `packet.acknowledged`, `packet.accepted`,
          *       `packet.declined`, `packet.information_requested`, `packet.superseded`: the packet's
          *       sender and recipient.
@@ -2420,7 +2457,7 @@ export interface components {
          *       leading the case) and the sending partner.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint" | "proceeding.opened" | "proceeding.updated" | "proceeding.hearing_scheduled";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "case.erased" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint" | "proceeding.opened" | "proceeding.updated" | "proceeding.hearing_scheduled";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -2452,9 +2489,10 @@ export interface components {
             consent_id?: string;
             /**
              * Format: uuid
-             * @description consent.withdrawn, consent.expired: the notice your organisation must acknowledge.
+             * @description consent.withdrawn, consent.expired, case.erased: the notice your organisation must acknowledge.
              */
             notice_id?: string;
+            erasure_reason?: components["schemas"]["ErasureReason"];
             acknowledge_by?: components["schemas"]["Timestamp"];
             /** @description consent.withdrawn, consent.expired: the data categories your organisation must delete or restrict. */
             categories?: components["schemas"]["DataCategory"][];
@@ -2642,19 +2680,45 @@ export interface components {
             action: "deleted" | "restricted";
             note?: string;
         };
+        /**
+         * @description Why a case was erased: the person asked and erasure is lawful (GDPR Art. 17), or its retention period ended.
+         * @enum {string}
+         */
+        ErasureReason: "data_subject_request" | "end_of_retention";
+        NewCaseErasure: {
+            reason: components["schemas"]["ErasureReason"];
+        };
+        CaseErasure: {
+            /** Format: uuid */
+            case_id: string;
+            reference: string;
+            created_at: components["schemas"]["Timestamp"];
+            erased_at: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description Null when the retention job erased it.
+             */
+            erased_by_principal_id: string | null;
+            reason: components["schemas"]["ErasureReason"];
+            /** @description The organisations told to delete their copies. */
+            notified_organisation_ids: string[];
+        };
         WithdrawalNotice: {
             /** Format: uuid */
             id: string;
             /** Format: uuid */
             case_id: string;
             case_reference?: string;
-            /** Format: uuid */
-            consent_id: string;
             /**
-             * @description Whether the consent was withdrawn or expired.
+             * Format: uuid
+             * @description Null when the case was erased.
+             */
+            consent_id: string | null;
+            /**
+             * @description Whether the consent was withdrawn or expired, or the whole case erased.
              * @enum {string}
              */
-            cause: "withdrawn" | "expired";
+            cause: "withdrawn" | "expired" | "erased";
             /**
              * Format: uuid
              * @description The organisation that must act.
@@ -3230,6 +3294,24 @@ export interface components {
                  *       "status": 403,
                  *       "detail": "This operation needs the role admin.",
                  *       "request_id": "req-1a"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The case was erased; only its tombstone remains (`erased_at`). */
+        Gone: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:case-erased",
+                 *       "title": "Gone",
+                 *       "status": 410,
+                 *       "detail": "The case PL-UA-2026-000123 was erased; its data no longer exists.",
+                 *       "erased_at": "2026-05-04T10:00:00Z"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -4163,6 +4245,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4210,6 +4293,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4262,6 +4346,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -4294,6 +4379,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4364,6 +4450,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -4397,6 +4484,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4445,6 +4533,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -4500,6 +4589,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4552,6 +4642,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["ProcedureRefusal"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -4618,6 +4709,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4679,6 +4771,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4735,6 +4828,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4792,6 +4886,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4850,6 +4945,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -4908,6 +5004,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5242,6 +5339,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5310,6 +5408,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["ProcedureRefusal"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -5370,6 +5469,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -5422,6 +5522,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5473,6 +5574,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5540,6 +5642,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -6091,6 +6194,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -6128,6 +6232,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -6191,6 +6296,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
@@ -6225,6 +6331,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -6276,6 +6383,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -6335,6 +6443,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -6394,6 +6503,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -6736,6 +6846,54 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             406: components["responses"]["NotAcceptable"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    eraseCase: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "data_subject_request"
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewCaseErasure"];
+            };
+        };
+        responses: {
+            /** @description The case's tombstone. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseErasure"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -70,7 +70,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       consents,
       now,
     })
-    const records = (await recordsOf(trx, found.id)).map(presentRecord)
+    const records = (await recordsOf(trx, found)).map(presentRecord)
     const composed = composePacket({ ...found, records }, consents, to.recipient.id, to.purpose, to.kind, now)
     if (composed.included.length === 0 && to.kind !== 'enquiry' && to.kind !== 'referral') {
       throw new ProblemError(
@@ -91,7 +91,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       await queries.changePacket(trx, superseded, { status: 'superseded', step: step('superseded'), at: now })
       await recordPacketEvent(trx, found.reference, superseded, 'superseded')
     }
-    const packet = await queries.insertPacket(trx, {
+    const packet = await queries.insertPacket(trx, found, {
       case_id: found.id,
       kind: to.kind,
       version: (await queries.packetCount(trx, found.id, to.recipient.id)) + 1,
