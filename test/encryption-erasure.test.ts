@@ -223,6 +223,11 @@ t.test('rotate-keys wraps every data key anew under the new master key; the old 
     'every data key is wrapped under the new master key',
   )
 
+  installKeyring(parseKeyring(testMasterKey))
+  const stale = await app.request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender })
+  t.equal(stale.statusCode, 500, 'the old master key alone no longer opens the case: its key was wrapped anew')
+  t.notOk(stale.body.includes(words.section))
+
   installKeyring(parseKeyring(next))
   const read = await app.request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender })
   t.equal(read.statusCode, 200, 'with the old master key retired, the case reads')
@@ -404,5 +409,45 @@ t.test('the retention job erases a closed case once its period has passed', asyn
     listed.json().items.find((item: { id: string }) => item.id === caseId),
     { erasure: { reason: 'end_of_retention' } },
     'the tombstone says why',
+  )
+})
+
+t.test('rows written before encryption are sealed at the first start, and read as before', async (t) => {
+  const app = await startTestApp(t)
+  const words = canaries()
+  const opened = await app.request({
+    method: 'POST',
+    url: '/v1/cases',
+    key: sender,
+    payload: {
+      profile: { age_band: '25_34', sex: 'female', nationality: 'UA', country_of_return: 'UA', vulnerabilities: [] },
+      sections: {},
+    },
+  })
+  const caseId = opened.json().id as string
+  // As migration 0013 leaves a case of before: its sections in the clear, no data key.
+  const plaintext = JSON.stringify({ identity: { given_name: 'Olena', notes: words.section } })
+  await sql`update cases set sections = ${plaintext}::jsonb, data_key = null, data_key_id = null where id = ${caseId}`.execute(
+    app.database.db,
+  )
+  t.ok((await rawRows(app)).includes(words.section), 'the canary is in the clear before the start')
+
+  const prepared = await prepareDataAtRest(
+    { ...loadConfig({}), dataEncryptionKeys: testMasterKey, erasedKeysFile: testErasedKeysFile() },
+    app.database,
+  )
+  t.equal(prepared.sealedCases, 1, 'the start seals the case')
+  absent(t, await rawRows(app), [words.section], 'the rows once sealed')
+  const read = await app.request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender })
+  t.equal(read.json().sections.identity.notes, words.section, 'and it reads as before')
+  t.equal(
+    (
+      await prepareDataAtRest(
+        { ...loadConfig({}), dataEncryptionKeys: testMasterKey, erasedKeysFile: testErasedKeysFile() },
+        app.database,
+      )
+    ).sealedCases,
+    0,
+    'a second start finds nothing left to seal',
   )
 })

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { isSealed, keyring, open, type Sealed, seal } from './keyring.js'
+import { isSealed, type Keyring, keyring, open, type Sealed, seal } from './keyring.js'
 
 /** The columns that hold personal data at rest, each sealed with additional data naming it and its row. */
 export type SealedColumn = 'cases.sections' | 'packets.content' | 'case_records.data' | 'webhook_secrets.secret'
@@ -30,7 +30,8 @@ export class CaseKeyShreddedError extends Error {
  */
 const CACHE_ENTRIES = 1000
 const CACHE_MS = 60_000
-const unwrapped = new Map<string, { key: Buffer; until: number }>()
+/** Each key is kept with the master keys it was unwrapped under: new master keys start afresh. */
+const unwrapped = new Map<string, { key: Buffer; until: number; under: Keyring }>()
 
 function wrapping(caseId: string, dataKeyId: string): string {
   return `trm:case-key:${caseId}:${dataKeyId}`
@@ -55,15 +56,16 @@ export function newCaseKey(caseId: string): { data_key_id: string; data_key: Sea
 /** The data key of a case row; a shredded key is an error for the caller to turn into its answer. */
 export function caseKey(row: CaseKeyColumns, now = Date.now()): DataKey {
   if (row.data_key === null || row.data_key_id === null) throw new CaseKeyShreddedError()
+  const master = keyring()
   const cached = unwrapped.get(row.data_key_id)
-  if (cached && cached.until > now) {
+  if (cached && cached.until > now && cached.under === master) {
     unwrapped.delete(row.data_key_id)
     unwrapped.set(row.data_key_id, cached)
     return { id: row.data_key_id, key: cached.key }
   }
-  const key = open(keyring().key(row.data_key.kid), row.data_key, wrapping(row.id, row.data_key_id))
+  const key = open(master.key(row.data_key.kid), row.data_key, wrapping(row.id, row.data_key_id))
   unwrapped.delete(row.data_key_id)
-  unwrapped.set(row.data_key_id, { key, until: now + CACHE_MS })
+  unwrapped.set(row.data_key_id, { key, until: now + CACHE_MS, under: master })
   while (unwrapped.size > CACHE_ENTRIES) {
     const oldest = unwrapped.keys().next().value
     if (oldest === undefined) break
