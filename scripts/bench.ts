@@ -6,11 +6,13 @@
 //     [--warmup 2] [--schema bench_x] [--keep] [--save-sql captured.json]
 //     [--only api|webhooks] [--webhook-events 5000] [--webhook-chunk 250] [--webhook-timeout 10]
 //     [--webhook-rate 100] [--webhook-seconds 30]
+
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { newKeyEntry } from '../src/crypto/keyring.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { loadSops } from '../src/sops/registry.js'
 import { type Captured, openCaptureSession } from './bench/capture.js'
@@ -51,6 +53,8 @@ import { verifySeededData } from './bench/verify.js'
 import { runWebhookScenario, type WebhookRunResult, webhookTable } from './bench/webhooks.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+// The service on PostgreSQL needs master keys; the bench's processes share one made for the run.
+process.env.DATA_ENCRYPTION_KEYS ||= newKeyEntry('bench')
 
 const { values: flags } = parseArgs({
   options: {

@@ -4,13 +4,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { auditHandlers } from './audit/handlers.js'
 import { sealAuditJob } from './audit/seal.js'
 import { type AuditSigner, auditSigner } from './audit/signing-key.js'
+import { sealPlaintextCases } from './cases/data-at-rest.js'
 import { deadlineJob } from './cases/deadlines.js'
+import { erasureHandlers, reapplyShreddedKeys, retentionJob } from './cases/erasure.js'
 import { caseHandlers } from './cases/handlers.js'
 import { procedureHandlers } from './cases/procedure-handlers.js'
 import { type Clock, systemClock } from './clock.js'
 import type { Config } from './config.js'
 import { consentHandlers } from './consents/handlers.js'
 import { withdrawalNoticeHandlers } from './consents/withdrawal-notices.js'
+import { installKeyring, resolveKeyring } from './crypto/keyring.js'
 import type { Database } from './db/database.js'
 import type { Migration } from './db/migrate.js'
 import { eventHandlers } from './events/handlers.js'
@@ -30,6 +33,7 @@ import { subjectAccessHandlers } from './subject-access/handlers.js'
 import { transferHandlers } from './transfers/handlers.js'
 import { deliveryConsumer } from './webhooks/delivery.js'
 import { webhookHandlers } from './webhooks/handlers.js'
+import { resealSecrets } from './webhooks/queries.js'
 import { relayLoop } from './webhooks/relay.js'
 
 export interface AppDependencies {
@@ -113,6 +117,7 @@ export async function buildApp({
     ...transferHandlers({ db: database.db, clock }),
     ...subjectAccessHandlers({ db: database.db, sops, clock }),
     ...auditHandlers({ db: database.db, clock, signer }),
+    ...erasureHandlers({ db: database.db, clock, shreddedKeysFile: config.erasedKeysFile }),
   })
   app.addHook('onClose', () => database.close())
   return app
@@ -131,6 +136,22 @@ function isUnlimited(request: FastifyRequest): boolean {
   return /^\/(health\/|docs(\/|$)|openapi\.)/.test(request.routeOptions.url ?? '')
 }
 
+/**
+ * Makes the data at rest safe before the process serves: installs the master keys, destroys again
+ * every data key on the list of shredded keys (a backup restored from before an erasure), and
+ * seals what is still in the clear (rows written before encryption at rest).
+ */
+export async function prepareDataAtRest(
+  config: Pick<Config, 'dataEncryptionKeys' | 'dataEncryptionKeyId' | 'databaseUrl' | 'dataDir' | 'erasedKeysFile'>,
+  database: Database,
+): Promise<{ erasedAgain: number; sealedCases: number; sealedSecrets: number }> {
+  installKeyring(await resolveKeyring(config))
+  const erasedAgain = await reapplyShreddedKeys(database.db, config.erasedKeysFile)
+  const sealedCases = await sealPlaintextCases(database.db)
+  const sealedSecrets = await resealSecrets(database.db)
+  return { erasedAgain, sealedCases, sealedSecrets }
+}
+
 export interface BackgroundDependencies {
   config: Config
   database: Database
@@ -146,7 +167,11 @@ export function backgroundWork({ config, database, clock = systemClock, sops = l
     return { signer: await signer, checkpointEveryMs: config.auditCheckpointMinutes * 60_000 }
   }
   return {
-    jobs: [deadlineJob(database.db, sops, clock), sealAuditJob(database.db, clock, sealOptions)] as Job[],
+    jobs: [
+      deadlineJob(database.db, sops, clock),
+      sealAuditJob(database.db, clock, sealOptions),
+      retentionJob(database.db, sops, clock, config.retention, config.erasedKeysFile),
+    ] as Job[],
     loops: [relayLoop(database.db)],
     consumers: [deliveryConsumer(database.db, config.webhooks)] as Consumer[],
   }

@@ -45,6 +45,20 @@ export interface Config {
   readonly auditSigningKey: string | undefined
   /** The least time between two signed checkpoints of the audit chain. */
   readonly auditCheckpointMinutes: number
+  /**
+   * The master keys that wrap the data key of every case, `kid:base64,kid:base64` (32 bytes each);
+   * on the embedded database a key file in the data directory is made when this is not set.
+   */
+  readonly dataEncryptionKeys: string | undefined
+  /** The master key that wraps new data keys; the last of `dataEncryptionKeys` when not set. */
+  readonly dataEncryptionKeyId: string | undefined
+  /** The list of destroyed data keys, kept outside the database and applied again at start. */
+  readonly erasedKeysFile: string
+  /**
+   * How long a closed case is kept before the retention job erases it, per procedure (ISO 8601
+   * durations, from the case's final step), and for any other procedure.
+   */
+  readonly retention: { readonly bySop: Readonly<Record<string, string>>; readonly otherwise: string }
   readonly webhooks: {
     /** Development only: let webhooks go to http URLs and to loopback, link-local and private addresses. */
     readonly allowPrivateTargets: boolean
@@ -95,6 +109,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
     auditSigningKey: env.AUDIT_SIGNING_KEY || undefined,
     auditCheckpointMinutes: integer(env, 'AUDIT_CHECKPOINT_MINUTES', 60, 1, 10_080),
+    dataEncryptionKeys: env.DATA_ENCRYPTION_KEYS || undefined,
+    dataEncryptionKeyId: env.DATA_ENCRYPTION_KEY_ID || undefined,
+    erasedKeysFile: path.resolve(env.ERASED_KEYS_FILE || path.join(env.DATA_DIR ?? 'data', 'erased-keys.jsonl')),
+    retention: Object.freeze({
+      bySop: Object.freeze({ ...DEFAULT_RETENTION, ...durations(env, 'RETENTION_PERIODS') }),
+      otherwise: duration(env, 'RETENTION_DEFAULT', 'P5Y'),
+    }),
     webhooks: Object.freeze({
       allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', 'false', ['true', 'false']) === 'true',
       timeoutSeconds: integer(env, 'WEBHOOK_TIMEOUT_SECONDS', 10, 1, 60),
@@ -116,6 +137,36 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     )
   }
   return Object.freeze(config)
+}
+
+/**
+ * Closed cases are kept five years (the usual limitation period for claims about assistance
+ * given), a child's ten, so that the file outlives the child's coming of age.
+ */
+const DEFAULT_RETENTION: Record<string, string> = { 'adult-return': 'P5Y', 'child-return': 'P10Y' }
+
+const ISO_DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/
+
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!ISO_DURATION.test(raw)) throw new ConfigError(`${name} must be an ISO 8601 duration such as P5Y, not "${raw}"`)
+  return raw
+}
+
+/** `sop-id:P5Y,other-sop:P10Y`. */
+function durations(env: NodeJS.ProcessEnv, name: string): Record<string, string> {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return {}
+  const entries = raw.split(',').map((entry) => entry.trim().split(':'))
+  for (const entry of entries) {
+    if (entry.length !== 2 || !/^[a-z0-9-]+$/.test(entry[0] ?? '') || !ISO_DURATION.test(entry[1] ?? '')) {
+      throw new ConfigError(
+        `${name} must be "<procedure id>:<ISO 8601 duration>" entries, comma-separated, not "${raw}"`,
+      )
+    }
+  }
+  return Object.fromEntries(entries)
 }
 
 /** The longest `wait` the contract allows on the event feed. */

@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace'
-import { backgroundWork, buildApp } from './app.js'
+import { backgroundWork, buildApp, prepareDataAtRest } from './app.js'
 import { resolveAuditSigningKey } from './audit/signing-key.js'
 import { systemClock } from './clock.js'
 import { ConfigError, loadConfig } from './config.js'
@@ -22,6 +22,8 @@ if (!config.auditSigningKey)
   logger.warn('AUDIT_SIGNING_KEY is not set: the audit chain is sealed, but no checkpoint is signed')
 logger.info(database.kind === 'postgres' ? 'database: PostgreSQL' : `database: embedded PGlite in ${config.dataDir}`)
 if (applied.length > 0) logger.info({ applied }, 'migrations applied')
+const atRest = await prepareDataAtRest(config, database)
+if (atRest.erasedAgain + atRest.sealedCases + atRest.sealedSecrets > 0) logger.info(atRest, 'data at rest prepared')
 
 const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
 if (seedDemo && (await seedDemoIfEmpty(database.db))) logger.info('demo data seeded into the empty database')

@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace'
-import { backgroundWork } from './app.js'
+import { backgroundWork, prepareDataAtRest } from './app.js'
 import { auditSigner } from './audit/signing-key.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openMigratedDatabase } from './db/open.js'
@@ -17,6 +17,7 @@ else logger.warn('AUDIT_SIGNING_KEY is not set: the audit chain is sealed, but n
 // A database restart is weather: connections that break are dropped and reopened on demand, the
 // loops and jobs retry, and the worker carries on once the database is back.
 const { database } = await openMigratedDatabase(config, logger)
+await prepareDataAtRest(config, database)
 const queue = await startJobQueue(database.jobBackend, backgroundWork({ config, database }), logger, {
   superviseSeconds: config.jobSuperviseSeconds,
 })

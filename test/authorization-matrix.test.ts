@@ -566,6 +566,20 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
+  // Erasure destroys the case's data key: the DPO of the organisation that opened the case (the
+  // controller) only. Any other party's DPO is refused (403); anyone else learns nothing (404).
+  eraseCase: {
+    own: [403, 403, 200, 403, 403],
+    counterpart: [403, 403, 404, 403, 403], // a packet recipient is not a party until it acknowledges
+    counterpartAcknowledged: ALL_403,
+    counterpartAccepted: ALL_403,
+    invited: ALL_403,
+    unrelated: [403, 403, 404, 403, 403],
+    unrelatedSender: [403, 403, 404, 403, 403],
+    hub: [403, 403, 404, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
   // Proceedings: a proceeding IOM Poland opened on the case. Proceedings data is a consent category
   // of its own, which no consent of the matrix covers: only IOM Poland, which holds the case, reads
   // it; any other party, the receiving side included, gets 404 as for a proceeding that does not
@@ -1433,6 +1447,11 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     listTransferAgreements: { mutates: false, build: async () => ({ query: 'limit=200' }) },
     listTransfers: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
     exportSubjectAccess: { mutates: false, prepare: shared, build: async () => ({}) },
+    eraseCase: {
+      mutates: true, // an erased case answers 410 to every later read: the next cell gets a fresh one
+      prepare: onScenario('eraseCase'),
+      build: async () => ({ payload: { reason: 'data_subject_request' } }),
+    },
     acknowledgeWithdrawal: {
       mutates: false, // acknowledging again changes nothing and answers the same: every cell may
       prepare: withdrawn('acknowledgeWithdrawal'),

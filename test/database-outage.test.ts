@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js'
 import { openDatabase } from '../src/db/database.js'
 import { migrate, readMigrations } from '../src/db/migrate.js'
 import { seedDemoIfEmpty } from '../src/demo/seed.js'
-import { contractViolations, testDatabaseUrl } from './fixtures/app.js'
+import { contractViolations, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
 import { newCase, sender } from './fixtures/referral.js'
 
 const skip = testDatabaseUrl
@@ -292,6 +292,7 @@ t.test('a worker whose sessions are ended stays up and goes on relaying and deli
       ...process.env,
       DATABASE_URL: testDatabaseUrl,
       DATABASE_SCHEMA: service.schema,
+      DATA_ENCRYPTION_KEYS: testMasterKey,
       DATABASE_APPLICATION_NAME: workerName,
       LOG_LEVEL: 'warn',
       JOB_SUPERVISE_SECONDS: '1',

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { demoKeys, dropSchema, testDatabaseUrl } from './fixtures/app.js'
+import { demoKeys, dropSchema, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
 
 // Production runs the compiled build under plain Node: build it as `npm run build` does, start the
 // API with its demo data (on the suite's database) and, on PostgreSQL, a worker; then stop both.
@@ -48,7 +48,7 @@ async function databaseEnv(t: Test): Promise<NodeJS.ProcessEnv> {
   }
   const schema = `build_${randomBytes(6).toString('hex')}`
   t.teardown(() => dropSchema(testDatabaseUrl as string, schema))
-  return { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: schema }
+  return { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: schema, DATA_ENCRYPTION_KEYS: testMasterKey }
 }
 
 async function stop(started: Started): Promise<number | null> {

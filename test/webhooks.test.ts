@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { backgroundWork } from '../src/app.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { isPublicAddress, publicLookup } from '../src/webhooks/targets.js'
-import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
+import { demoKeys, startTestApp, type TestApp, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
 import { newCase, openReferral, sender } from './fixtures/referral.js'
 import {
   eventually,
@@ -393,6 +393,7 @@ function workerStarter(t: Test, schema: string | undefined) {
         ...process.env,
         DATABASE_URL: testDatabaseUrl,
         DATABASE_SCHEMA: schema,
+        DATA_ENCRYPTION_KEYS: testMasterKey,
         LOG_LEVEL: 'silent',
         JOB_SUPERVISE_SECONDS: '1',
         WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',

@@ -1,10 +1,12 @@
 // Captures the SQL the real service executes for one request of each benchmarked kind: the service
 // is built in this process on the bench schema, and every statement any pg client sends while a
 // request is served is recorded with its parameters and its result rows.
+
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
+import { installKeyring, resolveKeyring } from '../../src/crypto/keyring.js'
 import { openDatabase } from '../../src/db/database.js'
 import { readMigrations } from '../../src/db/migrate.js'
 import type { Binding, Script, StoredValue } from './replay.js'
@@ -79,11 +81,13 @@ export async function openCaptureSession(connectionString: string, schema: strin
   const config = loadConfig({
     DATABASE_URL: connectionString,
     DATABASE_SCHEMA: schema,
+    DATA_ENCRYPTION_KEYS: process.env.DATA_ENCRYPTION_KEYS,
     LOG_LEVEL: 'silent',
     JOBS: 'external',
     RATE_LIMIT_PER_MINUTE: '1000000',
   })
   const database = await openDatabase(config)
+  installKeyring(await resolveKeyring(config))
   const app: FastifyInstance = await buildApp({ config, database, migrations: await readMigrations() })
   await app.ready()
   return {

@@ -7,16 +7,27 @@ import { notFound, ProblemError } from '../http/problem.js'
 import { type Language, label } from '../i18n/catalogue.js'
 import { findCaseForParty } from './queries.js'
 
-/** The case, if the caller's organisation is a party; anyone else learns nothing, not even that it exists. */
+/**
+ * The case, if the caller's organisation is a party; anyone else learns nothing, not even that it
+ * exists. A party learns that an erased case is gone (410), and nothing more.
+ */
 export async function caseOfParty(
   db: Kysely<DB> | Transaction<DB>,
   caller: Caller,
   caseId: string,
-  options: { lock?: boolean } = {},
+  options: { lock?: boolean; erased?: 'refuse' | 'allow' } = {},
 ): Promise<Case> {
   const found = await findCaseForParty(db, caseId, caller.organisation.id, options)
   if (!found) throw notFound('case', caseId)
+  if (found.erased_at !== null && options.erased !== 'allow') throw caseErased(found)
   return found
+}
+
+export function caseErased(found: Pick<Case, 'reference' | 'erased_at'>): ProblemError {
+  return new ProblemError(410, `The case ${found.reference} was erased; its data no longer exists.`, {
+    code: 'case-erased',
+    extras: { erased_at: found.erased_at?.toISOString() },
+  })
 }
 
 /** Only the organisation responsible for the person now may change the case or its consents. */
@@ -29,7 +40,7 @@ export function requireLead(found: Case, caller: Caller): void {
 type Schemas = components['schemas']
 
 export function presentCaseSummary(
-  row: Omit<Case, 'sections'>,
+  row: Omit<Case, 'sections' | 'data_key' | 'data_key_id'>,
   parties: CaseParty[],
   disclosure: CaseDisclosure,
   now: Date,
@@ -55,6 +66,9 @@ export function presentCaseSummary(
     version: row.version,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
+    ...(row.erased_at !== null && row.erasure_reason !== null
+      ? { erasure: { erased_at: row.erased_at.toISOString(), reason: row.erasure_reason } }
+      : {}),
   }
 }
 

@@ -134,7 +134,7 @@ export async function raiseEscalations(db: Kysely<DB>, sops: SopRegistry, now: D
 /** Raises the escalation and its event in one transaction, unless a worker already raised it. */
 async function escalate(
   db: Kysely<DB>,
-  found: Case,
+  found: Pick<Case, 'id' | 'reference' | 'sending_organisation_id' | 'receiving_organisation_id'>,
   escalation: Pick<NewEscalation, 'kind' | 'step' | 'due_at' | 'withdrawal_notice_id' | 'obligation_id'>,
   responsibleId: string,
   now: Date,

@@ -8,7 +8,7 @@ import { consentsOfCase, partiesOf } from './queries.js'
 /** The disclosure policy for one party of a case, at the case's current step. */
 export function disclosureFor(
   sops: SopRegistry,
-  found: Omit<Case, 'sections'>,
+  found: Omit<Case, 'sections' | 'data_key' | 'data_key_id'>,
   parties: readonly CaseParty[],
   consents: readonly Consent[],
   organisationId: string,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
@@ -25,8 +26,10 @@ import {
   applyTransition,
   counterpartOf,
   gatherFacts,
+  openRecord,
   openTransition,
   recordsOf,
+  sealRecordData,
   sideOf,
   stepDueAt,
 } from './procedure.js'
@@ -78,7 +81,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
   /** The case's records the caller may read, with the parties and consents the policy needs. */
   async function readableRecords(trx: Transaction<DB>, found: Case, caller: Caller): Promise<CaseRecord[]> {
     const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, clock.now())
-    return disclosure.records(await recordsOf(trx, found.id))
+    return disclosure.records(await recordsOf(trx, found))
   }
 
   return {
@@ -396,20 +399,23 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
               code: 'not-a-side',
             })
           }
-          const record = await trx
+          const recordId = randomUUID()
+          const inserted = await trx
             .insertInto('case_records')
             .values({
+              id: recordId,
               case_id: found.id,
               kind: body.kind,
               assessment: body.assessment ?? null,
               category: kind.category,
               side,
-              data: json(body.data),
+              data: json(sealRecordData(found, recordId, body.data)),
               recorded_by_principal_id: caller.principal.id,
               recorded_by_organisation_id: caller.organisation.id,
             })
             .returningAll()
             .executeTakeFirstOrThrow()
+          const record = { ...inserted, data: body.data }
           if (body.kind === 'monitoring_visit' || body.kind === 'reassessment') {
             await fulfilWithRecord(trx, found.id, body.kind, record.id, clock.now())
           }
@@ -431,9 +437,16 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
           return { status: 201, resourceId: record.id, location: `/v1/cases/${found.id}/records` }
         },
         async (trx, recordId) => {
-          const record = await trx.selectFrom('case_records').selectAll().where('id', '=', recordId).executeTakeFirst()
-          if (!record) throw notFound('record', recordId)
-          return { body: presentRecord(record) }
+          const row = await trx
+            .selectFrom('case_records')
+            .innerJoin('cases', 'cases.id', 'case_records.case_id')
+            .selectAll('case_records')
+            .select(['cases.data_key_id', 'cases.data_key'])
+            .where('case_records.id', '=', recordId)
+            .executeTakeFirst()
+          if (!row) throw notFound('record', recordId)
+          const { data_key_id, data_key, ...record } = row
+          return { body: presentRecord(openRecord({ id: record.case_id, data_key_id, data_key }, record)) }
         },
       )
     },

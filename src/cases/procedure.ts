@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import { recordAudit } from '../audit/records.js'
-import type { Case, CaseRecord, DB, Organisation } from '../db/schema.js'
+import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
+import type { Case, CaseRecord, CaseRecordRow, DB, Organisation } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
@@ -31,7 +32,10 @@ import { scheduleObligations } from './schedule.js'
 type Db = Kysely<DB> | Transaction<DB>
 
 /** The receiving partner of the case: the one that accepted, or else the recipient of the newest enquiry. */
-export async function counterpartOf(db: Db, found: Case): Promise<string | null> {
+export async function counterpartOf(
+  db: Db,
+  found: Pick<Case, 'id' | 'receiving_organisation_id'>,
+): Promise<string | null> {
   if (found.receiving_organisation_id) return found.receiving_organisation_id
   const newest = await db
     .selectFrom('packets')
@@ -48,7 +52,7 @@ export async function counterpartOf(db: Db, found: Case): Promise<string | null>
 /** Everything the procedure's guards read about a case, gathered in the transaction of the change. */
 export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFacts> {
   const counterpartId = await counterpartOf(db, found)
-  const records = await recordsOf(db, found.id)
+  const records = await recordsOf(db, found)
   const consents = (await queries.consentsOfCase(db, found.id)).filter((c) => consentStatus(c, now) === 'active')
   return {
     step: found.step,
@@ -66,15 +70,26 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
   }
 }
 
-/** The records of a case, oldest first. */
-export function recordsOf(db: Db, caseId: string): Promise<CaseRecord[]> {
-  return db
+/** The records of a case, oldest first, opened with the key of the case in hand. */
+export async function recordsOf(db: Db, found: Case): Promise<CaseRecord[]> {
+  if (found.erased_at !== null) return []
+  const rows = await db
     .selectFrom('case_records')
     .selectAll()
-    .where('case_id', '=', caseId)
+    .where('case_id', '=', found.id)
     .orderBy('recorded_at')
     .orderBy('id')
     .execute()
+  return rows.map((row) => openRecord(found, row))
+}
+
+export function openRecord(keyColumns: CaseKeyColumns, row: CaseRecordRow): CaseRecord {
+  return { ...row, data: queries.openSealed(keyColumns, 'case_records.data', row.id, row.data) }
+}
+
+/** A new record's data, sealed with the case's key under the record's id. */
+export function sealRecordData(found: Case, recordId: string, data: Record<string, unknown>): unknown {
+  return found.data_key === null ? data : sealJson(caseKey(found), 'case_records.data', recordId, data)
 }
 
 /**

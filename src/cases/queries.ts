@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
+import { type CaseKeyColumns, caseKey, newCaseKey, openJson, sealJson } from '../crypto/case-keys.js'
 import {
   type Case,
   type CaseParty,
   type CaseProfile,
+  type CaseRow,
   type CaseSections,
   type Consent,
   type DB,
@@ -27,12 +30,17 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
     .then((result) => result.rows[0] ?? { number: '0' })
   const year = input.at.getUTCFullYear()
   const reference = `${input.sendingCountry}-${input.profile.country_of_return}-${year}-${number.padStart(6, '0')}`
+  const id = randomUUID()
+  const key = newCaseKey(id)
   const created = await trx
     .insertInto('cases')
     .values({
+      id,
       reference,
       profile: json(input.profile),
-      sections: json(input.sections),
+      sections: json(sealJson(key.key, 'cases.sections', id, input.sections)),
+      data_key_id: key.data_key_id,
+      data_key: json(key.data_key),
       sending_organisation_id: input.sendingOrganisationId,
       receiving_organisation_id: null,
       lead_organisation_id: input.sendingOrganisationId,
@@ -66,7 +74,27 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
       review_date: null,
     })
     .execute()
-  return created
+  return { ...created, sections: input.sections }
+}
+
+/**
+ * The case with its sections opened by its own data key, loaded in the same row. An erased case
+ * has none: it holds no sections any more.
+ */
+export function openCase(row: CaseRow): Case {
+  if (row.erased_at !== null) return { ...row, sections: {} }
+  return { ...row, sections: openSealed(row, 'cases.sections', row.id, row.sections) }
+}
+
+/** A sealed value of a case; a case still in the clear (no data key yet) passes its values as they are. */
+export function openSealed<T>(
+  keyColumns: CaseKeyColumns,
+  column: Parameters<typeof openJson>[1],
+  rowId: string,
+  stored: unknown,
+): T {
+  if (keyColumns.data_key === null) return stored as T
+  return openJson<T>(caseKey(keyColumns), column, rowId, stored)
 }
 
 /** The case, if the organisation is a party to it; `lock` holds the row until the transaction ends. */
@@ -89,13 +117,15 @@ export async function findCaseForParty(
       ),
     )
   if (lock) query = query.forUpdate()
-  return query.executeTakeFirst()
+  const row = await query.executeTakeFirst()
+  return row && openCase(row)
 }
 
 export async function findCase(db: Db, caseId: string, { lock = false } = {}): Promise<Case | undefined> {
   let query = db.selectFrom('cases').selectAll().where('id', '=', caseId)
   if (lock) query = query.forUpdate()
-  return query.executeTakeFirst()
+  const row = await query.executeTakeFirst()
+  return row && openCase(row)
 }
 
 export interface CaseFilter {
@@ -129,9 +159,13 @@ const summaryColumns = [
   'cases.previous_step',
   'cases.step_entered_at',
   'cases.step_due_at',
+  'cases.erased_at',
+  'cases.erased_by_principal_id',
+  'cases.erasure_reason',
 ] as const satisfies readonly `cases.${Exclude<keyof Case, 'sections'>}`[]
 
-export type CaseSummaryRow = Omit<Case, 'sections'>
+/** What a list shows of a case: never its sections, nor its key. */
+export type CaseSummaryRow = Omit<Case, 'sections' | 'data_key' | 'data_key_id'>
 
 export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummaryRow[]> {
   let query = db
@@ -215,11 +249,18 @@ export interface CaseChange {
 
 /** Applies a change to a locked case and moves it to its next version. */
 export async function changeCase(trx: Transaction<DB>, current: Case, change: CaseChange): Promise<Case> {
-  return trx
+  const sections = change.sections
+  const updated = await trx
     .updateTable('cases')
     .set({
       ...(change.profile ? { profile: json(change.profile) } : {}),
-      ...(change.sections ? { sections: json(change.sections) } : {}),
+      ...(sections
+        ? {
+            sections: json(
+              current.data_key === null ? sections : sealJson(caseKey(current), 'cases.sections', current.id, sections),
+            ),
+          }
+        : {}),
       ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
       ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
       ...(change.step
@@ -239,6 +280,7 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
     .where('id', '=', current.id)
     .returningAll()
     .executeTakeFirstOrThrow()
+  return { ...updated, sections: sections ?? current.sections }
 }
 
 /** The consents of several cases, by case. */

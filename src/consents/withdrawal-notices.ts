@@ -57,8 +57,9 @@ export function withdrawalNoticeHandlers({ db, clock }: { db: Kysely<DB>; clock:
               .execute()
             await recordAudit(trx, request, {
               caseId: notice.case_id,
-              resourceType: 'consent',
-              resourceId: notice.consent_id,
+              ...(notice.consent_id === null
+                ? { resourceType: 'case', resourceId: notice.case_id }
+                : { resourceType: 'consent', resourceId: notice.consent_id }),
               details: { withdrawal_notice_id: notice.id, action },
             })
             const found = await findCase(trx, notice.case_id)
@@ -69,7 +70,7 @@ export function withdrawalNoticeHandlers({ db, clock }: { db: Kysely<DB>; clock:
                 caseId: notice.case_id,
                 data: {
                   case_reference: notice.case_reference,
-                  consent_id: notice.consent_id,
+                  ...(notice.consent_id === null ? {} : { consent_id: notice.consent_id }),
                   notice_id: notice.id,
                   organisation_id: organisationId,
                   withdrawal_action: action,

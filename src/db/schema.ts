@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { Sealed } from '../crypto/keyring.js'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type GivenTimestamp = ColumnType<Date, Date | string, Date | string>
@@ -21,6 +22,7 @@ export type CaseSections = Schemas['CaseSections']
 export type ConsentProvision = Schemas['ConsentProvision']
 export type PacketStatus = Schemas['PacketStatus']
 export type PacketStep = Schemas['PacketStep']
+export type ErasureReason = 'data_subject_request' | 'end_of_retention'
 
 /** Serialises a value for a jsonb column; both drivers take JSON text for jsonb. */
 export function json<T>(value: T): string {
@@ -72,7 +74,8 @@ export interface CaseTable {
   seq: Sequence
   reference: string
   profile: Json<CaseProfile>
-  sections: Json<CaseSections>
+  /** Sealed with the case's data key (see `src/crypto/`); `Case` holds them opened. */
+  sections: Json<Sealed | CaseSections>
   sending_organisation_id: string
   receiving_organisation_id: string | null
   lead_organisation_id: string
@@ -85,6 +88,12 @@ export interface CaseTable {
   previous_step: string | null
   step_entered_at: Timestamp
   step_due_at: TimestampOrNull
+  data_key_id: string | null
+  /** The case's data key wrapped under a master key; null once the case is erased. */
+  data_key: JsonOrNull<Sealed>
+  erased_at: TimestampOrNull
+  erased_by_principal_id: string | null
+  erasure_reason: ErasureReason | null
 }
 
 export interface CasePartyTable {
@@ -128,7 +137,7 @@ export interface PacketTable {
   status: PacketStatus
   included_categories: DataCategory[]
   withheld: Json<Schemas['WithheldCategory'][]>
-  content: Json<Schemas['PacketContent']>
+  content: Json<Sealed | Schemas['PacketContent']>
   content_hash: string
   consents_by_category: Json<Partial<Record<DataCategory, string[]>>>
   supersedes: string | null
@@ -205,7 +214,7 @@ export interface CaseRecordTable {
   assessment: Schemas['AssessmentKind'] | null
   category: DataCategory
   side: 'sending' | 'receiving'
-  data: Json<Record<string, unknown>>
+  data: Json<Sealed | Record<string, unknown>>
   recorded_at: Timestamp
   recorded_by_principal_id: string
   recorded_by_organisation_id: string
@@ -361,9 +370,10 @@ export interface WebhookAttemptTable {
 export interface WithdrawalNoticeTable {
   id: Generated<string>
   seq: Sequence
-  consent_id: string
+  /** Null on the notice of an erasure. */
+  consent_id: string | null
   case_id: string
-  cause: 'withdrawn' | 'expired'
+  cause: 'withdrawn' | 'expired' | 'erased'
   organisation_id: string
   categories: DataCategory[]
   withdrawn_at: GivenTimestamp
@@ -409,12 +419,17 @@ export type Principal = Selectable<PrincipalTable>
 export type NewPrincipal = Insertable<PrincipalTable>
 export type ApiKey = Selectable<ApiKeyTable>
 export type NewApiKey = Insertable<ApiKeyTable>
-export type Case = Selectable<CaseTable>
+/** A case's row as stored: its sections sealed. */
+export type CaseRow = Selectable<CaseTable>
+/** A case with its sections opened. */
+export type Case = Omit<CaseRow, 'sections'> & { sections: CaseSections }
 export type CaseParty = Selectable<CasePartyTable>
 export type Consent = Selectable<ConsentTable>
-export type Packet = Selectable<PacketTable>
+export type PacketRowSealed = Selectable<PacketTable>
+export type Packet = Omit<PacketRowSealed, 'content'> & { content: Schemas['PacketContent'] }
 export type AuditRecord = Selectable<AuditRecordTable>
-export type CaseRecord = Selectable<CaseRecordTable>
+export type CaseRecordRow = Selectable<CaseRecordTable>
+export type CaseRecord = Omit<CaseRecordRow, 'data'> & { data: Record<string, unknown> }
 export type SafetyOverride = Selectable<SafetyOverrideTable>
 export type TransferAgreement = Selectable<TransferAgreementTable>
 export type CaseTransition = Selectable<CaseTransitionTable>

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
+import { caseErased } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
 import { applyTransition, openTransition, recordsOf } from '../cases/procedure.js'
 import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
@@ -70,7 +71,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       consents,
       now,
     })
-    const records = (await recordsOf(trx, found.id)).map(presentRecord)
+    const records = (await recordsOf(trx, found)).map(presentRecord)
     const composed = composePacket({ ...found, records }, consents, to.recipient.id, to.purpose, to.kind, now)
     if (composed.included.length === 0 && to.kind !== 'enquiry' && to.kind !== 'referral') {
       throw new ProblemError(
@@ -91,7 +92,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       await queries.changePacket(trx, superseded, { status: 'superseded', step: step('superseded'), at: now })
       await recordPacketEvent(trx, found.reference, superseded, 'superseded')
     }
-    const packet = await queries.insertPacket(trx, {
+    const packet = await queries.insertPacket(trx, found, {
       case_id: found.id,
       kind: to.kind,
       version: (await queries.packetCount(trx, found.id, to.recipient.id)) + 1,
@@ -148,6 +149,8 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       async (trx) => {
         const seen = await queries.findPacketForOrganisation(trx, request.params.packetId, caller.organisation.id)
         if (!seen) throw notFound('packet', request.params.packetId)
+        if (seen.case_erased_at !== null)
+          throw caseErased({ reference: seen.case_reference, erased_at: seen.case_erased_at })
         // The case is locked before the packet, in the same order as sending does, so the two never deadlock.
         const found = await findCase(trx, seen.case_id, { lock: true })
         const packet = await queries.findPacketForOrganisation(trx, seen.id, caller.organisation.id, { lock: true })
@@ -301,6 +304,9 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         const organisationId = caller.organisation.id
         const packet = await queries.findPacketForOrganisation(trx, request.params.packetId, organisationId)
         if (!packet) throw notFound('packet', request.params.packetId)
+        if (packet.case_erased_at !== null) {
+          throw caseErased({ reference: packet.case_reference, erased_at: packet.case_erased_at })
+        }
         const now = clock.now()
         // Reading is not acting: only a caseworker or supervisor of the recipient takes delivery.
         const acting = caller.principal.roles.some((role) => actingRoles.includes(role))
@@ -365,6 +371,8 @@ async function renderPacket(
 ): Promise<Rendered<Schemas['Packet']>> {
   const packet = await queries.findPacketForOrganisation(trx, packetId, caller.organisation.id)
   if (!packet) throw notFound('packet', packetId)
+  if (packet.case_erased_at !== null)
+    throw caseErased({ reference: packet.case_reference, erased_at: packet.case_erased_at })
   const consents: Consent[] = await consentsOfCase(trx, packet.case_id)
   const view = disclosePacket(packet, consents, caller.organisation.id, purposesOf(sops, packet), now)
   return { body: presentPacket(packet, view), etag: etag(packet.revision) }

@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
-import { type DB, json, type Packet, type PacketStatus, type PacketStep } from '../db/schema.js'
+import { openSealed } from '../cases/queries.js'
+import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
+import type { Sealed } from '../crypto/keyring.js'
+import { type DB, json, type Packet, type PacketRowSealed, type PacketStatus, type PacketStep } from '../db/schema.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -10,6 +14,32 @@ export type PacketRow = Packet & {
   case_sop_version: number
   case_step: string
   case_previous_step: string | null
+  case_erased_at: Date | null
+}
+
+/** What an erased case's packets still show: nothing of their content. */
+const ERASED_CONTENT: Packet['content'] = { profile: {} as Packet['content']['profile'], sections: {}, records: [] }
+
+/** The packet's content opened with its case's key, loaded in the same row. */
+export function openPacket<T extends PacketRowSealed>(
+  keyColumns: CaseKeyColumns & { erased_at: Date | null },
+  row: T,
+): Omit<T, 'content'> & { content: Packet['content'] } {
+  const content =
+    keyColumns.erased_at !== null
+      ? ERASED_CONTENT
+      : openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content)
+  return { ...row, content }
+}
+
+type JoinedPacket = PacketRowSealed &
+  Omit<PacketRow, keyof Packet> & { case_data_key_id: string | null; case_data_key: Sealed | null }
+
+function openJoined({ case_data_key_id, case_data_key, ...row }: JoinedPacket): PacketRow {
+  return openPacket(
+    { id: row.case_id, data_key_id: case_data_key_id, data_key: case_data_key, erased_at: row.case_erased_at },
+    row,
+  )
 }
 
 function packetsWithReference(db: Db) {
@@ -23,6 +53,9 @@ function packetsWithReference(db: Db) {
       'cases.sop_version as case_sop_version',
       'cases.step as case_step',
       'cases.previous_step as case_previous_step',
+      'cases.erased_at as case_erased_at',
+      'cases.data_key_id as case_data_key_id',
+      'cases.data_key as case_data_key',
     ])
 }
 
@@ -42,7 +75,8 @@ export async function findPacketForOrganisation(
       ]),
     )
   if (lock) query = query.forUpdate('packets')
-  return query.executeTakeFirst()
+  const row = await query.executeTakeFirst()
+  return row && openJoined(row)
 }
 
 export interface PacketFilter {
@@ -58,18 +92,30 @@ export async function listPackets(db: Db, filter: PacketFilter): Promise<PacketR
   let query = packetsWithReference(db).where(column, '=', filter.organisationId)
   if (filter.status) query = query.where('packets.status', '=', filter.status)
   if (filter.after) query = query.where('packets.seq', '<', filter.after)
-  return query
+  const rows = await query
     .orderBy('packets.seq', 'desc')
     .limit(filter.limit + 1)
     .execute()
+  return rows.map(openJoined)
 }
 
-/** The newest packet of these kinds from the case to this recipient, locked. */
+/** The newest packet of these kinds from the case to this recipient, locked; its content stays sealed. */
 export async function latestPacket(trx: Transaction<DB>, caseId: string, recipientId: string, kinds: Packet['kind'][]) {
   if (kinds.length === 0) return undefined
   return trx
     .selectFrom('packets')
-    .selectAll()
+    .select([
+      'id',
+      'status',
+      'history',
+      'revision',
+      'kind',
+      'case_id',
+      'version',
+      'sender_organisation_id',
+      'recipient_organisation_id',
+      'purpose',
+    ])
     .where('case_id', '=', caseId)
     .where('recipient_organisation_id', '=', recipientId)
     .where('kind', 'in', kinds)
@@ -92,13 +138,22 @@ export async function packetCount(trx: Transaction<DB>, caseId: string, recipien
 
 export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision'>
 
-export async function insertPacket(trx: Transaction<DB>, packet: NewPacketRow): Promise<Packet> {
-  return trx
+/** Inserts a packet, its content sealed with the key of its case under the packet's id. */
+export async function insertPacket(
+  trx: Transaction<DB>,
+  keyColumns: CaseKeyColumns,
+  packet: NewPacketRow,
+): Promise<Packet> {
+  const id = randomUUID()
+  const content =
+    keyColumns.data_key === null ? packet.content : sealJson(caseKey(keyColumns), 'packets.content', id, packet.content)
+  const inserted = await trx
     .insertInto('packets')
     .values({
       ...packet,
+      id,
       withheld: json(packet.withheld),
-      content: json(packet.content),
+      content: json(content),
       consents_by_category: json(packet.consents_by_category),
       history: json(packet.history),
       acknowledgement: packet.acknowledgement ? json(packet.acknowledgement) : null,
@@ -108,6 +163,7 @@ export async function insertPacket(trx: Transaction<DB>, packet: NewPacketRow): 
     })
     .returningAll()
     .executeTakeFirstOrThrow()
+  return { ...inserted, content: packet.content }
 }
 
 export interface PacketChange {
@@ -120,7 +176,11 @@ export interface PacketChange {
 }
 
 /** Moves a locked packet to its next status, adding the step to its history. */
-export async function changePacket(trx: Transaction<DB>, current: Packet, change: PacketChange): Promise<Packet> {
+export async function changePacket<T extends Pick<Packet, 'id' | 'history' | 'revision'>>(
+  trx: Transaction<DB>,
+  current: T,
+  change: PacketChange,
+): Promise<Omit<Packet, 'content'>> {
   return trx
     .updateTable('packets')
     .set({
@@ -133,6 +193,33 @@ export async function changePacket(trx: Transaction<DB>, current: Packet, change
       updated_at: change.at,
     })
     .where('id', '=', current.id)
-    .returningAll()
+    .returning(changedColumns)
     .executeTakeFirstOrThrow()
 }
+
+/** Every column of a packet but its content: a change never needs to open it again. */
+const changedColumns = [
+  'id',
+  'seq',
+  'case_id',
+  'kind',
+  'version',
+  'sender_organisation_id',
+  'recipient_organisation_id',
+  'purpose',
+  'note',
+  'status',
+  'included_categories',
+  'withheld',
+  'content_hash',
+  'consents_by_category',
+  'supersedes',
+  'history',
+  'acknowledgement',
+  'decision',
+  'questions',
+  'transfer',
+  'revision',
+  'sent_at',
+  'updated_at',
+] as const satisfies readonly Exclude<keyof Packet, 'content'>[]

@@ -15,6 +15,7 @@ import { disclosePacket } from '../disclosure/policy.js'
 import { requireRole } from '../http/authentication.js'
 import { contract, type Handlers } from '../http/contract.js'
 import { ProblemError } from '../http/problem.js'
+import { openPacket } from '../packets/queries.js'
 import type { SopRegistry } from '../sops/registry.js'
 import { renderSubjectAccessHtml } from './html.js'
 
@@ -56,7 +57,7 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
         const organisationId = caller.organisation.id
         const disclosure = disclosureFor(sops, found, parties, consents, organisationId, now)
         const purposes = purposesAt(definitionOf(sops, found), found)
-        const records = disclosure.records(await recordsOf(trx, found.id)).map(presentRecord)
+        const records = disclosure.records(await recordsOf(trx, found)).map(presentRecord)
         let packetQuery = trx.selectFrom('packets').selectAll().where('case_id', '=', found.id)
         if (!disclosure.holder) {
           packetQuery = packetQuery.where((eb) =>
@@ -66,7 +67,7 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
             ]),
           )
         }
-        const packets = await packetQuery.orderBy('seq').execute()
+        const packets = (await packetQuery.orderBy('seq').execute()).map((packet) => openPacket(found, packet))
         let auditQuery = trx
           .selectFrom('audit_records')
           .innerJoin('principals', 'principals.id', 'audit_records.principal_id')

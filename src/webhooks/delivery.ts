@@ -2,6 +2,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { type Kysely, sql } from 'kysely'
 import type { Logger } from 'pino'
+import { openSecret } from '../crypto/case-keys.js'
 import type { DB, WebhookDelivery } from '../db/schema.js'
 import { type FeedEvent, presentEvent } from '../events/outbox.js'
 import type { ClaimedJob, Consumer, JobSource } from '../jobs/queue.js'
@@ -342,7 +343,7 @@ async function targetsOf(db: Kysely<DB>, jobs: DeliveryJob[]): Promise<Map<strin
     select delivery.id as delivery_id, delivery.status, endpoint.id as endpoint_id, endpoint.url, endpoint.enabled,
            event.id, event.type, event.occurred_at, event.case_id, event.organisation_ids, event.data,
            array(
-             select secret.secret from webhook_secrets as secret
+             select secret.id::text || ' ' || secret.secret from webhook_secrets as secret
              where secret.endpoint_id = endpoint.id and (secret.expires_at is null or secret.expires_at > now())
              order by secret.created_at desc
            ) as secrets
@@ -351,7 +352,13 @@ async function targetsOf(db: Kysely<DB>, jobs: DeliveryJob[]): Promise<Map<strin
     join events as event on event.id = delivery.event_id
     where delivery.id = any(${jobs.map((job) => job.data.delivery_id)}::uuid[])
   `.execute(db)
-  return new Map(rows.map((row) => [row.delivery_id, row]))
+  return new Map(rows.map((row) => [row.delivery_id, { ...row, secrets: row.secrets.map(openStoredSecret) }]))
+}
+
+/** `<id> <sealed secret>`, as the query joins them. */
+function openStoredSecret(joined: string): string {
+  const space = joined.indexOf(' ')
+  return openSecret('webhook_secrets.secret', joined.slice(0, space), joined.slice(space + 1))
 }
 
 type Target = Pick<FeedEvent, 'id' | 'type' | 'occurred_at' | 'case_id' | 'organisation_ids' | 'data'> & {

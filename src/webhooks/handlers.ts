@@ -6,7 +6,7 @@ import type { Handlers } from '../http/contract.js'
 import { etag, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
-import { secretsOf } from './queries.js'
+import { insertSecret, secretsOf } from './queries.js'
 import { newSecret, secretPrefix } from './signature.js'
 import { unsafeTargetReason } from './targets.js'
 
@@ -91,7 +91,7 @@ export function webhookHandlers({ db, allowPrivateTargets }: WebhookDependencies
             })
             .returning('id')
             .executeTakeFirstOrThrow()
-          await trx.insertInto('webhook_secrets').values({ endpoint_id: endpoint.id, secret: newSecret() }).execute()
+          await insertSecret(trx, endpoint.id, newSecret())
           return { status: 201, resourceId: endpoint.id, location: `/v1/webhook-endpoints/${endpoint.id}` }
         },
         async (trx, endpointId) =>
@@ -162,10 +162,7 @@ export function webhookHandlers({ db, allowPrivateTargets }: WebhookDependencies
             .where('endpoint_id', '=', endpoint.id)
             .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', ends)]))
             .execute()
-          await trx
-            .insertInto('webhook_secrets')
-            .values({ endpoint_id: endpoint.id, secret: newSecret(), created_at: now })
-            .execute()
+          await insertSecret(trx, endpoint.id, newSecret(), now)
           await trx
             .updateTable('webhook_endpoints')
             .set({ version: sql`version + 1`, updated_at: now })
