@@ -19,6 +19,7 @@ import { registerAuthentication } from './http/authentication.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
 import { clientErrorProblem, frameworkErrorProblem, ProblemError, registerProblemHandlers } from './http/problem.js'
+import { registerProblemPages } from './http/problem-pages.js'
 import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
@@ -98,6 +99,7 @@ export async function buildApp({
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
   await registerDocs(app)
+  registerProblemPages(app)
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
     ...organisationHandlers(database.db, clock),
@@ -128,7 +130,7 @@ function processShare(limit: number, processes: number): number {
 
 /** Health checks and the contract and its docs answer however busy a caller is. */
 function isUnlimited(request: FastifyRequest): boolean {
-  return /^\/(health\/|docs(\/|$)|openapi\.)/.test(request.routeOptions.url ?? '')
+  return /^\/(health\/|docs(\/|$)|openapi\.|problems(\/|$))/.test(request.routeOptions.url ?? '')
 }
 
 export interface BackgroundDependencies {

@@ -1432,10 +1432,81 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
+        /**
+         * @description The type of a problem: `urn:trm:problem:{name}`, described (what happened, what to do) at
+         *     `/problems/{name}` of this service, which the `Link: </problems/{name}>; rel="help"` header of
+         *     every problem response names. Switch on it; new types may be added within `/v1`, so keep a
+         *     default branch.
+         *
+         *     | type | status | title |
+         *     | --- | --- | --- |
+         *     | [`bad-request`](/problems/bad-request) | 400 | Invalid request |
+         *     | [`validation`](/problems/validation) | 400 | The request does not match the contract |
+         *     | [`bad-url`](/problems/bad-url) | 400 | The path is not valid |
+         *     | [`unauthenticated`](/problems/unauthenticated) | 401 | Authentication required |
+         *     | [`forbidden`](/problems/forbidden) | 403 | Not allowed |
+         *     | [`not-found`](/problems/not-found) | 404 | Not found |
+         *     | [`method-not-allowed`](/problems/method-not-allowed) | 405 | Method not allowed |
+         *     | [`not-acceptable`](/problems/not-acceptable) | 406 | Not acceptable |
+         *     | [`request-timeout`](/problems/request-timeout) | 408 | Request timeout |
+         *     | [`payload-too-large`](/problems/payload-too-large) | 413 | Request body too large |
+         *     | [`uri-too-long`](/problems/uri-too-long) | 414 | URI too long |
+         *     | [`unsupported-media-type`](/problems/unsupported-media-type) | 415 | Unsupported media type |
+         *     | [`rate-limited`](/problems/rate-limited) | 429 | Too many requests |
+         *     | [`headers-too-large`](/problems/headers-too-large) | 431 | Request headers too large |
+         *     | [`internal`](/problems/internal) | 500 | Internal error |
+         *     | [`database-unavailable`](/problems/database-unavailable) | 503 | Database unavailable |
+         *     | [`not-ready`](/problems/not-ready) | 503 | Service not ready |
+         *     | [`stale-version`](/problems/stale-version) | 412 | Precondition failed |
+         *     | [`if-match-required`](/problems/if-match-required) | 428 | Precondition required |
+         *     | [`idempotency-key-reused`](/problems/idempotency-key-reused) | 422 | Idempotency-Key reused |
+         *     | [`action-not-open`](/problems/action-not-open) | 409 | Action not open at this step |
+         *     | [`preconditions-unmet`](/problems/preconditions-unmet) | 409 | Preconditions unmet |
+         *     | [`packet-operation`](/problems/packet-operation) | 409 | Take this action through its packet operation |
+         *     | [`input-required`](/problems/input-required) | 422 | Input required |
+         *     | [`no-receiving-partner`](/problems/no-receiving-partner) | 409 | No receiving partner |
+         *     | [`unknown-action`](/problems/unknown-action) | 422 | Unknown action |
+         *     | [`unknown-procedure`](/problems/unknown-procedure) | 422 | Unknown procedure |
+         *     | [`same-procedure`](/problems/same-procedure) | 422 | Same procedure |
+         *     | [`case-finished`](/problems/case-finished) | 409 | Case finished |
+         *     | [`procedure-does-not-apply`](/problems/procedure-does-not-apply) | 422 | Procedure does not apply to this case |
+         *     | [`step-not-in-procedure`](/problems/step-not-in-procedure) | 422 | Step not in the procedure |
+         *     | [`invalid-record`](/problems/invalid-record) | 422 | Invalid record |
+         *     | [`cannot-send`](/problems/cannot-send) | 403 | Cannot open a case |
+         *     | [`cannot-invite`](/problems/cannot-invite) | 403 | Cannot invite |
+         *     | [`not-lead`](/problems/not-lead) | 403 | Not the lead organisation |
+         *     | [`not-a-side`](/problems/not-a-side) | 403 | Not a side of the case |
+         *     | [`not-recipient`](/problems/not-recipient) | 403 | Not the recipient |
+         *     | [`not-consent-holder`](/problems/not-consent-holder) | 403 | Not the consent holder |
+         *     | [`second-supervisor-required`](/problems/second-supervisor-required) | 403 | Second supervisor required |
+         *     | [`unknown-partner`](/problems/unknown-partner) | 422 | Unknown partner |
+         *     | [`already-party`](/problems/already-party) | 422 | Already a party |
+         *     | [`recipient-cannot-receive`](/problems/recipient-cannot-receive) | 422 | Recipient cannot receive referrals |
+         *     | [`purpose-not-served`](/problems/purpose-not-served) | 422 | Purpose not served at this step |
+         *     | [`not-the-receiving-partner`](/problems/not-the-receiving-partner) | 422 | Not the receiving partner |
+         *     | [`nothing-consented`](/problems/nothing-consented) | 422 | Nothing consented |
+         *     | [`invalid-state`](/problems/invalid-state) | 409 | Invalid state |
+         *     | [`guardian-required`](/problems/guardian-required) | 422 | Guardian consent required |
+         *     | [`invalid-consent`](/problems/invalid-consent) | 422 | Invalid consent |
+         *     | [`unknown-recipient`](/problems/unknown-recipient) | 422 | Unknown recipient |
+         *     | [`transfer-basis-required`](/problems/transfer-basis-required) | 422 | Transfer basis required |
+         *     | [`transfer-basis-invalid`](/problems/transfer-basis-invalid) | 422 | Transfer basis invalid |
+         *     | [`invalid-transfer-agreement`](/problems/invalid-transfer-agreement) | 422 | Invalid transfer agreement |
+         *     | [`invalid-time-zone`](/problems/invalid-time-zone) | 422 | Invalid time zone |
+         *     | [`time-zone-required`](/problems/time-zone-required) | 422 | Time zone required |
+         *     | [`expired`](/problems/expired) | 422 | Already expired |
+         *     | [`unsafe-target`](/problems/unsafe-target) | 422 | Unsafe webhook target |
+         *     | [`endpoint-disabled`](/problems/endpoint-disabled) | 409 | Endpoint disabled |
+         *     | [`delivery-in-progress`](/problems/delivery-in-progress) | 409 | Delivery in progress |
+         *     | [`invalid-hearing`](/problems/invalid-hearing) | 422 | Invalid hearing |
+         *     | [`outcome-recorded`](/problems/outcome-recorded) | 409 | Outcome already recorded |
+         * @enum {string}
+         */
+        ProblemType: "urn:trm:problem:bad-request" | "urn:trm:problem:validation" | "urn:trm:problem:bad-url" | "urn:trm:problem:unauthenticated" | "urn:trm:problem:forbidden" | "urn:trm:problem:not-found" | "urn:trm:problem:method-not-allowed" | "urn:trm:problem:not-acceptable" | "urn:trm:problem:request-timeout" | "urn:trm:problem:payload-too-large" | "urn:trm:problem:uri-too-long" | "urn:trm:problem:unsupported-media-type" | "urn:trm:problem:rate-limited" | "urn:trm:problem:headers-too-large" | "urn:trm:problem:internal" | "urn:trm:problem:database-unavailable" | "urn:trm:problem:not-ready" | "urn:trm:problem:stale-version" | "urn:trm:problem:if-match-required" | "urn:trm:problem:idempotency-key-reused" | "urn:trm:problem:action-not-open" | "urn:trm:problem:preconditions-unmet" | "urn:trm:problem:packet-operation" | "urn:trm:problem:input-required" | "urn:trm:problem:no-receiving-partner" | "urn:trm:problem:unknown-action" | "urn:trm:problem:unknown-procedure" | "urn:trm:problem:same-procedure" | "urn:trm:problem:case-finished" | "urn:trm:problem:procedure-does-not-apply" | "urn:trm:problem:step-not-in-procedure" | "urn:trm:problem:invalid-record" | "urn:trm:problem:cannot-send" | "urn:trm:problem:cannot-invite" | "urn:trm:problem:not-lead" | "urn:trm:problem:not-a-side" | "urn:trm:problem:not-recipient" | "urn:trm:problem:not-consent-holder" | "urn:trm:problem:second-supervisor-required" | "urn:trm:problem:unknown-partner" | "urn:trm:problem:already-party" | "urn:trm:problem:recipient-cannot-receive" | "urn:trm:problem:purpose-not-served" | "urn:trm:problem:not-the-receiving-partner" | "urn:trm:problem:nothing-consented" | "urn:trm:problem:invalid-state" | "urn:trm:problem:guardian-required" | "urn:trm:problem:invalid-consent" | "urn:trm:problem:unknown-recipient" | "urn:trm:problem:transfer-basis-required" | "urn:trm:problem:transfer-basis-invalid" | "urn:trm:problem:invalid-transfer-agreement" | "urn:trm:problem:invalid-time-zone" | "urn:trm:problem:time-zone-required" | "urn:trm:problem:expired" | "urn:trm:problem:unsafe-target" | "urn:trm:problem:endpoint-disabled" | "urn:trm:problem:delivery-in-progress" | "urn:trm:problem:invalid-hearing" | "urn:trm:problem:outcome-recorded";
         /** @description An RFC 9457 problem document. */
         Problem: {
-            /** Format: uri-reference */
-            type: string;
+            type: components["schemas"]["ProblemType"];
+            /** @description The title of the type: the same for every problem of that type. */
             title: string;
             status: number;
             detail?: string;
@@ -3089,7 +3160,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:invalid-state",
-                 *       "title": "Conflict",
+                 *       "title": "Invalid state",
                  *       "status": 409,
                  *       "detail": "A packet that was declined cannot be accepted.",
                  *       "request_id": "req-1a"
@@ -3155,7 +3226,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:nothing-consented",
-                 *       "title": "Unprocessable request",
+                 *       "title": "Nothing consented",
                  *       "status": 422,
                  *       "detail": "No active consent covers any category of this case for IOM Ukraine and return_assistance.",
                  *       "request_id": "req-1a",
@@ -3179,7 +3250,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:validation",
-                 *       "title": "Invalid request",
+                 *       "title": "The request does not match the contract",
                  *       "status": 400,
                  *       "detail": "The request body does not match the contract.",
                  *       "request_id": "req-1a",
@@ -3343,7 +3414,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:database-unavailable",
-                 *       "title": "Service not ready",
+                 *       "title": "Database unavailable",
                  *       "status": 503,
                  *       "detail": "The database is unavailable for a moment. Retry after the Retry-After delay.",
                  *       "request_id": "req-1a"
