@@ -1433,6 +1433,12 @@ export interface webhooks {
 export interface components {
     schemas: {
         /**
+         * @description The resource's current ETag, the same as the `ETag` header of a GET of it: send it back,
+         *     quotes included, as `If-Match` to change the resource, with no need to read it again.
+         * @example "3"
+         */
+        EntityTag: string;
+        /**
          * @description The type of a problem: `urn:trm:problem:{name}`, described (what happened, what to do) at
          *     `/problems/{name}` of this service, which the `Link: </problems/{name}>; rel="help"` header of
          *     every problem response names. Switch on it; new types may be added within `/v1`, so keep a
@@ -1883,7 +1889,9 @@ export interface components {
              */
             receiving_organisation_id: string | null;
             parties: components["schemas"]["CaseParty"][];
+            /** @description Counts the changes of the case; its `etag` is this number in quotes. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
         };
@@ -2022,8 +2030,9 @@ export interface components {
             case_id: string;
             case_reference: string;
             kind: components["schemas"]["PacketKind"];
-            /** @description The n-th packet of this case to this recipient. */
+            /** @description The n-th packet of this case to this recipient (1 for the first, 2 for the one that supersedes it…). Not the packet's ETag: that is `etag`, which changes with each answer to the packet. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             /** Format: uuid */
             sender_organisation_id: string;
             /** Format: uuid */
@@ -2661,7 +2670,9 @@ export interface components {
                 created_at: components["schemas"]["Timestamp"];
                 expires_at: components["schemas"]["Timestamp"] | null;
             }[];
+            /** @description Counts the changes of the endpoint; its `etag` is this number in quotes. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
         };
@@ -2920,7 +2931,9 @@ export interface components {
             notes: string | null;
             /** @description Oldest first by the time they are scheduled for. */
             hearings: components["schemas"]["Hearing"][];
+            /** @description Counts the changes of the proceeding; its `etag` is this number in quotes. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /** Format: uuid */
@@ -3450,7 +3463,12 @@ export interface components {
          *     422. Keys are scoped to your organisation and kept for 24 hours.
          */
         IdempotencyKey: string;
-        /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+        /**
+         * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+         *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+         *     (`stale-version`, with `current_etag` when stale); none is a 428.
+         * @example "3"
+         */
         IfMatch: string;
         CaseId: string;
         ConsentId: string;
@@ -3495,7 +3513,10 @@ export interface components {
         RateLimitReset: number;
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
-        /** @description The version of the resource; send it back as `If-Match` to change it. */
+        /**
+         * @description The version of the resource, a number in quotes; send it back unchanged as `If-Match` to change it.
+         * @example "3"
+         */
         ETag: string;
         /** @description `true` when this answers a retry of an earlier request with the same `Idempotency-Key`. */
         IdempotentReplayed: "true";
@@ -4243,7 +4264,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
@@ -4698,7 +4724,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4764,7 +4795,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4820,7 +4856,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4877,7 +4918,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -5329,7 +5375,12 @@ export interface operations {
                 lang?: components["parameters"]["Lang"];
             };
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -5395,7 +5446,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -5947,7 +6003,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
@@ -6305,7 +6366,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -6361,7 +6427,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -6420,7 +6491,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
