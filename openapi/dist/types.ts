@@ -885,9 +885,10 @@ export interface paths {
          *     packets sent and answered, steps of the procedure taken, deadlines missed. Events carry
          *     identifiers and states, never personal data: read the details through the API.
          *
-         *     Keep the `next_cursor` of each page and pass it back as `after`. The feed never skips an
+         *     Keep the `next_cursor` of each page and pass it back as `cursor`, as with every list
+         *     (`after`, its earlier name, is still accepted). The feed never skips an
          *     event, even when transactions commit out of order: an event appears only once every
-         *     transaction that began before it has ended. With no `after`, the feed starts from your
+         *     transaction that began before it has ended. With no `cursor`, the feed starts from your
          *     organisation's first event. With `wait`, an empty page is held open for up to that many
          *     seconds until an event arrives (long polling). Any of the reading roles
          *     (`caseworker`, `supervisor`, `dpo`, `auditor`).
@@ -2620,7 +2621,7 @@ export interface components {
         };
         EventPage: {
             items: components["schemas"]["Event"][];
-            /** @description Pass it back as `after`: always given, also with an empty page. */
+            /** @description Pass it back as `cursor`: always given, also with an empty page, since the feed has no end. */
             next_cursor: string;
             /** @description `true` when more events are ready: ask again at once. */
             has_more: boolean;
@@ -3513,6 +3514,13 @@ export interface components {
         RateLimitReset: number;
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
+        /**
+         * @description RFC 9745: the request used something deprecated (here, the `after` parameter), as of the
+         *     date given (`@` and seconds since 1970). It keeps working within `/v1`; `Link` with
+         *     `rel="deprecation"` names where to read more. A `Sunset` header (RFC 8594) would give the
+         *     date it stops working: none is set.
+         */
+        Deprecation: string;
         /**
          * @description The version of the resource, a number in quotes; send it back unchanged as `If-Match` to change it.
          * @example "3"
@@ -5854,8 +5862,17 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @deprecated
+                 * @description The earlier name of `cursor`, kept within `/v1`: use `cursor`. An answer to a request
+                 *     that uses it carries a `Deprecation` header. Given with `cursor`, it must be the same.
+                 */
                 after?: string;
-                /** @description How many events a page holds at most. */
+                /**
+                 * @description How many events a page holds at most. The feed allows larger pages than lists (500,
+                 *     not 200): an event holds identifiers only, and a system catching up reads many at once.
+                 */
                 limit?: number;
                 /** @description When there is no event after the cursor, wait up to this many seconds for one. */
                 wait?: number;
@@ -5869,6 +5886,7 @@ export interface operations {
             /** @description A page of events, oldest first. */
             200: {
                 headers: {
+                    Deprecation: components["headers"]["Deprecation"];
                     [name: string]: unknown;
                 };
                 content: {
