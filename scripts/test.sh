@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 npx biome check . || exit 1
 npx tsc -p . || exit 1
 bash scripts/generate-contract.sh --check || exit 1
+# Breaking changes since the last released contract must be declared in CHANGELOG.md.
+npx tsx scripts/contract-diff.ts || exit 1
 
 # Test files load one migrated embedded database from here instead of each creating their own.
 TEST_TEMPLATE_DIR=$(mktemp -d)

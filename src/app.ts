@@ -21,7 +21,9 @@ import { healthHandlers } from './health/handlers.js'
 import { registerAuthentication } from './http/authentication.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
+import { registerMetrics } from './http/metrics.js'
 import { clientErrorProblem, frameworkErrorProblem, ProblemError, registerProblemHandlers } from './http/problem.js'
+import { registerProblemPages } from './http/problem-pages.js'
 import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
@@ -101,7 +103,9 @@ export async function buildApp({
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
+  registerMetrics(app, database, config.metricsToken)
   await registerDocs(app)
+  registerProblemPages(app)
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
     ...organisationHandlers(database.db, clock),
@@ -133,7 +137,7 @@ function processShare(limit: number, processes: number): number {
 
 /** Health checks and the contract and its docs answer however busy a caller is. */
 function isUnlimited(request: FastifyRequest): boolean {
-  return /^\/(health\/|docs(\/|$)|openapi\.)/.test(request.routeOptions.url ?? '')
+  return /^\/(health\/|docs(\/|$)|openapi\.|problems(\/|$)|metrics$)/.test(request.routeOptions.url ?? '')
 }
 
 /**

@@ -16,6 +16,8 @@ export interface Config {
   readonly databaseConnectTimeoutMs: number
   readonly dataDir: string
   readonly logLevel: string
+  /** The bearer token a Prometheus scraper sends to `/metrics`; no `/metrics` without one. */
+  readonly metricsToken?: string | undefined
   /** Seed the demo data set into an empty database: `auto` seeds only the embedded one. */
   readonly demoData: 'auto' | 'always' | 'never'
   readonly bodyLimitBytes: number
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     jobs: oneOf(env, 'JOBS', 'in-process', ['in-process', 'external']),
     jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
     auditSigningKey: env.AUDIT_SIGNING_KEY || undefined,
+    metricsToken: env.METRICS_TOKEN || undefined,
     auditCheckpointMinutes: integer(env, 'AUDIT_CHECKPOINT_MINUTES', 60, 1, 10_080),
     dataEncryptionKeys: env.DATA_ENCRYPTION_KEYS || undefined,
     dataEncryptionKeyId: env.DATA_ENCRYPTION_KEY_ID || undefined,

@@ -1,3 +1,5 @@
+// First: tracing, when OTEL_* configures it, must start before the modules it traces load.
+import './tracing-start.js'
 import closeWithGrace from 'close-with-grace'
 import { backgroundWork, buildApp, prepareDataAtRest } from './app.js'
 import { resolveAuditSigningKey } from './audit/signing-key.js'

@@ -943,9 +943,10 @@ export interface paths {
          *     packets sent and answered, steps of the procedure taken, deadlines missed. Events carry
          *     identifiers and states, never personal data: read the details through the API.
          *
-         *     Keep the `next_cursor` of each page and pass it back as `after`. The feed never skips an
+         *     Keep the `next_cursor` of each page and pass it back as `cursor`, as with every list
+         *     (`after`, its earlier name, is still accepted). The feed never skips an
          *     event, even when transactions commit out of order: an event appears only once every
-         *     transaction that began before it has ended. With no `after`, the feed starts from your
+         *     transaction that began before it has ended. With no `cursor`, the feed starts from your
          *     organisation's first event. With `wait`, an empty page is held open for up to that many
          *     seconds until an event arrives (long polling). Any of the reading roles
          *     (`caseworker`, `supervisor`, `dpo`, `auditor`).
@@ -1519,10 +1520,89 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
+        /**
+         * @description The resource's current ETag, the same as the `ETag` header of a GET of it: send it back,
+         *     quotes included, as `If-Match` to change the resource, with no need to read it again.
+         * @example "3"
+         */
+        EntityTag: string;
+        /**
+         * @description The type of a problem: `urn:trm:problem:{name}`, described (what happened, what to do) at
+         *     `/problems/{name}` of this service, which the `Link: </problems/{name}>; rel="help"` header of
+         *     every problem response names. Switch on it; new types may be added within `/v1`, so keep a
+         *     default branch.
+         *
+         *     | type | status | title |
+         *     | --- | --- | --- |
+         *     | [`bad-request`](/problems/bad-request) | 400 | Invalid request |
+         *     | [`validation`](/problems/validation) | 400 | The request does not match the contract |
+         *     | [`bad-url`](/problems/bad-url) | 400 | The path is not valid |
+         *     | [`unauthenticated`](/problems/unauthenticated) | 401 | Authentication required |
+         *     | [`forbidden`](/problems/forbidden) | 403 | Not allowed |
+         *     | [`not-found`](/problems/not-found) | 404 | Not found |
+         *     | [`method-not-allowed`](/problems/method-not-allowed) | 405 | Method not allowed |
+         *     | [`not-acceptable`](/problems/not-acceptable) | 406 | Not acceptable |
+         *     | [`request-timeout`](/problems/request-timeout) | 408 | Request timeout |
+         *     | [`payload-too-large`](/problems/payload-too-large) | 413 | Request body too large |
+         *     | [`uri-too-long`](/problems/uri-too-long) | 414 | URI too long |
+         *     | [`unsupported-media-type`](/problems/unsupported-media-type) | 415 | Unsupported media type |
+         *     | [`rate-limited`](/problems/rate-limited) | 429 | Too many requests |
+         *     | [`headers-too-large`](/problems/headers-too-large) | 431 | Request headers too large |
+         *     | [`internal`](/problems/internal) | 500 | Internal error |
+         *     | [`database-unavailable`](/problems/database-unavailable) | 503 | Database unavailable |
+         *     | [`not-ready`](/problems/not-ready) | 503 | Service not ready |
+         *     | [`stale-version`](/problems/stale-version) | 412 | Precondition failed |
+         *     | [`if-match-required`](/problems/if-match-required) | 428 | Precondition required |
+         *     | [`idempotency-key-reused`](/problems/idempotency-key-reused) | 422 | Idempotency-Key reused |
+         *     | [`action-not-open`](/problems/action-not-open) | 409 | Action not open at this step |
+         *     | [`preconditions-unmet`](/problems/preconditions-unmet) | 409 | Preconditions unmet |
+         *     | [`packet-operation`](/problems/packet-operation) | 409 | Take this action through its packet operation |
+         *     | [`input-required`](/problems/input-required) | 422 | Input required |
+         *     | [`no-receiving-partner`](/problems/no-receiving-partner) | 409 | No receiving partner |
+         *     | [`unknown-action`](/problems/unknown-action) | 422 | Unknown action |
+         *     | [`unknown-procedure`](/problems/unknown-procedure) | 422 | Unknown procedure |
+         *     | [`same-procedure`](/problems/same-procedure) | 422 | Same procedure |
+         *     | [`case-finished`](/problems/case-finished) | 409 | Case finished |
+         *     | [`procedure-does-not-apply`](/problems/procedure-does-not-apply) | 422 | Procedure does not apply to this case |
+         *     | [`step-not-in-procedure`](/problems/step-not-in-procedure) | 422 | Step not in the procedure |
+         *     | [`invalid-record`](/problems/invalid-record) | 422 | Invalid record |
+         *     | [`cannot-send`](/problems/cannot-send) | 403 | Cannot open a case |
+         *     | [`cannot-invite`](/problems/cannot-invite) | 403 | Cannot invite |
+         *     | [`not-lead`](/problems/not-lead) | 403 | Not the lead organisation |
+         *     | [`not-controller`](/problems/not-controller) | 403 | Not the controller of the case |
+         *     | [`case-erased`](/problems/case-erased) | 410 | Case erased |
+         *     | [`not-a-side`](/problems/not-a-side) | 403 | Not a side of the case |
+         *     | [`not-recipient`](/problems/not-recipient) | 403 | Not the recipient |
+         *     | [`not-consent-holder`](/problems/not-consent-holder) | 403 | Not the consent holder |
+         *     | [`second-supervisor-required`](/problems/second-supervisor-required) | 403 | Second supervisor required |
+         *     | [`unknown-partner`](/problems/unknown-partner) | 422 | Unknown partner |
+         *     | [`already-party`](/problems/already-party) | 422 | Already a party |
+         *     | [`recipient-cannot-receive`](/problems/recipient-cannot-receive) | 422 | Recipient cannot receive referrals |
+         *     | [`purpose-not-served`](/problems/purpose-not-served) | 422 | Purpose not served at this step |
+         *     | [`not-the-receiving-partner`](/problems/not-the-receiving-partner) | 422 | Not the receiving partner |
+         *     | [`nothing-consented`](/problems/nothing-consented) | 422 | Nothing consented |
+         *     | [`invalid-state`](/problems/invalid-state) | 409 | Invalid state |
+         *     | [`guardian-required`](/problems/guardian-required) | 422 | Guardian consent required |
+         *     | [`invalid-consent`](/problems/invalid-consent) | 422 | Invalid consent |
+         *     | [`unknown-recipient`](/problems/unknown-recipient) | 422 | Unknown recipient |
+         *     | [`transfer-basis-required`](/problems/transfer-basis-required) | 422 | Transfer basis required |
+         *     | [`transfer-basis-invalid`](/problems/transfer-basis-invalid) | 422 | Transfer basis invalid |
+         *     | [`invalid-transfer-agreement`](/problems/invalid-transfer-agreement) | 422 | Invalid transfer agreement |
+         *     | [`invalid-time-zone`](/problems/invalid-time-zone) | 422 | Invalid time zone |
+         *     | [`time-zone-required`](/problems/time-zone-required) | 422 | Time zone required |
+         *     | [`expired`](/problems/expired) | 422 | Already expired |
+         *     | [`unsafe-target`](/problems/unsafe-target) | 422 | Unsafe webhook target |
+         *     | [`endpoint-disabled`](/problems/endpoint-disabled) | 409 | Endpoint disabled |
+         *     | [`delivery-in-progress`](/problems/delivery-in-progress) | 409 | Delivery in progress |
+         *     | [`invalid-hearing`](/problems/invalid-hearing) | 422 | Invalid hearing |
+         *     | [`outcome-recorded`](/problems/outcome-recorded) | 409 | Outcome already recorded |
+         * @enum {string}
+         */
+        ProblemType: "urn:trm:problem:bad-request" | "urn:trm:problem:validation" | "urn:trm:problem:bad-url" | "urn:trm:problem:unauthenticated" | "urn:trm:problem:forbidden" | "urn:trm:problem:not-found" | "urn:trm:problem:method-not-allowed" | "urn:trm:problem:not-acceptable" | "urn:trm:problem:request-timeout" | "urn:trm:problem:payload-too-large" | "urn:trm:problem:uri-too-long" | "urn:trm:problem:unsupported-media-type" | "urn:trm:problem:rate-limited" | "urn:trm:problem:headers-too-large" | "urn:trm:problem:internal" | "urn:trm:problem:database-unavailable" | "urn:trm:problem:not-ready" | "urn:trm:problem:stale-version" | "urn:trm:problem:if-match-required" | "urn:trm:problem:idempotency-key-reused" | "urn:trm:problem:action-not-open" | "urn:trm:problem:preconditions-unmet" | "urn:trm:problem:packet-operation" | "urn:trm:problem:input-required" | "urn:trm:problem:no-receiving-partner" | "urn:trm:problem:unknown-action" | "urn:trm:problem:unknown-procedure" | "urn:trm:problem:same-procedure" | "urn:trm:problem:case-finished" | "urn:trm:problem:procedure-does-not-apply" | "urn:trm:problem:step-not-in-procedure" | "urn:trm:problem:invalid-record" | "urn:trm:problem:cannot-send" | "urn:trm:problem:cannot-invite" | "urn:trm:problem:not-lead" | "urn:trm:problem:not-controller" | "urn:trm:problem:case-erased" | "urn:trm:problem:not-a-side" | "urn:trm:problem:not-recipient" | "urn:trm:problem:not-consent-holder" | "urn:trm:problem:second-supervisor-required" | "urn:trm:problem:unknown-partner" | "urn:trm:problem:already-party" | "urn:trm:problem:recipient-cannot-receive" | "urn:trm:problem:purpose-not-served" | "urn:trm:problem:not-the-receiving-partner" | "urn:trm:problem:nothing-consented" | "urn:trm:problem:invalid-state" | "urn:trm:problem:guardian-required" | "urn:trm:problem:invalid-consent" | "urn:trm:problem:unknown-recipient" | "urn:trm:problem:transfer-basis-required" | "urn:trm:problem:transfer-basis-invalid" | "urn:trm:problem:invalid-transfer-agreement" | "urn:trm:problem:invalid-time-zone" | "urn:trm:problem:time-zone-required" | "urn:trm:problem:expired" | "urn:trm:problem:unsafe-target" | "urn:trm:problem:endpoint-disabled" | "urn:trm:problem:delivery-in-progress" | "urn:trm:problem:invalid-hearing" | "urn:trm:problem:outcome-recorded";
         /** @description An RFC 9457 problem document. */
         Problem: {
-            /** Format: uri-reference */
-            type: string;
+            type: components["schemas"]["ProblemType"];
+            /** @description The title of the type: the same for every problem of that type. */
             title: string;
             status: number;
             detail?: string;
@@ -1899,7 +1979,9 @@ export interface components {
              */
             receiving_organisation_id: string | null;
             parties: components["schemas"]["CaseParty"][];
+            /** @description Counts the changes of the case; its `etag` is this number in quotes. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /** @description Present only on the tombstone of an erased case: its data no longer exists, and reading it answers 410. */
@@ -2043,8 +2125,9 @@ export interface components {
             case_id: string;
             case_reference: string;
             kind: components["schemas"]["PacketKind"];
-            /** @description The n-th packet of this case to this recipient. */
+            /** @description The n-th packet of this case to this recipient (1 for the first, 2 for the one that supersedes it…). Not the packet's ETag: that is `etag`, which changes with each answer to the packet. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             /** Format: uuid */
             sender_organisation_id: string;
             /** Format: uuid */
@@ -2636,7 +2719,7 @@ export interface components {
         };
         EventPage: {
             items: components["schemas"]["Event"][];
-            /** @description Pass it back as `after`: always given, also with an empty page. */
+            /** @description Pass it back as `cursor`: always given, also with an empty page, since the feed has no end. */
             next_cursor: string;
             /** @description `true` when more events are ready: ask again at once. */
             has_more: boolean;
@@ -2686,7 +2769,9 @@ export interface components {
                 created_at: components["schemas"]["Timestamp"];
                 expires_at: components["schemas"]["Timestamp"] | null;
             }[];
+            /** @description Counts the changes of the endpoint; its `etag` is this number in quotes. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
         };
@@ -2971,7 +3056,9 @@ export interface components {
             notes: string | null;
             /** @description Oldest first by the time they are scheduled for. */
             hearings: components["schemas"]["Hearing"][];
+            /** @description Counts the changes of the proceeding; its `etag` is this number in quotes. */
             version: number;
+            etag: components["schemas"]["EntityTag"];
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
             /** Format: uuid */
@@ -3211,7 +3298,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:invalid-state",
-                 *       "title": "Conflict",
+                 *       "title": "Invalid state",
                  *       "status": 409,
                  *       "detail": "A packet that was declined cannot be accepted.",
                  *       "request_id": "req-1a"
@@ -3277,7 +3364,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:nothing-consented",
-                 *       "title": "Unprocessable request",
+                 *       "title": "Nothing consented",
                  *       "status": 422,
                  *       "detail": "No active consent covers any category of this case for IOM Ukraine and return_assistance.",
                  *       "request_id": "req-1a",
@@ -3301,7 +3388,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:validation",
-                 *       "title": "Invalid request",
+                 *       "title": "The request does not match the contract",
                  *       "status": 400,
                  *       "detail": "The request body does not match the contract.",
                  *       "request_id": "req-1a",
@@ -3483,7 +3570,7 @@ export interface components {
                 /**
                  * @example {
                  *       "type": "urn:trm:problem:database-unavailable",
-                 *       "title": "Service not ready",
+                 *       "title": "Database unavailable",
                  *       "status": 503,
                  *       "detail": "The database is unavailable for a moment. Retry after the Retry-After delay.",
                  *       "request_id": "req-1a"
@@ -3519,7 +3606,12 @@ export interface components {
          *     422. Keys are scoped to your organisation and kept for 24 hours.
          */
         IdempotencyKey: string;
-        /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+        /**
+         * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+         *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+         *     (`stale-version`, with `current_etag` when stale); none is a 428.
+         * @example "3"
+         */
         IfMatch: string;
         CaseId: string;
         ConsentId: string;
@@ -3564,7 +3656,17 @@ export interface components {
         RateLimitReset: number;
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
-        /** @description The version of the resource; send it back as `If-Match` to change it. */
+        /**
+         * @description RFC 9745: the request used something deprecated (here, the `after` parameter), as of the
+         *     date given (`@` and seconds since 1970). It keeps working within `/v1`; `Link` with
+         *     `rel="deprecation"` names where to read more. A `Sunset` header (RFC 8594) would give the
+         *     date it stops working: none is set.
+         */
+        Deprecation: string;
+        /**
+         * @description The version of the resource, a number in quotes; send it back unchanged as `If-Match` to change it.
+         * @example "3"
+         */
         ETag: string;
         /** @description `true` when this answers a retry of an earlier request with the same `Idempotency-Key`. */
         IdempotentReplayed: "true";
@@ -3666,6 +3768,9 @@ export interface operations {
             /** @description The caller. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3731,6 +3836,9 @@ export interface operations {
             /** @description A page of organisations. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3788,6 +3896,9 @@ export interface operations {
             /** @description The organisation. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -3834,6 +3945,9 @@ export interface operations {
             /** @description The organisation. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3881,6 +3995,9 @@ export interface operations {
             /** @description A page of principals. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3940,6 +4057,9 @@ export interface operations {
             /** @description The principal. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -3989,6 +4109,9 @@ export interface operations {
             /** @description A page of keys, by label. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4044,6 +4167,9 @@ export interface operations {
             /** @description The key, with its secret shown this one time. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     [name: string]: unknown;
                 };
@@ -4090,6 +4216,9 @@ export interface operations {
             /** @description The revoked key. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4155,6 +4284,9 @@ export interface operations {
             /** @description A page of cases. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
@@ -4239,6 +4371,9 @@ export interface operations {
             /** @description The case, with its sections. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     Location: components["headers"]["Location"];
@@ -4290,6 +4425,9 @@ export interface operations {
             /** @description The case. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     ETag: components["headers"]["ETag"];
@@ -4313,7 +4451,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
@@ -4340,6 +4483,9 @@ export interface operations {
             /** @description The updated case. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -4392,6 +4538,9 @@ export interface operations {
             /** @description The case, with its parties. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -4427,6 +4576,9 @@ export interface operations {
             /** @description The consents. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4496,6 +4648,9 @@ export interface operations {
             /** @description The consent. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -4532,6 +4687,9 @@ export interface operations {
             /** @description The consent. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4580,6 +4738,9 @@ export interface operations {
             /** @description The withdrawn consent. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -4632,6 +4793,9 @@ export interface operations {
             /** @description The receipt. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     /** @description `Accept, Accept-Language`: the answer depends on both. */
                     Vary?: string;
@@ -4686,6 +4850,9 @@ export interface operations {
             /** @description The packet as sent. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -4728,6 +4895,9 @@ export interface operations {
             /** @description A page of packets. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4756,6 +4926,9 @@ export interface operations {
             /** @description The packet. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -4777,7 +4950,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4816,6 +4994,9 @@ export interface operations {
             /** @description The packet. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -4844,7 +5025,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4873,6 +5059,9 @@ export interface operations {
             /** @description The packet. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -4901,7 +5090,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4931,6 +5125,9 @@ export interface operations {
             /** @description The packet. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -4959,7 +5156,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -4990,6 +5192,9 @@ export interface operations {
             /** @description The packet. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -5033,6 +5238,9 @@ export interface operations {
             /** @description A page of audit records. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5080,6 +5288,9 @@ export interface operations {
             /** @description What the verification found. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5157,6 +5368,9 @@ export interface operations {
             /** @description The procedures. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
@@ -5240,6 +5454,9 @@ export interface operations {
             /** @description The procedure. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
@@ -5376,6 +5593,9 @@ export interface operations {
             /** @description The case's step and its actions. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
@@ -5460,7 +5680,12 @@ export interface operations {
                 lang?: components["parameters"]["Lang"];
             };
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -5497,6 +5722,9 @@ export interface operations {
             /** @description The case at its new step. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     ETag: components["headers"]["ETag"];
@@ -5527,7 +5755,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -5560,6 +5793,9 @@ export interface operations {
             /** @description The case on its new procedure. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -5598,6 +5834,9 @@ export interface operations {
             /** @description The timeline. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5694,6 +5933,9 @@ export interface operations {
             /** @description The records, oldest first. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5767,6 +6009,9 @@ export interface operations {
             /** @description The record. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -5830,6 +6075,9 @@ export interface operations {
             /** @description The record kinds. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
@@ -5903,6 +6151,9 @@ export interface operations {
             /** @description The labels. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Content-Language": components["headers"]["ContentLanguage"];
                     Vary: components["headers"]["VaryAcceptLanguage"];
                     [name: string]: unknown;
@@ -5946,6 +6197,9 @@ export interface operations {
             /** @description A page of escalations. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5982,8 +6236,17 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @deprecated
+                 * @description The earlier name of `cursor`, kept within `/v1`: use `cursor`. An answer to a request
+                 *     that uses it carries a `Deprecation` header. Given with `cursor`, it must be the same.
+                 */
                 after?: string;
-                /** @description How many events a page holds at most. */
+                /**
+                 * @description How many events a page holds at most. The feed allows larger pages than lists (500,
+                 *     not 200): an event holds identifiers only, and a system catching up reads many at once.
+                 */
                 limit?: number;
                 /** @description When there is no event after the cursor, wait up to this many seconds for one. */
                 wait?: number;
@@ -5997,6 +6260,10 @@ export interface operations {
             /** @description A page of events, oldest first. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    Deprecation: components["headers"]["Deprecation"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6028,6 +6295,9 @@ export interface operations {
             /** @description A page of endpoints. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6077,6 +6347,9 @@ export interface operations {
             /** @description The endpoint, with its secret. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -6111,6 +6384,9 @@ export interface operations {
             /** @description The endpoint. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -6131,7 +6407,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
             };
             path: {
@@ -6153,6 +6434,9 @@ export interface operations {
             /** @description The endpoint as it is now. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -6205,6 +6489,9 @@ export interface operations {
             /** @description The endpoint, with its new secret. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -6245,6 +6532,9 @@ export interface operations {
             /** @description A page of deliveries. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6283,6 +6573,9 @@ export interface operations {
             /** @description The delivery, queued again. */
             202: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -6334,6 +6627,9 @@ export interface operations {
             /** @description The override, waiting for a second supervisor. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -6369,6 +6665,9 @@ export interface operations {
             /** @description The proceedings the caller may read, oldest first. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6435,6 +6734,9 @@ export interface operations {
             /** @description The proceeding. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -6472,6 +6774,9 @@ export interface operations {
             /** @description The proceeding. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
@@ -6493,7 +6798,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -6523,6 +6833,9 @@ export interface operations {
             /** @description The proceeding as it is now. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -6550,7 +6863,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -6582,6 +6900,9 @@ export interface operations {
             /** @description The proceeding, with the new hearing. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -6610,7 +6931,12 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description The `ETag` you last read. A stale one is a 412; none is a 428. */
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
                 "If-Match": components["parameters"]["IfMatch"];
                 /**
                  * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
@@ -6642,6 +6968,9 @@ export interface operations {
             /** @description The proceeding as it is now. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     ETag: components["headers"]["ETag"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
@@ -6683,6 +7012,9 @@ export interface operations {
             /** @description A page of overrides. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6711,6 +7043,9 @@ export interface operations {
             /** @description The override. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6748,6 +7083,9 @@ export interface operations {
             /** @description The approved override. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -6783,6 +7121,9 @@ export interface operations {
             /** @description A page of notices. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6829,6 +7170,9 @@ export interface operations {
             /** @description The acknowledged notice. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
@@ -6864,6 +7208,9 @@ export interface operations {
             /** @description A page of agreements. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6904,6 +7251,9 @@ export interface operations {
             /** @description The agreement. */
             201: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6958,6 +7308,9 @@ export interface operations {
             /** @description A page of transfers. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6986,6 +7339,9 @@ export interface operations {
             /** @description The export. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -3,6 +3,7 @@ import type { components } from '../../openapi/dist/types.js'
 import type { Case, CaseParty, DB } from '../db/schema.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import type { Caller } from '../http/authentication.js'
+import { etag } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { type Language, label } from '../i18n/catalogue.js'
 import { findCaseForParty } from './queries.js'
@@ -64,6 +65,7 @@ export function presentCaseSummary(
       since: party.since.toISOString(),
     })),
     version: row.version,
+    etag: etag(row.version),
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     ...(row.erased_at !== null && row.erasure_reason !== null

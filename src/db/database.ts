@@ -19,6 +19,8 @@ export interface Database {
   readonly kind: 'postgres' | 'pglite'
   readonly db: Kysely<DB>
   readonly jobBackend: JobBackend
+  /** PostgreSQL only: the connection pool, for its metrics. */
+  readonly pool?: Pick<pg.Pool, 'totalCount' | 'idleCount' | 'waitingCount'>
   scriptTransaction<T>(work: (session: ScriptSession) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
@@ -77,6 +79,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   return {
     kind: 'postgres',
     db,
+    pool,
     jobBackend: { kind: 'postgres', connectionString, schema: schema === 'public' ? 'pgboss' : `${schema}_pgboss` },
     async scriptTransaction(work) {
       const client = await pool.connect()

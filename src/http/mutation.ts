@@ -123,8 +123,13 @@ export function requiredIfMatch(request: FastifyRequest): number {
     throw new ProblemError(428, 'Send If-Match with the ETag you last read.', { code: 'if-match-required' })
   }
   const match = /^"(\d{1,9})"$/.exec(String(header).trim())
-  if (!match)
-    throw new ProblemError(412, 'If-Match does not name a version of this resource.', { code: 'stale-version' })
+  if (!match) {
+    throw new ProblemError(
+      412,
+      'If-Match must be the ETag you read, quotes included, e.g. If-Match: "3" (the ETag header of a GET, or the etag field of the resource in a list).',
+      { code: 'stale-version' },
+    )
+  }
   return Number(match[1])
 }
 

@@ -6,63 +6,47 @@ import type { components } from '../../openapi/dist/types.js'
 import { isDatabaseUnavailable } from '../db/database.js'
 import { type Localisable, localiseDetails } from '../i18n/catalogue.js'
 import { answerLanguage } from './language.js'
+import { type ProblemName, problemCatalogue, problemPage, problemType } from './problems.js'
 
 export type Problem = components['schemas']['Problem']
 type FieldError = NonNullable<Problem['errors']>[number]
 
-const titles: Record<number, string> = {
-  400: 'Invalid request',
-  401: 'Authentication required',
-  403: 'Not allowed',
-  404: 'Not found',
-  405: 'Method not allowed',
-  406: 'Not acceptable',
-  408: 'Request timeout',
-  409: 'Conflict',
-  410: 'Gone',
-  412: 'Precondition failed',
-  413: 'Request body too large',
-  414: 'URI too long',
-  415: 'Unsupported media type',
-  422: 'Unprocessable request',
-  428: 'Precondition required',
-  429: 'Too many requests',
-  431: 'Request headers too large',
-  500: 'Internal error',
-  503: 'Service not ready',
-}
-
-const codes: Record<number, string> = {
+/** The problem type of an error that names none: the generic one of its status. */
+const codes: Partial<Record<number, ProblemName>> = {
   400: 'bad-request',
   401: 'unauthenticated',
   403: 'forbidden',
   404: 'not-found',
   405: 'method-not-allowed',
+  406: 'not-acceptable',
   408: 'request-timeout',
+  412: 'stale-version',
   413: 'payload-too-large',
   414: 'uri-too-long',
   415: 'unsupported-media-type',
+  428: 'if-match-required',
   429: 'rate-limited',
   431: 'headers-too-large',
   500: 'internal',
+  503: 'database-unavailable',
 }
 
 /** An error that answers the request with an RFC 9457 problem document. */
 export class ProblemError extends Error {
   readonly status: number
-  readonly code: string
+  readonly code: ProblemName
   readonly extras: Record<string, unknown>
   readonly headers: Record<string, string>
 
   constructor(
     status: number,
     detail: string,
-    options: { code?: string; extras?: Record<string, unknown>; headers?: Record<string, string> } = {},
+    options: { code?: ProblemName; extras?: Record<string, unknown>; headers?: Record<string, string> } = {},
   ) {
     super(detail)
     this.name = 'ProblemError'
     this.status = status
-    this.code = options.code ?? codes[status] ?? `http-${status}`
+    this.code = options.code ?? codes[status] ?? (status < 500 ? 'bad-request' : 'internal')
     this.extras = options.extras ?? {}
     this.headers = options.headers ?? {}
   }
@@ -72,14 +56,10 @@ export function notFound(what: string, id: string): ProblemError {
   return new ProblemError(404, `No ${what} ${id}.`)
 }
 
-export function problemType(code: string): string {
-  return `urn:trm:problem:${code}`
-}
-
 function problemBody(problem: ProblemError, requestId: string, extras = problem.extras): Problem {
   return {
     type: problemType(problem.code),
-    title: titles[problem.status] ?? 'Error',
+    title: problemCatalogue[problem.code].title,
     status: problem.status,
     detail: problem.message,
     request_id: requestId,
@@ -90,7 +70,11 @@ function problemBody(problem: ProblemError, requestId: string, extras = problem.
 export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
   const requestId = String(reply.request.id)
   // Set here too: errors of the router are answered before any hook has run.
-  reply.code(problem.status).headers({ ...problem.headers, 'x-request-id': requestId })
+  reply.code(problem.status).headers({
+    ...problem.headers,
+    'x-request-id': requestId,
+    link: `<${problemPage(problem.code)}>; rel="help"`,
+  })
   return reply
     .type('application/problem+json')
     .send(problemBody(problem, requestId, localisedExtras(problem.extras, reply)))

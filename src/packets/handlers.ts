@@ -425,6 +425,7 @@ function presentPacketSummary(
     case_reference: row.case_reference,
     kind: row.kind,
     version: row.version,
+    etag: etag(row.revision),
     sender_organisation_id: row.sender_organisation_id,
     recipient_organisation_id: row.recipient_organisation_id,
     purpose: row.purpose,

@@ -409,6 +409,7 @@ function presentProceeding(
         created_at: hearing.created_at.toISOString(),
       })),
     version: row.version,
+    etag: etag(row.version),
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     created_by_organisation_id: row.created_by_organisation_id,

@@ -290,6 +290,7 @@ function presentEndpoint(row: WebhookEndpoint, secrets: WebhookSecret[]): Schema
       expires_at: secret.expires_at?.toISOString() ?? null,
     })),
     version: row.version,
+    etag: etag(row.version),
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   }
