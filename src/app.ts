@@ -19,6 +19,7 @@ import { registerAuthentication } from './http/authentication.js'
 import { registerOperations } from './http/contract.js'
 import { registerDocs } from './http/docs.js'
 import { clientErrorProblem, frameworkErrorProblem, ProblemError, registerProblemHandlers } from './http/problem.js'
+import { indicatorHandlers } from './indicators/handlers.js'
 import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
@@ -27,6 +28,7 @@ import { proceedingHandlers } from './proceedings/handlers.js'
 import { safetyOverrideHandlers } from './safety/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
 import { subjectAccessHandlers } from './subject-access/handlers.js'
+import { trainingHandlers } from './trainings/handlers.js'
 import { transferHandlers } from './transfers/handlers.js'
 import { deliveryConsumer } from './webhooks/delivery.js'
 import { webhookHandlers } from './webhooks/handlers.js'
@@ -113,6 +115,8 @@ export async function buildApp({
     ...transferHandlers({ db: database.db, clock }),
     ...subjectAccessHandlers({ db: database.db, sops, clock }),
     ...auditHandlers({ db: database.db, clock, signer }),
+    ...indicatorHandlers({ db: database.db, clock, rules: { threshold: config.statisticsThreshold } }),
+    ...trainingHandlers({ db: database.db, clock }),
   })
   app.addHook('onClose', () => database.close())
   return app

@@ -45,6 +45,8 @@ export interface Config {
   readonly auditSigningKey: string | undefined
   /** The least time between two signed checkpoints of the audit chain. */
   readonly auditCheckpointMinutes: number
+  /** Statistical disclosure control of the indicators: counts of cases from 1 to this − 1 are suppressed. */
+  readonly statisticsThreshold: number
   readonly webhooks: {
     /** Development only: let webhooks go to http URLs and to loopback, link-local and private addresses. */
     readonly allowPrivateTargets: boolean
@@ -95,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     jobSuperviseSeconds: integer(env, 'JOB_SUPERVISE_SECONDS', 60, 1, 3600),
     auditSigningKey: env.AUDIT_SIGNING_KEY || undefined,
     auditCheckpointMinutes: integer(env, 'AUDIT_CHECKPOINT_MINUTES', 60, 1, 10_080),
+    statisticsThreshold: integer(env, 'STATISTICS_THRESHOLD', 5, 2, 100),
     webhooks: Object.freeze({
       allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', 'false', ['true', 'false']) === 'true',
       timeoutSeconds: integer(env, 'WEBHOOK_TIMEOUT_SECONDS', 10, 1, 60),

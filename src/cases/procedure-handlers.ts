@@ -13,7 +13,7 @@ import { type Language, label, labels, localiseDetails } from '../i18n/catalogue
 import type { AssessmentKind, SopDefinition } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
 import { evaluate, laterActions, type Unmet } from '../sops/engine.js'
-import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
+import { type AnyRecordKind, figuresOf, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import { type SopRegistry, specificity } from '../sops/registry.js'
 import { caseOfParty } from './access.js'
 import { runCaseChange } from './case-change.js'
@@ -339,6 +339,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       }
       const kind = recordKindOf(body.kind as AnyRecordKind, (body.assessment ?? null) as AssessmentKind | null)
       const errors = recordDataErrors(kind, body.data)
+      const figures = figuresOf(body.kind, body.data as Record<string, unknown>)
       if (errors.length > 0) {
         throw new ProblemError(422, `The data does not match what ${kind.title.toLowerCase()} holds.`, {
           code: 'invalid-record',
@@ -372,6 +373,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
               category: kind.category,
               side,
               data: json(body.data),
+              figures: figures ? json(figures) : null,
               recorded_by_principal_id: caller.principal.id,
               recorded_by_organisation_id: caller.organisation.id,
             })
