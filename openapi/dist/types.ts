@@ -1357,78 +1357,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-}
-export interface webhooks {
-    event: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * An event, delivered to your endpoint
-         * @description What the service POSTs to each of your enabled webhook endpoints: the same event object
-         *     as in `GET /v1/events`, signed as the [Standard Webhooks](https://www.standardwebhooks.com)
-         *     specification says. Verify the signature before you trust the body (the README shows
-         *     how, with the `standardwebhooks` library). Answer any 2xx within 10 seconds to confirm;
-         *     anything else, or no answer, is retried with exponential backoff; `410 Gone` disables
-         *     the endpoint at once. Delivery is at least once: deduplicate on `webhook-id`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header: {
-                    /** @description The event's id; the same on every retry of it. */
-                    "webhook-id": string;
-                    /** @description When this attempt was signed, in seconds since the Unix epoch. Refuse ones more than 5 minutes off your clock. */
-                    "webhook-timestamp": string;
-                    /**
-                     * @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<body>`,
-                     *     one for each current secret of the endpoint (two while a rotated secret overlaps).
-                     */
-                    "webhook-signature": string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["Event"];
-                };
-            };
-            responses: {
-                /** @description Gone; the endpoint is disabled and nothing more is sent to it. */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Received; the delivery is done. */
-                "2XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Not received; the delivery is retried. */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/indicators": {
         parameters: {
             query?: never;
@@ -1508,6 +1436,78 @@ export interface webhooks {
          *     `supervisor` of the organiser.
          */
         patch: operations["updateTraining"];
+        trace?: never;
+    };
+}
+export interface webhooks {
+    event: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An event, delivered to your endpoint
+         * @description What the service POSTs to each of your enabled webhook endpoints: the same event object
+         *     as in `GET /v1/events`, signed as the [Standard Webhooks](https://www.standardwebhooks.com)
+         *     specification says. Verify the signature before you trust the body (the README shows
+         *     how, with the `standardwebhooks` library). Answer any 2xx within 10 seconds to confirm;
+         *     anything else, or no answer, is retried with exponential backoff; `410 Gone` disables
+         *     the endpoint at once. Delivery is at least once: deduplicate on `webhook-id`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    /** @description The event's id; the same on every retry of it. */
+                    "webhook-id": string;
+                    /** @description When this attempt was signed, in seconds since the Unix epoch. Refuse ones more than 5 minutes off your clock. */
+                    "webhook-timestamp": string;
+                    /**
+                     * @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<body>`,
+                     *     one for each current secret of the endpoint (two while a rotated secret overlaps).
+                     */
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            responses: {
+                /** @description Gone; the endpoint is disabled and nothing more is sent to it. */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Received; the delivery is done. */
+                "2XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Not received; the delivery is retried. */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -6938,7 +6938,7 @@ export interface operations {
                 period?: "year" | "quarter" | "month";
                 /** @description Only cases from one sending country to one receiving country, as `PL-UA`. */
                 corridor?: string;
-                /** @description Only cases this organisation sent or received, and trainings it organised or partnered. */
+                /** @description Only cases this organisation is a party to, and trainings that name it. */
                 organisation?: string;
                 /** @description JSON (the default) or CSV. */
                 format?: "json" | "csv";

@@ -44,6 +44,7 @@ export interface HistoricCase {
 
 /** The receiving partner is a party to the case from its acknowledgement, and receives the case on acceptance. */
 const RECEIVING_FROM = new Set(['acknowledge_referral'])
+const RECEIVED_ON = new Set(['accept_referral'])
 const LEAD_MOVES_ON = new Set(['confirm_arrival'])
 
 function firstPrincipal(organisationId: string): string {
@@ -97,15 +98,22 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
   let entered = spec.openedAt
   let lead = spec.sendingOrganisationId
   let receiving: string | null = null
+  let party = false
   let previous: string | null = null
   for (const move of spec.moves) {
-    if (RECEIVING_FROM.has(move.action) && receiving === null) {
-      receiving = spec.receivingOrganisationId
+    if (RECEIVING_FROM.has(move.action) && !party) {
+      party = true
       await trx
         .insertInto('case_parties')
-        .values({ case_id: created.id, organisation_id: receiving, role: 'receiving', since: move.at })
+        .values({
+          case_id: created.id,
+          organisation_id: spec.receivingOrganisationId,
+          role: 'receiving',
+          since: move.at,
+        })
         .execute()
     }
+    if (RECEIVED_ON.has(move.action)) receiving = spec.receivingOrganisationId
     if (LEAD_MOVES_ON.has(move.action)) lead = spec.receivingOrganisationId
     if (spec.overdueSteps?.includes(step)) {
       await insertOverdue(trx, definition.steps[step]?.deadline, created.id, step, entered, responsibleFor(step))
@@ -345,6 +353,26 @@ export function demoHistory(now: Date): { cases: HistoricCase[]; trainings: Demo
 
 /** One case for each exit of both procedures, and the cases practice asks about beyond the straight path. */
 function exits(now: Date): HistoricCase[] {
+  const adults = adultExits(now)
+  // The same exits for a child, a fortnight earlier, on the child's procedure.
+  const shift = (at: Date) => new Date(at.getTime() - 14 * DAY)
+  const children = adults
+    .filter((spec) => spec.sop.id === 'adult-return' && !spec.moves.some((move) => move.to === 'declined'))
+    .map(
+      (spec): HistoricCase => ({
+        ...spec,
+        profile: { ...spec.profile, age_band: '14_17', vulnerabilities: ['victim_of_trafficking', 'child'] },
+        sop: { id: 'child-return', version: 2 },
+        openedAt: shift(spec.openedAt),
+        moves: spec.moves.map((move) => ({ ...move, at: shift(move.at) })),
+        records: spec.records?.map((record) => ({ ...record, at: shift(record.at) })),
+        ...(spec.consentWithdrawnAt ? { consentWithdrawnAt: shift(spec.consentWithdrawnAt) } : {}),
+      }),
+    )
+  return [...adults, ...children]
+}
+
+function adultExits(now: Date): HistoricCase[] {
   const days = (n: number) => new Date(now.getTime() - n * DAY)
   const all: Purpose[] = ['return_assistance', 'reintegration', 'monitoring', 'statistics']
   const adult = (country_of_return: string): CaseProfile => ({

@@ -65,9 +65,8 @@ function eligibleCases(scope: IndicatorScope): RawBuilder<unknown> {
           and p->'purposes' @> '["statistics"]'::jsonb)
       and (${scope.sendingCountry ?? null}::text is null or o.country = ${scope.sendingCountry ?? null}::text)
       and (${scope.receivingCountry ?? null}::text is null or c.profile->>'country_of_return' = ${scope.receivingCountry ?? null}::text)
-      and (${scope.organisationId ?? null}::uuid is null
-        or c.sending_organisation_id = ${scope.organisationId ?? null}::uuid
-        or c.receiving_organisation_id = ${scope.organisationId ?? null}::uuid)
+      and (${scope.organisationId ?? null}::uuid is null or exists (
+        select 1 from case_parties p where p.case_id = c.id and p.organisation_id = ${scope.organisationId ?? null}::uuid))
   )`
 }
 

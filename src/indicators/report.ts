@@ -197,7 +197,11 @@ function countTable(
       cells: published.cells[i] as ProtectedCell[],
       total: published.rowTotals[i] as ProtectedCell,
     })),
-    totals: { label: 'total', cells: published.columnTotals, total: published.total },
+    totals: {
+      label: 'total',
+      cells: labels.length > 0 ? published.columnTotals : columns.map(() => ({ value: 0, suppressed: false })),
+      total: published.total,
+    },
     protected: rules !== undefined,
   }
 }
