@@ -2,7 +2,13 @@ import t from 'tap'
 import type { components } from '../openapi/dist/types.js'
 import type { CaseProfile, Purpose } from '../src/db/schema.js'
 import { demoOrganisationIds as ORG } from '../src/demo/demo-data.js'
-import { type HistoricCase, type HistoricMove, insertHistoricCase, seedDemoHistory } from '../src/demo/history.js'
+import {
+  type HistoricCase,
+  type HistoricMove,
+  type HistoricRecord,
+  insertHistoricCase,
+  seedDemoHistory,
+} from '../src/demo/history.js'
 import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp } from './fixtures/app.js'
 import { recoverByAlgebra, recoverByHand } from './fixtures/intruder.js'
@@ -46,10 +52,10 @@ function referral(openedAt: Date, identified: number, ackHours: number): Histori
   ]
 }
 
-const score = (economic: number, social: number, psychosocial: number, at: string) => ({
+const score = (economic: number, social: number, psychosocial: number, at: string): HistoricRecord => ({
   kind: 'sustainability_score',
   category: 'reintegration',
-  side: 'receiving' as const,
+  side: 'receiving',
   data: { economic, social, psychosocial },
   at: new Date(at),
 })

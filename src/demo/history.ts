@@ -1,7 +1,8 @@
 import type { Kysely, Transaction } from 'kysely'
+import type { components } from '../../openapi/dist/types.js'
 import { insertCase } from '../cases/queries.js'
 import { insertConsent } from '../consents/queries.js'
-import { type CaseProfile, type DB, json, type Purpose } from '../db/schema.js'
+import { type CaseProfile, type CaseRecord, type DataCategory, type DB, json, type Purpose } from '../db/schema.js'
 import { addDuration } from '../sops/deadline.js'
 import { figuresOf } from '../sops/records.js'
 import type { SopRegistry } from '../sops/registry.js'
@@ -17,9 +18,9 @@ export interface HistoricMove {
 }
 
 export interface HistoricRecord {
-  kind: string
-  assessment?: string
-  category: string
+  kind: CaseRecord['kind']
+  assessment?: NonNullable<CaseRecord['assessment']>
+  category: DataCategory
   side: 'sending' | 'receiving'
   data: Record<string, unknown>
   at: Date
@@ -161,9 +162,9 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
       .insertInto('case_records')
       .values({
         case_id: created.id,
-        kind: record.kind as never,
-        assessment: (record.assessment ?? null) as never,
-        category: record.category as never,
+        kind: record.kind,
+        assessment: record.assessment ?? null,
+        category: record.category,
         side: record.side,
         data: json(record.data),
         figures: figures ? json(figures) : null,
@@ -270,7 +271,7 @@ const ADULT_BANDS = ['18_24', '25_34', '35_49', '50_64'] as const
 const SEXES = ['female', 'female', 'male', 'undisclosed'] as const
 
 /** How many cases the demo history holds. */
-export const DEMO_HISTORY_CASES = 90
+const DEMO_HISTORY_CASES = 90
 
 /**
  * Two years of fictitious history for the demo (every person, case and training in it is made
@@ -549,8 +550,8 @@ function adultExits(now: Date): HistoricCase[] {
           ...(index === 0
             ? [
                 {
-                  kind: 'closure_report',
-                  category: 'reintegration',
+                  kind: 'closure_report' as const,
+                  category: 'reintegration' as const,
                   side: 'receiving' as const,
                   data: { summary: 'Fictitious.', reason: 'retrafficked' },
                   at: days(start - 201),
@@ -626,7 +627,7 @@ export interface DemoTraining {
   country: string
   topic: string
   organiser_organisation_id: string
-  participants: { institution_type: string; count: number }[]
+  participants: components['schemas']['TrainingParticipants'][]
   ngo_partner_ids: string[]
   improved_centre_ids: string[]
 }
@@ -731,7 +732,7 @@ export async function seedDemoHistory(db: Kysely<DB>, sops: SopRegistry, now: Da
           created_at: now,
           updated_at: now,
           created_by_principal_id: firstPrincipal(training.organiser_organisation_id),
-        } as never)
+        })
         .execute()
     }
   })
