@@ -430,6 +430,20 @@ t.test('the demo history shows every indicator on a fresh start, fast', async (t
     ),
     'some steps late',
   )
+  // The demo's small cells are suppressed, and nothing suppressed can be recovered from its totals.
+  const csv = await app.request({ method: 'GET', url: '/v1/indicators?format=csv&period=quarter', key: hubAdmin })
+  t.ok(
+    csv.body.split('\r\n').some((line) => line.endsWith(',<5')),
+    'some cells suppressed',
+  )
+  const quarterly: Report = (
+    await app.request({ method: 'GET', url: '/v1/indicators?period=quarter', key: hubAdmin })
+  ).json()
+  for (const protectedTable of [...report.tables, ...quarterly.tables].filter(
+    (found) => found.protected && found.totals,
+  )) {
+    t.same(recoverByAlgebra(protectedTable), [], `${protectedTable.name}: nothing recovered`)
+  }
   // Every step of both procedures holds or held a case.
   const steps = await app.database.db
     .selectFrom('case_transitions')
