@@ -1,8 +1,16 @@
-import type { Kysely, Transaction } from 'kysely'
+import type { Insertable, Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { insertCase } from '../cases/queries.js'
 import { insertConsent } from '../consents/queries.js'
-import { type CaseProfile, type CaseRecord, type DataCategory, type DB, json, type Purpose } from '../db/schema.js'
+import {
+  type CaseProfile,
+  type CaseRecord,
+  type CaseTransitionTable,
+  type DataCategory,
+  type DB,
+  json,
+  type Purpose,
+} from '../db/schema.js'
 import { addDuration } from '../sops/deadline.js'
 import { figuresOf } from '../sops/records.js'
 import type { SopRegistry } from '../sops/registry.js'
@@ -101,6 +109,7 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
   let receiving: string | null = null
   let party = false
   let previous: string | null = null
+  const transitions: Insertable<CaseTransitionTable>[] = []
   for (const move of spec.moves) {
     if (RECEIVING_FROM.has(move.action) && !party) {
       party = true
@@ -119,26 +128,25 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
     if (spec.overdueSteps?.includes(step)) {
       await insertOverdue(trx, definition.steps[step]?.deadline, created.id, step, entered, responsibleFor(step))
     }
-    await trx
-      .insertInto('case_transitions')
-      .values({
-        case_id: created.id,
-        action: move.action,
-        from_step: step,
-        to_step: move.to,
-        at: move.at,
-        principal_id: move.by === 'sending' ? sendingPrincipal : receivingPrincipal,
-        organisation_id: move.by === 'sending' ? spec.sendingOrganisationId : spec.receivingOrganisationId,
-        lead_organisation_id: lead,
-        note: null,
-        reason: move.reason ?? null,
-        review_date: null,
-      })
-      .execute()
+    transitions.push({
+      case_id: created.id,
+      action: move.action,
+      from_step: step,
+      to_step: move.to,
+      at: move.at,
+      principal_id: move.by === 'sending' ? sendingPrincipal : receivingPrincipal,
+      organisation_id: move.by === 'sending' ? spec.sendingOrganisationId : spec.receivingOrganisationId,
+      lead_organisation_id: lead,
+      note: null,
+      reason: move.reason ?? null,
+      review_date: null,
+    })
     previous = step
     step = move.to
     entered = move.at
   }
+  // In the order they happened: the table's identity orders a case's transitions.
+  if (transitions.length > 0) await trx.insertInto('case_transitions').values(transitions).execute()
   const deadline = definition.steps[step]?.terminal ? undefined : definition.steps[step]?.deadline
   if (spec.overdueSteps?.includes(step) && deadline) {
     await insertOverdue(trx, deadline, created.id, step, entered, responsibleFor(step))
@@ -156,23 +164,27 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
     })
     .where('id', '=', created.id)
     .execute()
-  for (const record of spec.records ?? []) {
-    const figures = figuresOf(record.kind, record.data)
+  if (spec.records && spec.records.length > 0) {
     await trx
       .insertInto('case_records')
-      .values({
-        case_id: created.id,
-        kind: record.kind,
-        assessment: record.assessment ?? null,
-        category: record.category,
-        side: record.side,
-        data: json(record.data),
-        figures: figures ? json(figures) : null,
-        recorded_at: record.at,
-        recorded_by_principal_id: record.side === 'sending' ? sendingPrincipal : receivingPrincipal,
-        recorded_by_organisation_id:
-          record.side === 'sending' ? spec.sendingOrganisationId : spec.receivingOrganisationId,
-      })
+      .values(
+        spec.records.map((record) => {
+          const figures = figuresOf(record.kind, record.data)
+          return {
+            case_id: created.id,
+            kind: record.kind,
+            assessment: record.assessment ?? null,
+            category: record.category,
+            side: record.side,
+            data: json(record.data),
+            figures: figures ? json(figures) : null,
+            recorded_at: record.at,
+            recorded_by_principal_id: record.side === 'sending' ? sendingPrincipal : receivingPrincipal,
+            recorded_by_organisation_id:
+              record.side === 'sending' ? spec.sendingOrganisationId : spec.receivingOrganisationId,
+          }
+        }),
+      )
       .execute()
   }
   if (consentId && spec.consentWithdrawnAt) {
