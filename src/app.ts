@@ -24,6 +24,7 @@ import { registerDocs } from './http/docs.js'
 import { registerMetrics } from './http/metrics.js'
 import { clientErrorProblem, frameworkErrorProblem, ProblemError, registerProblemHandlers } from './http/problem.js'
 import { registerProblemPages } from './http/problem-pages.js'
+import { indicatorHandlers } from './indicators/handlers.js'
 import type { Consumer, Job } from './jobs/queue.js'
 import { loggerOptions } from './logger.js'
 import { organisationHandlers } from './organisations/handlers.js'
@@ -32,6 +33,7 @@ import { proceedingHandlers } from './proceedings/handlers.js'
 import { safetyOverrideHandlers } from './safety/handlers.js'
 import { loadSops, type SopRegistry } from './sops/registry.js'
 import { subjectAccessHandlers } from './subject-access/handlers.js'
+import { trainingHandlers } from './trainings/handlers.js'
 import { transferHandlers } from './transfers/handlers.js'
 import { deliveryConsumer } from './webhooks/delivery.js'
 import { webhookHandlers } from './webhooks/handlers.js'
@@ -122,6 +124,8 @@ export async function buildApp({
     ...subjectAccessHandlers({ db: database.db, sops, clock }),
     ...auditHandlers({ db: database.db, clock, signer }),
     ...erasureHandlers({ db: database.db, clock, shreddedKeysFile: config.erasedKeysFile }),
+    ...indicatorHandlers({ db: database.db, clock, rules: { threshold: config.statisticsThreshold } }),
+    ...trainingHandlers({ db: database.db, clock }),
   })
   app.addHook('onClose', () => database.close())
   return app

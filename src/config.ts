@@ -61,6 +61,8 @@ export interface Config {
    * durations, from the case's final step), and for any other procedure.
    */
   readonly retention: { readonly bySop: Readonly<Record<string, string>>; readonly otherwise: string }
+  /** Statistical disclosure control of the indicators: counts of cases from 1 to this − 1 are suppressed. */
+  readonly statisticsThreshold: number
   readonly webhooks: {
     /** Development only: let webhooks go to http URLs and to loopback, link-local and private addresses. */
     readonly allowPrivateTargets: boolean
@@ -119,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       bySop: Object.freeze({ ...DEFAULT_RETENTION, ...durations(env, 'RETENTION_PERIODS') }),
       otherwise: duration(env, 'RETENTION_DEFAULT', 'P5Y'),
     }),
+    statisticsThreshold: integer(env, 'STATISTICS_THRESHOLD', 5, 2, 100),
     webhooks: Object.freeze({
       allowPrivateTargets: oneOf(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS', 'false', ['true', 'false']) === 'true',
       timeoutSeconds: integer(env, 'WEBHOOK_TIMEOUT_SECONDS', 10, 1, 60),

@@ -6,6 +6,7 @@ import { resolveAuditSigningKey } from './audit/signing-key.js'
 import { systemClock } from './clock.js'
 import { ConfigError, loadConfig } from './config.js'
 import { openMigratedDatabase } from './db/open.js'
+import { seedDemoHistory } from './demo/history.js'
 import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
 import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
@@ -27,10 +28,13 @@ if (applied.length > 0) logger.info({ applied }, 'migrations applied')
 const atRest = await prepareDataAtRest(config, database)
 if (atRest.erasedAgain + atRest.sealedCases + atRest.sealedSecrets > 0) logger.info(atRest, 'data at rest prepared')
 
-const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
-if (seedDemo && (await seedDemoIfEmpty(database.db))) logger.info('demo data seeded into the empty database')
-
 const sops = loadSops()
+const seedDemo = config.demoData === 'always' || (config.demoData === 'auto' && database.kind === 'pglite')
+if (seedDemo && (await seedDemoIfEmpty(database.db))) {
+  const cases = await seedDemoHistory(database.db, sops, systemClock.now())
+  logger.info({ cases }, 'demo data seeded into the empty database, with two years of fictitious history')
+}
+
 const app = await buildApp({ config, database, migrations, sops, clock: systemClock, logger })
 const jobs =
   config.jobs === 'in-process'

@@ -628,6 +628,41 @@ const TABLE: Record<string, Row> = {
     anonymous: 401,
     revoked: 401,
   },
+
+  // Indicators: aggregates under disclosure control, for whoever coordinates or oversees (a
+  // supervisor, the DPO, an auditor) in any organisation, and the hub's admin, who reports to donors.
+  getIndicators: { ...ANY_ORGANISATION([403, 200, 200, 200, 403]), hub: [403, 200, 200, 200, 200] },
+
+  // Trainings: the target is one IOM Poland organised, with IOM Ukraine's staff taking part and the
+  // Kyiv shelter as NGO partner. The organisations it names read it, any auditor reads every
+  // training, the hub's admin too; to anyone else it does not exist. Only the organiser's
+  // supervisor changes it; any supervisor registers its own organisation's.
+  listTrainings: { ...ANY_ORGANISATION([200, 200, 200, 200, 403]), hub: [200, 200, 200, 200, 200] }, // only those it may read (checked below)
+  createTraining: ANY_ORGANISATION([403, 201, 403, 403, 403]),
+  getTraining: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [200, 200, 200, 200, 403], // its staff took part
+    counterpartAcknowledged: [200, 200, 200, 200, 403],
+    counterpartAccepted: [200, 200, 200, 200, 403],
+    invited: [200, 200, 200, 200, 403], // the NGO partner
+    unrelated: [404, 404, 404, 200, 403],
+    unrelatedSender: [404, 404, 404, 200, 403],
+    hub: [404, 404, 404, 200, 200],
+    anonymous: 401,
+    revoked: 401,
+  },
+  updateTraining: {
+    own: [403, 200, 403, 403, 403],
+    counterpart: ALL_403, // reads it, but did not organise it
+    counterpartAcknowledged: ALL_403,
+    counterpartAccepted: ALL_403,
+    invited: ALL_403,
+    unrelated: [403, 404, 403, 403, 403],
+    unrelatedSender: [403, 404, 403, 403, 403],
+    hub: [403, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
 }
 
 // ─── The contract's operations ───────────────────────────────────────────────────────────────
@@ -820,6 +855,34 @@ class Fixtures {
       { method: 'GET', url: `/v1/cases/${caseId}/proceedings/${proceedingId}`, key: sender },
       200,
       'read proceeding',
+    )
+    return String(read.headers.etag)
+  }
+
+  /** A training IOM Poland organised, with IOM Ukraine's staff and the Kyiv shelter as NGO partner. */
+  async training(): Promise<string> {
+    const created = await this.call(
+      {
+        method: 'POST',
+        url: '/v1/trainings',
+        key: supervisor,
+        payload: {
+          ...NEW_TRAINING,
+          participant_organisation_ids: [ORG.iomUkraine],
+          ngo_partner_ids: [ORG.kyivShelter],
+        },
+      },
+      201,
+      'register a training',
+    )
+    return created.json().id
+  }
+
+  async trainingEtag(trainingId: string): Promise<string> {
+    const read = await this.call(
+      { method: 'GET', url: `/v1/trainings/${trainingId}`, key: supervisor },
+      200,
+      'read training',
     )
     return String(read.headers.etag)
   }
@@ -1128,6 +1191,14 @@ const SAFETY_OVERRIDE = {
   expires_in_days: 30,
 }
 
+const NEW_TRAINING = {
+  kind: 'training',
+  held_on: '2026-03-12',
+  place: 'Warsaw',
+  country: 'PL',
+  topic: 'Referral for voluntary return',
+  participants: [{ institution_type: 'border_guard', count: 20 }],
+}
 const NEW_PROCEEDING = {
   kind: 'criminal',
   country: 'PL',
@@ -1467,6 +1538,26 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     updateProceeding: proceedingChange('updateProceeding', { stage: 'appeal' }),
     addHearing: proceedingChange('addHearing', NEW_HEARING),
     recordHearingOutcome: proceedingChange('recordHearingOutcome', { outcome: 'held' }, true),
+    getIndicators: { mutates: false, build: async () => ({ query: 'period=quarter' }) },
+    listTrainings: {
+      mutates: false,
+      prepare: async () => ({ params: { trainingId: await fx.training() } }),
+      build: async () => ({ query: 'limit=200' }),
+    },
+    createTraining: { mutates: false, build: async () => ({ payload: NEW_TRAINING }) },
+    getTraining: {
+      mutates: false,
+      prepare: async () => ({ params: { trainingId: await fx.training() } }),
+      build: async () => ({}),
+    },
+    updateTraining: {
+      mutates: true, // the version moves on: the next cell gets a fresh training
+      prepare: async () => ({ params: { trainingId: await fx.training() } }),
+      build: async (target) => ({
+        headers: { 'if-match': await fx.trainingEtag(target.params.trainingId as string) },
+        payload: { place: 'Poznań' },
+      }),
+    },
   }
   return operations
 }
@@ -1550,11 +1641,24 @@ function forbiddenIn(operationId: string, cell: Cell, status: number, target: Ta
   if (status < 300 && !overrideParty && target.params.overrideId) forbidden.push(target.params.overrideId)
   // No consent covers proceedings: what a proceeding says stays with IOM Poland, in every answer.
   if (organisationId !== ORG.iomPoland || status >= 300) forbidden.push(PROCEEDINGS_NOTE)
+  if (operationId === 'listTrainings' && status < 300 && !readsTraining(cell)) {
+    forbidden.push(target.params.trainingId as string)
+  }
   return [...new Set(forbidden)]
+}
+
+/** The target training names IOM Poland, IOM Ukraine and the Kyiv shelter; auditors and the hub's admin read every training. */
+function readsTraining(cell: Cell): boolean {
+  return (
+    ['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted', 'invited'].includes(cell.relation) ||
+    cell.role === 'auditor' ||
+    (cell.relation === 'hub' && cell.role === 'admin')
+  )
 }
 
 /** What a successful answer must contain, for the lists whose content depends on the relation. */
 function requiredIn(operationId: string, cell: Cell, target: Target): string[] {
+  if (operationId === 'listTrainings' && readsTraining(cell)) return [target.params.trainingId as string]
   if (operationId === 'listWebhookEndpoints' && cell.relation === 'own') return [target.params.endpointId as string]
   if (operationId === 'listWebhookDeliveries' && cell.relation === 'own') return [target.params.deliveryId as string]
   const overrideParty = ['own', 'counterpart', 'counterpartAcknowledged', 'counterpartAccepted'].includes(cell.relation)

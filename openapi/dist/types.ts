@@ -1445,6 +1445,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/indicators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The indicators, with statistical disclosure control
+         * @description Every indicator as a table: counts of cases by corridor (sending × receiving country) and
+         *     period, with row and column totals; durations and shares by corridor or step; training
+         *     figures by organiser. Computed on request over the cases whose active consent covers the
+         *     `statistics` purpose. A count of 1 to 4 cases is suppressed, and so is every further cell
+         *     needed so that no suppressed cell follows from the published totals; a duration or share
+         *     resting on fewer than 5 cases is suppressed too. `format=csv` answers the same tables as
+         *     CSV (one line per cell, suppressed cells as `<5`). For a `supervisor`, `dpo` or `auditor`
+         *     of any organisation, and for the hub's `admin`.
+         */
+        get: operations["getIndicators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/trainings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The trainings your organisation may read
+         * @description Newest first. A training is read by the staff of the organisation that organised it, of the
+         *     organisations whose staff took part, of its NGO partners and of the centres it improved, by
+         *     any `auditor`, and by the hub's `admin`.
+         */
+        get: operations["listTrainings"];
+        put?: never;
+        /**
+         * Register a training, a training of trainers or a centre improvement
+         * @description Organised by your organisation. By a `supervisor`. Every organisation named (participants,
+         *     NGO partners, centres) must be in the directory.
+         */
+        post: operations["createTraining"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/trainings/{trainingId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trainingId: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * One training
+         * @description For those who may read it (see `listTrainings`); a 404 for anyone else.
+         */
+        get: operations["getTraining"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Correct a training
+         * @description Each field given replaces the one stored. Needs `If-Match` with the training's ETag. By a
+         *     `supervisor` of the organiser.
+         */
+        patch: operations["updateTraining"];
+        trace?: never;
+    };
 }
 export interface webhooks {
     event: {
@@ -1571,6 +1652,8 @@ export interface components {
          *     | [`not-lead`](/problems/not-lead) | 403 | Not the lead organisation |
          *     | [`not-controller`](/problems/not-controller) | 403 | Not the controller of the case |
          *     | [`case-erased`](/problems/case-erased) | 410 | Case erased |
+         *     | [`not-organiser`](/problems/not-organiser) | 403 | Not the organiser of the training |
+         *     | [`unknown-organisation`](/problems/unknown-organisation) | 422 | Unknown organisation |
          *     | [`not-a-side`](/problems/not-a-side) | 403 | Not a side of the case |
          *     | [`not-recipient`](/problems/not-recipient) | 403 | Not the recipient |
          *     | [`not-consent-holder`](/problems/not-consent-holder) | 403 | Not the consent holder |
@@ -1598,7 +1681,7 @@ export interface components {
          *     | [`outcome-recorded`](/problems/outcome-recorded) | 409 | Outcome already recorded |
          * @enum {string}
          */
-        ProblemType: "urn:trm:problem:bad-request" | "urn:trm:problem:validation" | "urn:trm:problem:bad-url" | "urn:trm:problem:unauthenticated" | "urn:trm:problem:forbidden" | "urn:trm:problem:not-found" | "urn:trm:problem:method-not-allowed" | "urn:trm:problem:not-acceptable" | "urn:trm:problem:request-timeout" | "urn:trm:problem:payload-too-large" | "urn:trm:problem:uri-too-long" | "urn:trm:problem:unsupported-media-type" | "urn:trm:problem:rate-limited" | "urn:trm:problem:headers-too-large" | "urn:trm:problem:internal" | "urn:trm:problem:database-unavailable" | "urn:trm:problem:not-ready" | "urn:trm:problem:stale-version" | "urn:trm:problem:if-match-required" | "urn:trm:problem:idempotency-key-reused" | "urn:trm:problem:action-not-open" | "urn:trm:problem:preconditions-unmet" | "urn:trm:problem:packet-operation" | "urn:trm:problem:input-required" | "urn:trm:problem:no-receiving-partner" | "urn:trm:problem:unknown-action" | "urn:trm:problem:unknown-procedure" | "urn:trm:problem:same-procedure" | "urn:trm:problem:case-finished" | "urn:trm:problem:procedure-does-not-apply" | "urn:trm:problem:step-not-in-procedure" | "urn:trm:problem:invalid-record" | "urn:trm:problem:cannot-send" | "urn:trm:problem:cannot-invite" | "urn:trm:problem:not-lead" | "urn:trm:problem:not-controller" | "urn:trm:problem:case-erased" | "urn:trm:problem:not-a-side" | "urn:trm:problem:not-recipient" | "urn:trm:problem:not-consent-holder" | "urn:trm:problem:second-supervisor-required" | "urn:trm:problem:unknown-partner" | "urn:trm:problem:already-party" | "urn:trm:problem:recipient-cannot-receive" | "urn:trm:problem:purpose-not-served" | "urn:trm:problem:not-the-receiving-partner" | "urn:trm:problem:nothing-consented" | "urn:trm:problem:invalid-state" | "urn:trm:problem:guardian-required" | "urn:trm:problem:invalid-consent" | "urn:trm:problem:unknown-recipient" | "urn:trm:problem:transfer-basis-required" | "urn:trm:problem:transfer-basis-invalid" | "urn:trm:problem:invalid-transfer-agreement" | "urn:trm:problem:invalid-time-zone" | "urn:trm:problem:time-zone-required" | "urn:trm:problem:expired" | "urn:trm:problem:unsafe-target" | "urn:trm:problem:endpoint-disabled" | "urn:trm:problem:delivery-in-progress" | "urn:trm:problem:invalid-hearing" | "urn:trm:problem:outcome-recorded";
+        ProblemType: "urn:trm:problem:bad-request" | "urn:trm:problem:validation" | "urn:trm:problem:bad-url" | "urn:trm:problem:unauthenticated" | "urn:trm:problem:forbidden" | "urn:trm:problem:not-found" | "urn:trm:problem:method-not-allowed" | "urn:trm:problem:not-acceptable" | "urn:trm:problem:request-timeout" | "urn:trm:problem:payload-too-large" | "urn:trm:problem:uri-too-long" | "urn:trm:problem:unsupported-media-type" | "urn:trm:problem:rate-limited" | "urn:trm:problem:headers-too-large" | "urn:trm:problem:internal" | "urn:trm:problem:database-unavailable" | "urn:trm:problem:not-ready" | "urn:trm:problem:stale-version" | "urn:trm:problem:if-match-required" | "urn:trm:problem:idempotency-key-reused" | "urn:trm:problem:action-not-open" | "urn:trm:problem:preconditions-unmet" | "urn:trm:problem:packet-operation" | "urn:trm:problem:input-required" | "urn:trm:problem:no-receiving-partner" | "urn:trm:problem:unknown-action" | "urn:trm:problem:unknown-procedure" | "urn:trm:problem:same-procedure" | "urn:trm:problem:case-finished" | "urn:trm:problem:procedure-does-not-apply" | "urn:trm:problem:step-not-in-procedure" | "urn:trm:problem:invalid-record" | "urn:trm:problem:cannot-send" | "urn:trm:problem:cannot-invite" | "urn:trm:problem:not-lead" | "urn:trm:problem:not-controller" | "urn:trm:problem:case-erased" | "urn:trm:problem:not-organiser" | "urn:trm:problem:unknown-organisation" | "urn:trm:problem:not-a-side" | "urn:trm:problem:not-recipient" | "urn:trm:problem:not-consent-holder" | "urn:trm:problem:second-supervisor-required" | "urn:trm:problem:unknown-partner" | "urn:trm:problem:already-party" | "urn:trm:problem:recipient-cannot-receive" | "urn:trm:problem:purpose-not-served" | "urn:trm:problem:not-the-receiving-partner" | "urn:trm:problem:nothing-consented" | "urn:trm:problem:invalid-state" | "urn:trm:problem:guardian-required" | "urn:trm:problem:invalid-consent" | "urn:trm:problem:unknown-recipient" | "urn:trm:problem:transfer-basis-required" | "urn:trm:problem:transfer-basis-invalid" | "urn:trm:problem:invalid-transfer-agreement" | "urn:trm:problem:invalid-time-zone" | "urn:trm:problem:time-zone-required" | "urn:trm:problem:expired" | "urn:trm:problem:unsafe-target" | "urn:trm:problem:endpoint-disabled" | "urn:trm:problem:delivery-in-progress" | "urn:trm:problem:invalid-hearing" | "urn:trm:problem:outcome-recorded";
         /** @description An RFC 9457 problem document. */
         Problem: {
             type: components["schemas"]["ProblemType"];
@@ -3286,6 +3369,111 @@ export interface components {
             recipients: components["schemas"]["SubjectAccessRecipient"][];
             reads: components["schemas"]["SubjectAccessAccess"][];
             changes: components["schemas"]["SubjectAccessAccess"][];
+        };
+        /** @enum {string} */
+        IndicatorName: "beneficiaries_served" | "minors_supported" | "centres_improved" | "staff_trained" | "initiatives_with_ngos" | "time_to_acknowledge_median" | "time_to_acknowledge_p90" | "steps_within_deadline" | "time_per_step_median" | "reintegrations_scored" | "sustainable_reintegrations" | "retrafficked";
+        /** @description One figure; `null` with `suppressed` when it may not be published, `null` alone when there is nothing to measure. */
+        IndicatorCell: {
+            value: number | null;
+            suppressed: boolean;
+        };
+        IndicatorRow: {
+            /** @description A corridor (`PL-UA`), a step, an organisation's name, or `total`. */
+            label: string;
+            cells: components["schemas"]["IndicatorCell"][];
+            total: components["schemas"]["IndicatorCell"] | null;
+        };
+        IndicatorTable: {
+            name: components["schemas"]["IndicatorName"];
+            title: string;
+            /** @enum {string} */
+            unit: "cases" | "people" | "initiatives" | "centres" | "hours" | "share";
+            /** @enum {string} */
+            rows_are: "corridor" | "step" | "organisation";
+            /** @enum {string} */
+            columns_are: "period" | "corridor";
+            columns: string[];
+            rows: components["schemas"]["IndicatorRow"][];
+            /** @description The column totals and the grand total, for a table of counts. */
+            totals: components["schemas"]["IndicatorRow"] | null;
+            /** @description Whether statistical disclosure control applies: it does to every figure about cases, not to trainings. */
+            protected: boolean;
+        };
+        IndicatorReport: {
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
+            /** @enum {string} */
+            period: "year" | "quarter" | "month";
+            corridor: string | null;
+            /** Format: uuid */
+            organisation: string | null;
+            /** @description Counts from 1 to threshold − 1 are suppressed. */
+            threshold: number;
+            /** @enum {string} */
+            consent_purpose: "statistics";
+            tables: components["schemas"]["IndicatorTable"][];
+        };
+        /**
+         * @description `training`, `training_of_trainers`, or `centre_improvement` (a reception or assistance centre equipped, refurbished or given new capacity).
+         * @enum {string}
+         */
+        TrainingKind: "training" | "training_of_trainers" | "centre_improvement";
+        /** @enum {string} */
+        InstitutionType: "border_guard" | "police" | "prosecution" | "judiciary" | "labour_inspection" | "migration_office" | "social_services" | "child_protection" | "health" | "education" | "consular" | "ngo" | "iom" | "other";
+        TrainingParticipants: {
+            institution_type: components["schemas"]["InstitutionType"];
+            count: number;
+        };
+        NewTraining: {
+            kind: components["schemas"]["TrainingKind"];
+            /** Format: date */
+            held_on: string;
+            place: components["schemas"]["ShortText"];
+            country: components["schemas"]["CountryCode"];
+            topic: components["schemas"]["ShortText"];
+            participants?: components["schemas"]["TrainingParticipants"][];
+            participant_organisation_ids?: string[];
+            ngo_partner_ids?: string[];
+            improved_centre_ids?: string[];
+        };
+        TrainingUpdate: {
+            /** Format: date */
+            held_on?: string;
+            place?: components["schemas"]["ShortText"];
+            country?: components["schemas"]["CountryCode"];
+            topic?: components["schemas"]["ShortText"];
+            participants?: components["schemas"]["TrainingParticipants"][];
+            participant_organisation_ids?: string[];
+            ngo_partner_ids?: string[];
+            improved_centre_ids?: string[];
+        };
+        Training: {
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["TrainingKind"];
+            /** Format: date */
+            held_on: string;
+            place: string;
+            country: string;
+            topic: string;
+            /** Format: uuid */
+            organiser_organisation_id: string;
+            participants: components["schemas"]["TrainingParticipants"][];
+            participants_total: number;
+            participant_organisation_ids: string[];
+            ngo_partner_ids: string[];
+            improved_centre_ids: string[];
+            version: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        TrainingPage: {
+            items: components["schemas"]["Training"][];
+            next_cursor: string | null;
         };
     };
     responses: {
@@ -7402,6 +7590,243 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getIndicators: {
+        parameters: {
+            query?: {
+                /** @description The first day counted (default 1 January of the year before `to`). */
+                from?: string;
+                /** @description The last day counted (default today, UTC). */
+                to?: string;
+                /** @description The width of each column of the tables by period. */
+                period?: "year" | "quarter" | "month";
+                /** @description Only cases from one sending country to one receiving country, as `PL-UA`. */
+                corridor?: string;
+                /** @description Only cases this organisation is a party to, and trainings that name it. */
+                organisation?: string;
+                /** @description JSON (the default) or CSV. */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The indicators. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IndicatorReport"];
+                    /**
+                     * @example indicator,row,column,value
+                     *     beneficiaries_served,PL-UA,2025,12
+                     *     beneficiaries_served,PL-UA,2026,<5
+                     */
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTrainings: {
+        parameters: {
+            query?: {
+                /** @description How many items a page holds at most. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of trainings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createTraining: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "kind": "training",
+                 *       "held_on": "2026-03-12",
+                 *       "place": "Warsaw",
+                 *       "country": "PL",
+                 *       "topic": "Identifying victims of trafficking at the border and referring them for voluntary return",
+                 *       "participants": [
+                 *         {
+                 *           "institution_type": "border_guard",
+                 *           "count": 42
+                 *         },
+                 *         {
+                 *           "institution_type": "ngo",
+                 *           "count": 6
+                 *         }
+                 *       ],
+                 *       "ngo_partner_ids": [
+                 *         "00000000-0000-4000-8000-000000000103"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewTraining"];
+            };
+        };
+        responses: {
+            /** @description The training. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Training"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getTraining: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trainingId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The training. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Training"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateTraining: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `ETag` you last read (the `ETag` header of a GET, or the `etag` field of the resource
+                 *     in a list), quotes included: `If-Match: "3"`. A stale or malformed one is a 412
+                 *     (`stale-version`, with `current_etag` when stale); none is a 428.
+                 * @example "3"
+                 */
+                "If-Match": components["parameters"]["IfMatch"];
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                trainingId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "participants": [
+                 *         {
+                 *           "institution_type": "border_guard",
+                 *           "count": 44
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["TrainingUpdate"];
+            };
+        };
+        responses: {
+            /** @description The training as it is now. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Training"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

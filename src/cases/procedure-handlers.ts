@@ -16,7 +16,7 @@ import type { AssessmentKind, SopDefinition } from '../sops/definition.js'
 import { mermaidDiagram } from '../sops/diagram.js'
 import { procedureSvg } from '../sops/diagram-svg.js'
 import { evaluate, laterActions, type Unmet } from '../sops/engine.js'
-import { type AnyRecordKind, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
+import { type AnyRecordKind, figuresOf, recordDataErrors, recordKindOf, recordKinds } from '../sops/records.js'
 import { type SopRegistry, specificity } from '../sops/registry.js'
 import { caseOfParty } from './access.js'
 import { runCaseChange } from './case-change.js'
@@ -375,6 +375,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
       }
       const kind = recordKindOf(body.kind as AnyRecordKind, (body.assessment ?? null) as AssessmentKind | null)
       const errors = recordDataErrors(kind, body.data)
+      const figures = figuresOf(body.kind, body.data as Record<string, unknown>)
       if (errors.length > 0) {
         throw new ProblemError(422, `The data does not match what ${kind.title.toLowerCase()} holds.`, {
           code: 'invalid-record',
@@ -410,6 +411,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
               category: kind.category,
               side,
               data: json(sealRecordData(found, recordId, body.data)),
+              figures: figures ? json(figures) : null,
               recorded_by_principal_id: caller.principal.id,
               recorded_by_organisation_id: caller.organisation.id,
             })

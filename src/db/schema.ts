@@ -218,6 +218,16 @@ export interface CaseRecordTable {
   recorded_at: Timestamp
   recorded_by_principal_id: string
   recorded_by_organisation_id: string
+  /** What the record contributes to statistics, in clear (see `figuresOf`); null for most kinds. */
+  figures: ColumnType<RecordFigures | null, string | null | undefined, string | null>
+}
+
+/** The non-identifying figures of a record that the indicators count. */
+export interface RecordFigures {
+  economic?: number
+  social?: number
+  psychosocial?: number
+  reason?: string
 }
 
 export interface CaseTransitionTable {
@@ -384,6 +394,27 @@ export interface WithdrawalNoticeTable {
   acknowledgement_note: string | null
 }
 
+export interface TrainingTable {
+  id: Generated<string>
+  seq: Sequence
+  kind: Schemas['TrainingKind']
+  /** A date as `YYYY-MM-DD`; read it with `::text`, as drivers turn a date into a local midnight. */
+  held_on: string
+  place: string
+  country: string
+  topic: string
+  organiser_organisation_id: string
+  participants: Json<Schemas['TrainingParticipants'][]>
+  participants_total: number
+  participant_organisation_ids: string[]
+  ngo_partner_ids: string[]
+  improved_centre_ids: string[]
+  version: Generated<number>
+  created_at: GivenTimestamp
+  updated_at: GivenTimestamp
+  created_by_principal_id: string
+}
+
 export interface DB {
   organisations: OrganisationTable
   principals: PrincipalTable
@@ -411,6 +442,7 @@ export interface DB {
   case_obligations: CaseObligationTable
   proceedings: ProceedingTable
   proceeding_hearings: ProceedingHearingTable
+  trainings: TrainingTable
 }
 
 export type Organisation = Selectable<OrganisationTable>
@@ -444,3 +476,4 @@ export type WithdrawalNotice = Selectable<WithdrawalNoticeTable>
 export type CaseObligation = Selectable<CaseObligationTable>
 export type Proceeding = Selectable<ProceedingTable>
 export type ProceedingHearing = Selectable<ProceedingHearingTable>
+export type Training = Selectable<TrainingTable>

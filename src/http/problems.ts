@@ -251,6 +251,18 @@ export const problemCatalogue = {
       'The case was erased (crypto-shredding): its data key was destroyed, so its data no longer exists. Only its tombstone remains (`erased_at`).',
     todo: 'Delete your own copies of the case’s data and acknowledge the erasure notice (GET /v1/withdrawal-notices).',
   },
+  'not-organiser': {
+    status: 403,
+    title: 'Not the organiser of the training',
+    happened: 'Only a supervisor of the organisation that organised a training changes it.',
+    todo: 'Ask a supervisor of the organiser (`organiser_organisation_id` of the training).',
+  },
+  'unknown-organisation': {
+    status: 422,
+    title: 'Unknown organisation',
+    happened: 'The request names an organisation that is not in the directory; `errors` lists each.',
+    todo: 'Use the ids of GET /v1/organisations, or ask the hub to register the organisation first.',
+  },
   'not-a-side': {
     status: 403,
     title: 'Not a side of the case',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
-import type { DataCategory } from '../db/schema.js'
+import type { DataCategory, RecordFigures } from '../db/schema.js'
 import type { AssessmentKind, RecordKind } from './definition.js'
 
 /** A kind of case record: what it holds (its JSON Schema) and the category of personal data it is. */
@@ -42,4 +42,19 @@ export function recordDataErrors(definition: RecordKindDefinition, data: unknown
     validators.set(definition, validate)
   }
   return validate(data) ? [] : (validate.errors ?? [])
+}
+
+/**
+ * The non-identifying figures a record contributes to statistics, kept in clear beside its data:
+ * the three dimensions of a sustainability score and the coded reason of a closure report.
+ */
+export function figuresOf(kind: string, data: Record<string, unknown>): RecordFigures | null {
+  if (kind === 'sustainability_score') {
+    const { economic, social, psychosocial } = data
+    if (typeof economic === 'number' && typeof social === 'number' && typeof psychosocial === 'number') {
+      return { economic, social, psychosocial }
+    }
+  }
+  if (kind === 'closure_report' && typeof data.reason === 'string') return { reason: data.reason }
+  return null
 }
