@@ -9,6 +9,7 @@ import type { SopDefinition } from '../src/sops/definition.js'
 import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { record, transition } from './fixtures/referral.js'
+import { eventually } from './fixtures/webhook-receiver.js'
 
 // National variants through HTTP: which procedure a case opens on, by its corridor and age, what
 // GET /v1/sops shows of them, and moving a case to another version of its procedure.
@@ -203,9 +204,16 @@ t.test('a supervisor of the lead moves a case to another version, checked and re
     reason: toGeneric.reason,
     note: 'child-return-pl-ua@1 → child-return@2',
   })
-  const events = await app.request({ method: 'GET', url: '/v1/events?limit=100', key: PL_CW })
+  // On PostgreSQL an event shows once every older transaction of the cluster has ended.
+  const migrated = await eventually(
+    async () =>
+      (await app.request({ method: 'GET', url: '/v1/events?limit=100', key: PL_CW }))
+        .json()
+        .items.filter((event: Schemas['Event']) => event.type === 'case.procedure_migrated'),
+    (found: Schemas['Event'][]) => found.length > 0,
+  )
   t.match(
-    events.json().items.filter((event: Schemas['Event']) => event.type === 'case.procedure_migrated'),
+    migrated,
     [
       {
         case_id: caseId,

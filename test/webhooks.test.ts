@@ -16,7 +16,11 @@ import {
   webhookTestConfig,
 } from './fixtures/webhook-receiver.js'
 
+// A receiver on loopback answers at once, unless a loaded machine starves the process that runs
+// both it and the delivery: a generous timeout keeps that from turning into a retry. No test here
+// waits for a timeout; the receiver that hangs is killed with its worker.
 const webhookConfig = webhookTestConfig({
+  timeoutSeconds: 30,
   disableAfterFailedDeliveries: 2,
   concurrency: 16,
   perEndpointInFlight: 4,
