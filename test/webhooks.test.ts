@@ -216,14 +216,18 @@ t.test('webhooks: signed, filtered, retried, disabled, redelivered, rotated', as
     const broken = await register(app, sender, { url: `${receiver.url}/broken`, event_types: ['case.opened'] })
     await openCase(app)
     await openCase(app)
-    const endpoint = await eventually(
-      async () =>
-        (await app.request({ method: 'GET', url: `/v1/webhook-endpoints/${broken.endpoint.id}`, key: sender })).json(),
-      (body) => body.enabled === false,
+    // Wait for the deliveries' attempts, which keep coming until both deliveries have failed; the
+    // statement that records the last failure also disables the endpoint.
+    const finished = await eventually(
+      () => deliveries(app, broken.endpoint.id),
+      (items) => items.length === 2 && items.every((delivery) => delivery.status === 'failed'),
     )
+    const endpoint = (
+      await app.request({ method: 'GET', url: `/v1/webhook-endpoints/${broken.endpoint.id}`, key: sender })
+    ).json()
     t.match(endpoint, { enabled: false, disabled_reason: 'persistent_failure' }, 'disabled after two failed deliveries')
     t.same(
-      (await deliveries(app, broken.endpoint.id)).map((delivery) => [delivery.status, delivery.attempts.length]),
+      finished.map((delivery) => [delivery.status, delivery.attempts.length]),
       [
         ['failed', 3],
         ['failed', 3],
