@@ -8,6 +8,7 @@ import type { Clock } from '../src/clock.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
 import { auditSealer } from './fixtures/audit-sealer.js'
+import { feedUntil } from './fixtures/feed.js'
 import { acceptReferral, openReferral, recipient, sender } from './fixtures/referral.js'
 
 const dpo = demoKeys.demoiompldpo as string
@@ -178,10 +179,8 @@ t.test('checkpoints: signed, published to every partner, verifiable with the pub
   const jwks = createLocalJWKSet(keys.json())
 
   const checkpointsOf = async (key: string) => {
-    const feed = await app.request({ method: 'GET', url: '/v1/events?limit=500', key })
-    return (feed.json().items as { type: string; case_id: string | null; data: Record<string, unknown> }[]).filter(
-      (event) => event.type === 'audit.checkpoint',
-    )
+    const isCheckpoint = (event: { type: string }) => event.type === 'audit.checkpoint'
+    return (await feedUntil(app.request, key, (events) => events.some(isCheckpoint))).filter(isCheckpoint)
   }
   const ofUkraine = await checkpointsOf(recipient)
   const ofMorocco = await checkpointsOf(moroccoCaseworker)

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import net, { type AddressInfo, type Socket } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import pg from 'pg'
 import t, { type Test } from 'tap'
@@ -12,6 +11,7 @@ import { openDatabase } from '../src/db/database.js'
 import { migrate, readMigrations } from '../src/db/migrate.js'
 import { seedDemoIfEmpty } from '../src/demo/seed.js'
 import { contractViolations, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
+import { eventually } from './fixtures/eventually.js'
 import { newCase, sender } from './fixtures/referral.js'
 
 const skip = testDatabaseUrl
@@ -51,16 +51,6 @@ async function sessionsOf(applicationName: string): Promise<number> {
     )
     return result.rows[0]?.count ?? 0
   })
-}
-
-/** Asks until `done` holds, for at most 60 seconds. */
-async function eventually<T>(ask: () => T | Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const until = Date.now() + 60_000
-  for (;;) {
-    const value = await ask()
-    if (done(value) || Date.now() > until) return value
-    await sleep(200)
-  }
 }
 
 /**

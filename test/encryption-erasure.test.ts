@@ -30,6 +30,7 @@ import {
   testMasterKey,
 } from './fixtures/app.js'
 import { auditSealer } from './fixtures/audit-sealer.js'
+import { feedUntil } from './fixtures/feed.js'
 import { acceptReferral, consentForUkraine, recipient, record, sender, transition } from './fixtures/referral.js'
 
 const dpo = demoKeys.demoiompldpo as string
@@ -296,14 +297,10 @@ t.test('erasing a case destroys its key, tells its recipients, keeps the tombsto
   t.same(more, [], 'IOM Ukraine, which received the packets, has one notice')
   t.match(notice, { cause: 'erased', consent_id: null, case_id: caseId, status: 'pending' })
   t.same(notice.categories, ['identity', 'health'], 'naming the categories it received')
-  const events = await app.request({ method: 'GET', url: '/v1/events?limit=500', key: recipient })
+  const isErasure = (e: { type: string; data: { notice_id?: string } }) =>
+    e.type === 'case.erased' && e.data.notice_id === notice.id
   t.ok(
-    events
-      .json()
-      .items.some(
-        (e: { type: string; data: { notice_id?: string } }) =>
-          e.type === 'case.erased' && e.data.notice_id === notice.id,
-      ),
+    (await feedUntil(app.request, recipient, (events) => events.some(isErasure))).some(isErasure),
     'and an event pointing to it',
   )
   const acknowledged = await app.request({

@@ -7,8 +7,9 @@ import { backgroundWork } from '../src/app.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { startTestApp } from './fixtures/app.js'
+import { eventually } from './fixtures/eventually.js'
 import { recipient, sender } from './fixtures/referral.js'
-import { eventually, webhookTestConfig } from './fixtures/webhook-receiver.js'
+import { webhookTestConfig } from './fixtures/webhook-receiver.js'
 
 const config = webhookTestConfig({
   disableAfterFailedDeliveries: 5,

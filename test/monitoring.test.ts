@@ -3,6 +3,7 @@ import type { components } from '../openapi/dist/types.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { deadlineRunner } from './fixtures/deadline-runner.js'
+import { feedUntil } from './fixtures/feed.js'
 import { recipient, record, sender, takeToArrival, transition } from './fixtures/referral.js'
 
 type ScheduledObligation = components['schemas']['ScheduledObligation']
@@ -88,9 +89,11 @@ t.test('arrival schedules a re-assessment and monitoring visits at 1, 3, 6 and 1
     [{ kind: 'monitoring_visit', obligation_id: firstVisit.id }],
     'and so does the sending partner',
   )
-  const feed = await app.request({ method: 'GET', url: '/v1/events?limit=500', key: ukraineSupervisor })
+  const escalationsRaised = (events: { type: string }[]) => events.filter((event) => event.type === 'escalation.raised')
   t.match(
-    feed.json().items.filter((event: { type: string }) => event.type === 'escalation.raised'),
+    escalationsRaised(
+      await feedUntil(app.request, ukraineSupervisor, (events) => escalationsRaised(events).length > 0),
+    ),
     [{ case_id: caseId, data: { escalation_kind: 'monitoring_visit', obligation_id: firstVisit.id } }],
     'announced by escalation.raised',
   )

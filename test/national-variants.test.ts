@@ -8,8 +8,8 @@ import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import type { SopDefinition } from '../src/sops/definition.js'
 import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { eventually } from './fixtures/eventually.js'
 import { record, transition } from './fixtures/referral.js'
-import { eventually } from './fixtures/webhook-receiver.js'
 
 // National variants through HTTP: which procedure a case opens on, by its corridor and age, what
 // GET /v1/sops shows of them, and moving a case to another version of its procedure.

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { startTestApp } from './fixtures/app.js'
+import { feedUntil } from './fixtures/feed.js'
 import { newCase, sender } from './fixtures/referral.js'
 
 t.test('the event feed pages with cursor, like every list; after still works, marked deprecated', async (t) => {
@@ -7,6 +8,7 @@ t.test('the event feed pages with cursor, like every list; after still works, ma
   for (let i = 0; i < 3; i++) {
     t.equal((await request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })).statusCode, 201)
   }
+  await feedUntil(request, sender, (events) => events.length === 3)
   const first = await request({ method: 'GET', url: '/v1/events?limit=2', key: sender })
   t.equal(first.json().items.length, 2)
   t.equal(first.json().has_more, true, 'three cases opened: three events, two on the first page')

@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { components } from '../openapi/dist/types.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp } from './fixtures/app.js'
 import { deadlineRunner } from './fixtures/deadline-runner.js'
+import { feedUntil } from './fixtures/feed.js'
 import { assessmentData, recordData } from './fixtures/referral.js'
 
 // The ways a return fails, walked over HTTP for an adult and for a child: a no-show at departure, a
@@ -154,26 +154,10 @@ async function escalationsOf(caseId: string, key: string): Promise<Escalation[]>
   return (response.json() as Schemas['EscalationPage']).items.filter((e) => e.case_id === caseId)
 }
 
-/**
- * The events of a case in an organisation's feed once `ready` holds, asking for at most 15 seconds:
- * on PostgreSQL an event shows only once every older transaction of the cluster has ended.
- */
+/** The events of a case in an organisation's feed, once `ready` holds of them. */
 async function feedOf(key: string, caseId: string, ready: (events: Event[]) => boolean = () => true) {
-  const until = Date.now() + 15_000
-  for (;;) {
-    const events: Event[] = []
-    let after: string | undefined
-    for (;;) {
-      const query = new URLSearchParams({ limit: '200', ...(after ? { after } : {}) })
-      const response = await request({ method: 'GET', url: `/v1/events?${query}`, key })
-      const page = response.json() as Schemas['EventPage']
-      events.push(...page.items.filter((event) => event.case_id === caseId))
-      after = page.next_cursor
-      if (!page.has_more) break
-    }
-    if (ready(events) || Date.now() > until) return events
-    await sleep(100)
-  }
+  const ofCase = (events: Event[]) => events.filter((event) => event.case_id === caseId)
+  return ofCase(await feedUntil(request, key, (events) => ready(ofCase(events))))
 }
 
 const ofType = (events: Event[], type: string) => events.filter((event) => event.type === type)

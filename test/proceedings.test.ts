@@ -3,6 +3,7 @@ import type { components } from '../openapi/dist/types.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { deadlineRunner } from './fixtures/deadline-runner.js'
+import { feedUntil } from './fixtures/feed.js'
 import { openReferral, recipient, sender, takeToArrival } from './fixtures/referral.js'
 
 type Proceeding = components['schemas']['Proceeding']
@@ -121,9 +122,10 @@ t.test('after return, a hearing is the receiving side’s deadline, and proceedi
     { proceeding_id: proceeding.id, hearing_id: hearing?.id },
     'IOM Poland sees which hearing it is',
   )
-  const feed = await request({ method: 'GET', url: '/v1/events?limit=500', key: recipient })
+  const hearingsScheduled = (events: { type: string }[]) =>
+    events.filter((event) => event.type === 'proceeding.hearing_scheduled')
   t.match(
-    feed.json().items.filter((event: { type: string }) => event.type === 'proceeding.hearing_scheduled'),
+    hearingsScheduled(await feedUntil(request, recipient, (events) => hearingsScheduled(events).length > 0)),
     [{ case_id: caseId, data: { hearing_id: hearing?.id, responsible_organisation_id: UKRAINE } }],
     'and IOM Ukraine hears of it through its event feed',
   )

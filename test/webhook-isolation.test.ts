@@ -3,8 +3,9 @@ import t, { type Test } from 'tap'
 import { backgroundWork } from '../src/app.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { startTestApp, type TestApp } from './fixtures/app.js'
+import { eventually } from './fixtures/eventually.js'
 import { newCase, sender } from './fixtures/referral.js'
-import { eventually, startReceiver, webhookTestConfig } from './fixtures/webhook-receiver.js'
+import { startReceiver, webhookTestConfig } from './fixtures/webhook-receiver.js'
 
 // Two deliveries at once per endpoint; three failed attempts in a row pause an endpoint for a
 // minute, far longer than the healthy endpoint needs for all its events even on a loaded machine.

@@ -7,14 +7,10 @@ import { backgroundWork } from '../src/app.js'
 import { startJobQueue } from '../src/jobs/queue.js'
 import { isPublicAddress, publicLookup } from '../src/webhooks/targets.js'
 import { demoKeys, startTestApp, type TestApp, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
+import { eventually } from './fixtures/eventually.js'
+import { feedUntil } from './fixtures/feed.js'
 import { newCase, openReferral, sender } from './fixtures/referral.js'
-import {
-  eventually,
-  type Received,
-  type Receiver,
-  startReceiver,
-  webhookTestConfig,
-} from './fixtures/webhook-receiver.js'
+import { type Received, type Receiver, startReceiver, webhookTestConfig } from './fixtures/webhook-receiver.js'
 
 // A receiver on loopback answers at once, unless a loaded machine starves the process that runs
 // both it and the delivery: a generous timeout keeps that from turning into a retry. No test here
@@ -111,7 +107,7 @@ t.test('webhooks: signed, filtered, retried, disabled, redelivered, rotated', as
     const bodies = got.map((delivery) => JSON.parse(delivery.body))
     // Deliveries to one endpoint run side by side, so they may arrive in any order: the feed orders them.
     t.same(bodies.map((event) => event.type).sort(), [...types].sort(), 'the endpoint receives every event, each once')
-    const feed = (await app.request({ method: 'GET', url: '/v1/events', key: sender })).json().items
+    const feed = await feedUntil(app.request, sender, (events) => events.length >= types.length)
     const byId = new Map(bodies.map((event) => [event.id, event]))
     t.same(
       feed.map((event: { id: string }) => byId.get(event.id)),

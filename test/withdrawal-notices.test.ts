@@ -2,6 +2,7 @@ import t from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
 import { deadlineRunner } from './fixtures/deadline-runner.js'
+import { feedUntil } from './fixtures/feed.js'
 import {
   acceptReferral,
   consentForUkraine,
@@ -15,9 +16,13 @@ import {
 
 const HOUR = 60 * 60 * 1000
 
-async function events(request: TestApp['request'], key: string) {
-  const response = await request({ method: 'GET', url: '/v1/events?limit=500', key })
-  return response.json().items as { type: string; data: Record<string, unknown> }[]
+/** The events of `type` in the feed of `key`, once it holds one. */
+async function eventsOf(request: TestApp['request'], key: string, type: string) {
+  const ofType = (events: { type: string }[]) => events.filter((event) => event.type === type)
+  return ofType(await feedUntil(request, key, (events) => ofType(events).length > 0)) as {
+    type: string
+    data: Record<string, unknown>
+  }[]
 }
 
 async function notices(request: TestApp['request'], key: string, status?: string) {
@@ -61,7 +66,7 @@ t.test(
     t.same(await notices(request, sender), [], 'the sender, which holds the data of record, gets none')
     t.same(await notices(request, demoKeys.demoiommacw1 as string), [], 'nor does an organisation with no part in it')
 
-    const ukraineEvents = (await events(request, recipient)).filter((event) => event.type === 'consent.withdrawn')
+    const ukraineEvents = await eventsOf(request, recipient, 'consent.withdrawn')
     t.same(
       ukraineEvents.map((event) => event.data),
       [
@@ -75,7 +80,7 @@ t.test(
       ],
       'IOM Ukraine learns of it through an event that names its notice and what to delete',
     )
-    const polandEvents = (await events(request, sender)).filter((event) => event.type === 'consent.withdrawn')
+    const polandEvents = await eventsOf(request, sender, 'consent.withdrawn')
     t.same(
       polandEvents.map((event) => Object.keys(event.data).sort()),
       [['case_reference', 'consent_id']],
@@ -124,7 +129,7 @@ t.test(
     t.same(again.json(), acknowledged.json(), 'acknowledging again changes nothing')
     t.same(await notices(request, recipient, 'pending'), [], 'nothing is pending any more')
     t.match(
-      (await events(request, sender)).filter((event) => event.type === 'consent.withdrawal_acknowledged'),
+      await eventsOf(request, sender, 'consent.withdrawal_acknowledged'),
       [
         {
           data: {
@@ -194,7 +199,7 @@ t.test('a withdrawal left unacknowledged past its deadline escalates to both sid
     'and so does the supervisor of the organisation that holds the data',
   )
   t.match(
-    (await events(request, recipient)).filter((event) => event.type === 'escalation.raised'),
+    await eventsOf(request, recipient, 'escalation.raised'),
     [{ data: { escalation_kind: 'withdrawal_acknowledgement', notice_id: notice?.id } }],
     'which also learns of it through its feed',
   )
@@ -257,7 +262,7 @@ t.test('a consent that expires gives notices like a withdrawal, and its categori
   })
   t.same(await notices(request, sender), [], 'the sender holds the data of record and gets no notice')
 
-  const ukraineEvents = (await events(request, recipient)).filter((event) => event.type === 'consent.expired')
+  const ukraineEvents = await eventsOf(request, recipient, 'consent.expired')
   t.same(
     ukraineEvents.map((event) => event.data),
     [
@@ -272,12 +277,12 @@ t.test('a consent that expires gives notices like a withdrawal, and its categori
     'IOM Ukraine learns of it through a consent.expired event that names its notice and what to delete',
   )
   t.same(
-    (await events(request, sender)).filter((event) => event.type === 'consent.expired').map((event) => event.data),
+    (await eventsOf(request, sender, 'consent.expired')).map((event) => event.data),
     [{ case_reference: opened.json().reference, consent_id: consentId }],
     'IOM Poland gets the event too, with no notice of its own',
   )
   t.same(
-    (await events(request, recipient)).filter((event) => event.type === 'consent.withdrawn'),
+    (await feedUntil(request, recipient, () => true)).filter((event) => event.type === 'consent.withdrawn'),
     [],
     'nobody withdrew anything',
   )
