@@ -237,21 +237,22 @@ t.test(
     })
     const received: number[] = []
     let cursor = start.cursor
-    // Once the writers are done, the consumer goes on until it has every event, or for 15 s: other
-    // clients of the cluster may hold the last events back for a moment (never lose them).
-    let writersDoneAt = Number.POSITIVE_INFINITY
+    // Once the writers are done, the consumer goes on until it has every event, or until a minute
+    // brought none: other clients of the cluster may hold the last events back a while (never lose them).
+    let quietSince = Number.POSITIVE_INFINITY
     const consumer = (async () => {
       while (writing || received.length < WRITERS * EACH) {
         const page = await readFeed(request, sender, cursor, 7)
         received.push(...page.items.map((event) => event.data.version as number))
         cursor = page.cursor
-        if (!writing && page.items.length === 0 && Date.now() - writersDoneAt > 15_000) break
+        if (page.items.length > 0 && !writing) quietSince = Date.now()
+        if (!writing && page.items.length === 0 && Date.now() - quietSince > 60_000) break
         await sleep(5)
       }
     })()
     await Promise.all(writers)
     writing = false
-    writersDoneAt = Date.now()
+    quietSince = Date.now()
     await consumer
 
     const inSequence = await sql<{ version: number }>`
