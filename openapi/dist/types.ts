@@ -1645,6 +1645,13 @@ export interface components {
          *     every problem response names. Switch on it; new types may be added within `/v1`, so keep a
          *     default branch.
          *
+         *     Which types an operation may answer with: those the document lists in
+         *     `x-common-problem-types` (any operation: a malformed request, a missing key or role, an
+         *     unknown resource, the rate limit, a fault of the service) and those its own
+         *     `x-problem-types` lists (its preconditions, its `If-Match` and `Idempotency-Key`, its
+         *     rules). `openapi/dist/problem-types.ts` has both as TypeScript, so that a client typed
+         *     from this contract can switch on `OperationProblemType<'sendPacket'>`.
+         *
          *     | type | status | title |
          *     | --- | --- | --- |
          *     | [`bad-request`](/problems/bad-request) | 400 | Invalid request |
@@ -6818,6 +6825,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -7328,6 +7336,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -7416,6 +7425,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
