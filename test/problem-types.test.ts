@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
 import { commonProblemTypes, operationProblemTypes } from '../openapi/dist/problem-types.js'
 import { contract } from '../src/http/contract.js'
@@ -48,6 +50,51 @@ t.test(
     }
   },
 )
+
+/**
+ * The problem types each operation's handler raises itself (`code: '…'` between `async
+ * operationId(` and the next handler of its file); what helpers raise is left to the check of
+ * every response that `request()` makes.
+ */
+function raisedByHandlers(): { operationId: string; name: string; file: string }[] {
+  const ids = new Set(operations.map((operation) => operation.operationId))
+  const files: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const file = path.join(dir, entry)
+      if (statSync(file).isDirectory()) walk(file)
+      else if (file.endsWith('.ts')) files.push(file)
+    }
+  }
+  walk('src')
+  return files.flatMap((file) => {
+    let current: string | undefined
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .flatMap((line) => {
+        const handler = /^ {4}(?:async )?(\w+)\(request/.exec(line)?.[1]
+        if (handler !== undefined || /^ {2}\S/.test(line) || /^\S/.test(line)) {
+          current = handler !== undefined && ids.has(handler) ? handler : undefined
+        }
+        const name = /code: '([a-z-]+)'/.exec(line)?.[1]
+        return current && name ? [{ operationId: current, name, file }] : []
+      })
+  })
+}
+
+t.test('each problem type a handler raises itself is listed for its operation', async (t) => {
+  const raised = raisedByHandlers()
+  t.ok(raised.length > 30, `found the types raised in handlers (${raised.length})`)
+  const listed = new Map(
+    operations.map((operation) => [operation.operationId, operation['x-problem-types'] as string[]]),
+  )
+  for (const { operationId, name, file } of raised) {
+    t.ok(
+      common.includes(name) || listed.get(operationId)?.includes(name),
+      `${file}: ${operationId} raises ${name}; add it to its x-problem-types in openapi/openapi.yaml`,
+    )
+  }
+})
 
 t.test('the generated module says what the contract says, as problem type URNs', async (t) => {
   t.same(
