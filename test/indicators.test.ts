@@ -550,6 +550,34 @@ t.test('the demo history shows every indicator on a fresh start', async (t) => {
     })
     const committed = readFileSync(new URL(`../docs/indicators/${file}`, import.meta.url), 'utf8')
     t.ok(drawnNow.body === committed, `docs/indicators/${file} is current (else: npm run diagrams)`)
+    // It draws what the table publishes: a bar for each number, <5 for each suppressed cell.
+    const published: Report = (
+      await app.request({
+        method: 'GET',
+        url: `/v1/indicators?from=${request.from}&to=${request.to}&period=${request.grain}`,
+        key: hubAdmin,
+      })
+    ).json()
+    const shown = table(published, name)
+    const series = shown.totals && shown.rows.length > 1 ? [...shown.rows, shown.totals] : shown.rows
+    const cells = series.flatMap((row) =>
+      row.cells.map((cell, j) => ({ row: row.label, column: shown.columns[j], cell })),
+    )
+    const chart = parseSvg(committed)
+    t.same(
+      drawn(chart, 'bar'),
+      cells
+        .filter(({ cell }) => cell.value !== null)
+        .map(({ row, column, cell }) => `label: ${column}; ${shown.unit}: ${cell.value}; series: ${row}`)
+        .sort(),
+      'a bar for each published figure of the demo',
+    )
+    t.equal(
+      cellTexts(chart).filter((text) => text === '<5').length,
+      cells.filter(({ cell }) => cell.suppressed).length,
+      'and <5 for each suppressed one',
+    )
+    t.ok(cells.some(({ cell }) => cell.suppressed) && cells.some(({ cell }) => cell.value), 'the demo has both')
   }
   // Every step of both procedures holds or held a case.
   const steps = await app.database.db
