@@ -1,11 +1,11 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import path from 'node:path'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { commonProblemTypes, operationProblemTypes } from '../openapi/dist/problem-types.js'
 import { contract } from '../src/http/contract.js'
 import { problemCatalogue, problemNames } from '../src/http/problems.js'
 import { contractViolations, demoKeys, startTestApp } from './fixtures/app.js'
 import { acceptReferral, acknowledgement, newCase, openReferral, recipient, sender } from './fixtures/referral.js'
+import { sourceFiles } from './fixtures/source.js'
 
 // Each operation lists the problem types it may answer with: the contract's
 // `x-common-problem-types` and its own `x-problem-types`. `request()` of test/fixtures/app.ts
@@ -58,16 +58,7 @@ t.test(
  */
 function raisedByHandlers(): { operationId: string; name: string; file: string }[] {
   const ids = new Set(operations.map((operation) => operation.operationId))
-  const files: string[] = []
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir)) {
-      const file = path.join(dir, entry)
-      if (statSync(file).isDirectory()) walk(file)
-      else if (file.endsWith('.ts')) files.push(file)
-    }
-  }
-  walk('src')
-  return files.flatMap((file) => {
+  return sourceFiles().flatMap((file) => {
     let current: string | undefined
     return readFileSync(file, 'utf8')
       .split('\n')
