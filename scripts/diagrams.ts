@@ -1,17 +1,28 @@
-// Draws every procedure as an SVG into docs/procedures/ (`npm run diagrams`), the pictures the
-// README shows. With --check, writes nothing and fails if a committed picture is not current.
+// Draws every procedure as an SVG into docs/procedures/, and the demo history's indicator chart
+// into docs/indicators/ (`npm run diagrams`), the pictures the README shows. With --check, writes
+// nothing and fails if a committed picture is not current.
 import { readFileSync, writeFileSync } from 'node:fs'
+import { loadConfig } from '../src/config.js'
+import { drawDemoCharts } from '../src/demo/chart.js'
 import { procedureFiles } from '../src/sops/diagram-svg.js'
 import { loadSops } from '../src/sops/registry.js'
 
-const directory = new URL('../docs/procedures/', import.meta.url)
 const check = process.argv.includes('--check')
+const sops = loadSops()
+const pictures = [
+  ...procedureFiles(sops.all()).map(({ file, svg }) => ({ file: `procedures/${file}`, svg })),
+  ...(await drawDemoCharts(sops, { threshold: loadConfig({}).statisticsThreshold })).map(({ file, svg }) => ({
+    file: `indicators/${file}`,
+    svg,
+  })),
+]
+const directory = new URL('../docs/', import.meta.url)
 const stale: string[] = []
-for (const { file, svg } of procedureFiles(loadSops().all())) {
+for (const { file, svg } of pictures) {
   const url = new URL(file, directory)
   if (!check) {
     writeFileSync(url, svg)
-    console.log(`docs/procedures/${file}`)
+    console.log(`docs/${file}`)
     continue
   }
   let committed: string | undefined
@@ -20,9 +31,9 @@ for (const { file, svg } of procedureFiles(loadSops().all())) {
   } catch {
     committed = undefined
   }
-  if (committed !== svg) stale.push(`docs/procedures/${file}`)
+  if (committed !== svg) stale.push(`docs/${file}`)
 }
 if (stale.length > 0) {
-  console.error(`${stale.join(', ')} not current with the procedures: run 'npm run diagrams' and commit the result.`)
+  console.error(`${stale.join(', ')} not current: run 'npm run diagrams' and commit the result.`)
   process.exitCode = 1
 }

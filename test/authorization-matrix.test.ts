@@ -633,6 +633,7 @@ const TABLE: Record<string, Row> = {
   // Indicators: aggregates under disclosure control, for whoever coordinates or oversees (a
   // supervisor, the DPO, an auditor) in any organisation, and the hub's admin, who reports to donors.
   getIndicators: { ...ANY_ORGANISATION([403, 200, 200, 200, 403]), hub: [403, 200, 200, 200, 200] },
+  getIndicatorChart: { ...ANY_ORGANISATION([403, 200, 200, 200, 403]), hub: [403, 200, 200, 200, 200] },
 
   // Trainings: the target is one IOM Poland organised, with IOM Ukraine's staff taking part and the
   // Kyiv shelter as NGO partner. The organisations it names read it, any auditor reads every
@@ -1553,6 +1554,10 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
     addHearing: proceedingChange('addHearing', NEW_HEARING),
     recordHearingOutcome: proceedingChange('recordHearingOutcome', { outcome: 'held' }, true),
     getIndicators: { mutates: false, build: async () => ({ query: 'period=quarter' }) },
+    getIndicatorChart: {
+      mutates: false,
+      build: async () => ({ params: { indicator: 'beneficiaries_served' }, query: 'period=quarter' }),
+    },
     listTrainings: {
       mutates: false,
       prepare: async () => ({ params: { trainingId: await fx.training() } }),

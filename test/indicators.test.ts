@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs'
+import { DOMParser, type Document, onWarningStopParsing } from '@xmldom/xmldom'
 import t from 'tap'
 import type { components } from '../openapi/dist/types.js'
 import type { CaseProfile, Purpose } from '../src/db/schema.js'
+import { DEMO_CHART_NOW, demoCharts } from '../src/demo/chart.js'
 import { demoOrganisationIds as ORG } from '../src/demo/demo-data.js'
 import {
   type HistoricCase,
@@ -175,6 +178,31 @@ function shape(found: Table): Record<string, (number | string | null)[]> {
   return Object.fromEntries(
     rows.map((row) => [row.label, [...row.cells.map(show), ...(row.total ? ['|', show(row.total)] : [])]]),
   )
+}
+
+/** A chart, parsed strictly as XML: a warning of the parser fails the test. */
+function parseSvg(text: string): Document {
+  return new DOMParser({ onError: onWarningStopParsing }).parseFromString(text, 'image/svg+xml')
+}
+
+/** The marks of a chart that draw a number (a bar or a point), by what they say: `label: …; unit: n; series: …`. */
+function drawn(chart: Document, mark: 'bar' | 'point'): string[] {
+  return Array.from(chart.getElementsByTagName('path'))
+    .filter((path) => path.getAttribute('aria-roledescription') === mark)
+    .map((path) => path.getAttribute('aria-label') ?? '')
+    .sort()
+}
+
+function texts(chart: Document): string[] {
+  return Array.from(chart.getElementsByTagName('text')).map((text) => text.textContent ?? '')
+}
+
+/** The texts a chart writes at its cells (the numbers above bars, `<5` on the axis); not the axes' ticks. */
+function cellTexts(chart: Document): string[] {
+  return Array.from(chart.getElementsByTagName('g'))
+    .filter((group) => /\brole-mark\b/.test(group.getAttribute('class') ?? ''))
+    .flatMap((group) => Array.from(group.getElementsByTagName('text')).map((text) => text.textContent ?? ''))
+    .sort()
 }
 
 t.test(
@@ -382,6 +410,76 @@ t.test(
       t.ok(lines.includes(line), line)
     }
 
+    // Each table as a chart: what the table publishes, a suppressed cell as <5 and never as a number.
+    const chart = async (name: string, query: string, key = supervisorPL) => {
+      const answer = await app.request({ method: 'GET', url: `/v1/indicators/${name}/chart.svg?${query}`, key })
+      t.equal(answer.statusCode, 200, `${name} drawn`)
+      t.match(String(answer.headers['content-type']), /^image\/svg\+xml/)
+      return parseSvg(answer.body)
+    }
+    // Beneficiaries by year: every corridor's cell is suppressed (2, 8, 7 and 6 cases), so only
+    // the totals of each year (9 and 14) have bars; the four cells say <5.
+    const served = await chart('beneficiaries_served', 'from=2025-01-01&to=2026-06-30')
+    t.same(
+      drawn(served, 'bar'),
+      ['label: 2025; cases: 9; series: total', 'label: 2026; cases: 14; series: total'],
+      'a bar for each published count, none for a suppressed one',
+    )
+    t.same(cellTexts(served), ['14', '9', '<5', '<5', '<5', '<5'], 'each suppressed cell says <5')
+    t.ok(texts(served).includes('Beneficiaries served (cases opened), 2025-01-01 to 2026-06-30'), 'titled')
+    // Time to acknowledge: PL→AL in 2026 (45 hours) is published; PL→UA's two in 2025 (a median
+    // of 36 hours) are too few; the other cells have nothing to measure and are left out.
+    const acknowledged = await chart('time_to_acknowledge_median', 'from=2025-01-01&to=2026-06-30')
+    t.same(drawn(acknowledged, 'bar'), ['label: 2026; hours: 45; series: PL-AL'])
+    t.same(cellTexts(acknowledged), ['45', '<5'], 'the suppressed median (36) is <5')
+    // Minors by quarter of 2026, drawn as a line: three children in the first quarter
+    // (suppressed), none in the second.
+    const minors = await chart('minors_supported', 'from=2026-01-01&to=2026-06-30&period=quarter')
+    t.same(drawn(minors, 'point'), ['label: 2026-Q2; cases: 0; series: PL-UA'])
+    t.same(cellTexts(minors), ['<5'], 'the first quarter says <5 (a line chart writes no number at its points)')
+    // Steps by corridor: a group per step, a bar per corridor; PL→UA's steps are too few.
+    const steps = await chart('time_per_step_median', 'from=2025-01-01&to=2026-06-30')
+    t.same(drawn(steps, 'bar'), [
+      'label: identified; hours: 240; series: PL-AL',
+      'label: referral_sent; hours: 45; series: PL-AL',
+      'label: return_decided; hours: 120; series: PL-AL',
+    ])
+    t.same(cellTexts(steps), ['120', '240', '45', '<5', '<5', '<5'])
+    // One corridor: its own cells, still suppressed.
+    const albanian = await chart('beneficiaries_served', 'from=2025-01-01&to=2026-06-30&corridor=PL-AL')
+    t.same(drawn(albanian, 'bar'), [], 'one corridor: no totals series, and both cells suppressed')
+    t.ok(texts(albanian).includes('Beneficiaries served (cases opened), 2025-01-01 to 2026-06-30, PL-AL'))
+    // The training registry's figures are not suppressed: a bar each, the zeros too.
+    const trained = await chart('staff_trained', 'from=2025-01-01&to=2026-06-30')
+    t.same(drawn(trained, 'bar'), [
+      'label: 2025; people: 0; series: IOM Ukraine (demo)',
+      'label: 2025; people: 60; series: IOM Poland (demo)',
+      'label: 2025; people: 60; series: total',
+      'label: 2026; people: 15; series: IOM Poland (demo)',
+      'label: 2026; people: 30; series: IOM Ukraine (demo)',
+      'label: 2026; people: 45; series: total',
+    ])
+    // The same roles and the same checks of input as the tables.
+    for (const [key, status] of [
+      [demoKeys.demoiompldpo as string, 200],
+      [auditor, 200],
+      [hubAdmin, 200],
+      [caseworker, 403],
+      [demoKeys.demoiomuacw1 as string, 403],
+    ] as const) {
+      const answer = await app.request({ method: 'GET', url: '/v1/indicators/minors_supported/chart.svg', key })
+      t.equal(answer.statusCode, status, `chart: ${status}`)
+      if (status === 403) t.equal(answer.json().type, 'urn:trm:problem:forbidden')
+    }
+    t.equal((await app.request({ method: 'GET', url: '/v1/indicators/minors_supported/chart.svg' })).statusCode, 401)
+    for (const url of [
+      '/v1/indicators/no_such_indicator/chart.svg',
+      '/v1/indicators/minors_supported/chart.svg?from=2026-02-01&to=2026-01-01',
+      '/v1/indicators/minors_supported/chart.svg?format=csv',
+    ]) {
+      t.equal((await app.request({ method: 'GET', url, key: supervisorPL })).statusCode, 400, url)
+    }
+
     // Who may read them.
     for (const [key, status] of [
       [supervisorPL, 200],
@@ -441,6 +539,45 @@ t.test('the demo history shows every indicator on a fresh start', async (t) => {
     (found) => found.protected && found.totals,
   )) {
     t.same(recoverByAlgebra(protectedTable), [], `${protectedTable.name}: nothing recovered`)
+  }
+  // The README's chart is this history's, as the operation draws it now (else: npm run diagrams).
+  t.equal(NOW.getTime(), DEMO_CHART_NOW.getTime())
+  for (const { name, request, file } of demoCharts) {
+    const drawnNow = await app.request({
+      method: 'GET',
+      url: `/v1/indicators/${name}/chart.svg?from=${request.from}&to=${request.to}&period=${request.grain}`,
+      key: hubAdmin,
+    })
+    const committed = readFileSync(new URL(`../docs/indicators/${file}`, import.meta.url), 'utf8')
+    t.ok(drawnNow.body === committed, `docs/indicators/${file} is current (else: npm run diagrams)`)
+    // It draws what the table publishes: a bar for each number, <5 for each suppressed cell.
+    const published: Report = (
+      await app.request({
+        method: 'GET',
+        url: `/v1/indicators?from=${request.from}&to=${request.to}&period=${request.grain}`,
+        key: hubAdmin,
+      })
+    ).json()
+    const shown = table(published, name)
+    const series = shown.totals && shown.rows.length > 1 ? [...shown.rows, shown.totals] : shown.rows
+    const cells = series.flatMap((row) =>
+      row.cells.map((cell, j) => ({ row: row.label, column: shown.columns[j], cell })),
+    )
+    const chart = parseSvg(committed)
+    t.same(
+      drawn(chart, 'bar'),
+      cells
+        .filter(({ cell }) => cell.value !== null)
+        .map(({ row, column, cell }) => `label: ${column}; ${shown.unit}: ${cell.value}; series: ${row}`)
+        .sort(),
+      'a bar for each published figure of the demo',
+    )
+    t.equal(
+      cellTexts(chart).filter((text) => text === '<5').length,
+      cells.filter(({ cell }) => cell.suppressed).length,
+      'and <5 for each suppressed one',
+    )
+    t.ok(cells.some(({ cell }) => cell.suppressed) && cells.some(({ cell }) => cell.value), 'the demo has both')
   }
   // Every step of both procedures holds or held a case.
   const steps = await app.database.db

@@ -1,10 +1,10 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import path from 'node:path'
+import { readFileSync } from 'node:fs'
 import { parse } from 'node-html-parser'
 import t from 'tap'
 import { contract } from '../src/http/contract.js'
 import { problemCatalogue, problemNames } from '../src/http/problems.js'
 import { demoKeys, startTestApp } from './fixtures/app.js'
+import { sourceFiles } from './fixtures/source.js'
 
 const URN = 'urn:trm:problem:'
 const contractTypes = (contract.components.schemas?.ProblemType as { enum?: string[] } | undefined)?.enum ?? []
@@ -35,16 +35,7 @@ t.test('the contract lists exactly the problem types of the catalogue', async (t
 
 /** Every `new ProblemError(status, …, { code: '…' })` of the source, with the status it is raised with. */
 function raisedInSource(): { file: string; status: number; code: string }[] {
-  const files: string[] = []
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir)) {
-      const file = path.join(dir, entry)
-      if (statSync(file).isDirectory()) walk(file)
-      else if (file.endsWith('.ts')) files.push(file)
-    }
-  }
-  walk('src')
-  return files.flatMap((file) =>
+  return sourceFiles().flatMap((file) =>
     readFileSync(file, 'utf8')
       .split('new ProblemError(')
       .slice(1)

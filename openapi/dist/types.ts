@@ -1461,9 +1461,41 @@ export interface paths {
          *     needed so that no suppressed cell follows from the published totals; a duration or share
          *     resting on fewer than 5 cases is suppressed too. `format=csv` answers the same tables as
          *     CSV (one line per cell, suppressed cells as `<5`). For a `supervisor`, `dpo` or `auditor`
-         *     of any organisation, and for the hub's `admin`.
+         *     of any organisation, and for the hub's `admin`. Each table is also drawn as a
+         *     [chart](#/indicators/getIndicatorChart) (`GET /v1/indicators/{indicator}/chart.svg`).
          */
         get: operations["getIndicators"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/indicators/{indicator}/chart.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The indicator whose table is drawn. */
+                indicator: components["schemas"]["IndicatorName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One indicator as a chart
+         * @description The table `GET /v1/indicators` publishes for this indicator, with the same parameters, the
+         *     same roles and the same statistical disclosure control, drawn as an SVG chart (Vega-Lite,
+         *     rendered on the server). Tables by period put the periods along the axis and draw a series
+         *     per corridor or organiser, with the column totals as a series `total` when there is more
+         *     than one row: grouped bars for years, lines for quarters and months. `time_per_step_median`
+         *     draws a group per step and a bar per corridor. A **suppressed cell is drawn as `<5`**:
+         *     no bar or point, only that text on the axis, so the chart holds no figure the table
+         *     withholds; a cell with nothing to measure is left out. Try it out with the key of a
+         *     `supervisor`, `dpo`, `auditor` or the hub's `admin`.
+         */
+        get: operations["getIndicatorChart"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1612,6 +1644,13 @@ export interface components {
          *     `/problems/{name}` of this service, which the `Link: </problems/{name}>; rel="help"` header of
          *     every problem response names. Switch on it; new types may be added within `/v1`, so keep a
          *     default branch.
+         *
+         *     Which types an operation may answer with: those the document lists in
+         *     `x-common-problem-types` (any operation: a malformed request, a missing key or role, an
+         *     unknown resource, the rate limit, a fault of the service) and those its own
+         *     `x-problem-types` lists (its preconditions, its `If-Match` and `Idempotency-Key`, its
+         *     rules). `openapi/dist/problem-types.ts` has both as TypeScript, so that a client typed
+         *     from this contract can switch on `OperationProblemType<'sendPacket'>`.
          *
          *     | type | status | title |
          *     | --- | --- | --- |
@@ -3816,6 +3855,16 @@ export interface components {
         OverrideId: string;
         ProceedingId: string;
         HearingId: string;
+        /** @description The first day counted (default 1 January of the year before `to`). */
+        IndicatorsFrom: string;
+        /** @description The last day counted (default today, UTC). */
+        IndicatorsTo: string;
+        /** @description The width of each column of the tables by period. */
+        IndicatorsPeriod: "year" | "quarter" | "month";
+        /** @description Only cases from one sending country to one receiving country, as `PL-UA`. */
+        IndicatorsCorridor: string;
+        /** @description Only cases this organisation is a party to, and trainings that name it. */
+        IndicatorsOrganisation: string;
         /**
          * @description The language of the labels and sentences in the answer (titles of procedures, steps and
          *     actions; the `message` of refusals; a consent receipt), overriding `Accept-Language`.
@@ -6776,6 +6825,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -7286,6 +7336,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -7374,6 +7425,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -7599,15 +7651,15 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description The first day counted (default 1 January of the year before `to`). */
-                from?: string;
+                from?: components["parameters"]["IndicatorsFrom"];
                 /** @description The last day counted (default today, UTC). */
-                to?: string;
+                to?: components["parameters"]["IndicatorsTo"];
                 /** @description The width of each column of the tables by period. */
-                period?: "year" | "quarter" | "month";
+                period?: components["parameters"]["IndicatorsPeriod"];
                 /** @description Only cases from one sending country to one receiving country, as `PL-UA`. */
-                corridor?: string;
+                corridor?: components["parameters"]["IndicatorsCorridor"];
                 /** @description Only cases this organisation is a party to, and trainings that name it. */
-                organisation?: string;
+                organisation?: components["parameters"]["IndicatorsOrganisation"];
                 /** @description JSON (the default) or CSV. */
                 format?: "json" | "csv";
             };
@@ -7630,6 +7682,47 @@ export interface operations {
                      *     beneficiaries_served,PL-UA,2026,<5
                      */
                     "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getIndicatorChart: {
+        parameters: {
+            query?: {
+                /** @description The first day counted (default 1 January of the year before `to`). */
+                from?: components["parameters"]["IndicatorsFrom"];
+                /** @description The last day counted (default today, UTC). */
+                to?: components["parameters"]["IndicatorsTo"];
+                /** @description The width of each column of the tables by period. */
+                period?: components["parameters"]["IndicatorsPeriod"];
+                /** @description Only cases from one sending country to one receiving country, as `PL-UA`. */
+                corridor?: components["parameters"]["IndicatorsCorridor"];
+                /** @description Only cases this organisation is a party to, and trainings that name it. */
+                organisation?: components["parameters"]["IndicatorsOrganisation"];
+            };
+            header?: never;
+            path: {
+                /** @description The indicator whose table is drawn. */
+                indicator: components["schemas"]["IndicatorName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The chart. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" class="marks" width="412" height="302" viewBox="0 0 412 302">…</svg> */
+                    "image/svg+xml": string;
                 };
             };
             400: components["responses"]["BadRequest"];

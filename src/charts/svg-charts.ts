@@ -93,7 +93,8 @@ function frame(table: ChartTable) {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     ...(table.title ? { title: table.title } : {}),
-    width: { step: Math.max(56, 18 * seriesOf(table).length + 12) },
+    // The step is that of a row (a group of bars), not of each bar in it.
+    width: { step: Math.max(56, 18 * seriesOf(table).length + 12), for: 'position' },
     height: 240,
     background: '#ffffff',
     config: { font: FONT, view: { stroke: null } },
@@ -107,19 +108,17 @@ function seriesOf(table: ChartTable): string[] {
   return [...series]
 }
 
+/** The cells that hold a number or a text; an empty cell is left out, drawn neither as a bar nor as a text. */
 function pointsOf(table: ChartTable): Point[] {
   const series = seriesOf(table)
   return table.rows.flatMap((row) =>
-    series.map((name) => {
+    series.flatMap((name) => {
       const cell = row[name] ?? null
+      if (cell === null || cell === '') return []
       const value = typeof cell === 'number' && Number.isFinite(cell) ? cell : null
-      return {
-        label: row.label,
-        series: name,
-        value,
-        shown: value !== null ? String(value) : cell === null ? '' : String(cell),
-        at: value ?? 0,
-      }
+      return [
+        { label: row.label, series: name, value, shown: value !== null ? String(value) : String(cell), at: value ?? 0 },
+      ]
     }),
   )
 }

@@ -11,7 +11,13 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, { mode: 'static', specification: { document: contract as never } })
   await app.register(swaggerUi, {
     routePrefix: '/docs',
-    uiConfig: { persistAuthorization: true, displayOperationId: true, tryItOutEnabled: true },
+    uiConfig: {
+      persistAuthorization: true,
+      displayOperationId: true,
+      tryItOutEnabled: true,
+      deepLinking: true,
+      showExtensions: true,
+    },
   })
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async (_request, reply) =>
     reply.type('application/json').send(json),
