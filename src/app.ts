@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
+import multipart from '@fastify/multipart'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { attachmentHandlers } from './attachments/handlers.js'
 import { auditHandlers } from './audit/handlers.js'
 import { sealAuditJob } from './audit/seal.js'
 import { type AuditSigner, auditSigner } from './audit/signing-key.js'
@@ -105,6 +107,8 @@ export async function buildApp({
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
+  // Parts are read by the one operation that takes them (an upload), with its own limits.
+  await app.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: config.attachmentMaxBytes } })
   registerMetrics(app, database, config.metricsToken)
   await registerDocs(app)
   registerProblemPages(app)
@@ -117,6 +121,7 @@ export async function buildApp({
     ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
     ...packetHandlers({ db: database.db, sops, clock }),
+    ...attachmentHandlers({ db: database.db, sops, clock, maxBytes: config.attachmentMaxBytes }),
     ...proceedingHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db, closing.signal),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),

@@ -1,8 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { isSealed, type Keyring, keyring, open, type Sealed, seal } from './keyring.js'
+import { type ALGORITHM, isSealed, type Keyring, keyring, open, type Sealed, seal } from './keyring.js'
 
 /** The columns that hold personal data at rest, each sealed with additional data naming it and its row. */
-export type SealedColumn = 'cases.sections' | 'packets.content' | 'case_records.data' | 'webhook_secrets.secret'
+export type SealedColumn =
+  | 'cases.sections'
+  | 'packets.content'
+  | 'case_records.data'
+  | 'webhook_secrets.secret'
+  | 'case_attachments.description'
+  | 'case_attachments.content'
 
 /** What a sealed value of a case needs: the case's data key, as loaded with the case's row. */
 export interface CaseKeyColumns {
@@ -95,6 +101,35 @@ export function sealJson(key: DataKey, column: SealedColumn, rowId: string, valu
 export function openJson<T>(key: DataKey, column: SealedColumn, rowId: string, stored: unknown): T {
   if (!isSealed(stored)) return stored as T
   return JSON.parse(open(key.key, stored, binding(column, rowId)).toString('utf8')) as T
+}
+
+/** Bytes sealed as one binary value (a file): nonce, ciphertext and tag, with the algorithm and key id to store beside. */
+export interface SealedBytes {
+  alg: typeof ALGORITHM
+  kid: string
+  bytes: Buffer
+}
+
+const NONCE_BYTES = 12
+
+/** A file sealed with a case's data key, kept binary: a file of megabytes is not worth base64 in JSON. */
+export function sealBytes(key: DataKey, column: SealedColumn, rowId: string, plaintext: Buffer): SealedBytes {
+  const sealed = seal(key.key, key.id, plaintext, binding(column, rowId))
+  return {
+    alg: sealed.alg,
+    kid: sealed.kid,
+    bytes: Buffer.concat([Buffer.from(sealed.iv, 'base64'), Buffer.from(sealed.ct, 'base64')]),
+  }
+}
+
+export function openBytes(key: DataKey, column: SealedColumn, rowId: string, stored: SealedBytes): Buffer {
+  const sealed: Sealed = {
+    alg: stored.alg,
+    kid: stored.kid,
+    iv: stored.bytes.subarray(0, NONCE_BYTES).toString('base64'),
+    ct: stored.bytes.subarray(NONCE_BYTES).toString('base64'),
+  }
+  return open(key.key, sealed, binding(column, rowId))
 }
 
 /** A secret of the service itself (a webhook signing secret), sealed directly under the current master key. */

@@ -147,6 +147,8 @@ export interface PacketTable {
   questions: JsonOrNull<string[]>
   /** The legal basis the packet left the EU/EEA on; null for a packet that stayed inside it. */
   transfer: JsonOrNull<Schemas['TransferBasis']>
+  /** The attachments the packet carried (their descriptions are in its sealed content). */
+  attachment_ids: ColumnType<string[], string[] | undefined, string[]>
   revision: Generated<number>
   sent_at: Timestamp
   updated_at: Timestamp
@@ -187,7 +189,7 @@ export interface AuditRecordTable {
   organisation_id: string
   request_id: string
   case_id: string | null
-  resource_type: 'case' | 'consent' | 'packet' | 'safety_override'
+  resource_type: 'case' | 'consent' | 'packet' | 'safety_override' | 'attachment'
   resource_id: string
   details: Json<Record<string, unknown>>
 }
@@ -228,6 +230,32 @@ export interface RecordFigures {
   social?: number
   psychosocial?: number
   reason?: string
+}
+
+export type AttachmentMediaType = Schemas['AttachmentMediaType']
+
+/** What an attachment's sealed description holds. */
+export interface AttachmentDescription {
+  file_name: string
+  sha256: string
+}
+
+export interface CaseAttachmentTable {
+  id: string
+  seq: Sequence
+  case_id: string
+  category: DataCategory
+  media_type: AttachmentMediaType
+  size_bytes: number
+  /** Sealed with the case's data key; a row that is not sealed is never written. */
+  description: Json<Sealed>
+  /** Nonce, ciphertext and tag under the case's data key; null once the case is erased. */
+  content: Buffer | null
+  content_alg: 'A256GCM'
+  content_kid: string
+  uploaded_at: Timestamp
+  uploaded_by_principal_id: string
+  uploaded_by_organisation_id: string
 }
 
 export interface CaseTransitionTable {
@@ -427,6 +455,7 @@ export interface DB {
   idempotency_keys: IdempotencyKeyTable
   audit_records: AuditRecordTable
   case_records: CaseRecordTable
+  case_attachments: CaseAttachmentTable
   case_transitions: CaseTransitionTable
   escalations: EscalationTable
   events: EventTable
@@ -464,6 +493,7 @@ export type CaseRecordRow = Selectable<CaseRecordTable>
 export type CaseRecord = Omit<CaseRecordRow, 'data'> & { data: Record<string, unknown> }
 export type SafetyOverride = Selectable<SafetyOverrideTable>
 export type TransferAgreement = Selectable<TransferAgreementTable>
+export type CaseAttachmentRow = Selectable<CaseAttachmentTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
 export type NewEscalation = Insertable<EscalationTable>

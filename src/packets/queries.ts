@@ -219,6 +219,7 @@ const changedColumns = [
   'decision',
   'questions',
   'transfer',
+  'attachment_ids',
   'revision',
   'sent_at',
   'updated_at',
