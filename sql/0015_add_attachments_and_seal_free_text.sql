@@ -32,3 +32,9 @@ create index case_attachments_uploaded_by_organisation_id on case_attachments (u
 -- The attachments a packet carried, in the clear (ids only): what the disclosure policy needs to
 -- let the recipient read them, without opening the packet's sealed content.
 alter table packets add column attachment_ids uuid[] not null default '{}';
+
+-- The retention job erases a case as the system principal "Retention schedule" of the case's
+-- sending organisation (made on first use; no API key), so that its audit record names who erased.
+-- One per organisation, however many workers erase at once.
+create unique index principals_retention_schedule on principals (organisation_id)
+  where kind = 'system' and name = 'Retention schedule';

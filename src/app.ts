@@ -6,7 +6,7 @@ import { attachmentHandlers } from './attachments/handlers.js'
 import { auditHandlers } from './audit/handlers.js'
 import { sealAuditJob } from './audit/seal.js'
 import { type AuditSigner, auditSigner } from './audit/signing-key.js'
-import { sealPlaintextCases } from './cases/data-at-rest.js'
+import { sealPlaintextCases, sealPlaintextFreeText } from './cases/data-at-rest.js'
 import { deadlineJob } from './cases/deadlines.js'
 import { erasureHandlers, reapplyShreddedKeys, retentionJob } from './cases/erasure.js'
 import { caseHandlers } from './cases/handlers.js'
@@ -152,17 +152,19 @@ function isUnlimited(request: FastifyRequest): boolean {
 /**
  * Makes the data at rest safe before the process serves: installs the master keys, destroys again
  * every data key on the list of shredded keys (a backup restored from before an erasure), and
- * seals what is still in the clear (rows written before encryption at rest).
+ * seals what is still in the clear (rows written before encryption at rest, and free text of
+ * consents and packets written before it was sealed).
  */
 export async function prepareDataAtRest(
   config: Pick<Config, 'dataEncryptionKeys' | 'dataEncryptionKeyId' | 'databaseUrl' | 'dataDir' | 'erasedKeysFile'>,
   database: Database,
-): Promise<{ erasedAgain: number; sealedCases: number; sealedSecrets: number }> {
+): Promise<{ erasedAgain: number; sealedCases: number; sealedFreeText: number; sealedSecrets: number }> {
   installKeyring(await resolveKeyring(config))
   const erasedAgain = await reapplyShreddedKeys(database.db, config.erasedKeysFile)
   const sealedCases = await sealPlaintextCases(database.db)
+  const sealedFreeText = await sealPlaintextFreeText(database.db)
   const sealedSecrets = await resealSecrets(database.db)
-  return { erasedAgain, sealedCases, sealedSecrets }
+  return { erasedAgain, sealedCases, sealedFreeText, sealedSecrets }
 }
 
 export interface BackgroundDependencies {

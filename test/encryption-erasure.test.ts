@@ -339,6 +339,7 @@ t.test('erasing a case destroys its key, tells its recipients, keeps the tombsto
       {
         erasedAgain: 1,
         sealedCases: 0,
+        sealedFreeText: 0,
         sealedSecrets: 0,
       },
     )

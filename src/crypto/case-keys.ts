@@ -9,6 +9,13 @@ export type SealedColumn =
   | 'webhook_secrets.secret'
   | 'case_attachments.description'
   | 'case_attachments.content'
+  | 'consents.guardian'
+  | 'consents.interpreter'
+  | 'consents.child_views'
+  | 'consents.withdrawal_reason'
+  | 'packets.note'
+  | 'packets.questions'
+  | 'packets.decision'
 
 /** What a sealed value of a case needs: the case's data key, as loaded with the case's row. */
 export interface CaseKeyColumns {
@@ -101,6 +108,28 @@ export function sealJson(key: DataKey, column: SealedColumn, rowId: string, valu
 export function openJson<T>(key: DataKey, column: SealedColumn, rowId: string, stored: unknown): T {
   if (!isSealed(stored)) return stored as T
   return JSON.parse(open(key.key, stored, binding(column, rowId)).toString('utf8')) as T
+}
+
+/** Free text sealed into a text column, as the JSON text of its envelope. */
+export function sealText(key: DataKey, column: SealedColumn, rowId: string, text: string): string {
+  return JSON.stringify(sealJson(key, column, rowId, text))
+}
+
+/** The envelope a text column holds, if it holds one; text written before sealing is not one. */
+export function sealedText(stored: string): Sealed | undefined {
+  if (!stored.startsWith('{"alg":')) return undefined
+  try {
+    const parsed = JSON.parse(stored) as unknown
+    return isSealed(parsed) ? parsed : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The free text of a sealed text column; text written before sealing passes as it is. */
+export function openText(key: DataKey, column: SealedColumn, rowId: string, stored: string): string {
+  const sealed = sealedText(stored)
+  return sealed ? openJson<string>(key, column, rowId, sealed) : stored
 }
 
 /** Bytes sealed as one binary value (a file): nonce, ciphertext and tag, with the algorithm and key id to store beside. */

@@ -204,17 +204,22 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         }
         const now = clock.now()
         const open = await openTransition(trx, sops, found, caller, { operation: action }, now)
-        await queries.changePacket(trx, packet, {
-          status,
-          step: {
+        await queries.changePacket(
+          trx,
+          packet,
+          {
             status,
-            at: now.toISOString(),
-            principal_id: caller.principal.id,
-            organisation_id: caller.organisation.id,
+            step: {
+              status,
+              at: now.toISOString(),
+              principal_id: caller.principal.id,
+              organisation_id: caller.organisation.id,
+            },
+            at: now,
+            ...fields,
           },
-          at: now,
-          ...fields,
-        })
+          found,
+        )
         // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented data.
         if (action === 'acknowledge') await addParty(trx, found.id, caller.organisation.id, 'receiving')
         if (action === 'decline') await removeReceivingParty(trx, found.id, caller.organisation.id)
