@@ -38,3 +38,10 @@ alter table packets add column attachment_ids uuid[] not null default '{}';
 -- One per organisation, however many workers erase at once.
 create unique index principals_retention_schedule on principals (organisation_id)
   where kind = 'system' and name = 'Retention schedule';
+
+-- The free text of consents (guardian, interpreter, child's views, withdrawal reason) and of
+-- packets (note, questions, decision) is sealed with the case's data key from now on. The columns
+-- keep their types: a jsonb column holds the envelope itself, a text column its JSON text. SQL
+-- cannot seal with keys it must never see, so rows written before stay in the clear until the
+-- service's next start seals them (`sealPlaintextFreeText`), before it answers any request; reads
+-- take both meanwhile.
