@@ -379,3 +379,56 @@ t.test('an attachment travels under consent; withdrawal and erasure take it away
     for (const word of Object.values(words)) t.notOk(row.description.includes(word), 'nothing readable remains')
   }
 })
+
+t.test('a malformed upload is a problem, never a 500', async (t) => {
+  const app = await startTestApp(t)
+  const opened = await app.request({
+    method: 'POST',
+    url: '/v1/cases',
+    key: sender,
+    payload: { profile: { country_of_return: 'UA', vulnerabilities: [] } },
+  })
+  const url = `/v1/cases/${opened.json().id}/attachments`
+  const good = formData([
+    { name: 'category', value: 'legal' },
+    { name: 'file', file: { name: '../../etc/passwd.pdf', bytes: pdf('path') } },
+  ])
+  const probes: { what: string; headers: Record<string, string>; payload: Buffer | string }[] = [
+    { what: 'no boundary', headers: { 'content-type': 'multipart/form-data' }, payload: good.payload },
+    { what: 'a truncated body', headers: good.headers, payload: good.payload.subarray(0, good.payload.length - 40) },
+    { what: 'an empty body', headers: good.headers, payload: '' },
+    {
+      what: 'two files',
+      ...formData([
+        { name: 'category', value: 'legal' },
+        { name: 'file', file: { name: 'a.pdf', bytes: pdf('a') } },
+        { name: 'other', file: { name: 'b.pdf', bytes: pdf('b') } },
+      ]),
+    },
+    {
+      what: 'an unknown field',
+      ...formData([
+        { name: 'category', value: 'legal' },
+        { name: 'colour', value: 'blue' },
+        { name: 'file', file: { name: 'a.pdf', bytes: pdf('a') } },
+      ]),
+    },
+  ]
+  for (const probe of probes) {
+    const answer = await app.request({
+      method: 'POST',
+      url,
+      key: sender,
+      headers: probe.headers,
+      payload: probe.payload,
+    })
+    t.ok(answer.statusCode >= 400 && answer.statusCode < 500, `${probe.what}: ${answer.statusCode}`, {
+      body: answer.body,
+    })
+    t.match(String(answer.headers['content-type']), /^application\/problem\+json/, `${probe.what}: a problem`)
+    t.comment(`${probe.what}: ${answer.statusCode} ${answer.json().type}`)
+  }
+  const uploaded = await app.request({ method: 'POST', url, key: sender, ...good })
+  t.equal(uploaded.statusCode, 201)
+  t.equal(uploaded.json().file_name, 'passwd.pdf', 'a path sent with the file name is dropped')
+})
