@@ -9,12 +9,21 @@ import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { prepareDataAtRest } from '../src/app.js'
 import { retentionJob } from '../src/cases/erasure.js'
-import type { Clock } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { loadSops } from '../src/sops/registry.js'
 import { demoKeys, startTestApp, type TestApp, testErasedKeysFile, testMasterKey } from './fixtures/app.js'
-import { answerPacket, consentForUkraine, newCase, recipient, record, sender, transition } from './fixtures/referral.js'
+import { TestClock } from './fixtures/clock.js'
+import {
+  answerPacket,
+  consentForUkraine,
+  newCase,
+  openReferral,
+  recipient,
+  record,
+  sender,
+  transition,
+} from './fixtures/referral.js'
 
 const dpo = demoKeys.demoiompldpo as string
 const supervisor = demoKeys.demoiomplsv1 as string
@@ -150,24 +159,7 @@ t.test('the free text of consents and packets is sealed, reads back, and is gone
 t.test('free text written in the clear before is sealed at start, and reads as before', async (t) => {
   const app = await startTestApp(t)
   const { request } = app
-  const opened = await request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })
-  const caseId = opened.json().id as string
-  const consent = await request({
-    method: 'POST',
-    url: `/v1/cases/${caseId}/consents`,
-    key: sender,
-    payload: consentForUkraine(),
-  })
-  const consentId = consent.json().id as string
-  t.equal((await record(app, caseId, sender, 'return_decision')).statusCode, 201)
-  t.equal((await transition(app, caseId, sender, 'decide_return')).statusCode, 200)
-  const sent = await request({
-    method: 'POST',
-    url: `/v1/cases/${caseId}/packets`,
-    key: sender,
-    payload: { recipient_organisation_id: demoOrganisationIds.iomUkraine, purpose: 'return_assistance' },
-  })
-  const packetId = sent.json().id as string
+  const { caseId, consentId, packetId } = await openReferral(t, app)
   // As the rows stood before migration 0015: free text in the clear.
   const guardian = JSON.stringify({ name: free.guardian, relationship: 'parent' })
   await sql`update consents set child_views = ${free.childViews}, guardian = ${guardian}::jsonb,
@@ -195,16 +187,6 @@ t.test('free text written in the clear before is sealed at start, and reads as b
   t.match(readPacket.json(), { note: free.note, questions: [free.question] })
   t.equal((await prepareDataAtRest(config, app.database)).sealedFreeText, 0, 'a second start finds nothing to seal')
 })
-
-class TestClock implements Clock {
-  #now = new Date()
-  now(): Date {
-    return new Date(this.#now)
-  }
-  advance(days: number): void {
-    this.#now = new Date(this.#now.getTime() + days * 86_400_000)
-  }
-}
 
 t.test(
   'an erasure by the retention job is audited: the service, for the controller, at the end of retention',
