@@ -192,6 +192,25 @@ t.test('an upload is checked by its bytes, its size and its category, and stored
   t.equal(download.headers['repr-digest'], `sha-256=:${createHash('sha256').update(sheet).digest('base64')}:`)
   t.match(String(download.headers['content-disposition']), /^attachment; filename="consent-canary-name-/)
 
+  const exported = await app.request({
+    method: 'GET',
+    url: `/v1/cases/${caseId}/subject-access-export`,
+    key: dpo,
+    headers: { accept: 'application/json' },
+  })
+  t.same(
+    exported.json().attachments.map((item: { file_name: string }) => item.file_name),
+    [`consent-${words.name}.pdf`, 'passport.png', 'again.pdf'],
+    "the DPO's subject access export lists the person's documents",
+  )
+  const readable = await app.request({
+    method: 'GET',
+    url: `/v1/cases/${caseId}/subject-access-export`,
+    key: dpo,
+    headers: { accept: 'text/html' },
+  })
+  t.ok(readable.body.includes(`consent-${words.name}.pdf`), 'and so does its readable form')
+
   const stored = await storedAttachments(app, caseId)
   t.equal(stored.length, 3)
   t.ok(sheet.includes(Buffer.from(words.sheet)), 'the canary is in the plaintext (positive control)')

@@ -3487,6 +3487,8 @@ export interface components {
             };
             consents: components["schemas"]["Consent"][];
             records: components["schemas"]["CaseRecord"][];
+            /** @description The documents of the case your organisation may read, described (their bytes at `/v1/cases/{id}/attachments/{attachmentId}`). */
+            attachments?: components["schemas"]["Attachment"][];
             packets: components["schemas"]["SubjectAccessPacket"][];
             recipients: components["schemas"]["SubjectAccessRecipient"][];
             reads: components["schemas"]["SubjectAccessAccess"][];
