@@ -1,5 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { type ALGORITHM, isSealed, type Keyring, keyring, open, type Sealed, seal } from './keyring.js'
+import {
+  ALGORITHM,
+  DecryptionError,
+  isSealed,
+  type Keyring,
+  keyring,
+  open,
+  openBinary,
+  type Sealed,
+  seal,
+  sealBinary,
+} from './keyring.js'
 
 /** The columns that hold personal data at rest, each sealed with additional data naming it and its row. */
 export type SealedColumn =
@@ -143,22 +154,16 @@ const NONCE_BYTES = 12
 
 /** A file sealed with a case's data key, kept binary: a file of megabytes is not worth base64 in JSON. */
 export function sealBytes(key: DataKey, column: SealedColumn, rowId: string, plaintext: Buffer): SealedBytes {
-  const sealed = seal(key.key, key.id, plaintext, binding(column, rowId))
-  return {
-    alg: sealed.alg,
-    kid: sealed.kid,
-    bytes: Buffer.concat([Buffer.from(sealed.iv, 'base64'), Buffer.from(sealed.ct, 'base64')]),
-  }
+  const { iv, ct } = sealBinary(key.key, plaintext, binding(column, rowId))
+  return { alg: ALGORITHM, kid: key.id, bytes: Buffer.concat([iv, ct]) }
 }
 
 export function openBytes(key: DataKey, column: SealedColumn, rowId: string, stored: SealedBytes): Buffer {
-  const sealed: Sealed = {
-    alg: stored.alg,
-    kid: stored.kid,
-    iv: stored.bytes.subarray(0, NONCE_BYTES).toString('base64'),
-    ct: stored.bytes.subarray(NONCE_BYTES).toString('base64'),
+  if (stored.alg !== ALGORITHM || stored.kid !== key.id) {
+    throw new DecryptionError('a sealed file was not sealed with this data key')
   }
-  return open(key.key, sealed, binding(column, rowId))
+  const iv = stored.bytes.subarray(0, NONCE_BYTES)
+  return openBinary(key.key, iv, stored.bytes.subarray(NONCE_BYTES), binding(column, rowId))
 }
 
 /** A secret of the service itself (a webhook signing secret), sealed directly under the current master key. */
