@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto'
+import multipart from '@fastify/multipart'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { attachmentHandlers } from './attachments/handlers.js'
 import { auditHandlers } from './audit/handlers.js'
 import { sealAuditJob } from './audit/seal.js'
 import { type AuditSigner, auditSigner } from './audit/signing-key.js'
-import { sealPlaintextCases } from './cases/data-at-rest.js'
+import { sealPlaintextCases, sealPlaintextFreeText } from './cases/data-at-rest.js'
 import { deadlineJob } from './cases/deadlines.js'
 import { erasureHandlers, reapplyShreddedKeys, retentionJob } from './cases/erasure.js'
 import { caseHandlers } from './cases/handlers.js'
@@ -105,6 +107,8 @@ export async function buildApp({
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
+  // Parts are read by the one operation that takes them (an upload), with its own limits.
+  await app.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: config.attachmentMaxBytes } })
   registerMetrics(app, database, config.metricsToken)
   await registerDocs(app)
   registerProblemPages(app)
@@ -117,6 +121,7 @@ export async function buildApp({
     ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
     ...packetHandlers({ db: database.db, sops, clock }),
+    ...attachmentHandlers({ db: database.db, sops, clock, maxBytes: config.attachmentMaxBytes }),
     ...proceedingHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db, closing.signal),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),
@@ -147,17 +152,19 @@ function isUnlimited(request: FastifyRequest): boolean {
 /**
  * Makes the data at rest safe before the process serves: installs the master keys, destroys again
  * every data key on the list of shredded keys (a backup restored from before an erasure), and
- * seals what is still in the clear (rows written before encryption at rest).
+ * seals what is still in the clear (rows written before encryption at rest, and free text of
+ * consents and packets written before it was sealed).
  */
 export async function prepareDataAtRest(
   config: Pick<Config, 'dataEncryptionKeys' | 'dataEncryptionKeyId' | 'databaseUrl' | 'dataDir' | 'erasedKeysFile'>,
   database: Database,
-): Promise<{ erasedAgain: number; sealedCases: number; sealedSecrets: number }> {
+): Promise<{ erasedAgain: number; sealedCases: number; sealedFreeText: number; sealedSecrets: number }> {
   installKeyring(await resolveKeyring(config))
   const erasedAgain = await reapplyShreddedKeys(database.db, config.erasedKeysFile)
   const sealedCases = await sealPlaintextCases(database.db)
+  const sealedFreeText = await sealPlaintextFreeText(database.db)
   const sealedSecrets = await resealSecrets(database.db)
-  return { erasedAgain, sealedCases, sealedSecrets }
+  return { erasedAgain, sealedCases, sealedFreeText, sealedSecrets }
 }
 
 export interface BackgroundDependencies {

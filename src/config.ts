@@ -21,6 +21,8 @@ export interface Config {
   /** Seed the demo data set into an empty database: `auto` seeds only the embedded one. */
   readonly demoData: 'auto' | 'always' | 'never'
   readonly bodyLimitBytes: number
+  /** The largest attachment (a scanned document) accepted, in bytes; larger uploads are refused with 413. */
+  readonly attachmentMaxBytes: number
   readonly rateLimitPerMinute: number
   readonly authFailuresPerMinute: number
   /** How many API processes share the two limits above; each process enforces its share of them. */
@@ -100,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     demoData: oneOf(env, 'DEMO_DATA', 'auto', ['auto', 'always', 'never']),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    attachmentMaxBytes: integer(env, 'ATTACHMENT_MAX_BYTES', 10 * 1_048_576, 1024, 64 * 1_048_576),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     authFailuresPerMinute: integer(env, 'AUTH_FAILURES_PER_MINUTE', 20, 1, 1_000_000),
     rateLimitProcesses: integer(env, 'RATE_LIMIT_PROCESSES', 1, 1, 1000),

@@ -422,6 +422,35 @@ const TABLE: Record<string, Row> = {
   getCaseProcedureDiagram: CASE_PARTY_READS,
   // Every party reads the records of the categories it may see (checked below); only the two sides keep them.
   listCaseRecords: CASE_PARTY_READS,
+  // Attachments: listed by the reading roles of any party, each item through the disclosure policy.
+  listCaseAttachments: CASE_PARTY_READS,
+  // A health attachment IOM Poland uploaded; in the accepted scenario it went to IOM Ukraine in an
+  // update, under the consent that covers health: only there may the receiving side download it.
+  getCaseAttachment: {
+    own: [200, 200, 200, 200, 403],
+    counterpart: [404, 404, 404, 404, 403], // not a party to the case
+    counterpartAcknowledged: [404, 404, 404, 404, 403], // a party, but the attachment never travelled to it
+    counterpartAccepted: [200, 200, 200, 200, 403], // it travelled, under consent
+    invited: [404, 404, 404, 404, 403], // a party no consent and no packet names
+    unrelated: [404, 404, 404, 404, 403],
+    unrelatedSender: [404, 404, 404, 404, 403],
+    hub: [404, 404, 404, 404, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
+  // Uploading: like recording, the sending and the receiving side.
+  uploadCaseAttachment: {
+    own: [201, 201, 403, 403, 403],
+    counterpart: [404, 404, 403, 403, 403],
+    counterpartAcknowledged: [201, 201, 403, 403, 403],
+    counterpartAccepted: [201, 201, 403, 403, 403],
+    invited: ALL_403, // a party, but on neither side
+    unrelated: [404, 404, 403, 403, 403],
+    unrelatedSender: [404, 404, 403, 403, 403],
+    hub: [404, 404, 403, 403, 403],
+    anonymous: 401,
+    revoked: 401,
+  },
   createCaseRecord: {
     own: [201, 201, 403, 403, 403], // the sending side
     counterpart: [404, 404, 403, 403, 403],
@@ -744,7 +773,8 @@ interface Cell {
 interface RequestSpec {
   params?: Record<string, string>
   query?: string
-  payload?: Record<string, unknown>
+  /** JSON, or the bytes of a multipart upload (with its `content-type` in `headers`). */
+  payload?: Record<string, unknown> | Buffer
   headers?: Record<string, string>
 }
 
@@ -1040,6 +1070,35 @@ class Fixtures {
     return sent.json().id
   }
 
+  /** A small PDF IOM Poland uploads to the case, as `category`: the attachment's id. */
+  async attachment(caseId: string, category: string): Promise<string> {
+    const upload = attachmentUpload(category)
+    const uploaded = await this.call(
+      { method: 'POST', url: `/v1/cases/${caseId}/attachments`, key: sender, ...upload },
+      201,
+      'upload an attachment',
+    )
+    return uploaded.json().id
+  }
+
+  /** IOM Poland sends the accepted partner an update of the referral carrying these attachments. */
+  async sendUpdate(caseId: string, attachmentIds: string[]): Promise<void> {
+    await this.call(
+      {
+        method: 'POST',
+        url: `/v1/cases/${caseId}/packets`,
+        key: sender,
+        payload: {
+          recipient_organisation_id: ORG.iomUkraine,
+          purpose: 'return_assistance',
+          attachment_ids: attachmentIds,
+        },
+      },
+      201,
+      'send an update with an attachment',
+    )
+  }
+
   /** The recipient acknowledges the packet, unless it already did: from then on it is a party to the case. */
   async acknowledge(packetId: string): Promise<void> {
     const read = await this.call({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }, 200, 'read packet')
@@ -1175,6 +1234,18 @@ class Fixtures {
     }
     return { caseId, reference, consentId, packetId }
   }
+}
+
+/** A multipart upload of a small PDF (a medical certificate, say) of the given category. */
+function attachmentUpload(category: string): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = 'matrix-boundary-7731'
+  const pdf = '%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n'
+  const payload = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="category"\r\n\r\n${category}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="certificate.pdf"\r\n` +
+      `Content-Type: application/pdf\r\n\r\n${pdf}\r\n--${boundary}--\r\n`,
+  )
+  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
 }
 
 function consentBody(provision: Record<string, unknown>) {
@@ -1426,6 +1497,22 @@ function operationsUnderTest(fx: Fixtures, scenarioOf: (key: string, kind: Scena
         },
       }),
     },
+    listCaseAttachments: { mutates: false, prepare: shared, build: async () => ({}) },
+    getCaseAttachment: {
+      mutates: false,
+      prepare: async (kind) => {
+        const scenario = await scenarioOf('attachments', kind)
+        const attachmentId = await fx.attachment(scenario.caseId, 'health')
+        if (kind === 'accepted') await fx.sendUpdate(scenario.caseId, [attachmentId])
+        return { scenario, params: { caseId: scenario.caseId, attachmentId } }
+      },
+      build: async () => ({}),
+    },
+    uploadCaseAttachment: {
+      mutates: false, // attachments only add to the case: every cell may add one
+      prepare: onScenario('uploadCaseAttachment'),
+      build: async () => attachmentUpload('health'),
+    },
     listEscalations: { mutates: false, prepare: shared, build: async () => ({ query: 'limit=200' }) },
     listEvents: {
       mutates: false,
@@ -1598,6 +1685,9 @@ const SECTION_FREE: ReadonlySet<string> = new Set([
   'getCaseProcedureDiagram',
   'listCaseRecords',
   'createCaseRecord',
+  'listCaseAttachments',
+  'uploadCaseAttachment',
+  'getCaseAttachment',
   'listEscalations',
   'listEvents',
   'listWithdrawalNotices',
@@ -1754,6 +1844,7 @@ const RESOURCE_PARAMS = [
   'overrideId',
   'proceedingId',
   'hearingId',
+  'attachmentId',
 ]
 
 function isNonPartyFor(operation: ContractOperation, relation: Relation): boolean {

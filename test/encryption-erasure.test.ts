@@ -13,7 +13,6 @@ import t, { type Test } from 'tap'
 import { buildApp, prepareDataAtRest } from '../src/app.js'
 import { rewrapCaseKeys } from '../src/cases/data-at-rest.js'
 import { retentionJob } from '../src/cases/erasure.js'
-import type { Clock } from '../src/clock.js'
 import { loadConfig } from '../src/config.js'
 import { installKeyring, newKeyEntry, parseKeyring } from '../src/crypto/keyring.js'
 import { pgliteDatabase } from '../src/db/database.js'
@@ -30,21 +29,12 @@ import {
   testMasterKey,
 } from './fixtures/app.js'
 import { auditSealer } from './fixtures/audit-sealer.js'
+import { TestClock } from './fixtures/clock.js'
 import { feedUntil } from './fixtures/feed.js'
 import { acceptReferral, consentForUkraine, recipient, record, sender, transition } from './fixtures/referral.js'
 
 const dpo = demoKeys.demoiompldpo as string
 const supervisor = demoKeys.demoiomplsv1 as string
-
-class TestClock implements Clock {
-  #now = new Date()
-  now(): Date {
-    return new Date(this.#now)
-  }
-  advance(days: number): void {
-    this.#now = new Date(this.#now.getTime() + days * 86_400_000)
-  }
-}
 
 /** Words that appear nowhere else: each must be in what the service answers, and nowhere at rest. */
 function canaries() {
@@ -336,6 +326,7 @@ t.test('erasing a case destroys its key, tells its recipients, keeps the tombsto
       {
         erasedAgain: 1,
         sealedCases: 0,
+        sealedFreeText: 0,
         sealedSecrets: 0,
       },
     )

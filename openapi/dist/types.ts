@@ -864,6 +864,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cases/{caseId}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The attachments of a case you may read
+         * @description The description of each attachment (file name, media type, size, category, SHA-256 of its
+         *     bytes), oldest first, without its content. Disclosed by the same policy as the rest of the
+         *     case: the sending partner and the attachment's uploader see it; any other party only an
+         *     attachment that travelled to it in a packet, while an active consent covers its category
+         *     for it and for a purpose of the case's current step — withdrawal or expiry of that consent
+         *     takes it away at once. The reading roles of a party to the case; every read is audited.
+         */
+        get: operations["listCaseAttachments"];
+        put?: never;
+        /**
+         * Upload a document to the case (PDF, JPEG or PNG)
+         * @description A `multipart/form-data` body with one `file` and its data `category` (the consent
+         *     vocabulary: a signed consent sheet is `legal`, a passport copy `identity`, a medical
+         *     certificate `health`). The file is at most `ATTACHMENT_MAX_BYTES` (10 MiB unless
+         *     configured; larger: 413 `attachment-too-large`). Its type is read from its own bytes (magic
+         *     numbers): only PDF, JPEG and PNG are accepted (else 415 `attachment-type-refused`), and a
+         *     declared `Content-Type` of the part that disagrees with the bytes is refused (422
+         *     `attachment-type-mismatch`). The service computes the SHA-256 of the bytes and seals the
+         *     file with the case's data key; erasing the case makes it unreadable. The `caseworker` or
+         *     `supervisor` of the sending or the receiving partner; the upload is audited (never the
+         *     file name). With an `Idempotency-Key`, a retry of the same upload (same category, name
+         *     and bytes) answers the first attachment.
+         */
+        post: operations["uploadCaseAttachment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cases/{caseId}/attachments/{attachmentId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                attachmentId: components["parameters"]["AttachmentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download an attachment
+         * @description The file's bytes, as uploaded, with its media type, its file name in
+         *     `Content-Disposition: attachment` and the SHA-256 of the bytes in `Repr-Digest` (RFC 9530),
+         *     the same as `sha256` of its description and of the packet that carried it. The same
+         *     disclosure as the list: an attachment the caller may not read is a 404, whatever the
+         *     reason (never consented, withdrawn, expired). An erased case answers 410. Every download
+         *     is audited.
+         */
+        get: operations["getCaseAttachment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/record-kinds": {
         parameters: {
             query?: never;
@@ -1718,9 +1787,14 @@ export interface components {
          *     | [`delivery-in-progress`](/problems/delivery-in-progress) | 409 | Delivery in progress |
          *     | [`invalid-hearing`](/problems/invalid-hearing) | 422 | Invalid hearing |
          *     | [`outcome-recorded`](/problems/outcome-recorded) | 409 | Outcome already recorded |
+         *     | [`attachment-too-large`](/problems/attachment-too-large) | 413 | Attachment too large |
+         *     | [`attachment-type-refused`](/problems/attachment-type-refused) | 415 | Attachment type not accepted |
+         *     | [`attachment-type-mismatch`](/problems/attachment-type-mismatch) | 422 | Declared type disagrees with the content |
+         *     | [`attachment-not-consented`](/problems/attachment-not-consented) | 422 | Attachment not consented |
+         *     | [`unknown-attachment`](/problems/unknown-attachment) | 422 | Unknown attachment |
          * @enum {string}
          */
-        ProblemType: "urn:trm:problem:bad-request" | "urn:trm:problem:validation" | "urn:trm:problem:bad-url" | "urn:trm:problem:unauthenticated" | "urn:trm:problem:forbidden" | "urn:trm:problem:not-found" | "urn:trm:problem:method-not-allowed" | "urn:trm:problem:not-acceptable" | "urn:trm:problem:request-timeout" | "urn:trm:problem:payload-too-large" | "urn:trm:problem:uri-too-long" | "urn:trm:problem:unsupported-media-type" | "urn:trm:problem:rate-limited" | "urn:trm:problem:headers-too-large" | "urn:trm:problem:internal" | "urn:trm:problem:database-unavailable" | "urn:trm:problem:not-ready" | "urn:trm:problem:stale-version" | "urn:trm:problem:if-match-required" | "urn:trm:problem:idempotency-key-reused" | "urn:trm:problem:action-not-open" | "urn:trm:problem:preconditions-unmet" | "urn:trm:problem:packet-operation" | "urn:trm:problem:input-required" | "urn:trm:problem:no-receiving-partner" | "urn:trm:problem:unknown-action" | "urn:trm:problem:unknown-procedure" | "urn:trm:problem:same-procedure" | "urn:trm:problem:case-finished" | "urn:trm:problem:procedure-does-not-apply" | "urn:trm:problem:step-not-in-procedure" | "urn:trm:problem:invalid-record" | "urn:trm:problem:cannot-send" | "urn:trm:problem:cannot-invite" | "urn:trm:problem:not-lead" | "urn:trm:problem:not-controller" | "urn:trm:problem:case-erased" | "urn:trm:problem:not-organiser" | "urn:trm:problem:unknown-organisation" | "urn:trm:problem:not-a-side" | "urn:trm:problem:not-recipient" | "urn:trm:problem:not-consent-holder" | "urn:trm:problem:second-supervisor-required" | "urn:trm:problem:unknown-partner" | "urn:trm:problem:already-party" | "urn:trm:problem:recipient-cannot-receive" | "urn:trm:problem:purpose-not-served" | "urn:trm:problem:not-the-receiving-partner" | "urn:trm:problem:nothing-consented" | "urn:trm:problem:invalid-state" | "urn:trm:problem:guardian-required" | "urn:trm:problem:invalid-consent" | "urn:trm:problem:unknown-recipient" | "urn:trm:problem:transfer-basis-required" | "urn:trm:problem:transfer-basis-invalid" | "urn:trm:problem:invalid-transfer-agreement" | "urn:trm:problem:invalid-time-zone" | "urn:trm:problem:time-zone-required" | "urn:trm:problem:expired" | "urn:trm:problem:unsafe-target" | "urn:trm:problem:endpoint-disabled" | "urn:trm:problem:delivery-in-progress" | "urn:trm:problem:invalid-hearing" | "urn:trm:problem:outcome-recorded";
+        ProblemType: "urn:trm:problem:bad-request" | "urn:trm:problem:validation" | "urn:trm:problem:bad-url" | "urn:trm:problem:unauthenticated" | "urn:trm:problem:forbidden" | "urn:trm:problem:not-found" | "urn:trm:problem:method-not-allowed" | "urn:trm:problem:not-acceptable" | "urn:trm:problem:request-timeout" | "urn:trm:problem:payload-too-large" | "urn:trm:problem:uri-too-long" | "urn:trm:problem:unsupported-media-type" | "urn:trm:problem:rate-limited" | "urn:trm:problem:headers-too-large" | "urn:trm:problem:internal" | "urn:trm:problem:database-unavailable" | "urn:trm:problem:not-ready" | "urn:trm:problem:stale-version" | "urn:trm:problem:if-match-required" | "urn:trm:problem:idempotency-key-reused" | "urn:trm:problem:action-not-open" | "urn:trm:problem:preconditions-unmet" | "urn:trm:problem:packet-operation" | "urn:trm:problem:input-required" | "urn:trm:problem:no-receiving-partner" | "urn:trm:problem:unknown-action" | "urn:trm:problem:unknown-procedure" | "urn:trm:problem:same-procedure" | "urn:trm:problem:case-finished" | "urn:trm:problem:procedure-does-not-apply" | "urn:trm:problem:step-not-in-procedure" | "urn:trm:problem:invalid-record" | "urn:trm:problem:cannot-send" | "urn:trm:problem:cannot-invite" | "urn:trm:problem:not-lead" | "urn:trm:problem:not-controller" | "urn:trm:problem:case-erased" | "urn:trm:problem:not-organiser" | "urn:trm:problem:unknown-organisation" | "urn:trm:problem:not-a-side" | "urn:trm:problem:not-recipient" | "urn:trm:problem:not-consent-holder" | "urn:trm:problem:second-supervisor-required" | "urn:trm:problem:unknown-partner" | "urn:trm:problem:already-party" | "urn:trm:problem:recipient-cannot-receive" | "urn:trm:problem:purpose-not-served" | "urn:trm:problem:not-the-receiving-partner" | "urn:trm:problem:nothing-consented" | "urn:trm:problem:invalid-state" | "urn:trm:problem:guardian-required" | "urn:trm:problem:invalid-consent" | "urn:trm:problem:unknown-recipient" | "urn:trm:problem:transfer-basis-required" | "urn:trm:problem:transfer-basis-invalid" | "urn:trm:problem:invalid-transfer-agreement" | "urn:trm:problem:invalid-time-zone" | "urn:trm:problem:time-zone-required" | "urn:trm:problem:expired" | "urn:trm:problem:unsafe-target" | "urn:trm:problem:endpoint-disabled" | "urn:trm:problem:delivery-in-progress" | "urn:trm:problem:invalid-hearing" | "urn:trm:problem:outcome-recorded" | "urn:trm:problem:attachment-too-large" | "urn:trm:problem:attachment-type-refused" | "urn:trm:problem:attachment-type-mismatch" | "urn:trm:problem:attachment-not-consented" | "urn:trm:problem:unknown-attachment";
         /** @description An RFC 9457 problem document. */
         Problem: {
             type: components["schemas"]["ProblemType"];
@@ -2201,6 +2275,13 @@ export interface components {
             purpose: components["schemas"]["Purpose"];
             note?: components["schemas"]["LongText"];
             transfer_basis?: components["schemas"]["TransferBasisChoice"];
+            /**
+             * @description Attachments of the case to send with the packet. Each goes only when the packet carries
+             *     its category (an active consent covers it for this recipient and purpose, and the kind
+             *     of packet carries it); otherwise the packet is refused (422 `attachment-not-consented`).
+             *     An id that is not an attachment of this case is refused too (422 `unknown-attachment`).
+             */
+            attachment_ids?: string[];
         };
         /**
          * @description A packet's lifecycle. `sent` → `received` (the recipient's first read) → `acknowledged`
@@ -2294,6 +2375,44 @@ export interface components {
             sections: components["schemas"]["CaseSections"];
             /** @description The case records (assessments, arrangements, plans) of the categories the packet carries. */
             records: components["schemas"]["CaseRecord"][];
+            /** @description The attachments the packet carries, described (present only when it carries any); the content hash covers them, their SHA-256 included. Download each at `/v1/cases/{case_id}/attachments/{id}`. */
+            attachments?: components["schemas"]["PacketAttachment"][];
+        };
+        PacketAttachment: {
+            /** Format: uuid */
+            id: string;
+            file_name: string;
+            media_type: components["schemas"]["AttachmentMediaType"];
+            /** @description Bytes. */
+            size: number;
+            category: components["schemas"]["DataCategory"];
+            /** @description SHA-256 of the bytes, hex. */
+            sha256: string;
+        };
+        /**
+         * @description The type read from the file's own bytes; only these are accepted.
+         * @enum {string}
+         */
+        AttachmentMediaType: "application/pdf" | "image/jpeg" | "image/png";
+        NewAttachment: {
+            /**
+             * Format: binary
+             * @description The document (PDF, JPEG or PNG), with its file name; at most `ATTACHMENT_MAX_BYTES`.
+             */
+            file: string;
+            category: components["schemas"]["DataCategory"];
+        };
+        Attachment: components["schemas"]["PacketAttachment"] & {
+            /** Format: uuid */
+            case_id: string;
+            uploaded_at: components["schemas"]["Timestamp"];
+            /** Format: uuid */
+            uploaded_by_principal_id: string;
+            /** Format: uuid */
+            uploaded_by_organisation_id: string;
+        };
+        AttachmentList: {
+            items: components["schemas"]["Attachment"][];
         };
         Packet: components["schemas"]["PacketSummary"] & {
             content: components["schemas"]["PacketContent"];
@@ -2335,7 +2454,7 @@ export interface components {
             /** Format: uuid */
             case_id: string | null;
             /** @enum {string} */
-            resource_type: "case" | "consent" | "packet" | "safety_override";
+            resource_type: "case" | "consent" | "packet" | "safety_override" | "attachment";
             /** Format: uuid */
             resource_id: string;
             /** @description What was read or changed: categories, states, references; never personal data. */
@@ -2686,7 +2805,8 @@ export interface components {
          * @description What happened. To whom an event goes:
          *
          *     - `case.opened`, `case.updated`, `case.party_invited`, `case.record_added`,
-         *       `case.transitioned` (a step of the procedure; `lead_organisation_id` says who is
+         *       `case.attachment_added` (`attachment_id`, `categories`: its one category; what it holds
+         *       only where the policy lets you read it), `case.transitioned` (a step of the procedure; `lead_organisation_id` says who is
          *       responsible after it), `case.closed`, `case.procedure_migrated` (the case moved to
          *       another procedure version: `from_sop`, `sop`), `consent.recorded`: the parties to the case.
          *     - `consent.withdrawn`: the parties to the case, and every organisation that received data
@@ -2720,7 +2840,7 @@ export interface components {
          *       leading the case) and the sending partner.
          * @enum {string}
          */
-        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "case.erased" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint" | "proceeding.opened" | "proceeding.updated" | "proceeding.hearing_scheduled";
+        EventType: "case.opened" | "case.updated" | "case.party_invited" | "case.record_added" | "case.attachment_added" | "case.transitioned" | "case.closed" | "case.procedure_migrated" | "consent.recorded" | "consent.withdrawn" | "consent.expired" | "consent.withdrawal_acknowledged" | "case.erased" | "safety_override.requested" | "safety_override.approved" | "packet.sent" | "packet.received" | "packet.acknowledged" | "packet.accepted" | "packet.declined" | "packet.information_requested" | "packet.superseded" | "escalation.raised" | "case.authority_notified" | "audit.checkpoint" | "proceeding.opened" | "proceeding.updated" | "proceeding.hearing_scheduled";
         /** @description Identifiers and states only, never personal data; which fields an event carries depends on its type. */
         EventData: {
             /** @description The human reference of the case. */
@@ -2748,6 +2868,8 @@ export interface components {
             /** Format: uuid */
             record_id?: string;
             record_kind?: components["schemas"]["CaseRecordKind"];
+            /** Format: uuid */
+            attachment_id?: string;
             /** Format: uuid */
             consent_id?: string;
             /**
@@ -3404,6 +3526,8 @@ export interface components {
             };
             consents: components["schemas"]["Consent"][];
             records: components["schemas"]["CaseRecord"][];
+            /** @description The documents of the case your organisation may read, described (their bytes at `/v1/cases/{id}/attachments/{attachmentId}`). */
+            attachments?: components["schemas"]["Attachment"][];
             packets: components["schemas"]["SubjectAccessPacket"][];
             recipients: components["schemas"]["SubjectAccessRecipient"][];
             reads: components["schemas"]["SubjectAccessAccess"][];
@@ -3743,6 +3867,48 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The file (or the whole upload) is larger than `ATTACHMENT_MAX_BYTES`. */
+        AttachmentTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:attachment-too-large",
+                 *       "title": "Attachment too large",
+                 *       "status": 413,
+                 *       "detail": "The file is larger than 10485760 bytes.",
+                 *       "request_id": "req-1a",
+                 *       "max_bytes": 10485760
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The body is not `multipart/form-data`, or the file's bytes are not a PDF, JPEG or PNG. */
+        AttachmentTypeRefused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:trm:problem:attachment-type-refused",
+                 *       "title": "Attachment type not accepted",
+                 *       "status": 415,
+                 *       "detail": "The file is not a PDF, JPEG or PNG by its content.",
+                 *       "request_id": "req-1a",
+                 *       "accepted": [
+                 *         "application/pdf",
+                 *         "image/jpeg",
+                 *         "image/png"
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The body is not `application/json`. */
         UnsupportedMediaType: {
             headers: {
@@ -3843,6 +4009,7 @@ export interface components {
         CaseId: string;
         ConsentId: string;
         PacketId: string;
+        AttachmentId: string;
         /** @description How many items a page holds at most. */
         Limit: number;
         /** @description The `next_cursor` of the previous page. */
@@ -6280,6 +6447,129 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listCaseAttachments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attachments, oldest first. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttachmentList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    uploadCaseAttachment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A unique key (e.g. a UUID) per intended change. A retry with the same key and body makes no
+                 *     second change: it answers with the first answer's status and `Location`, the resource as
+                 *     you may see it now, and `Idempotent-Replayed: true`. The same key with another body is a
+                 *     422. Keys are scoped to your organisation and kept for 24 hours.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                caseId: components["parameters"]["CaseId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["NewAttachment"];
+            };
+        };
+        responses: {
+            /** @description The attachment's description. */
+            201: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Attachment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["AttachmentTooLarge"];
+            415: components["responses"]["AttachmentTypeRefused"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getCaseAttachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                caseId: components["parameters"]["CaseId"];
+                attachmentId: components["parameters"]["AttachmentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    /** @description `attachment; filename="…"; filename*=UTF-8''…`: the uploaded file name. */
+                    "Content-Disposition"?: string;
+                    /** @description `sha-256=:<base64>:`, the SHA-256 of the bytes (RFC 9530). */
+                    "Repr-Digest"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -15,13 +15,41 @@ export interface AuditEntry {
 /** Records who did what to which resource, in the transaction of the change or read itself. */
 export async function recordAudit(db: Db, request: FastifyRequest, entry: AuditEntry): Promise<void> {
   const caller = callerOf(request)
+  await insertAudit(db, entry, {
+    action: request.routeOptions.config.operationId ?? 'unknown',
+    principalId: caller.principal.id,
+    organisationId: caller.organisation.id,
+    requestId: String(request.id),
+  })
+}
+
+/** Who acted when no one asked: a job of the service, as the system principal it acts as. */
+export interface SystemActor {
+  /** What the job did, as an operation is named by its operationId. */
+  action: string
+  principalId: string
+  organisationId: string
+  /** The run of the job, in place of a request id. */
+  runId: string
+}
+
+/** Records what a job of the service did, in the transaction of the change itself. */
+export async function recordSystemAudit(db: Db, actor: SystemActor, entry: AuditEntry): Promise<void> {
+  await insertAudit(db, entry, { ...actor, requestId: actor.runId })
+}
+
+async function insertAudit(
+  db: Db,
+  entry: AuditEntry,
+  who: { action: string; principalId: string; organisationId: string; requestId: string },
+): Promise<void> {
   await db
     .insertInto('audit_records')
     .values({
-      action: request.routeOptions.config.operationId ?? 'unknown',
-      principal_id: caller.principal.id,
-      organisation_id: caller.organisation.id,
-      request_id: String(request.id),
+      action: who.action,
+      principal_id: who.principalId,
+      organisation_id: who.organisationId,
+      request_id: who.requestId,
       case_id: entry.caseId,
       resource_type: entry.resourceType,
       resource_id: entry.resourceId,

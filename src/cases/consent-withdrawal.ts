@@ -3,7 +3,7 @@ import type { Case, Consent, DataCategory, DB } from '../db/schema.js'
 import { consentCovers, dataCategories } from '../disclosure/consent-scope.js'
 import { recordEvent } from '../events/outbox.js'
 import { addDuration } from '../sops/deadline.js'
-import { partyIds } from './queries.js'
+import { partyIds, sealWithdrawalReason } from './queries.js'
 
 /** How long an organisation holding withdrawn data has to confirm that it deleted or restricted its copies. */
 export const WITHDRAWAL_ACKNOWLEDGEMENT_DEADLINE = 'PT72H'
@@ -31,7 +31,8 @@ export async function withdrawConsents(
       .set({
         withdrawn_at: withdrawal.at,
         withdrawn_by_principal_id: withdrawal.principalId,
-        withdrawal_reason: withdrawal.reason,
+        withdrawal_reason:
+          withdrawal.reason === null ? null : sealWithdrawalReason(found, consent.id, withdrawal.reason),
       })
       .where('id', '=', consent.id)
       .execute()

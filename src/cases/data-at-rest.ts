@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely'
-import { newCaseKey, rewrapCaseKey, sealJson } from '../crypto/case-keys.js'
+import { type Kysely, sql } from 'kysely'
+import { caseKey, newCaseKey, rewrapCaseKey, sealedText, sealJson, sealText } from '../crypto/case-keys.js'
 import { isSealed } from '../crypto/keyring.js'
 import { type DB, json } from '../db/schema.js'
 
@@ -65,6 +65,109 @@ export async function sealPlaintextCases(db: Kysely<DB>): Promise<number> {
       sealed += 1
     }
   }
+}
+
+/** A text value that the start must seal: text written before free text was sealed. */
+const clearText = (column: 'note' | 'child_views' | 'withdrawal_reason') =>
+  sql<boolean>`${sql.ref(column)} is not null and ${sql.ref(column)} not like '{"alg":%'`
+/** A jsonb value that the start must seal: one that is not an envelope. */
+const clearJson = (column: 'guardian' | 'interpreter' | 'decision' | 'questions') =>
+  sql<boolean>`${sql.ref(column)} is not null and (jsonb_typeof(${sql.ref(column)}) <> 'object' or not (${sql.ref(column)} ? 'ct'))`
+
+/**
+ * Seals the free text written in the clear before it was sealed (migration 0015): the guardian,
+ * interpreter, child's views and withdrawal reason of consents; the note, decision and questions
+ * of packets — each with the key of its case, a batch of rows at a time. Runs at start, after the
+ * cases have keys; safe to run again and to stop half-way. Answers how many rows it sealed.
+ */
+export async function sealPlaintextFreeText(db: Kysely<DB>): Promise<number> {
+  let sealed = 0
+  for (;;) {
+    const consents = await db
+      .selectFrom('consents')
+      .innerJoin('cases', 'cases.id', 'consents.case_id')
+      .select([
+        'consents.id',
+        'consents.guardian',
+        'consents.interpreter',
+        'consents.child_views',
+        'consents.withdrawal_reason',
+        'cases.id as case_id',
+        'cases.data_key_id',
+        'cases.data_key',
+      ])
+      .where('cases.data_key', 'is not', null)
+      .where((eb) =>
+        eb.or(
+          [
+            clearJson('guardian'),
+            clearJson('interpreter'),
+            clearText('child_views'),
+            clearText('withdrawal_reason'),
+          ].map((c) => eb(c, '=', true)),
+        ),
+      )
+      .limit(BATCH)
+      .execute()
+    for (const row of consents) {
+      const key = caseKey({ id: row.case_id, data_key_id: row.data_key_id, data_key: row.data_key })
+      const json_ = (column: 'consents.guardian' | 'consents.interpreter', value: unknown) =>
+        value === null || isSealed(value) ? undefined : json(sealJson(key, column, row.id, value))
+      const text = (column: 'consents.child_views' | 'consents.withdrawal_reason', value: string | null) =>
+        value === null || sealedText(value) ? undefined : sealText(key, column, row.id, value)
+      await db
+        .updateTable('consents')
+        .set({
+          ...defined('guardian', json_('consents.guardian', row.guardian)),
+          ...defined('interpreter', json_('consents.interpreter', row.interpreter)),
+          ...defined('child_views', text('consents.child_views', row.child_views)),
+          ...defined('withdrawal_reason', text('consents.withdrawal_reason', row.withdrawal_reason)),
+        })
+        .where('id', '=', row.id)
+        .execute()
+    }
+    const packets = await db
+      .selectFrom('packets')
+      .innerJoin('cases', 'cases.id', 'packets.case_id')
+      .select([
+        'packets.id',
+        'packets.note',
+        'packets.decision',
+        'packets.questions',
+        'cases.id as case_id',
+        'cases.data_key_id',
+        'cases.data_key',
+      ])
+      .where('cases.data_key', 'is not', null)
+      .where((eb) =>
+        eb.or([clearText('note'), clearJson('decision'), clearJson('questions')].map((c) => eb(c, '=', true))),
+      )
+      .limit(BATCH)
+      .execute()
+    for (const row of packets) {
+      const key = caseKey({ id: row.case_id, data_key_id: row.data_key_id, data_key: row.data_key })
+      const json_ = (column: 'packets.decision' | 'packets.questions', value: unknown) =>
+        value === null || isSealed(value) ? undefined : json(sealJson(key, column, row.id, value))
+      await db
+        .updateTable('packets')
+        .set({
+          ...defined(
+            'note',
+            row.note === null || sealedText(row.note) ? undefined : sealText(key, 'packets.note', row.id, row.note),
+          ),
+          ...defined('decision', json_('packets.decision', row.decision)),
+          ...defined('questions', json_('packets.questions', row.questions)),
+        })
+        .where('id', '=', row.id)
+        .execute()
+    }
+    sealed += consents.length + packets.length
+    if (consents.length === 0 && packets.length === 0) return sealed
+  }
+}
+
+function defined<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>)
 }
 
 /**

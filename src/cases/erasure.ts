@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
-import { recordAudit } from '../audit/records.js'
+import { recordAudit, recordSystemAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { forgetCaseKey } from '../crypto/case-keys.js'
@@ -86,7 +87,7 @@ export async function eraseCase(
 }
 
 /**
- * Destroys the case's data key and the free text of its consents, and keeps the tombstone: the
+ * Destroys the case's data key, the free text of its consents and the bytes of its attachments, and keeps the tombstone: the
  * row with its id, reference, dates and the erasure. Safe to apply again, as a restored backup needs.
  */
 async function shredCase(trx: Transaction<DB>, caseId: string, erasure: Erasure): Promise<void> {
@@ -113,6 +114,8 @@ async function shredCase(trx: Transaction<DB>, caseId: string, erasure: Erasure)
     .set({ child_views: null, withdrawal_reason: null, guardian: null, interpreter: JSON.stringify({}) })
     .where('case_id', '=', caseId)
     .execute()
+  // Without the key an attachment's bytes are noise; they go, and the space with them.
+  await trx.updateTable('case_attachments').set({ content: null }).where('case_id', '=', caseId).execute()
 }
 
 /**
@@ -244,6 +247,34 @@ async function presentErasure(trx: Transaction<DB>, found: Case): Promise<Schema
 }
 
 const RETENTION_BATCH = 100
+const RETENTION_ACTION = 'erase-expired-cases'
+/** The principal the retention job acts as, one per organisation; its name is also in migration 0015's index. */
+export const RETENTION_PRINCIPAL_NAME = 'Retention schedule'
+
+/**
+ * The system principal of an organisation that its retention schedule acts as: made on first use,
+ * with the least role there is and no API key, so that the audit can name who erased.
+ */
+async function retentionPrincipal(trx: Transaction<DB>, organisationId: string): Promise<string> {
+  const find = () =>
+    trx
+      .selectFrom('principals')
+      .select('id')
+      .where('organisation_id', '=', organisationId)
+      .where('kind', '=', 'system')
+      .where('name', '=', RETENTION_PRINCIPAL_NAME)
+      .executeTakeFirst()
+  const found = await find()
+  if (found) return found.id
+  await trx
+    .insertInto('principals')
+    .values({ organisation_id: organisationId, name: RETENTION_PRINCIPAL_NAME, kind: 'system', roles: ['auditor'] })
+    .onConflict((conflict) => conflict.doNothing())
+    .execute()
+  const made = await find()
+  if (!made) throw new Error('the retention principal could not be made')
+  return made.id
+}
 
 /**
  * Erases every closed case whose retention period has passed since it entered its final step.
@@ -265,6 +296,7 @@ export async function eraseExpiredCases(
     .limit(RETENTION_BATCH)
     .execute()
   let erased = 0
+  const runId = `job:${RETENTION_ACTION}:${randomUUID()}`
   for (const candidate of closed) {
     if (!sops.find(candidate.sop_id, candidate.sop_version)?.steps[candidate.step]?.terminal) continue
     const period = retention.bySop[candidate.sop_id] ?? retention.otherwise
@@ -272,7 +304,33 @@ export async function eraseExpiredCases(
     const done = await db.transaction().execute(async (trx) => {
       const found = await findCase(trx, candidate.id, { lock: true })
       if (!found || found.erased_at !== null || found.step !== candidate.step) return false
-      await eraseCase(trx, found, { reason: 'end_of_retention', principalId: null, at: now }, shreddedKeysFile)
+      const notified = await eraseCase(
+        trx,
+        found,
+        { reason: 'end_of_retention', principalId: null, at: now },
+        shreddedKeysFile,
+      )
+      // The controller's retention schedule erased it: the audit names the service acting for the sending partner.
+      await recordSystemAudit(
+        trx,
+        {
+          action: RETENTION_ACTION,
+          principalId: await retentionPrincipal(trx, found.sending_organisation_id),
+          organisationId: found.sending_organisation_id,
+          runId,
+        },
+        {
+          caseId: found.id,
+          resourceType: 'case',
+          resourceId: found.id,
+          details: {
+            erasure_reason: 'end_of_retention',
+            retention_period: period,
+            closed_at: candidate.step_entered_at.toISOString(),
+            notified,
+          },
+        },
+      )
       return true
     })
     if (done) erased += 1

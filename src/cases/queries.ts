@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
-import { type CaseKeyColumns, caseKey, newCaseKey, openJson, sealJson } from '../crypto/case-keys.js'
+import {
+  type CaseKeyColumns,
+  caseKey,
+  newCaseKey,
+  openJson,
+  openText,
+  sealedText,
+  sealJson,
+  sealText,
+} from '../crypto/case-keys.js'
+import { isSealed, type Sealed } from '../crypto/keyring.js'
 import {
   type Case,
   type CaseParty,
@@ -8,6 +18,7 @@ import {
   type CaseRow,
   type CaseSections,
   type Consent,
+  type ConsentRow,
   type DB,
   json,
 } from '../db/schema.js'
@@ -287,17 +298,81 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
 export async function consentsOfCases(db: Db, caseIds: string[]): Promise<Map<string, Consent[]>> {
   const byCase = new Map<string, Consent[]>(caseIds.map((id) => [id, []]))
   if (caseIds.length === 0) return byCase
-  const rows = await db.selectFrom('consents').selectAll().where('case_id', 'in', caseIds).execute()
-  for (const row of rows) byCase.get(row.case_id)?.push(row)
+  const rows = await consentsWithKeys(db).where('consents.case_id', 'in', caseIds).execute()
+  for (const row of rows) byCase.get(row.case_id)?.push(openConsentRow(row))
   return byCase
 }
 
 export async function consentsOfCase(db: Db, caseId: string): Promise<Consent[]> {
+  const rows = await consentsWithKeys(db)
+    .where('consents.case_id', '=', caseId)
+    .orderBy('consents.recorded_at', 'desc')
+    .orderBy('consents.id', 'desc')
+    .execute()
+  return rows.map(openConsentRow)
+}
+
+/** Consents with their case's data key, loaded in the same row, to open their free text. */
+export function consentsWithKeys(db: Db) {
   return db
     .selectFrom('consents')
-    .selectAll()
-    .where('case_id', '=', caseId)
-    .orderBy('recorded_at', 'desc')
-    .orderBy('id', 'desc')
-    .execute()
+    .innerJoin('cases', 'cases.id', 'consents.case_id')
+    .selectAll('consents')
+    .select(['cases.data_key_id as case_data_key_id', 'cases.data_key as case_data_key'])
+}
+
+export function openConsentRow({
+  case_data_key_id,
+  case_data_key,
+  ...row
+}: ConsentRow & { case_data_key_id: string | null; case_data_key: Sealed | null }): Consent {
+  return openConsent({ id: row.case_id, data_key_id: case_data_key_id, data_key: case_data_key }, row)
+}
+
+/**
+ * A consent with its free text opened by its case's key: the guardian, the interpreter, the
+ * child's views, the reason of a withdrawal. An erased case's consents keep none of it.
+ */
+export function openConsent(keyColumns: CaseKeyColumns, row: ConsentRow): Consent {
+  if (keyColumns.data_key === null) {
+    // No key: a case still in the clear (its values pass as they are), or an erased one (nothing opens).
+    const text = (value: string | null) => (value === null || sealedText(value) ? null : value)
+    return {
+      ...row,
+      guardian: isSealed(row.guardian) ? null : row.guardian,
+      interpreter: isSealed(row.interpreter) ? { used: false } : row.interpreter,
+      child_views: text(row.child_views),
+      withdrawal_reason: text(row.withdrawal_reason),
+    }
+  }
+  const key = caseKey(keyColumns)
+  return {
+    ...row,
+    guardian: row.guardian === null ? null : openJson(key, 'consents.guardian', row.id, row.guardian),
+    interpreter: openJson(key, 'consents.interpreter', row.id, row.interpreter),
+    child_views: row.child_views === null ? null : openText(key, 'consents.child_views', row.id, row.child_views),
+    withdrawal_reason:
+      row.withdrawal_reason === null
+        ? null
+        : openText(key, 'consents.withdrawal_reason', row.id, row.withdrawal_reason),
+  }
+}
+
+/** The free text of a new consent, sealed with its case's key for its row. */
+export function sealConsentText(
+  keyColumns: CaseKeyColumns,
+  consentId: string,
+  text: { guardian: Consent['guardian']; interpreter: Consent['interpreter']; child_views: string | null },
+) {
+  const key = caseKey(keyColumns)
+  return {
+    guardian: text.guardian === null ? null : json(sealJson(key, 'consents.guardian', consentId, text.guardian)),
+    interpreter: json(sealJson(key, 'consents.interpreter', consentId, text.interpreter)),
+    child_views: text.child_views === null ? null : sealText(key, 'consents.child_views', consentId, text.child_views),
+  }
+}
+
+/** The reason of a withdrawal, sealed with its case's key for the consent's row. */
+export function sealWithdrawalReason(keyColumns: CaseKeyColumns, consentId: string, reason: string): string {
+  return sealText(caseKey(keyColumns), 'consents.withdrawal_reason', consentId, reason)
 }

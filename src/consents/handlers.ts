@@ -136,7 +136,7 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
               { code: 'unknown-recipient' },
             )
           }
-          const consent = await queries.insertConsent(trx, {
+          const consent = await queries.insertConsent(trx, found, {
             caseId: found.id,
             consent: body,
             principalId: caller.principal.id,

@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import { consentsWithKeys, openConsentRow, sealConsentText } from '../cases/queries.js'
+import type { CaseKeyColumns } from '../crypto/case-keys.js'
 import { type Consent, type DB, json } from '../db/schema.js'
 
 type Db = Kysely<DB> | Transaction<DB>
@@ -11,18 +14,24 @@ export interface NewConsentInput {
   organisationId: string
 }
 
-export async function insertConsent(db: Db, input: NewConsentInput): Promise<Consent> {
+/** Inserts a consent, its free text sealed with the key of its case. */
+export async function insertConsent(db: Db, keyColumns: CaseKeyColumns, input: NewConsentInput): Promise<Consent> {
   const { consent } = input
-  return db
+  const id = randomUUID()
+  const text = {
+    guardian: consent.guardian ?? null,
+    interpreter: consent.interpreter,
+    child_views: consent.child_views ?? null,
+  }
+  const inserted = await db
     .insertInto('consents')
     .values({
+      id,
       case_id: input.caseId,
       given_at: consent.given_at,
       method: consent.method,
       language: consent.language,
-      interpreter: json(consent.interpreter),
-      guardian: consent.guardian ? json(consent.guardian) : null,
-      child_views: consent.child_views ?? null,
+      ...sealConsentText(keyColumns, id, text),
       provisions: json(consent.provisions),
       expires_at: consent.expires_at ?? null,
       informed_of_transfer_risks: consent.informed_of_transfer_risks ?? false,
@@ -31,10 +40,17 @@ export async function insertConsent(db: Db, input: NewConsentInput): Promise<Con
     })
     .returningAll()
     .executeTakeFirstOrThrow()
+  return { ...inserted, ...text }
 }
 
-export async function findConsent(db: Db, caseId: string, consentId: string, { lock = false } = {}) {
-  let query = db.selectFrom('consents').selectAll().where('case_id', '=', caseId).where('id', '=', consentId)
-  if (lock) query = query.forUpdate()
-  return query.executeTakeFirst()
+export async function findConsent(
+  db: Db,
+  caseId: string,
+  consentId: string,
+  { lock = false } = {},
+): Promise<Consent | undefined> {
+  let query = consentsWithKeys(db).where('consents.case_id', '=', caseId).where('consents.id', '=', consentId)
+  if (lock) query = query.forUpdate('consents')
+  const row = await query.executeTakeFirst()
+  return row && openConsentRow(row)
 }

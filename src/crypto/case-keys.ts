@@ -1,8 +1,32 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { isSealed, type Keyring, keyring, open, type Sealed, seal } from './keyring.js'
+import {
+  ALGORITHM,
+  DecryptionError,
+  isSealed,
+  type Keyring,
+  keyring,
+  open,
+  openBinary,
+  type Sealed,
+  seal,
+  sealBinary,
+} from './keyring.js'
 
 /** The columns that hold personal data at rest, each sealed with additional data naming it and its row. */
-export type SealedColumn = 'cases.sections' | 'packets.content' | 'case_records.data' | 'webhook_secrets.secret'
+export type SealedColumn =
+  | 'cases.sections'
+  | 'packets.content'
+  | 'case_records.data'
+  | 'webhook_secrets.secret'
+  | 'case_attachments.description'
+  | 'case_attachments.content'
+  | 'consents.guardian'
+  | 'consents.interpreter'
+  | 'consents.child_views'
+  | 'consents.withdrawal_reason'
+  | 'packets.note'
+  | 'packets.questions'
+  | 'packets.decision'
 
 /** What a sealed value of a case needs: the case's data key, as loaded with the case's row. */
 export interface CaseKeyColumns {
@@ -95,6 +119,51 @@ export function sealJson(key: DataKey, column: SealedColumn, rowId: string, valu
 export function openJson<T>(key: DataKey, column: SealedColumn, rowId: string, stored: unknown): T {
   if (!isSealed(stored)) return stored as T
   return JSON.parse(open(key.key, stored, binding(column, rowId)).toString('utf8')) as T
+}
+
+/** Free text sealed into a text column, as the JSON text of its envelope. */
+export function sealText(key: DataKey, column: SealedColumn, rowId: string, text: string): string {
+  return JSON.stringify(sealJson(key, column, rowId, text))
+}
+
+/** The envelope a text column holds, if it holds one; text written before sealing is not one. */
+export function sealedText(stored: string): Sealed | undefined {
+  if (!stored.startsWith('{"alg":')) return undefined
+  try {
+    const parsed = JSON.parse(stored) as unknown
+    return isSealed(parsed) ? parsed : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The free text of a sealed text column; text written before sealing passes as it is. */
+export function openText(key: DataKey, column: SealedColumn, rowId: string, stored: string): string {
+  const sealed = sealedText(stored)
+  return sealed ? openJson<string>(key, column, rowId, sealed) : stored
+}
+
+/** Bytes sealed as one binary value (a file): nonce, ciphertext and tag, with the algorithm and key id to store beside. */
+export interface SealedBytes {
+  alg: typeof ALGORITHM
+  kid: string
+  bytes: Buffer
+}
+
+const NONCE_BYTES = 12
+
+/** A file sealed with a case's data key, kept binary: a file of megabytes is not worth base64 in JSON. */
+export function sealBytes(key: DataKey, column: SealedColumn, rowId: string, plaintext: Buffer): SealedBytes {
+  const { iv, ct } = sealBinary(key.key, plaintext, binding(column, rowId))
+  return { alg: ALGORITHM, kid: key.id, bytes: Buffer.concat([iv, ct]) }
+}
+
+export function openBytes(key: DataKey, column: SealedColumn, rowId: string, stored: SealedBytes): Buffer {
+  if (stored.alg !== ALGORITHM || stored.kid !== key.id) {
+    throw new DecryptionError('a sealed file was not sealed with this data key')
+  }
+  const iv = stored.bytes.subarray(0, NONCE_BYTES)
+  return openBinary(key.key, iv, stored.bytes.subarray(NONCE_BYTES), binding(column, rowId))
 }
 
 /** A secret of the service itself (a webhook signing secret), sealed directly under the current master key. */

@@ -38,17 +38,25 @@ export function isSealed(value: unknown): value is Sealed {
 }
 
 export function seal(key: Buffer, kid: string, plaintext: Buffer, aad: string): Sealed {
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', key, iv)
-  cipher.setAAD(Buffer.from(aad, 'utf8'))
-  const ct = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()])
+  const { iv, ct } = sealBinary(key, plaintext, aad)
   return { alg: ALGORITHM, kid, iv: iv.toString('base64'), ct: ct.toString('base64') }
 }
 
 export function open(key: Buffer, sealed: Sealed, aad: string): Buffer {
-  const data = Buffer.from(sealed.ct, 'base64')
+  return openBinary(key, Buffer.from(sealed.iv, 'base64'), Buffer.from(sealed.ct, 'base64'), aad)
+}
+
+/** The nonce, and the ciphertext followed by its 16-byte tag: a sealed value before any text encoding. */
+export function sealBinary(key: Buffer, plaintext: Buffer, aad: string): { iv: Buffer; ct: Buffer } {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  cipher.setAAD(Buffer.from(aad, 'utf8'))
+  return { iv, ct: Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]) }
+}
+
+export function openBinary(key: Buffer, iv: Buffer, data: Buffer, aad: string): Buffer {
   if (data.length < 16) throw new DecryptionError('a sealed value is too short')
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'))
+  const decipher = createDecipheriv('aes-256-gcm', key, iv)
   decipher.setAAD(Buffer.from(aad, 'utf8'))
   decipher.setAuthTag(data.subarray(data.length - 16))
   try {

@@ -23,6 +23,7 @@ export type ConsentProvision = Schemas['ConsentProvision']
 export type PacketStatus = Schemas['PacketStatus']
 export type PacketStep = Schemas['PacketStep']
 export type ErasureReason = 'data_subject_request' | 'end_of_retention'
+export type PacketDecision = NonNullable<Schemas['PacketSummary']['decision']>
 
 /** Serialises a value for a jsonb column; both drivers take JSON text for jsonb. */
 export function json<T>(value: T): string {
@@ -109,8 +110,10 @@ export interface ConsentTable {
   given_at: GivenTimestamp
   method: 'written' | 'oral'
   language: string
-  interpreter: Json<Schemas['Interpreter']>
-  guardian: JsonOrNull<Schemas['Guardian']>
+  /** Sealed with the case's data key, as are the guardian, the child's views and the withdrawal reason; `Consent` holds them opened. */
+  interpreter: Json<Sealed | Schemas['Interpreter']>
+  guardian: JsonOrNull<Sealed | Schemas['Guardian']>
+  /** Free text sealed as the JSON text of its envelope (text written before sealing is the text itself). */
   child_views: string | null
   provisions: Json<ConsentProvision[]>
   expires_at: TimestampOrNull
@@ -133,6 +136,7 @@ export interface PacketTable {
   sender_organisation_id: string
   recipient_organisation_id: string
   purpose: Purpose
+  /** Sealed with the case's data key like the decision and the questions (the JSON text of its envelope). */
   note: string | null
   status: PacketStatus
   included_categories: DataCategory[]
@@ -143,10 +147,12 @@ export interface PacketTable {
   supersedes: string | null
   history: Json<PacketStep[]>
   acknowledgement: JsonOrNull<Schemas['PacketAcknowledgement']>
-  decision: JsonOrNull<NonNullable<Schemas['PacketSummary']['decision']>>
-  questions: JsonOrNull<string[]>
+  decision: JsonOrNull<Sealed | PacketDecision>
+  questions: JsonOrNull<Sealed | string[]>
   /** The legal basis the packet left the EU/EEA on; null for a packet that stayed inside it. */
   transfer: JsonOrNull<Schemas['TransferBasis']>
+  /** The attachments the packet carried (their descriptions are in its sealed content). */
+  attachment_ids: ColumnType<string[], string[] | undefined, string[]>
   revision: Generated<number>
   sent_at: Timestamp
   updated_at: Timestamp
@@ -187,7 +193,7 @@ export interface AuditRecordTable {
   organisation_id: string
   request_id: string
   case_id: string | null
-  resource_type: 'case' | 'consent' | 'packet' | 'safety_override'
+  resource_type: 'case' | 'consent' | 'packet' | 'safety_override' | 'attachment'
   resource_id: string
   details: Json<Record<string, unknown>>
 }
@@ -228,6 +234,32 @@ export interface RecordFigures {
   social?: number
   psychosocial?: number
   reason?: string
+}
+
+export type AttachmentMediaType = Schemas['AttachmentMediaType']
+
+/** What an attachment's sealed description holds. */
+export interface AttachmentDescription {
+  file_name: string
+  sha256: string
+}
+
+export interface CaseAttachmentTable {
+  id: string
+  seq: Sequence
+  case_id: string
+  category: DataCategory
+  media_type: AttachmentMediaType
+  size_bytes: number
+  /** Sealed with the case's data key; a row that is not sealed is never written. */
+  description: Json<Sealed>
+  /** Nonce, ciphertext and tag under the case's data key; null once the case is erased. */
+  content: Buffer | null
+  content_alg: 'A256GCM'
+  content_kid: string
+  uploaded_at: Timestamp
+  uploaded_by_principal_id: string
+  uploaded_by_organisation_id: string
 }
 
 export interface CaseTransitionTable {
@@ -427,6 +459,7 @@ export interface DB {
   idempotency_keys: IdempotencyKeyTable
   audit_records: AuditRecordTable
   case_records: CaseRecordTable
+  case_attachments: CaseAttachmentTable
   case_transitions: CaseTransitionTable
   escalations: EscalationTable
   events: EventTable
@@ -456,14 +489,25 @@ export type CaseRow = Selectable<CaseTable>
 /** A case with its sections opened. */
 export type Case = Omit<CaseRow, 'sections'> & { sections: CaseSections }
 export type CaseParty = Selectable<CasePartyTable>
-export type Consent = Selectable<ConsentTable>
+/** A consent's row as stored: its free text sealed. */
+export type ConsentRow = Selectable<ConsentTable>
+/** A consent with its free text opened. */
+export type Consent = Omit<ConsentRow, 'interpreter' | 'guardian'> & {
+  interpreter: Schemas['Interpreter']
+  guardian: Schemas['Guardian'] | null
+}
 export type PacketRowSealed = Selectable<PacketTable>
-export type Packet = Omit<PacketRowSealed, 'content'> & { content: Schemas['PacketContent'] }
+export type Packet = Omit<PacketRowSealed, 'content' | 'decision' | 'questions'> & {
+  content: Schemas['PacketContent']
+  decision: PacketDecision | null
+  questions: string[] | null
+}
 export type AuditRecord = Selectable<AuditRecordTable>
 export type CaseRecordRow = Selectable<CaseRecordTable>
 export type CaseRecord = Omit<CaseRecordRow, 'data'> & { data: Record<string, unknown> }
 export type SafetyOverride = Selectable<SafetyOverrideTable>
 export type TransferAgreement = Selectable<TransferAgreementTable>
+export type CaseAttachmentRow = Selectable<CaseAttachmentTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
 export type NewEscalation = Insertable<EscalationTable>

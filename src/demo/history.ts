@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Insertable, Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { sealRecordData } from '../cases/procedure.js'
-import { insertCase } from '../cases/queries.js'
+import { insertCase, sealWithdrawalReason } from '../cases/queries.js'
 import { insertConsent } from '../consents/queries.js'
 import {
   type CaseProfile,
@@ -84,7 +84,7 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
   })
   let consentId: string | undefined
   if (spec.purposes.length > 0) {
-    const consent = await insertConsent(trx, {
+    const consent = await insertConsent(trx, created, {
       caseId: created.id,
       consent: {
         given_at: (spec.consentAt ?? spec.openedAt).toISOString(),
@@ -197,7 +197,7 @@ export async function insertHistoricCase(trx: Transaction<DB>, sops: SopRegistry
       .updateTable('consents')
       .set({
         withdrawn_at: at,
-        withdrawal_reason: 'The person chose to stop (fictitious).',
+        withdrawal_reason: sealWithdrawalReason(created, consentId, 'The person chose to stop (fictitious).'),
         withdrawn_by_principal_id: sendingPrincipal,
       })
       .where('id', '=', consentId)

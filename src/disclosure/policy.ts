@@ -41,6 +41,12 @@ export interface Viewer {
   role: 'sending' | 'receiving' | 'invited'
 }
 
+/** An attachment as the policy needs it: its category and who uploaded it. */
+type DisclosableAttachment = { id: string; category: DataCategory; uploaded_by_organisation_id: string }
+
+/** A packet of the case as the policy needs it to let its recipient read the attachments it carried. */
+export type ReceivedPacket = SentPacket & { recipient_organisation_id: string; attachment_ids: readonly string[] }
+
 /** A record as the policy needs it: its category and who made it. */
 type DisclosableRecord = Pick<CaseRecord, 'category' | 'recorded_by_organisation_id'>
 
@@ -55,6 +61,11 @@ export interface CaseDisclosure {
   records<R extends DisclosableRecord>(records: readonly R[]): R[]
   /** Proceedings are the consent category `proceedings`: readable as such, and always by their author. */
   proceedings<P extends { created_by_organisation_id: string }>(proceedings: readonly P[]): P[]
+  /**
+   * The attachments the viewer may read, given the packets of the case it received: the sending
+   * partner all, an uploader its own, anyone else what travelled to it under consent that still holds.
+   */
+  attachments<A extends DisclosableAttachment>(attachments: readonly A[], received: readonly ReceivedPacket[]): A[]
   consent<C extends ConsentView>(consent: C): C
   /**
    * Whether the viewer may issue the person a receipt of this consent: only the organisation that
@@ -148,6 +159,15 @@ export function discloseCase(
       proceedings.filter(
         (proceeding) => readable('proceedings') || proceeding.created_by_organisation_id === viewer.organisationId,
       ),
+    attachments: (attachments, received) =>
+      discloseAttachments(
+        attachments,
+        received,
+        consents,
+        { organisationId: viewer.organisationId, holder },
+        purposes,
+        now,
+      ),
     consent(consent) {
       if (holder) return consent
       return { ...consent, guardian: null, child_views: null, interpreter: { used: consent.interpreter.used } }
@@ -180,6 +200,7 @@ function pick(sections: CaseSections, keep: (category: DataCategory) => boolean)
 
 export type PacketContent = Schemas['PacketContent']
 export type PresentedRecord = Schemas['CaseRecord']
+export type PacketAttachment = Schemas['PacketAttachment']
 
 export interface ComposedPacket {
   content: PacketContent
@@ -187,15 +208,23 @@ export interface ComposedPacket {
   withheld: Schemas['WithheldCategory'][]
   consentsByCategory: Partial<Record<DataCategory, string[]>>
   contentHash: string
+  /** The attachments asked for that the packet may not carry, each with the reason its category is withheld. */
+  refusedAttachments: { id: string; category: DataCategory; reason: WithheldReason }[]
 }
 
 /**
- * The packet a case yields for a recipient and purpose: each category that holds data (a section or
- * a record) goes in when its kind of packet carries it and an active consent covers it; every other
- * category that holds data is withheld, with the reason.
+ * The packet a case yields for a recipient and purpose: each category that holds data (a section, a
+ * record, or an attachment the sender names) goes in when its kind of packet carries it and an
+ * active consent covers it; every other category that holds data is withheld, with the reason. An
+ * attachment of a withheld category is refused, never dropped in silence.
  */
 export function composePacket(
-  source: { profile: CaseProfile; sections: CaseSections; records: readonly PresentedRecord[] },
+  source: {
+    profile: CaseProfile
+    sections: CaseSections
+    records: readonly PresentedRecord[]
+    attachments?: readonly PacketAttachment[]
+  },
   consents: readonly Consent[],
   recipientId: string,
   purpose: Purpose,
@@ -208,6 +237,7 @@ export function composePacket(
   const held = new Set<DataCategory>([
     ...sectionCategories.filter((category) => source.sections[category] !== undefined),
     ...source.records.map((record) => record.category),
+    ...(source.attachments ?? []).map((attachment) => attachment.category),
   ])
   for (const category of dataCategories.filter((c) => held.has(c))) {
     if (!carriedBy[kind].includes(category)) {
@@ -222,12 +252,20 @@ export function composePacket(
     included.push(category)
     consentsByCategory[category] = covered.consentIds
   }
+  const attachments = source.attachments ?? []
+  const carried = attachments.filter((attachment) => included.includes(attachment.category))
   const content: PacketContent = {
     profile: kind === 'enquiry' ? sharedProfile(source.profile) : source.profile,
     sections: pick(source.sections, (category) => included.includes(category)),
     records: source.records.filter((record) => included.includes(record.category)),
+    // Only a packet that carries attachments names them: the content, and its hash, of every other stay as they were.
+    ...(carried.length > 0 ? { attachments: carried } : {}),
   }
-  return { content, included, withheld, consentsByCategory, contentHash: contentHash(content) }
+  const refusedAttachments = attachments.flatMap((attachment) => {
+    const reason = withheld.find((w) => w.category === attachment.category)?.reason
+    return reason ? [{ id: attachment.id, category: attachment.category, reason }] : []
+  })
+  return { content, included, withheld, consentsByCategory, contentHash: contentHash(content), refusedAttachments }
 }
 
 function sharedProfile(profile: CaseProfile): ProfileView {
@@ -256,18 +294,52 @@ export interface PacketView {
  * purpose of the case's current step, as for every read of the case.
  */
 export function disclosePacket(
-  packet: {
-    content: PacketContent
-    included_categories: DataCategory[]
-    withheld: Schemas['WithheldCategory'][]
-    consents_by_category: Partial<Record<DataCategory, string[]>>
-    sender_organisation_id: string
-  },
+  packet: SentPacket & { content: PacketContent; withheld: Schemas['WithheldCategory'][] },
   consents: readonly Consent[],
   organisationId: string,
   purposes: readonly Purpose[],
   now: Date,
 ): PacketView {
+  const lost = lostCategories(packet, consents, organisationId, purposes, now)
+  const gone = [...lost].flatMap(([category, reason]) => (reason === 'not_needed_for_purpose' ? [] : [category]))
+  if (organisationId === packet.sender_organisation_id || lost.size === 0) {
+    return { content: packet.content, included: packet.included_categories, withheld: packet.withheld, gone }
+  }
+  const keep = (category: DataCategory) => !lost.has(category)
+  return {
+    content: {
+      profile: packet.content.profile,
+      sections: pick(packet.content.sections, keep),
+      records: packet.content.records.filter((record) => keep(record.category)),
+      ...(packet.content.attachments
+        ? { attachments: packet.content.attachments.filter((attachment) => keep(attachment.category)) }
+        : {}),
+    },
+    included: packet.included_categories.filter(keep),
+    withheld: [...packet.withheld, ...[...lost].map(([category, reason]) => ({ category, reason }))],
+    gone,
+  }
+}
+
+/** What the policy reads of a sent packet to say what its recipient may still read of it. */
+interface SentPacket {
+  included_categories: DataCategory[]
+  consents_by_category: Partial<Record<DataCategory, string[]>>
+  sender_organisation_id: string
+}
+
+/**
+ * The categories of a packet its recipient may no longer read, and why: the consents the packet
+ * relied on are no longer active (withdrawn, expired), or none covers the category for a purpose
+ * of the case's current step.
+ */
+function lostCategories(
+  packet: SentPacket,
+  consents: readonly Consent[],
+  organisationId: string,
+  purposes: readonly Purpose[],
+  now: Date,
+): Map<DataCategory, WithheldReason> {
   const byId = new Map(consents.map((consent) => [consent.id, consent]))
   const lost = new Map<DataCategory, WithheldReason>()
   for (const category of packet.included_categories) {
@@ -280,21 +352,37 @@ export function disclosePacket(
     }
     lost.set(category, statuses.includes('withdrawn') || statuses.length === 0 ? 'withdrawn' : 'expired')
   }
-  const gone = [...lost].flatMap(([category, reason]) => (reason === 'not_needed_for_purpose' ? [] : [category]))
-  if (organisationId === packet.sender_organisation_id || lost.size === 0) {
-    return { content: packet.content, included: packet.included_categories, withheld: packet.withheld, gone }
+  return lost
+}
+
+/**
+ * The attachments of a case an organisation may read now. The sending partner holds every one, and
+ * an uploader its own. Any other organisation reads one only when it travelled to it in a packet
+ * whose category it may still read there — the same rule as for that packet's content: gone at once
+ * when the consent the packet relied on is withdrawn or expires.
+ */
+function discloseAttachments<A extends DisclosableAttachment>(
+  attachments: readonly A[],
+  received: readonly ReceivedPacket[],
+  consents: readonly Consent[],
+  viewer: { organisationId: string; holder: boolean },
+  purposes: readonly Purpose[],
+  now: Date,
+): A[] {
+  if (viewer.holder) return [...attachments]
+  const readable = new Set<string>()
+  const categoryOf = new Map(attachments.map((attachment) => [attachment.id, attachment.category]))
+  for (const packet of received) {
+    if (packet.recipient_organisation_id !== viewer.organisationId) continue
+    const lost = lostCategories(packet, consents, viewer.organisationId, purposes, now)
+    for (const id of packet.attachment_ids) {
+      const category = categoryOf.get(id)
+      if (category && packet.included_categories.includes(category) && !lost.has(category)) readable.add(id)
+    }
   }
-  const keep = (category: DataCategory) => !lost.has(category)
-  return {
-    content: {
-      profile: packet.content.profile,
-      sections: pick(packet.content.sections, keep),
-      records: packet.content.records.filter((record) => keep(record.category)),
-    },
-    included: packet.included_categories.filter(keep),
-    withheld: [...packet.withheld, ...[...lost].map(([category, reason]) => ({ category, reason }))],
-    gone,
-  }
+  return attachments.filter(
+    (attachment) => readable.has(attachment.id) || attachment.uploaded_by_organisation_id === viewer.organisationId,
+  )
 }
 
 /**

@@ -174,7 +174,8 @@ export function clientErrorProblem(this: FastifyInstance, error: Error & { code?
   socket.destroy(error)
 }
 
-function validationProblem(error: FastifyError): ProblemError {
+/** The 400 of an input that does not match the contract, naming each fault as a pointer or a parameter. */
+export function validationProblem(error: Pick<FastifyError, 'validation' | 'validationContext'>): ProblemError {
   const part = error.validationContext ?? 'body'
   const errors: FieldError[] = (error.validation ?? []).map((issue) => {
     const params = issue.params as Record<string, unknown>

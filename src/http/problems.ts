@@ -418,6 +418,40 @@ export const problemCatalogue = {
     happened: 'The outcome of this hearing was recorded and does not change.',
     todo: 'Add a new hearing for what follows.',
   },
+  // Attachments
+  'attachment-too-large': {
+    status: 413,
+    title: 'Attachment too large',
+    happened: 'The uploaded file is larger than the service accepts (`max_bytes`, set by `ATTACHMENT_MAX_BYTES`).',
+    todo: 'Send a smaller file: scan at a lower resolution, or split the document.',
+  },
+  'attachment-type-refused': {
+    status: 415,
+    title: 'Attachment type not accepted',
+    happened:
+      'The upload is not `multipart/form-data`, or the file’s own bytes are not a PDF, JPEG or PNG (`accepted`), whatever its name or declared type says.',
+    todo: 'Upload the document as a PDF, JPEG or PNG, in a `multipart/form-data` body with the parts `file` and `category`.',
+  },
+  'attachment-type-mismatch': {
+    status: 422,
+    title: 'Declared type disagrees with the content',
+    happened:
+      'The `Content-Type` of the file part names one type and the file’s bytes are another (`declared`, `detected`).',
+    todo: 'Declare the type the file really is, or send the file you meant to.',
+  },
+  'attachment-not-consented': {
+    status: 422,
+    title: 'Attachment not consented',
+    happened:
+      'An attachment named in `attachment_ids` is of a category the packet does not carry to this recipient: no active consent covers it for the recipient and purpose, or the kind of packet does not carry it (`attachments` names each, with the reason).',
+    todo: 'Record the person’s consent for that category first, or send the packet without the attachment.',
+  },
+  'unknown-attachment': {
+    status: 422,
+    title: 'Unknown attachment',
+    happened: 'An id in `attachment_ids` is not an attachment of this case.',
+    todo: 'List the case’s attachments and name one of them.',
+  },
 } as const satisfies Record<string, ProblemEntry>
 
 /** The name of a problem type: only these can be raised. */

@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import { packetAttachment } from '../attachments/handlers.js'
+import { attachmentsOf } from '../attachments/queries.js'
 import { recordAudit } from '../audit/records.js'
 import { caseErased } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
@@ -60,6 +62,8 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       note: string | null
       kind: PacketKind
       transfer: TransferBasisChoice | undefined
+      /** Attachments of the case the sender names; each must be of a category the packet carries. */
+      attachmentIds?: readonly string[]
     },
     now: Date,
   ): Promise<Packet> {
@@ -72,7 +76,34 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       now,
     })
     const records = (await recordsOf(trx, found)).map(presentRecord)
-    const composed = composePacket({ ...found, records }, consents, to.recipient.id, to.purpose, to.kind, now)
+    const attachments = await attachmentsOf(trx, found, to.attachmentIds ?? [])
+    const unknown = (to.attachmentIds ?? []).filter((id) => !attachments.some((attachment) => attachment.id === id))
+    if (unknown.length > 0) {
+      throw new ProblemError(422, `No attachment ${unknown.join(', ')} belongs to this case.`, {
+        code: 'unknown-attachment',
+        extras: {
+          errors: unknown.map((id) => ({
+            pointer: `#/attachment_ids/${to.attachmentIds?.indexOf(id)}`,
+            detail: 'is not an attachment of this case',
+          })),
+        },
+      })
+    }
+    const composed = composePacket(
+      { ...found, records, attachments: attachments.map(packetAttachment) },
+      consents,
+      to.recipient.id,
+      to.purpose,
+      to.kind,
+      now,
+    )
+    if (composed.refusedAttachments.length > 0) {
+      throw new ProblemError(
+        422,
+        `This packet may not carry the attachments of ${[...new Set(composed.refusedAttachments.map((a) => a.category))].join(', ')} to ${to.recipient.name} for ${to.purpose}.`,
+        { code: 'attachment-not-consented', extras: { attachments: composed.refusedAttachments } },
+      )
+    }
     if (composed.included.length === 0 && to.kind !== 'enquiry' && to.kind !== 'referral') {
       throw new ProblemError(
         422,
@@ -112,6 +143,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       decision: null,
       questions: null,
       transfer,
+      attachment_ids: (composed.content.attachments ?? []).map((attachment) => attachment.id),
       sent_at: now,
       updated_at: now,
     })
@@ -127,6 +159,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         included_categories: composed.included,
         withheld: composed.withheld,
         content_hash: composed.contentHash,
+        attachments: (composed.content.attachments ?? []).map((attachment) => attachment.id),
         transfer: transfer && { legal_basis: transfer.legal_basis, article: transfer.article },
       },
     })
@@ -171,17 +204,22 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
         }
         const now = clock.now()
         const open = await openTransition(trx, sops, found, caller, { operation: action }, now)
-        await queries.changePacket(trx, packet, {
-          status,
-          step: {
+        await queries.changePacket(
+          trx,
+          packet,
+          {
             status,
-            at: now.toISOString(),
-            principal_id: caller.principal.id,
-            organisation_id: caller.organisation.id,
+            step: {
+              status,
+              at: now.toISOString(),
+              principal_id: caller.principal.id,
+              organisation_id: caller.organisation.id,
+            },
+            at: now,
+            ...fields,
           },
-          at: now,
-          ...fields,
-        })
+          found,
+        )
         // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented data.
         if (action === 'acknowledge') await addParty(trx, found.id, caller.organisation.id, 'receiving')
         if (action === 'decline') await removeReceivingParty(trx, found.id, caller.organisation.id)
@@ -219,7 +257,13 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
 
   return {
     async sendPacket(request, reply) {
-      const { recipient_organisation_id: recipientId, purpose, note, transfer_basis: transfer } = request.body
+      const {
+        recipient_organisation_id: recipientId,
+        purpose,
+        note,
+        transfer_basis: transfer,
+        attachment_ids: attachmentIds,
+      } = request.body
       return runCaseChange(
         db,
         request,
@@ -263,7 +307,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
             request,
             found,
             { organisation: caller.organisation, principalId: caller.principal.id },
-            { recipient, purpose, note: note ?? null, kind, transfer },
+            { recipient, purpose, note: note ?? null, kind, transfer, attachmentIds },
             now,
           )
           await applyTransition(trx, request, caller, found, open, { counterpartId: recipient.id }, now)

@@ -1,9 +1,25 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import { openSealed } from '../cases/queries.js'
-import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
-import type { Sealed } from '../crypto/keyring.js'
-import { type DB, json, type Packet, type PacketRowSealed, type PacketStatus, type PacketStep } from '../db/schema.js'
+import {
+  type CaseKeyColumns,
+  caseKey,
+  openJson,
+  openText,
+  sealedText,
+  sealJson,
+  sealText,
+} from '../crypto/case-keys.js'
+import { isSealed, type Sealed } from '../crypto/keyring.js'
+import {
+  type DB,
+  json,
+  type Packet,
+  type PacketDecision,
+  type PacketRowSealed,
+  type PacketStatus,
+  type PacketStep,
+} from '../db/schema.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -20,16 +36,38 @@ export type PacketRow = Packet & {
 /** What an erased case's packets still show: nothing of their content. */
 const ERASED_CONTENT: Packet['content'] = { profile: {} as Packet['content']['profile'], sections: {}, records: [] }
 
-/** The packet's content opened with its case's key, loaded in the same row. */
+type Opened<T> = Omit<T, 'content' | 'note' | 'decision' | 'questions'> &
+  Pick<Packet, 'content' | 'note' | 'decision' | 'questions'>
+
+/**
+ * The packet's content and free text (note, decision, questions) opened with its case's key, loaded
+ * in the same row. An erased case's packets keep none of them.
+ */
 export function openPacket<T extends PacketRowSealed>(
   keyColumns: CaseKeyColumns & { erased_at: Date | null },
   row: T,
-): Omit<T, 'content'> & { content: Packet['content'] } {
-  const content =
-    keyColumns.erased_at !== null
-      ? ERASED_CONTENT
-      : openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content)
-  return { ...row, content }
+): Opened<T> {
+  if (keyColumns.erased_at !== null) {
+    return { ...row, content: ERASED_CONTENT, note: null, decision: null, questions: null }
+  }
+  if (keyColumns.data_key === null) {
+    // A case still in the clear: its values pass as they are.
+    return {
+      ...row,
+      content: openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content),
+      note: row.note !== null && sealedText(row.note) ? null : row.note,
+      decision: isSealed(row.decision) ? null : row.decision,
+      questions: isSealed(row.questions) ? null : row.questions,
+    }
+  }
+  const key = caseKey(keyColumns)
+  return {
+    ...row,
+    content: openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content),
+    note: row.note === null ? null : openText(key, 'packets.note', row.id, row.note),
+    decision: row.decision === null ? null : openJson<PacketDecision>(key, 'packets.decision', row.id, row.decision),
+    questions: row.questions === null ? null : openJson<string[]>(key, 'packets.questions', row.id, row.questions),
+  }
 }
 
 type JoinedPacket = PacketRowSealed &
@@ -145,25 +183,32 @@ export async function insertPacket(
   packet: NewPacketRow,
 ): Promise<Packet> {
   const id = randomUUID()
-  const content =
-    keyColumns.data_key === null ? packet.content : sealJson(caseKey(keyColumns), 'packets.content', id, packet.content)
+  const key = keyColumns.data_key === null ? undefined : caseKey(keyColumns)
+  const seal = <T>(column: Parameters<typeof sealJson>[1], value: T) => (key ? sealJson(key, column, id, value) : value)
   const inserted = await trx
     .insertInto('packets')
     .values({
       ...packet,
       id,
+      note: packet.note === null || !key ? packet.note : sealText(key, 'packets.note', id, packet.note),
       withheld: json(packet.withheld),
-      content: json(content),
+      content: json(seal('packets.content', packet.content)),
       consents_by_category: json(packet.consents_by_category),
       history: json(packet.history),
       acknowledgement: packet.acknowledgement ? json(packet.acknowledgement) : null,
-      decision: packet.decision ? json(packet.decision) : null,
-      questions: packet.questions ? json(packet.questions) : null,
+      decision: packet.decision ? json(seal('packets.decision', packet.decision)) : null,
+      questions: packet.questions ? json(seal('packets.questions', packet.questions)) : null,
       transfer: packet.transfer ? json(packet.transfer) : null,
     })
     .returningAll()
     .executeTakeFirstOrThrow()
-  return { ...inserted, content: packet.content }
+  return {
+    ...inserted,
+    content: packet.content,
+    note: packet.note,
+    decision: packet.decision,
+    questions: packet.questions,
+  }
 }
 
 export interface PacketChange {
@@ -175,51 +220,32 @@ export interface PacketChange {
   at: Date
 }
 
-/** Moves a locked packet to its next status, adding the step to its history. */
+/**
+ * Moves a locked packet to its next status, adding the step to its history; a decision or questions
+ * it takes are sealed with the key of its case (`keyColumns`, which such a change must name).
+ */
 export async function changePacket<T extends Pick<Packet, 'id' | 'history' | 'revision'>>(
   trx: Transaction<DB>,
   current: T,
   change: PacketChange,
-): Promise<Omit<Packet, 'content'>> {
-  return trx
+  keyColumns?: CaseKeyColumns,
+): Promise<void> {
+  const freeText = change.decision !== undefined || change.questions !== undefined
+  if (freeText && !keyColumns) throw new Error('a decision or questions are sealed with the case key')
+  const key = freeText && keyColumns && keyColumns.data_key !== null ? caseKey(keyColumns) : undefined
+  const seal = <V>(column: Parameters<typeof sealJson>[1], value: V) =>
+    json(key ? sealJson(key, column, current.id, value) : value)
+  await trx
     .updateTable('packets')
     .set({
       status: change.status,
       history: json([...current.history, change.step]),
       ...(change.acknowledgement ? { acknowledgement: json(change.acknowledgement) } : {}),
-      ...(change.decision ? { decision: json(change.decision) } : {}),
-      ...(change.questions ? { questions: json(change.questions) } : {}),
+      ...(change.decision ? { decision: seal('packets.decision', change.decision) } : {}),
+      ...(change.questions ? { questions: seal('packets.questions', change.questions) } : {}),
       revision: current.revision + 1,
       updated_at: change.at,
     })
     .where('id', '=', current.id)
-    .returning(changedColumns)
-    .executeTakeFirstOrThrow()
+    .execute()
 }
-
-/** Every column of a packet but its content: a change never needs to open it again. */
-const changedColumns = [
-  'id',
-  'seq',
-  'case_id',
-  'kind',
-  'version',
-  'sender_organisation_id',
-  'recipient_organisation_id',
-  'purpose',
-  'note',
-  'status',
-  'included_categories',
-  'withheld',
-  'content_hash',
-  'consents_by_category',
-  'supersedes',
-  'history',
-  'acknowledgement',
-  'decision',
-  'questions',
-  'transfer',
-  'revision',
-  'sent_at',
-  'updated_at',
-] as const satisfies readonly Exclude<keyof Packet, 'content'>[]

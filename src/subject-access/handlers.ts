@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely'
 import Negotiator from 'negotiator'
 import type { components } from '../../openapi/dist/types.js'
+import { presentAttachment } from '../attachments/handlers.js'
+import { attachmentsOf, packetsWithAttachmentsTo } from '../attachments/queries.js'
 import { recordAudit } from '../audit/records.js'
 import { caseOfParty } from '../cases/access.js'
 import { disclosureFor } from '../cases/disclosure.js'
@@ -68,6 +70,10 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
           )
         }
         const packets = (await packetQuery.orderBy('seq').execute()).map((packet) => openPacket(found, packet))
+        const attachments = disclosure.attachments(
+          await attachmentsOf(trx, found),
+          disclosure.holder ? [] : await packetsWithAttachmentsTo(trx, found.id, organisationId),
+        )
         let auditQuery = trx
           .selectFrom('audit_records')
           .innerJoin('principals', 'principals.id', 'audit_records.principal_id')
@@ -160,6 +166,7 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
           },
           consents: consents.map((consent) => presentConsent(consent, found, caller, now)),
           records,
+          attachments: attachments.map(presentAttachment),
           packets: presentedPackets,
           recipients: recipientsOf(presentedPackets),
           reads: accesses.filter((access) => readOperations.has(access.action)),

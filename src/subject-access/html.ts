@@ -53,6 +53,19 @@ ${table(
   ]),
 )}
 
+<h2>Documents</h2>
+${table(
+  ['Uploaded', 'File', 'Category', 'Type and size', 'By', 'SHA-256'],
+  (exported.attachments ?? []).map((attachment) => [
+    attachment.uploaded_at,
+    attachment.file_name,
+    attachment.category,
+    `${attachment.media_type}, ${attachment.size} bytes`,
+    name(attachment.uploaded_by_organisation_id),
+    attachment.sha256,
+  ]),
+)}
+
 <h2>Your consents</h2>
 ${table(
   ['Given', 'Status', 'What, to whom, for what', 'Informed of transfer risks'],
