@@ -50,7 +50,7 @@ export const operationProblemTypes = {
   listCaseRecords: ['urn:trm:problem:case-erased'],
   createCaseRecord: ['urn:trm:problem:idempotency-key-reused', 'urn:trm:problem:case-erased', 'urn:trm:problem:invalid-record', 'urn:trm:problem:not-a-side'],
   listCaseAttachments: ['urn:trm:problem:case-erased'],
-  uploadCaseAttachment: ['urn:trm:problem:case-erased', 'urn:trm:problem:not-a-side', 'urn:trm:problem:attachment-too-large', 'urn:trm:problem:attachment-type-refused', 'urn:trm:problem:attachment-type-mismatch'],
+  uploadCaseAttachment: ['urn:trm:problem:idempotency-key-reused', 'urn:trm:problem:case-erased', 'urn:trm:problem:not-a-side', 'urn:trm:problem:attachment-too-large', 'urn:trm:problem:attachment-type-refused', 'urn:trm:problem:attachment-type-mismatch'],
   getCaseAttachment: ['urn:trm:problem:case-erased'],
   listRecordKinds: [],
   listLabels: [],
