@@ -74,6 +74,15 @@ export function apiKeyOf(prefix: string): string {
   throw new Error(`no demo key with the prefix ${prefix}`)
 }
 
+/** The demo key of the caseworker that acts for a party in the seeded history. */
+export function keyOf(party: Party): string {
+  for (const organisation of demoOrganisations) {
+    const principal = organisation.principals.find((candidate) => candidate.id === party.principalId)
+    if (principal) return `trm_${principal.key.prefix}_${principal.key.secret}`
+  }
+  throw new Error(`no demo key for the principal ${party.principalId}`)
+}
+
 /** The callers of the load: IOM Poland's case management system, and IOM Ukraine's reading its feed. */
 export const iomPolandKey = apiKeyOf('demoiomplcw1')
 export const iomUkraineKey = apiKeyOf('demoiomuacw1')
