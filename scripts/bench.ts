@@ -65,7 +65,6 @@ const { values: flags } = parseArgs({
     'webhook-timeout': { type: 'string', default: '10' },
     'webhook-rate': { type: 'string', default: '100' },
     'webhook-seconds': { type: 'string', default: '10' },
-    'embedded-cases': { type: 'string', default: '200' },
   },
 })
 
@@ -94,7 +93,6 @@ const options = {
   webhookTimeout: whole('webhook-timeout', flags['webhook-timeout'], 1),
   webhookRate: whole('webhook-rate', flags['webhook-rate'], 1),
   webhookSeconds: whole('webhook-seconds', flags['webhook-seconds'], 1),
-  embeddedCases: whole('embedded-cases', flags['embedded-cases'], 10),
 }
 const scenarios = ['api', 'webhooks', 'embedded'] as const
 const only = flags.only
@@ -191,15 +189,21 @@ function equivalenceTable(report: EquivalenceReport): string {
   return `${operations}\nrows written by all seven:\n${rows.join('\n')}`
 }
 
+let built = false
 /** The service as production runs it: compiled by `npm run build` (into build/), unless --tsx. */
-async function startServers() {
-  let entry = 'src/server.ts'
-  if (!flags.tsx) {
+function serviceEntry(): string {
+  if (flags.tsx) return 'src/server.ts'
+  if (!built) {
     const started = Date.now()
     execFileSync('bash', ['scripts/build.sh'], { cwd: root, stdio: 'ignore' })
-    entry = 'build/src/server.js'
+    built = true
     log(`compiled the service (npm run build) in ${seconds(Date.now() - started)}`)
   }
+  return 'build/src/server.js'
+}
+
+async function startServers() {
+  const entry = serviceEntry()
   const common = { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }
   const service = await startServer(
     'service',
@@ -257,7 +261,7 @@ async function main() {
     log(
       await runEmbedded({
         root,
-        cases: options.embeddedCases,
+        entry: serviceEntry(),
         seconds: options.duration,
         connections: options.connections,
         log,

@@ -65,7 +65,8 @@ const recordsOf = (id: string) =>
 const ownCase = `select * from cases c where c.id = $3
   and exists (select 1 from case_parties own where own.case_id = c.id and own.organisation_id = caller.caller_organisation_id)`
 
-const sql = {
+/** Every statement of the minimal implementation, named. */
+export const statements = {
   readCase: named(`with ${caller}
     select caller.*, c.*, ${partiesOf('c.id')} as parties, ${consentsOf('c.id')} as consents,
       (select coalesce(json_agg(o order by o.due_at, o.id), '[]') from (
@@ -377,7 +378,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
 
   app.get<{ Params: { caseId: string } }>('/v1/cases/:caseId', async (request, reply) => {
     const language = answerLanguage(request, reply)
-    const [row] = await run(sql.readCase, [...secretHash(request), request.params.caseId])
+    const [row] = await run(statements.readCase, [...secretHash(request), request.params.caseId])
     const who = callerOf(row, readingRoles)
     if (!row || row.id === null) throw new Answer(404, 'No such case.')
     const found = openCase(row as unknown as CaseRow)
@@ -389,7 +390,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
     const obligations = (row.obligations as Row[]).map((o) => dated<Parameters<typeof presentSchedule>[0][number]>(o))
     const schedule = presentSchedule(obligations, disclosure, who.organisationId, open, now)
     const body = presentCase(found, own, disclosure, schedule, now, language)
-    await run(sql.audit, [
+    await run(statements.audit, [
       'getCase',
       who.principalId,
       who.organisationId,
@@ -407,7 +408,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
     const language = answerLanguage(request, reply)
     const limit = Number(request.query.limit ?? 50)
     const after = request.query.cursor ? decodeCursor(request.query.cursor, ['integer'])[0] : '9223372036854775807'
-    const rows = await run(sql.listCases, [...secretHash(request), after, limit + 1])
+    const rows = await run(statements.listCases, [...secretHash(request), after, limit + 1])
     const who = callerOf(rows[0], readingRoles)
     const now = clock.now()
     return toPage(
@@ -426,7 +427,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
   app.get<{ Querystring: { limit?: string; cursor?: string } }>('/v1/events', async (request) => {
     const limit = Number(request.query.limit ?? 100)
     const [txid, seq] = request.query.cursor ? decodeCursor(request.query.cursor, ['integer', 'integer']) : ['0', '0']
-    const rows = await run(sql.feed, [...secretHash(request), txid, seq, limit + 1])
+    const rows = await run(statements.feed, [...secretHash(request), txid, seq, limit + 1])
     callerOf(rows[0], readingRoles)
     const events = rows.filter((row) => row.id !== null) as unknown as Parameters<typeof presentEvent>[0][]
     const items = events.slice(0, limit) as (Parameters<typeof presentEvent>[0] & { txid: string; seq: string })[]
@@ -442,7 +443,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
     if (request.query.direction !== 'inbound') throw new Answer(501, 'The minimal implementation lists the inbox only.')
     const limit = Number(request.query.limit ?? 50)
     const after = request.query.cursor ? decodeCursor(request.query.cursor, ['integer'])[0] : '9223372036854775807'
-    const rows = await run(sql.inbox, [...secretHash(request), after, limit + 1])
+    const rows = await run(statements.inbox, [...secretHash(request), after, limit + 1])
     const who = callerOf(rows[0], readingRoles)
     const now = clock.now()
     // A summary shows no content: the inbox never opens it.
@@ -465,7 +466,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
   })
 
   app.get<{ Params: { packetId: string } }>('/v1/packets/:packetId', async (request, reply) => {
-    const [row] = await run(sql.readPacket, [...secretHash(request), request.params.packetId])
+    const [row] = await run(statements.readPacket, [...secretHash(request), request.params.packetId])
     const who = callerOf(row, readingRoles)
     if (!row || row.id === null) throw new Answer(404, 'No such packet.')
     if (row.case_erased_at !== null) throw new Answer(410, 'The case was erased.')
@@ -505,13 +506,13 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
         recipient_organisation_id: row.recipient_organisation_id,
         purpose: row.purpose,
       }
-      const [received] = await run(sql.receivePacket, [row.id, JSON.stringify([step]), now, event, ...audit])
+      const [received] = await run(statements.receivePacket, [row.id, JSON.stringify([step]), now, event, ...audit])
       // Another request took it into receipt first: show the packet as that one left it.
       shown = received
         ? { ...row, ...received }
-        : ((await run(sql.readPacket, [...secretHash(request), row.id]))[0] ?? row)
+        : ((await run(statements.readPacket, [...secretHash(request), row.id]))[0] ?? row)
     } else {
-      await run(sql.audit, ['getPacket', audit[0], audit[1], audit[2], audit[3], 'packet', row.id, details])
+      await run(statements.audit, ['getPacket', audit[0], audit[1], audit[2], audit[3], 'packet', row.id, details])
     }
     reply.header('etag', `"${shown.revision}"`)
     return fullPacket(shown, view)
@@ -526,7 +527,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
     now: Date,
   ) {
     const [row] = await run(
-      sql.lockCase,
+      statements.lockCase,
       [
         ...secretHash(request),
         request.params.caseId,
@@ -622,7 +623,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
       details: { action: transition.action, from: found.step, to, lead_organisation_id: lead },
     }
     const [written] = await run(
-      sql.writeChange,
+      statements.writeChange,
       [
         packet ? packet.row : null,
         found.id,

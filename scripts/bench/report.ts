@@ -42,9 +42,16 @@ const rate = (runs: LoadResult[]) => median(runs.map((run) => run.requestsPerSec
 const p95 = (runs: LoadResult[]) => median(runs.map((run) => run.p95))
 const failed = (runs: LoadResult[]) => runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0)
 
-/** Service requests a second per minimal requests a second, medians of the rounds. */
+/**
+ * Service requests a second per minimal requests a second: the median of each round's ratio, as
+ * the two runs of a round ran side by side under the same load from elsewhere.
+ */
 export function ratioOf(measured: Measured): number {
-  return rate(measured.service) / rate(measured.minimal)
+  return median(
+    measured.service.map(
+      (run, round) => run.requestsPerSecond / (measured.minimal[round]?.requestsPerSecond ?? Number.NaN),
+    ),
+  )
 }
 
 export function resultTable(results: Measured[]): string {
