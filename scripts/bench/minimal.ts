@@ -3,8 +3,9 @@
 // every statement named (prepared once per connection), a read in one statement plus its audit
 // insert, a change in one read-and-lock statement and one write statement. It answers the same
 // bodies and writes the same rows as the service (the bench checks both, scripts/bench/equivalence.ts);
-// the rules themselves (procedure, disclosure, consent, transfer basis, encryption, presentation)
-// are the service's pure functions, imported. It covers the paths the bench takes and answers 501
+// the rules themselves (procedure, disclosure, consent, transfer basis, encryption, how a case or
+// an event is shown) are the service's pure functions, imported; how a packet is shown is written
+// out here, as the service keeps it private. It covers the paths the bench takes and answers 501
 // where a change would need more (superseding a packet, obligations, alerts, an Idempotency-Key replay).
 import { createHash, randomUUID } from 'node:crypto'
 import canonicalize from 'canonicalize'
@@ -248,7 +249,8 @@ function consents(row: Row): Consent[] {
   return (row.consents as Row[]).map((consent) => dated<Consent>(consent))
 }
 
-function packetView(row: Row) {
+/** What the service shows of a packet in a list (src/packets/handlers.ts), from its row and the caller's view of it. */
+function summaryOfPacket(row: Row, view: ReturnType<typeof disclosePacket>) {
   return {
     id: row.id as string,
     case_id: row.case_id as string,
@@ -261,6 +263,8 @@ function packetView(row: Row) {
     purpose: row.purpose as Packet['purpose'],
     note: row.note as string | null,
     status: row.status as Packet['status'],
+    included_categories: view.included,
+    withheld: view.withheld,
     content_hash: row.content_hash as string,
     supersedes: row.supersedes as string | null,
     history: row.history as PacketStep[],
@@ -268,32 +272,6 @@ function packetView(row: Row) {
     decision: row.decision as Packet['decision'],
     questions: row.questions as Packet['questions'],
     transfer: row.transfer as Packet['transfer'],
-  }
-}
-
-function summaryOfPacket(row: Row, view: ReturnType<typeof disclosePacket>) {
-  const { etag, ...rest } = packetView(row)
-  return {
-    id: rest.id,
-    case_id: rest.case_id,
-    case_reference: rest.case_reference,
-    kind: rest.kind,
-    version: rest.version,
-    etag,
-    sender_organisation_id: rest.sender_organisation_id,
-    recipient_organisation_id: rest.recipient_organisation_id,
-    purpose: rest.purpose,
-    note: rest.note,
-    status: rest.status,
-    included_categories: view.included,
-    withheld: view.withheld,
-    content_hash: rest.content_hash,
-    supersedes: rest.supersedes,
-    history: rest.history,
-    acknowledgement: rest.acknowledgement,
-    decision: rest.decision,
-    questions: rest.questions,
-    transfer: rest.transfer,
   }
 }
 
