@@ -1,79 +1,70 @@
-// The benchmark: seeds a realistic data set into a schema of its own on PostgreSQL, starts the real
-// service and a bare baseline that executes the same SQL, loads both with autocannon and prints one
-// table; then it delivers a burst of webhooks with one worker process (scripts/bench/webhooks.ts).
+// The benchmark: each hot operation of the service beside a minimal implementation written by hand
+// on the same schema (scripts/bench/minimal.ts), in the same run, interleaved rounds, medians. It
+// first checks on a small twin data set that both answer the same and write the same rows, and
+// counts the statements each sends; then it seeds a large data set into a schema of its own, loads
+// the compiled service and the minimal one with autocannon, and prints one table. Then webhooks
+// with one worker process (scripts/bench/webhooks.ts), and the embedded database (scripts/bench/embedded.ts).
 // It reports; it never fails on a target.
-//   DATABASE_URL=postgres://… npm run bench -- [--cases 100000] [--connections 10] [--seconds 10]
-//     [--warmup 2] [--schema bench_x] [--keep] [--save-sql captured.json]
-//     [--only api|webhooks] [--webhook-events 5000] [--webhook-chunk 250] [--webhook-timeout 10]
-//     [--webhook-rate 100] [--webhook-seconds 30]
+//   DATABASE_URL=postgres://… npm run bench -- [--cases 10000] [--duration 3] [--rounds 3] [--warmup 1]
+//     [--connections 10] [--schema bench_x] [--keep] [--tsx] [--only api|webhooks|embedded]
+//     [--webhook-events 2000] [--webhook-chunk 250] [--webhook-timeout 10] [--webhook-rate 100] [--webhook-seconds 10]
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import os from 'node:os'
-import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { newKeyEntry } from '../src/crypto/keyring.js'
+import { installKeyring, newKeyEntry, parseKeyring } from '../src/crypto/keyring.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { loadSops } from '../src/sops/registry.js'
-import { type Captured, openCaptureSession } from './bench/capture.js'
-import { receiverSlots, senderSlots } from './bench/dataset.js'
-import { type LoadResult, load, type RequestFactory } from './bench/load.js'
+import { runEmbedded } from './bench/embedded.js'
+import { checkEquivalence, type EquivalenceReport } from './bench/equivalence.js'
+import { type LoadResult, load } from './bench/load.js'
 import {
-  type CasePlan,
-  captureRequests,
-  decodeFeedCursor,
-  listSampleSeq,
-  type Operation,
-  operations,
-  planCases,
+  consuming,
+  eligible,
+  factory,
+  type OperationName,
+  operationNames,
+  operationTitles,
+  shuffled,
 } from './bench/plan.js'
-import { highWaterMark, type Server, startServer, type Worker } from './bench/processes.js'
-import { timeQuery } from './bench/queries.js'
-import type { ScriptFile } from './bench/replay.js'
-import {
-  fixed,
-  type Measured,
-  megabytes,
-  resultTable,
-  seconds,
-  statementSummary,
-  targetSummary,
-  timingTable,
-} from './bench/report.js'
+import { type Server, startServer, type Worker } from './bench/processes.js'
+import { fixed, type Measured, megabytes, resultTable, seconds, table, targetSummary } from './bench/report.js'
 import {
   dropSchema,
   feedCursors,
+  freshCases,
   inspectSchema,
   migrateWithDemoOrganisations,
   tableSizes,
-  touchedCases,
 } from './bench/schema.js'
 import { seedCases, vacuumAnalyze } from './bench/seed.js'
-import { verifySeededData } from './bench/verify.js'
 import { runWebhookScenario, type WebhookRunResult, webhookTable } from './bench/webhooks.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 // The service on PostgreSQL needs master keys; the bench's processes share one made for the run.
 process.env.DATA_ENCRYPTION_KEYS ||= newKeyEntry('bench')
+installKeyring(parseKeyring(process.env.DATA_ENCRYPTION_KEYS))
 
 const { values: flags } = parseArgs({
   options: {
-    cases: { type: 'string', default: '100000' },
+    cases: { type: 'string', default: '10000' },
+    duration: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '10' },
-    seconds: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
     schema: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
     chunk: { type: 'string', default: '10000' },
     'seed-workers': { type: 'string', default: '2' },
-    'query-runs': { type: 'string', default: '200' },
-    'save-sql': { type: 'string' },
+    'check-cases': { type: 'string', default: '300' },
     only: { type: 'string' },
-    'webhook-events': { type: 'string', default: '5000' },
+    'webhook-events': { type: 'string', default: '2000' },
     'webhook-chunk': { type: 'string', default: '250' },
     'webhook-timeout': { type: 'string', default: '10' },
     'webhook-rate': { type: 'string', default: '100' },
-    'webhook-seconds': { type: 'string', default: '30' },
+    'webhook-seconds': { type: 'string', default: '10' },
   },
 })
 
@@ -85,24 +76,25 @@ function whole(name: string, raw: string | undefined, min: number): number {
 
 const databaseUrl = process.env.DATABASE_URL ?? ''
 if (databaseUrl === '') {
-  console.error('npm run bench needs DATABASE_URL: a PostgreSQL database to create its schema in')
+  console.error('npm run bench needs DATABASE_URL: a PostgreSQL database to create its schemas in')
   process.exit(2)
 }
 const options = {
   cases: whole('cases', flags.cases, 1000),
-  connections: whole('connections', flags.connections, 1),
-  seconds: whole('seconds', flags.seconds, 1),
+  duration: whole('duration', flags.duration, 1),
+  rounds: whole('rounds', flags.rounds, 1),
   warmup: whole('warmup', flags.warmup, 0),
+  connections: whole('connections', flags.connections, 1),
   chunk: whole('chunk', flags.chunk, 100),
   seedWorkers: whole('seed-workers', flags['seed-workers'], 1),
-  queryRuns: whole('query-runs', flags['query-runs'], 10),
+  checkCases: whole('check-cases', flags['check-cases'], 30),
   webhookEvents: whole('webhook-events', flags['webhook-events'], 100),
   webhookChunk: whole('webhook-chunk', flags['webhook-chunk'], 1),
   webhookTimeout: whole('webhook-timeout', flags['webhook-timeout'], 1),
   webhookRate: whole('webhook-rate', flags['webhook-rate'], 1),
   webhookSeconds: whole('webhook-seconds', flags['webhook-seconds'], 1),
 }
-const scenarios = ['api', 'webhooks'] as const
+const scenarios = ['api', 'webhooks', 'embedded'] as const
 const only = flags.only
 if (only !== undefined && !(scenarios as readonly string[]).includes(only)) {
   console.error(`--only must be one of ${scenarios.join(', ')}, not "${only}"`)
@@ -118,16 +110,15 @@ if (!/^[a-z_][a-z0-9_]{0,50}$/.test(schema) || schema === 'public') {
 
 const target = { connectionString: databaseUrl, schema }
 const log = (line = '') => process.stdout.write(`${line}\n`)
+const load1 = () => os.loadavg()[0]?.toFixed(2)
 const servers: Array<Server | Worker> = []
 /** Schemas of the webhook runs; each run drops its own, and an interrupted run is dropped here. */
 const webhookSchemas: string[] = []
 let dropOnExit = false
-let scratch: string | undefined
 
 async function cleanUp() {
   await Promise.allSettled(servers.map((server) => server.stop()))
   servers.length = 0
-  if (scratch) rmSync(scratch, { recursive: true, force: true })
   for (const webhookSchema of webhookSchemas.splice(0)) await dropSchema({ ...target, schema: webhookSchema })
   if (dropOnExit) {
     dropOnExit = false
@@ -155,8 +146,7 @@ async function prepareSchema(): Promise<number> {
   }
   dropOnExit = !flags.keep
   await migrateWithDemoOrganisations(target)
-  const procedure = loadSops().current('adult')
-  log(`seeding ${fixed(options.cases)} cases into ${schema}…`)
+  log(`seeding ${fixed(options.cases)} cases into ${schema}, encrypted at rest…`)
   const started = Date.now()
   let reported = 0
   await seedCases({
@@ -164,7 +154,7 @@ async function prepareSchema(): Promise<number> {
     cases: options.cases,
     chunk: options.chunk,
     workers: options.seedWorkers,
-    procedure,
+    procedure: loadSops().current('adult'),
     now: new Date(),
     onProgress: (seeded) => {
       if (seeded - reported >= options.cases / 10 || seeded === options.cases) {
@@ -182,151 +172,108 @@ async function prepareSchema(): Promise<number> {
   return options.cases
 }
 
-/** Captures one request of each kind through the service built in this process, and writes the scripts for the baseline. */
-async function captureSql(plan: CasePlan, cases: number, feedCursor: string) {
-  const session = await openCaptureSession(databaseUrl, schema)
-  const captured: Record<string, Captured> = {}
-  const requests = captureRequests(plan, cases, feedCursor)
-  try {
-    for (const [name, request] of Object.entries(requests)) {
-      const result = await session.capture(request)
-      if (result.status >= 300) {
-        throw new Error(`capturing ${name}: the service answered ${result.status} ${JSON.stringify(result.body)}`)
-      }
-      captured[name] = result
-    }
-  } finally {
-    await session.close()
-  }
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'trm-bench-'))
-  const file: ScriptFile = {
-    capturedAt: Date.now(),
-    scripts: Object.fromEntries(Object.entries(captured).map(([name, result]) => [name, result.script])),
-  }
-  const scriptsFile = path.join(scratch, 'scripts.json')
-  writeFileSync(scriptsFile, JSON.stringify(file))
-  if (flags['save-sql']) writeFileSync(flags['save-sql'], JSON.stringify(file, null, 2))
-  return { captured, scriptsFile }
-}
-
-/** The two paging queries alone at the seeded size: every partner's list of cases, every receiver's feed. */
-async function timePagingQueries(captured: Record<string, Captured>, cases: number, feedCursor: string) {
-  const listScript = captured.listCasesPage?.script
-  const feedScript = captured.listEvents?.script
-  if (!listScript || !feedScript) return []
-  const partners = [...new Set([...senderSlots, ...receiverSlots].map((slot) => slot.organisationId))]
-  const listVariants = Array.from({ length: options.queryRuns }, (_, index) => ({
-    replace: new Map([
-      [demoOrganisationIds.iomPoland, partners[index % partners.length] ?? ''],
-      [listSampleSeq(cases), String(51 + Math.floor((((index * 7919) % 10_007) / 10_007) * (cases - 51)))],
+function equivalenceTable(report: EquivalenceReport): string {
+  const operations = table(
+    ['operation', 'status service / minimal', 'statements service / minimal', 'same answer'],
+    report.operations.map((check) => [
+      operationTitles[check.operation],
+      `${check.status.service} / ${check.status.minimal}`,
+      `${check.statements.service} / ${check.statements.minimal}`,
+      check.differences.length === 0 ? 'yes' : `NO: ${check.differences.join('; ')}`,
     ]),
-  }))
-  const receivers = [...new Set(receiverSlots.map((slot) => slot.organisationId))]
-  const cursors = new Map<string, string[]>()
-  for (const organisationId of receivers) {
-    cursors.set(organisationId, await feedCursors(target, organisationId, options.queryRuns))
-  }
-  const sample = decodeFeedCursor(feedCursor)
-  const feedVariants = Array.from({ length: options.queryRuns }, (_, index) => {
-    const organisationId = receivers[index % receivers.length] ?? ''
-    const positions = cursors.get(organisationId) ?? []
-    const cursor = decodeFeedCursor(positions[Math.floor(index / receivers.length) % positions.length] ?? feedCursor)
-    return {
-      replace: new Map([
-        [demoOrganisationIds.iomUkraine, organisationId],
-        [sample.txid, cursor.txid],
-        [sample.seq, cursor.seq],
-      ]),
-    }
-  })
-  return [
-    await timeQuery(
-      databaseUrl,
-      schema,
-      'list cases (a page of 50 after a cursor)',
-      listScript,
-      /from "cases" inner join "case_parties"/,
-      listVariants,
-    ),
-    await timeQuery(
-      databaseUrl,
-      schema,
-      'event feed (a page of 50 after a cursor)',
-      feedScript,
-      /from event_audiences/,
-      feedVariants,
-    ),
-  ]
+  )
+  const rows = report.rows.map(
+    (check) =>
+      `  ${check.table}: ${check.differences.length === 0 ? 'same rows' : `DIFFERENT: ${check.differences.join('; ')}`}`,
+  )
+  return `${operations}\nrows written by all seven:\n${rows.join('\n')}`
 }
 
-async function startServers(scriptsFile: string) {
+let built = false
+/** The service as production runs it: compiled by `npm run build` (into build/), unless --tsx. */
+function serviceEntry(): string {
+  if (flags.tsx) return 'src/server.ts'
+  if (!built) {
+    const started = Date.now()
+    execFileSync('bash', ['scripts/build.sh'], { cwd: root, stdio: 'ignore' })
+    built = true
+    log(`compiled the service (npm run build) in ${seconds(Date.now() - started)}`)
+  }
+  return 'build/src/server.js'
+}
+
+async function startServers() {
+  const entry = serviceEntry()
+  const common = { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema }
   const service = await startServer(
     'service',
-    'src/server.ts',
+    entry,
     {
-      DATABASE_URL: databaseUrl,
-      DATABASE_SCHEMA: schema,
+      ...common,
       LOG_LEVEL: 'warn',
       JOBS: 'external',
       DEMO_DATA: 'never',
       // The highest value src/config.ts accepts: the load must never meet the rate limit.
       RATE_LIMIT_PER_MINUTE: '1000000',
     },
-    '/health/ready',
+    '/health/live',
     root,
   )
   servers.push(service)
-  const baseline = await startServer(
-    'baseline',
-    'scripts/bench/baseline-server.ts',
-    { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, BENCH_SCRIPTS: scriptsFile },
-    '/ready',
-    root,
-  )
-  servers.push(baseline)
-  return { service, baseline }
+  const minimal = await startServer('minimal', 'scripts/bench/minimal-server.ts', common, '/ready', root)
+  servers.push(minimal)
+  return { service, minimal }
 }
 
-async function run(operation: Operation, server: Server, next: RequestFactory): Promise<LoadResult> {
-  const common = {
-    url: server.url,
-    pid: server.pid,
-    connections: options.connections,
-    next,
-    idlePath: server.readyPath,
+async function run(server: Server, operation: OperationName, cases: number[], cursors: string[]): Promise<LoadResult> {
+  const common = { url: server.url, pid: server.pid, connections: options.connections }
+  // A warm-up would spend fresh cases: the changes run warm after the reads anyway.
+  if (options.warmup > 0 && !consuming.has(operation)) {
+    await load({ ...common, seconds: options.warmup, next: factory(operation, cases, cursors) })
   }
-  let amount: number | undefined
-  if (options.warmup > 0) {
-    const warm = await load({ ...common, seconds: options.warmup })
-    // Too few fresh cases left for the whole run at the warm-up's pace: send what is left, and say so.
-    const left = next.remaining?.()
-    if (left !== undefined && left < warm.requestsPerSecond * options.seconds * 1.2) {
-      amount = left >= options.connections ? left : 0
-    }
-  }
-  const result =
-    amount === 0
-      ? await load({ ...common, seconds: options.seconds, next: () => undefined })
-      : await load({ ...common, seconds: options.seconds, ...(amount === undefined ? {} : { amount }) })
-  const short = amount !== undefined ? { ...result, exhausted: true } : result
-  // Other work on the machine skews a run; the load average printed with it tells.
+  const result = await load({
+    ...common,
+    seconds: options.duration,
+    next: factory(operation, cases, cursors),
+    ...(consuming.has(operation) ? { amount: cases.length } : {}),
+  })
   log(
-    `  ${operation.name} on the ${server.name}: ${fixed(short.requestsPerSecond)} req/s, ` +
-      `load average ${os.loadavg()[0]?.toFixed(2)}` +
-      (short.exhausted
-        ? ` (too few fresh cases: ${fixed(short.requests)} requests in ${fixed(short.seconds, 1)} s)`
-        : ''),
+    `  ${operationTitles[operation]} on the ${server.name}: ${fixed(result.requestsPerSecond)} req/s, ` +
+      `p95 ${fixed(result.p95, 1)} ms, load average ${load1()}` +
+      (result.exhausted ? ` (out of fresh cases after ${fixed(result.seconds, 1)} s)` : ''),
   )
-  return short
+  return result
 }
 
 async function main() {
   const startedAt = new Date()
   log(`trm-api bench, ${startedAt.toISOString()}`)
-  const loadAverage = os.loadavg().map((value) => value.toFixed(2))
-  log(`node ${process.version}, ${os.cpus().length} cores, load average ${loadAverage.join(' ')}`)
+  log(
+    `node ${process.version}, ${os.cpus().length} cores, load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  )
   if (runs('api')) await apiScenario(startedAt)
   if (runs('webhooks')) await webhookScenario()
+  if (runs('embedded')) {
+    log('\nembedded database (PGlite): the service over HTTP beside PGlite alone in this process')
+    log(
+      await runEmbedded({
+        root,
+        entry: serviceEntry(),
+        seconds: options.duration,
+        connections: options.connections,
+        log,
+      }),
+    )
+  }
+  log(
+    `\nfinished ${new Date().toISOString()}, load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  )
 }
 
 /**
@@ -403,49 +350,71 @@ async function webhookScenario() {
 }
 
 async function apiScenario(startedAt: Date) {
+  log(`\nchecking the minimal implementation against the service on twin data sets of ${options.checkCases} cases…`)
+  const report = await checkEquivalence({
+    connectionString: databaseUrl,
+    prefix: `${schema}_check`,
+    cases: options.checkCases,
+    masterKeys: process.env.DATA_ENCRYPTION_KEYS ?? '',
+  })
+  log(equivalenceTable(report))
+  const statements = new Map(report.operations.map((check) => [check.operation, check.statements]))
+
   const cases = await prepareSchema()
   log(`tables: ${await tableSizes(target)}`)
-
-  const plan = planCases(cases, await touchedCases(target))
-  const feed = await feedCursors(target, demoOrganisationIds.iomUkraine, 5000)
-  const feedCursor = feed[Math.floor(feed.length / 2)]
-  if (!feedCursor) throw new Error('the feed of IOM Ukraine is too short to page')
-
-  const { captured, scriptsFile } = await captureSql(plan, cases, feedCursor)
-  log('\nSQL per request, captured from the service (the authentication lookup included):')
-  for (const name of ['getCase', 'listCases', 'sendPacket', 'listEvents']) {
-    const result = captured[name]
-    if (result) log(statementSummary(name, result))
-  }
-  const timings = await timePagingQueries(captured, cases, feedCursor)
-
-  const { service, baseline } = await startServers(scriptsFile)
-  const checks = await verifySeededData(service.url, plan.checked)
-  log('\nseeded data served by the service:')
-  for (const check of checks) log(`  ${check.ok ? 'ok  ' : 'FAIL'} ${check.what}: ${check.detail}`)
-
-  log(`\nload: ${options.connections} connections, ${options.seconds} s per run after a ${options.warmup} s warm-up`)
-  const results: Measured[] = []
-  for (const operation of operations(plan, feed)) {
-    const serviceResult = await run(operation, service, operation.service)
-    const baselineResult = await run(operation, baseline, operation.baseline)
-    results.push({ name: operation.name, service: serviceResult, baseline: baselineResult })
+  const fresh = await freshCases(target)
+  const cursors = await feedCursors(target, demoOrganisationIds.iomUkraine, 5000)
+  const reads = shuffled(
+    Array.from({ length: cases }, (_, index) => index + 1).filter((n) => eligible('read', n)),
+    1,
+  )
+  /** Each change's fresh cases, shuffled, then dealt out: half to each implementation, a share to each round. */
+  const shares = (operation: OperationName, side: 0 | 1, round: number): number[] => {
+    if (!consuming.has(operation)) return operation === 'read' ? reads : []
+    const mine = shuffled(fresh[operation as keyof typeof fresh], 2).filter((_, index) => index % 2 === side)
+    const size = Math.floor(mine.length / options.rounds)
+    return mine.slice(round * size, (round + 1) * size)
   }
 
-  log(`\nresults: ${fixed(cases)} cases, ${startedAt.toISOString()}`)
+  const { service, minimal } = await startServers()
+  log(
+    `\nload: ${options.connections} connections, ${options.rounds} rounds of ${options.duration} s per run ` +
+      `(${options.warmup} s warm-up before each read), the two implementations interleaved`,
+  )
+  const results: Measured[] = operationNames.map((operation) => ({
+    operation,
+    service: [],
+    minimal: [],
+    statements: statements.get(operation) ?? { service: Number.NaN, minimal: Number.NaN },
+  }))
+  for (let round = 0; round < options.rounds; round++) {
+    log(`round ${round + 1} of ${options.rounds}`)
+    for (const measured of results) {
+      const order = round % 2 === 0 ? (['service', 'minimal'] as const) : (['minimal', 'service'] as const)
+      for (const name of order) {
+        const server = name === 'service' ? service : minimal
+        const cases = shares(measured.operation, name === 'service' ? 0 : 1, round)
+        measured[name].push(await run(server, measured.operation, cases, cursors))
+      }
+    }
+  }
+  const peakRss = Math.max(...results.flatMap((measured) => measured.service.map((result) => result.peakRss)))
+  log(
+    `\nresults: ${fixed(cases)} cases, ${startedAt.toISOString()}, medians of ${options.rounds} rounds, load average ${load1()}`,
+  )
   log(resultTable(results))
   log(
-    `memory high-water mark since start (VmHWM): service ${megabytes(highWaterMark(service.pid) ?? 0)} MB, ` +
-      `baseline ${megabytes(highWaterMark(baseline.pid) ?? 0)} MB`,
+    `peak RSS under load: service (${flags.tsx ? 'tsx' : 'compiled'}) ${megabytes(peakRss)} MB, minimal ` +
+      `${megabytes(Math.max(...results.flatMap((measured) => measured.minimal.map((result) => result.peakRss))))} MB`,
   )
-  if (timings.length > 0) {
-    log(`\nquery time alone at ${fixed(cases)} cases, ${options.queryRuns} runs with varying organisation and cursor:`)
-    log(timingTable(timings))
-    for (const timing of timings) log(`\nEXPLAIN (ANALYZE, BUFFERS), ${timing.name}:\n${timing.plan}`)
-  }
-  log(`\n${targetSummary(results, timings, cases)}`)
-  const failed = checks.filter((check) => !check.ok)
-  if (failed.length > 0) log(`\n${failed.length} check(s) of the seeded data FAILED: see above`)
+  log(`\n${targetSummary(results, cases, peakRss)}`)
+  const unequal =
+    report.operations.filter((check) => check.differences.length > 0).length +
+    report.rows.filter((check) => check.differences.length > 0).length
+  if (unequal > 0)
+    log(`\nthe minimal implementation DIFFERS from the service in ${unequal} place(s): see the check above`)
+  await Promise.allSettled(servers.map((server) => server.stop()))
+  servers.length = 0
 }
 
 try {

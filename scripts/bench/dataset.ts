@@ -54,26 +54,15 @@ export const caseId = (n: number) => md5Uuid(`case-${n}`)
 export const consentId = (n: number) => md5Uuid(`consent-${n}`)
 export const packetId = (n: number) => md5Uuid(`packet-${n}`)
 
-/** The events each case has, in order; the ones after `send_referral` exist only when the case took that step. */
-export const eventsPerCase = 6
-export const auditRecordsPerCase = 6
-export const transitionsPerCase = 3
-
-/** Every third case still waits in `return_decided` with its packet sent; the others moved on to `referral_sent`. */
-export function stepOf(n: number): 'return_decided' | 'referral_sent' {
-  return n % 3 === 0 ? 'return_decided' : 'referral_sent'
-}
-
-/** The demo API key of a principal, as a caller sends it. */
-export function apiKeyOf(prefix: string): string {
+/** The demo key of the caseworker that acts for a party in the seeded history, as a caller sends it. */
+export function keyOf(party: Party): string {
   for (const organisation of demoOrganisations) {
-    for (const principal of organisation.principals) {
-      if (principal.key.prefix === prefix) return `trm_${principal.key.prefix}_${principal.key.secret}`
-    }
+    const principal = organisation.principals.find((candidate) => candidate.id === party.principalId)
+    if (principal) return `trm_${principal.key.prefix}_${principal.key.secret}`
   }
-  throw new Error(`no demo key with the prefix ${prefix}`)
+  throw new Error(`no demo key for the principal ${party.principalId}`)
 }
 
-/** The callers of the load: IOM Poland's case management system, and IOM Ukraine's reading its feed. */
-export const iomPolandKey = apiKeyOf('demoiomplcw1')
-export const iomUkraineKey = apiKeyOf('demoiomuacw1')
+/** The callers of the reads: IOM Poland's case management system, and IOM Ukraine's reading its feed and inbox. */
+export const iomPolandKey = keyOf(caseworkerOf(demoOrganisationIds.iomPoland))
+export const iomUkraineKey = keyOf(caseworkerOf(demoOrganisationIds.iomUkraine))

@@ -10,15 +10,13 @@ export interface LoadRequest {
   body?: string
 }
 
-/**
- * Builds the next request, or answers undefined when the operation has run out of fresh cases; one
- * that can run out says how many requests it has left.
- */
-export type RequestFactory = (() => LoadRequest | undefined) & { remaining?: () => number }
+/** Builds the next request, or answers undefined when the operation has run out of fresh cases. */
+export type RequestFactory = () => LoadRequest | undefined
 
 export interface LoadResult {
   requestsPerSecond: number
   p50: number
+  p95: number
   p99: number
   requests: number
   errors: number
@@ -35,30 +33,26 @@ export interface LoadOptions {
   connections: number
   seconds: number
   next: RequestFactory
-  /** What to send, until the run has stopped, once `next` has run out: a cheap path that changes nothing. */
-  idlePath: string
-  /** Send exactly this many requests instead of running for `seconds`: for a factory about to run out. */
+  /** The most requests to send: a change has only so many fresh cases. The run ends at whichever comes first. */
   amount?: number
 }
 
-const emptyResult = { requestsPerSecond: 0, p50: 0, p99: 0, requests: 0, errors: 0, non2xx: 0, peakRss: 0 }
+const emptyResult = { requestsPerSecond: 0, p50: 0, p95: 0, p99: 0, requests: 0, errors: 0, non2xx: 0, peakRss: 0 }
 
-export async function load({
-  url,
-  pid,
-  connections,
-  seconds,
-  next,
-  idlePath,
-  amount,
-}: LoadOptions): Promise<LoadResult> {
-  let exhausted = false
-  let first = next()
-  if (!first) return { ...emptyResult, seconds, exhausted: true }
-  let instance: autocannon.Instance | undefined
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0
+
+export async function load({ url, pid, connections, seconds, next, amount }: LoadOptions): Promise<LoadResult> {
+  if (amount === 0) return { ...emptyResult, seconds: 0, exhausted: true }
   const memory = sampleMemory(pid)
+  // autocannon's summary has no 95th percentile: every response time is kept instead.
+  const latencies: number[] = []
+  const started = performance.now()
+  // autocannon ends a run on its one-second tick: the time of the last response is the run's end.
+  let last = started
+  let timer: NodeJS.Timeout | undefined
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    instance = autocannon(
+    const instance = autocannon(
       {
         url,
         connections,
@@ -66,16 +60,8 @@ export async function load({
         requests: [
           {
             setupRequest: (request) => {
-              const built = first ?? next()
-              first = undefined
-              if (!built) {
-                // A repeated case would not be a fresh one (and would collide in the baseline): stop instead.
-                if (!exhausted) {
-                  exhausted = true
-                  setImmediate(() => instance?.stop())
-                }
-                return { ...request, method: 'GET', path: idlePath, headers: {}, body: undefined }
-              }
+              const built = next()
+              if (!built) throw new Error('the operation ran out of requests before its amount')
               return { ...request, ...built }
             },
           },
@@ -83,18 +69,26 @@ export async function load({
       },
       (error, outcome) => (error ? reject(error) : resolve(outcome)),
     )
+    instance.on('response', (_client, _status, _bytes, responseTime) => {
+      latencies.push(responseTime)
+      last = performance.now()
+    })
+    if (amount !== undefined) timer = setTimeout(() => instance.stop(), seconds * 1000)
   })
+  clearTimeout(timer)
+  const elapsed = (last - started) / 1000
   const peakRss = memory.stop()
-  const elapsed = result.duration > 0 ? result.duration : seconds
+  latencies.sort((a, b) => a - b)
   return {
     requestsPerSecond: result.requests.total / elapsed,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
     requests: result.requests.total,
     errors: result.errors,
     non2xx: result.non2xx,
     peakRss,
     seconds: elapsed,
-    exhausted,
+    exhausted: amount !== undefined && result.requests.total >= amount,
   }
 }

@@ -1,23 +1,99 @@
-// Which seeded cases each part of the benchmark uses, and the requests it sends: the samples the
-// SQL is captured from, the cases the data checks read, and the request factories of the load runs.
+// The seven hot operations and the requests the bench sends for each: the service and the minimal
+// implementation get the same kinds of request, a change each on cases of its own.
 import { randomUUID } from 'node:crypto'
 import { demoOrganisationIds } from '../../src/demo/demo-data.js'
-import { encodeCursor } from '../../src/http/pagination.js'
-import type { CaptureRequest } from './capture.js'
-import { caseId, iomPolandKey, iomUkraineKey, receiverOf, receiverSlots, senderOf, stepOf } from './dataset.js'
-import type { RequestFactory } from './load.js'
+import { caseId, iomPolandKey, iomUkraineKey, keyOf, packetId, receiverOf, senderOf } from './dataset.js'
+import type { LoadRequest, RequestFactory } from './load.js'
 
-export interface CasePlan {
-  /** The case whose read is captured. */
-  readSample: number
-  /** The case whose packet send is captured. */
-  packetSample: number
-  /** One case of IOM Poland per receiving partner and step, read through the service to check the data set. */
-  checked: number[]
-  /** IOM Poland's other cases in a fixed random order, for the case reads. */
-  reads: number[]
-  /** Disjoint halves of those cases for the packet sends, so that every packet sent is its case's second. */
-  packets: { service: number[]; baseline: number[] }
+export const operationNames = ['read', 'list', 'send', 'transition', 'firstRead', 'feed', 'inbox'] as const
+export type OperationName = (typeof operationNames)[number]
+
+export const operationTitles: Record<OperationName, string> = {
+  read: 'case read GET /v1/cases/{id}',
+  list: 'list GET /v1/cases?limit=50',
+  send: 'packet send POST /v1/cases/{id}/packets',
+  transition: 'transition POST /v1/cases/{id}/transitions',
+  firstRead: 'packet first read GET /v1/packets/{id}',
+  feed: 'feed GET /v1/events?limit=50',
+  inbox: 'inbox GET /v1/packets?direction=inbound',
+}
+
+/** The operations that change what they act on: each request needs a case (or packet) of its own. */
+export const consuming: ReadonlySet<OperationName> = new Set(['send', 'transition', 'firstRead'])
+
+const poland = { authorization: `Bearer ${iomPolandKey}` }
+const ukraine = { authorization: `Bearer ${iomUkraineKey}` }
+const json = { 'content-type': 'application/json' }
+
+/** A hold until a day well after every seeded deadline, so the case stays where the bench put it. */
+const hold = { action: 'put_on_hold', reason: 'Benchmark: waiting for travel documents.', review_date: '2027-06-30' }
+
+/**
+ * One request of an operation: `n` is the seeded case (or packet) it acts on, where it acts on one;
+ * `cursor` a place in the feed.
+ */
+export function requestOf(
+  operation: OperationName,
+  n: number,
+  cursor: string,
+  extra: Record<string, string> = {},
+): LoadRequest {
+  switch (operation) {
+    case 'read':
+      return { method: 'GET', path: `/v1/cases/${caseId(n)}`, headers: { ...poland, ...extra } }
+    case 'list':
+      return { method: 'GET', path: '/v1/cases?limit=50', headers: { ...poland, ...extra } }
+    case 'send':
+      return {
+        method: 'POST',
+        path: `/v1/cases/${caseId(n)}/packets`,
+        headers: {
+          authorization: `Bearer ${keyOf(senderOf(n))}`,
+          ...json,
+          'idempotency-key': `bench-${randomUUID()}`,
+          ...extra,
+        },
+        body: JSON.stringify({ recipient_organisation_id: receiverOf(n).organisationId, purpose: 'return_assistance' }),
+      }
+    case 'transition':
+      // Seeded cases that took send_referral are at version 4 (scripts/bench/seed.ts).
+      return {
+        method: 'POST',
+        path: `/v1/cases/${caseId(n)}/transitions`,
+        headers: { authorization: `Bearer ${keyOf(senderOf(n))}`, ...json, 'if-match': '"4"', ...extra },
+        body: JSON.stringify(hold),
+      }
+    case 'firstRead':
+      return {
+        method: 'GET',
+        path: `/v1/packets/${packetId(n)}`,
+        headers: { authorization: `Bearer ${keyOf(receiverOf(n))}`, ...extra },
+      }
+    case 'feed':
+      return { method: 'GET', path: `/v1/events?limit=50&cursor=${cursor}`, headers: { ...ukraine, ...extra } }
+    case 'inbox':
+      return { method: 'GET', path: '/v1/packets?direction=inbound&limit=50', headers: { ...ukraine, ...extra } }
+  }
+}
+
+/**
+ * Which seeded cases an operation may act on (scripts/bench/seed.ts): IOM Poland's cases to read;
+ * a third of all waiting to send their enquiry, a third with their enquiry unread by its
+ * recipient, a third to put on hold, each by the partner who acts on it.
+ */
+export function eligible(operation: OperationName, n: number): boolean {
+  switch (operation) {
+    case 'read':
+      return senderOf(n).organisationId === demoOrganisationIds.iomPoland
+    case 'send':
+      return n % 3 === 0
+    case 'firstRead':
+      return n % 3 === 1
+    case 'transition':
+      return n % 3 === 2
+    default:
+      return true
+  }
 }
 
 /** A small deterministic generator, so that two runs on the same data set send the same requests. */
@@ -38,157 +114,16 @@ export function shuffled<T>(items: T[], seed: number): T[] {
   return copy
 }
 
-function rotating<T>(items: T[]): () => T {
-  let index = 0
-  return () => items[index++ % items.length] as T
-}
-
-/** Plans over IOM Poland's cases, leaving out those an earlier run on the schema sent again (`touched` ids). */
-export function planCases(cases: number, touched: Set<string>): CasePlan {
-  const own: number[] = []
-  for (let n = 1; n <= cases; n++) {
-    if (senderOf(n).organisationId !== demoOrganisationIds.iomPoland) continue
-    if (touched.size > 0 && touched.has(caseId(n))) continue
-    own.push(n)
-  }
-  // An enquiry goes out once, from return_decided: the packet load takes only cases waiting there.
-  const waiting = own.filter((n) => stepOf(n) === 'return_decided')
-  const readSample = own[0]
-  const packetSample = waiting[0]
-  if (readSample === undefined || packetSample === undefined) throw new Error('too few cases of IOM Poland')
-  const checked: number[] = []
-  const shapes = new Set<string>()
-  for (const n of own.filter((m) => m !== readSample && m !== packetSample)) {
-    const shape = `${receiverOf(n).organisationId} ${stepOf(n)}`
-    if (shapes.has(shape)) continue
-    shapes.add(shape)
-    checked.push(n)
-    if (checked.length === receiverSlots.length * 2) break
-  }
-  const reserved = new Set([readSample, packetSample, ...checked])
-  const rest = own.filter((n) => !reserved.has(n))
-  const packets = shuffled(
-    rest.filter((n) => stepOf(n) === 'return_decided'),
-    2,
-  )
-  return {
-    readSample,
-    packetSample,
-    checked,
-    reads: shuffled(rest, 1),
-    packets: {
-      service: packets.filter((_, index) => index % 2 === 0),
-      baseline: packets.filter((_, index) => index % 2 === 1),
-    },
-  }
-}
-
-export function decodeFeedCursor(cursor: string): { txid: string; seq: string } {
-  const [txid, seq] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string]
-  return { txid, seq }
-}
-
-const polandHeaders = { authorization: `Bearer ${iomPolandKey}` }
-const ukraineHeaders = { authorization: `Bearer ${iomUkraineKey}` }
-
-/**
- * One request of each kind for the capture, with the values of its own that the baseline replaces
- * per request. `listCasesPage` (a page after a cursor) is captured only to time its query.
- */
-export function captureRequests(plan: CasePlan, cases: number, feedCursor: string): Record<string, CaptureRequest> {
-  // Fresh per run: a kept schema remembers the keys of earlier runs.
-  const key = `bench-capture-send-packet-${randomUUID()}`
-  const recipientId = receiverOf(plan.packetSample).organisationId
-  return {
-    getCase: {
-      method: 'GET',
-      url: `/v1/cases/${caseId(plan.readSample)}`,
-      headers: { ...polandHeaders, 'x-request-id': 'bench-capture-get-case' },
-      seeds: { caseId: caseId(plan.readSample), requestId: 'bench-capture-get-case' },
-    },
-    listCases: { method: 'GET', url: '/v1/cases?limit=50', headers: polandHeaders, seeds: {} },
-    listCasesPage: {
-      method: 'GET',
-      url: `/v1/cases?limit=50&cursor=${encodeCursor([listSampleSeq(cases)])}`,
-      headers: polandHeaders,
-      seeds: {},
-    },
-    sendPacket: {
-      method: 'POST',
-      url: `/v1/cases/${caseId(plan.packetSample)}/packets`,
-      headers: {
-        ...polandHeaders,
-        'content-type': 'application/json',
-        'idempotency-key': key,
-        'x-request-id': 'bench-capture-send-packet-request',
-      },
-      payload: { recipient_organisation_id: recipientId, purpose: 'return_assistance' },
-      seeds: {
-        caseId: caseId(plan.packetSample),
-        recipientId,
-        idempotencyKey: key,
-        requestId: 'bench-capture-send-packet-request',
-      },
-    },
-    listEvents: {
-      method: 'GET',
-      url: `/v1/events?limit=50&after=${feedCursor}`,
-      headers: ukraineHeaders,
-      seeds: decodeFeedCursor(feedCursor),
-    },
-  }
-}
-
-/** The cursor of the captured page of cases: the middle of the seeded cases. */
-export function listSampleSeq(cases: number): string {
-  return String(Math.floor(cases / 2))
-}
-
-export interface Operation {
-  name: string
-  service: RequestFactory
-  baseline: RequestFactory
-}
-
-function packetSends(order: number[]): RequestFactory {
+/** The requests of one operation for one implementation: reads rotate over their cases and cursors; a change takes each of its cases once. */
+export function factory(operation: OperationName, cases: number[], cursors: string[]): RequestFactory {
   let index = 0
   const next: RequestFactory = () => {
-    const n = order[index++]
-    if (n === undefined) return undefined
-    return {
-      method: 'POST',
-      path: `/v1/cases/${caseId(n)}/packets`,
-      headers: { ...polandHeaders, 'content-type': 'application/json', 'idempotency-key': `bench-${randomUUID()}` },
-      body: JSON.stringify({ recipient_organisation_id: receiverOf(n).organisationId, purpose: 'return_assistance' }),
+    const at = index++
+    if (consuming.has(operation)) {
+      const n = cases[at]
+      return n === undefined ? undefined : requestOf(operation, n, '')
     }
+    return requestOf(operation, cases[at % cases.length] ?? 1, cursors[at % cursors.length] ?? '')
   }
-  next.remaining = () => Math.max(0, order.length - index)
   return next
-}
-
-/** The four loads; the service and the baseline get the same requests, except for the packets' cases. */
-export function operations(plan: CasePlan, feedCursors: string[]): Operation[] {
-  const nextRead = rotating(plan.reads)
-  const nextCursor = rotating(feedCursors)
-  const read: RequestFactory = () => ({
-    method: 'GET',
-    path: `/v1/cases/${caseId(nextRead())}`,
-    headers: polandHeaders,
-  })
-  const list: RequestFactory = () => ({ method: 'GET', path: '/v1/cases?limit=50', headers: polandHeaders })
-  const feed: RequestFactory = () => ({
-    method: 'GET',
-    path: `/v1/events?limit=50&after=${nextCursor()}`,
-    headers: ukraineHeaders,
-  })
-  return [
-    { name: 'case read GET /v1/cases/{id}', service: read, baseline: read },
-    { name: 'list GET /v1/cases?limit=50', service: list, baseline: list },
-    {
-      name: 'packet POST /v1/cases/{id}/packets',
-      service: packetSends(plan.packets.service),
-      baseline: packetSends(plan.packets.baseline),
-    },
-    { name: 'feed GET /v1/events?limit=50&after=…', service: feed, baseline: feed },
-  ]
 }

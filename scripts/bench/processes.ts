@@ -28,8 +28,8 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `node --import tsx <entry>`: tsx's own CLI would run the program in a child process, and
- * the memory measured would be the wrapper's, not the server's.
+ * Starts `node <entry>` for compiled JavaScript, else `node --import tsx <entry>`: tsx's own CLI
+ * would run the program in a child process, and the memory measured would be the wrapper's.
  */
 export async function startServer(
   name: string,
@@ -39,7 +39,7 @@ export async function startServer(
   cwd: string,
 ): Promise<Server> {
   const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child: ChildProcess = spawn(process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
     cwd,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

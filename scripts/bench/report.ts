@@ -1,12 +1,13 @@
 // Plain-text tables for the terminal: the report is read by people comparing runs, not parsed.
-import type { Captured } from './capture.js'
 import type { LoadResult } from './load.js'
-import type { QueryTiming } from './queries.js'
+import { type OperationName, operationTitles } from './plan.js'
 
+/** An operation's runs on both implementations, and the statements one request of it sends on each. */
 export interface Measured {
-  name: string
-  service: LoadResult
-  baseline: LoadResult
+  operation: OperationName
+  service: LoadResult[]
+  minimal: LoadResult[]
+  statements: { service: number; minimal: number }
 }
 
 export function table(header: string[], rows: string[][]): string {
@@ -28,101 +29,92 @@ export function seconds(ms: number): string {
   return `${fixed(ms / 1000, 1)} s`
 }
 
-/** Service requests a second per baseline request a second; undefined when either run sent nothing. */
-export function ratioOf(result: Measured): number | undefined {
-  const { service, baseline } = result
-  return service.requests > 0 && baseline.requests > 0
-    ? service.requestsPerSecond / baseline.requestsPerSecond
-    : undefined
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  if (sorted.length === 0) return Number.NaN
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
-export function statementSummary(name: string, captured: Captured): string {
-  const lines = captured.script.steps.map((step, index) => {
-    const text = step.text.replaceAll(/\s+/g, ' ').trim()
-    return `    ${String(index + 1).padStart(2)}. ${text.length > 150 ? `${text.slice(0, 147)}…` : text}`
-  })
-  return [
-    `  ${name}: ${captured.statements} statements, each a round trip (${captured.inTransaction} in its transaction)`,
-    ...lines,
-  ].join('\n')
-}
+const rate = (runs: LoadResult[]) => median(runs.map((run) => run.requestsPerSecond))
+const p95 = (runs: LoadResult[]) => median(runs.map((run) => run.p95))
+const failed = (runs: LoadResult[]) => runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0)
 
-/** The team's targets (2 cores, PostgreSQL on loopback), side by side with this run: reported, never enforced. */
-export function targetSummary(results: Measured[], timings: QueryTiming[], cases: number): string {
-  const ratioTargets = [0.6, 0.7, 0.7, 0.7]
-  const lines = results.map((result, index) => {
-    const ratio = ratioOf(result)
-    const target = ratioTargets[index] ?? 0
-    if (ratio === undefined) return `  ${result.name}: no ratio (a run sent nothing)`
-    return `  ${result.name}: service/baseline ${fixed(ratio, 2)}, target ≥ ${fixed(target, 1)}: ${ratio >= target ? 'met' : 'NOT met'}`
-  })
-  const failures = results.reduce(
-    (sum, result) =>
-      sum + result.service.errors + result.service.non2xx + result.baseline.errors + result.baseline.non2xx,
-    0,
+/**
+ * Service requests a second per minimal requests a second: the median of each round's ratio, as
+ * the two runs of a round ran side by side under the same load from elsewhere.
+ */
+export function ratioOf(measured: Measured): number {
+  return median(
+    measured.service.map(
+      (run, round) => run.requestsPerSecond / (measured.minimal[round]?.requestsPerSecond ?? Number.NaN),
+    ),
   )
-  lines.push(`  errors and non-2xx, target 0: ${fixed(failures)}${failures === 0 ? ' (met)' : ' (NOT met)'}`)
-  for (const timing of timings) {
-    const met = timing.p95 <= 10 && !timing.seqScan
-    lines.push(
-      `  ${timing.name}: p95 ${fixed(timing.p95, 2)} ms at ${fixed(cases)} cases, ${timing.seqScan ? 'with' : 'without'} a seq scan, target ≤ 10 ms at 1,000,000 with indexes: ${met ? 'met' : 'NOT met'} at this size`,
-    )
-  }
-  const peak = Math.max(...results.map((result) => result.service.peakRss))
-  lines.push(
-    `  service memory under load: peak ${megabytes(peak)} MB, target ≤ 300 MB: ${peak <= 300 * 1_048_576 ? 'met' : 'NOT met'}`,
-  )
-  return `targets (reported, not enforced):\n${lines.join('\n')}`
 }
 
 export function resultTable(results: Measured[]): string {
-  const rows = results.flatMap((result) =>
-    (['service', 'baseline'] as const).map((label) => {
-      const measured = result[label]
-      return [
-        label === 'service' ? result.name : '',
-        label,
-        fixed(measured.requestsPerSecond),
-        fixed(measured.p50, 1),
-        fixed(measured.p99, 1),
-        fixed(measured.errors),
-        fixed(measured.non2xx),
-        megabytes(measured.peakRss),
-        label === 'service' ? fixed(ratioOf(result) ?? Number.NaN, 2) : '',
-      ]
-    }),
-  )
-  const short = results.flatMap((result) =>
-    (['service', 'baseline'] as const).flatMap((label) =>
-      result[label].exhausted
-        ? [`  ${result.name} on the ${label} ran out of fresh cases after ${fixed(result[label].seconds, 1)} s`]
-        : [],
-    ),
-  )
+  const rows = results.map((measured) => [
+    operationTitles[measured.operation],
+    `${measured.statements.service} / ${measured.statements.minimal}`,
+    fixed(rate(measured.service)),
+    fixed(rate(measured.minimal)),
+    fixed(ratioOf(measured), 2),
+    `${fixed(p95(measured.service), 1)} / ${fixed(p95(measured.minimal), 1)}`,
+    `${fixed(failed(measured.service))} / ${fixed(failed(measured.minimal))}`,
+  ])
   const header = [
     'operation',
-    'server',
-    'req/s',
-    'p50 ms',
-    'p99 ms',
-    'errors',
-    'non-2xx',
-    'peak RSS MB',
-    'service/baseline',
+    'statements service / minimal',
+    'service req/s',
+    'minimal req/s',
+    'ratio',
+    'p95 ms service / minimal',
+    'errors service / minimal',
   ]
-  return [table(header, rows), ...(short.length > 0 ? ['seed more cases for full runs:', ...short] : [])].join('\n')
+  const short = results.flatMap((measured) =>
+    (['service', 'minimal'] as const).flatMap((label) => {
+      const runs = measured[label].filter((run) => run.exhausted)
+      return runs.length > 0
+        ? [`  ${operationTitles[measured.operation]}, ${label}: ${runs.length} run(s) ended early, out of fresh cases`]
+        : []
+    }),
+  )
+  return [table(header, rows), ...(short.length > 0 ? ['(seed more cases for full runs)', ...short] : [])].join('\n')
 }
 
-export function timingTable(timings: QueryTiming[]): string {
-  return table(
-    ['query', 'seq scan', 'p50 ms', 'p95 ms', 'max ms', 'rows'],
-    timings.map((timing) => [
-      timing.name,
-      timing.seqScan ? 'YES' : 'no',
-      fixed(timing.p50, 2),
-      fixed(timing.p95, 2),
-      fixed(timing.max, 2),
-      fixed(timing.rows),
-    ]),
+const statementTargets: Partial<Record<OperationName, number>> = { read: 2, send: 5, transition: 5, feed: 1 }
+const ratioTargets: OperationName[] = ['read', 'list', 'send', 'transition', 'firstRead', 'feed']
+
+/** Issue 14's targets beside this run: reported, never enforced. */
+export function targetSummary(results: Measured[], cases: number, peakRss: number): string {
+  const verdict = (met: boolean) => (met ? 'met' : 'NOT met')
+  const lines: string[] = []
+  for (const measured of results) {
+    const title = operationTitles[measured.operation]
+    if (ratioTargets.includes(measured.operation)) {
+      lines.push(
+        `  ${title}: service/minimal ${fixed(ratioOf(measured), 2)}, target ≥ 0.7: ${verdict(ratioOf(measured) >= 0.7)}`,
+      )
+    }
+    const most = statementTargets[measured.operation]
+    if (most !== undefined) {
+      lines.push(
+        `  ${title}: ${measured.statements.service} statements, target ≤ ${most}: ${verdict(measured.statements.service <= most)}`,
+      )
+    }
+  }
+  const errors = results.reduce((sum, measured) => sum + failed(measured.service) + failed(measured.minimal), 0)
+  lines.push(`  errors and non-2xx, target 0: ${fixed(errors)} (${verdict(errors === 0)})`)
+  for (const measured of results.filter((m) => m.operation === 'list' || m.operation === 'feed')) {
+    lines.push(
+      `  ${operationTitles[measured.operation]}: service p95 ${fixed(p95(measured.service), 1)} ms under load (the whole request) at ` +
+        `${fixed(cases)} cases, target ≤ 10 ms at 1,000,000: ${verdict(p95(measured.service) <= 10)} at this size`,
+    )
+  }
+  lines.push(
+    `  service peak RSS under load: ${megabytes(peakRss)} MB, target ≤ 150 MB: ${verdict(peakRss <= 150 * 1_048_576)}`,
   )
+  return `targets (reported, not enforced):\n${lines.join('\n')}`
 }

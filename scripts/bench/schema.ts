@@ -81,11 +81,25 @@ export async function tableSizes(target: BenchSchema): Promise<string> {
   })
 }
 
-/** Cases an earlier run on this schema already sent again: a packet run must not reuse them. */
-export async function touchedCases(target: BenchSchema): Promise<Set<string>> {
+/**
+ * The seeded cases each change can still take: an earlier run on a kept schema used some. A case
+ * waits for its enquiry at return_decided, its enquiry waits to be read while `sent`, and it can be
+ * put on hold while at referral_sent (scripts/bench/plan.ts says which n each operation takes).
+ */
+export async function freshCases(
+  target: BenchSchema,
+): Promise<{ send: number[]; firstRead: number[]; transition: number[] }> {
   return withClient(target, async (client) => {
-    const { rows } = await client.query<{ case_id: string }>('select distinct case_id from packets where version > 1')
-    return new Set(rows.map((row) => row.case_id))
+    const numbers = async (text: string) =>
+      (await client.query<{ n: string }>(text)).rows.map((row) => Number(row.n)).sort((a, b) => a - b)
+    return {
+      send: await numbers(`select seq as n from cases where seq % 3 = 0 and step = 'return_decided'
+        and id = md5('case-' || seq)::uuid`),
+      firstRead: await numbers(`select seq as n from packets where seq % 3 = 1 and status = 'sent'
+        and id = md5('packet-' || seq)::uuid`),
+      transition: await numbers(`select seq as n from cases where seq % 3 = 2 and step = 'referral_sent'
+        and id = md5('case-' || seq)::uuid`),
+    }
   })
 }
 

@@ -1,6 +1,7 @@
 // Seeds the benchmark's cases in bulk: each chunk of case numbers is one transaction of a few
 // `insert … select` statements over generate_series, never a request or a statement per row.
 import pg from 'pg'
+import { newCaseKey, sealJson } from '../../src/crypto/case-keys.js'
 import type { SopDefinition } from '../../src/sops/definition.js'
 import { receiverSlotSql, receiverSlots, senderSlotSql, senderSlots } from './dataset.js'
 
@@ -77,6 +78,8 @@ function chunkTable(procedure: SopDefinition): string {
         (${textArray(receiverSlots.map((s) => s.country))})[${receiverSlotSql}] as country,
         (${textArray(receiverSlots.map((s) => s.language))})[${receiverSlotSql}] as language,
         n % 3 = 0 as waiting,
+        -- Of the cases that moved on, a half have their enquiry still unread by the recipient.
+        n % 3 = 1 as unreceived,
         -- Opened over the past half year in the order of n, so that seq order is creation order.
         $4::timestamptz - interval '170 days' + (n::float8 / $3::float8) * interval '164 days' as opened_at,
         -- Referred within the past four days, so that every step's deadline lies ahead.
@@ -152,7 +155,7 @@ function events(initial: string, packetData: (status: string) => string, withAud
          'lead_organisation_id', sender)${audience(false)}),
        (6, 'packet.received', received_at, ${packetData('received')}${audience(true)})
      ) as e (k, type, at, data${audienceColumn})
-     where e.k < 4 or not waiting`
+     where e.k < 4 or (not waiting and (e.k < 6 or not unreceived))`
 }
 
 function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[] {
@@ -165,13 +168,13 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
   return [
     `insert into cases (id, seq, reference, profile, sections, sending_organisation_id,
        receiving_organisation_id, lead_organisation_id, version, created_at, updated_at, sop_id, sop_version, step,
-       previous_step, step_entered_at, step_due_at)
+       previous_step, step_entered_at, step_due_at, data_key_id, data_key)
      overriding system value
-     select case_id, n, reference, profile::jsonb, sections::jsonb, sender, null, sender,
+     select case_id, n, reference, profile::jsonb, sealed_sections, sender, null, sender,
        case when waiting then 3 else 4 end, opened_at, case when waiting then sent_at else referred_at end,
        '${procedure.id}', ${procedure.version}, case when waiting then 'return_decided' else 'referral_sent' end,
        case when waiting then '${initial}' else 'return_decided' end,
-       case when waiting then decided_at else referred_at end, step_due_at
+       case when waiting then decided_at else referred_at end, step_due_at, data_key_id, data_key
      from chunk`,
     `insert into case_parties (case_id, organisation_id, role, since)
      select case_id, p.organisation_id, p.role, p.since
@@ -197,16 +200,17 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
        status, included_categories, withheld, content, content_hash, consents_by_category, supersedes, history,
        revision, sent_at, updated_at)
      overriding system value
-     select packet_id, n, case_id, 'enquiry', 1, sender, receiver, 'return_assistance', null, 'received', '{health}',
-       '${enquiryWithheld}', content::jsonb,
+     select packet_id, n, case_id, 'enquiry', 1, sender, receiver, 'return_assistance', null,
+       case when unreceived then 'sent' else 'received' end, '{health}', '${enquiryWithheld}', sealed_content,
        encode(sha256(convert_to(content, 'UTF8')), 'hex'),
        jsonb_build_object('health', jsonb_build_array(consent_id)), null,
        jsonb_build_array(
          jsonb_build_object('status', 'sent', 'at', ${iso('sent_at')}, 'principal_id', sender_principal,
-           'organisation_id', sender),
+           'organisation_id', sender))
+       || case when unreceived then '[]'::jsonb else jsonb_build_array(
          jsonb_build_object('status', 'received', 'at', ${iso('received_at')}, 'principal_id', receiver_principal,
-           'organisation_id', receiver)),
-       2, sent_at, received_at
+           'organisation_id', receiver)) end,
+       case when unreceived then 1 else 2 end, sent_at, case when unreceived then sent_at else received_at end
      from chunk
      where not waiting`,
     events(initial, packetData, withAudienceColumn),
@@ -215,7 +219,7 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
      from chunk cross join lateral (values
        (1, sender), (2, sender), (3, sender), (4, sender), (4, receiver), (5, sender), (6, sender), (6, receiver)
      ) as a (k, organisation_id)
-     where a.k < 4 or not waiting`,
+     where a.k < 4 or (not waiting and (a.k < 6 or not unreceived))`,
     `insert into audit_records (id, at, action, principal_id, organisation_id, request_id, case_id, resource_type,
        resource_id, details)
      overriding system value
@@ -239,7 +243,7 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
        (6, received_at, 'getPacket', receiver_principal, receiver, 'packet', packet_id,
          jsonb_build_object('withdrawn_categories', '[]'::jsonb))
      ) as r (k, at, action, principal_id, organisation_id, resource_type, resource_id, details)
-     where r.k < 4 or not waiting`,
+     where r.k < 4 or (not waiting and (r.k < 6 or not unreceived))`,
   ]
 }
 
@@ -252,6 +256,42 @@ const sequenceFixes = [
   `select setval(pg_get_serial_sequence('case_transitions', 'id'), greatest((select max(id) from case_transitions), 1))`,
   `select setval('case_reference_numbers', greatest((select max(seq) from cases), 1))`,
 ]
+
+/**
+ * Encryption at rest, as the service stores a case (src/crypto/case-keys.ts): a data key per case,
+ * wrapped under the current master key, sealing the case's sections and its packet's content.
+ * AES-GCM is not in PostgreSQL, so the chunk's rows make one trip through this process.
+ */
+async function sealChunk(client: pg.PoolClient): Promise<void> {
+  const { rows } = await client.query<{ case_id: string; packet_id: string; sections: string; content: string }>(
+    'select case_id, packet_id, sections, content from chunk',
+  )
+  const sealed = rows.map((row) => {
+    const key = newCaseKey(row.case_id)
+    return {
+      id: row.case_id,
+      sections: JSON.stringify(sealJson(key.key, 'cases.sections', row.case_id, JSON.parse(row.sections))),
+      keyId: key.data_key_id,
+      dataKey: JSON.stringify(key.data_key),
+      content: JSON.stringify(sealJson(key.key, 'packets.content', row.packet_id, JSON.parse(row.content))),
+    }
+  })
+  await client.query(
+    'alter table chunk add column sealed_sections jsonb, add column data_key_id uuid, add column data_key jsonb, add column sealed_content jsonb',
+  )
+  await client.query(
+    `update chunk set sealed_sections = v.sections, data_key_id = v.key_id, data_key = v.data_key, sealed_content = v.content
+     from unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::jsonb[], $5::jsonb[]) as v (id, sections, key_id, data_key, content)
+     where chunk.case_id = v.id`,
+    [
+      sealed.map((row) => row.id),
+      sealed.map((row) => row.sections),
+      sealed.map((row) => row.keyId),
+      sealed.map((row) => row.dataKey),
+      sealed.map((row) => row.content),
+    ],
+  )
+}
 
 export async function seedCases(options: SeedOptions): Promise<void> {
   const pool = new pg.Pool({
@@ -278,6 +318,7 @@ export async function seedCases(options: SeedOptions): Promise<void> {
       try {
         await client.query('begin')
         await client.query(create, [first, last, options.cases, options.now])
+        await sealChunk(client)
         for (const statement of statements) await client.query(statement)
         await client.query('commit')
       } catch (error) {
