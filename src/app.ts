@@ -95,7 +95,12 @@ export async function buildApp({
   })
   app.removeContentTypeParser('text/plain')
   registerProblemHandlers(app)
-  registerAuthentication(app, database.db, processShare(config.authFailuresPerMinute, config.rateLimitProcesses), clock)
+  const credentials = await registerAuthentication(
+    app,
+    database,
+    processShare(config.authFailuresPerMinute, config.rateLimitProcesses),
+    clock,
+  )
   await app.register(rateLimit, {
     hook: 'preHandler',
     max: processShare(config.rateLimitPerMinute, config.rateLimitProcesses),
@@ -110,7 +115,7 @@ export async function buildApp({
   registerProblemPages(app)
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
-    ...organisationHandlers(database.db, clock),
+    ...organisationHandlers(database.db, clock, credentials),
     ...caseHandlers({ db: database.db, sops, clock }),
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers({ db: database.db, clock }),
