@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { auditHandlers } from './audit/handlers.js'
+import { ReadAudit } from './audit/read-audit.js'
 import { sealAuditJob } from './audit/seal.js'
 import { type AuditSigner, auditSigner } from './audit/signing-key.js'
 import { sealPlaintextCases } from './cases/data-at-rest.js'
@@ -110,18 +111,19 @@ export async function buildApp({
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, `Rate limit of ${context.max} requests a minute exceeded; retry in ${context.after}.`),
   })
-  registerMetrics(app, database, config.metricsToken)
+  const readAudit = new ReadAudit(database.db)
+  registerMetrics(app, database, config.metricsToken, readAudit)
   await registerDocs(app)
   registerProblemPages(app)
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
     ...organisationHandlers(database.db, clock, credentials),
-    ...caseHandlers({ db: database.db, sops, clock }),
+    ...caseHandlers({ db: database.db, sops, clock, readAudit }),
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers({ db: database.db, clock }),
     ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
-    ...packetHandlers({ db: database.db, sops, clock }),
+    ...packetHandlers({ db: database.db, sops, clock, readAudit }),
     ...proceedingHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db, closing.signal),
     ...webhookHandlers({ db: database.db, allowPrivateTargets: config.webhooks.allowPrivateTargets }),

@@ -54,7 +54,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
   ): Promise<Schemas['NextActions']> {
     const now = clock.now()
     const definition = definitionOf(sops, found)
-    const facts = await gatherFacts(trx, found, now)
+    const { facts } = await gatherFacts(trx, found, now)
     const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }
     const responsible = definition.steps[found.step]?.responsible
     const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, now)
@@ -393,7 +393,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         reply,
         {},
         async (trx, found, caller) => {
-          const facts = await gatherFacts(trx, found, clock.now())
+          const { facts } = await gatherFacts(trx, found, clock.now())
           const side = sideOf(found, facts.counterpartId, caller.organisation.id)
           if (!side) {
             throw new ProblemError(403, 'Only the sending or the receiving partner keeps the records of a case.', {

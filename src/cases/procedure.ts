@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
+import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { recordAudit } from '../audit/records.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
-import type { Case, CaseRecord, CaseRecordRow, DB, Organisation } from '../db/schema.js'
+import type { Case, CaseRecord, CaseRecordRow, Consent, DB, Organisation } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
@@ -49,16 +50,56 @@ export async function counterpartOf(
   return newest?.recipient_organisation_id ?? null
 }
 
-/** Everything the procedure's guards read about a case, gathered in the transaction of the change. */
-export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFacts> {
-  const counterpartId = await counterpartOf(db, found)
-  const records = await recordsOf(db, found)
-  const consents = (await queries.consentsOfCase(db, found.id)).filter((c) => consentStatus(c, now) === 'active')
-  return {
+/** What the procedure's guards read of a case, as loaded: every consent and every record, opened. */
+export interface CaseFactsLoaded {
+  facts: CaseFacts
+  consents: Consent[]
+  records: CaseRecord[]
+}
+
+/**
+ * Everything the procedure's guards read about a case, gathered in the transaction of the change
+ * in one statement, with the consents and records it was gathered from, for the change to use.
+ */
+export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFactsLoaded> {
+  const row = await db
+    .selectFrom('cases')
+    .select((eb) => [
+      jsonArrayFrom(
+        eb
+          .selectFrom('case_records')
+          .selectAll('case_records')
+          .whereRef('case_records.case_id', '=', 'cases.id')
+          .orderBy('recorded_at')
+          .orderBy('id'),
+      ).as('records'),
+      queries.consentsJson(eb).as('consents'),
+      eb
+        .selectFrom('packets')
+        .select('recipient_organisation_id')
+        .whereRef('packets.case_id', '=', 'cases.id')
+        .where('kind', '=', 'enquiry')
+        .where('status', 'not in', ['declined', 'superseded'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .as('enquiry_recipient_id'),
+    ])
+    .where('cases.id', '=', found.id)
+    .executeTakeFirstOrThrow()
+  const counterpartId = found.receiving_organisation_id ?? row.enquiry_recipient_id ?? null
+  const records =
+    found.erased_at !== null
+      ? []
+      : row.records.map((record) =>
+          openRecord(found, { ...record, recorded_at: new Date(record.recorded_at) } as CaseRecordRow),
+        )
+  const consents = queries.consentsFromJson(row.consents)
+  const active = consents.filter((c) => consentStatus(c, now) === 'active')
+  const facts: CaseFacts = {
     step: found.step,
     previousStep: found.previous_step,
     leadSide: found.lead_organisation_id === found.sending_organisation_id ? 'sending' : 'receiving',
-    consents: consents.map((consent) => ({ guardian: consent.guardian !== null, provisions: consent.provisions })),
+    consents: active.map((consent) => ({ guardian: consent.guardian !== null, provisions: consent.provisions })),
     counterpartId,
     assessments: records.flatMap((r) =>
       r.kind === 'assessment' && r.assessment ? [{ id: r.id, kind: r.assessment, side: r.side, data: r.data }] : [],
@@ -68,6 +109,7 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
       records.flatMap((r) => (r.kind === 'assessment' ? [] : [[r.kind as RecordKind, { id: r.id, data: r.data }]])),
     ),
   }
+  return { facts, consents, records }
 }
 
 /** The records of a case, oldest first, opened with the key of the case in hand. */
@@ -177,6 +219,8 @@ export interface OpenTransition {
   definition: SopDefinition
   facts: CaseFacts
   transition: Transition
+  /** The case's consents and records the facts were gathered from, as they were before the change. */
+  loaded: Omit<CaseFactsLoaded, 'facts'>
 }
 
 /**
@@ -207,7 +251,7 @@ export async function openTransition(
       },
     })
   }
-  const gathered = await gatherFacts(trx, found, now)
+  const { facts: gathered, ...loaded } = await gatherFacts(trx, found, now)
   const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
   const transition = definition.transitions.find((t) => matches(t) && t.from.includes(found.step))
   if (!transition) {
@@ -241,7 +285,7 @@ export async function openTransition(
       extras: { unmet: (await caseDisclosure(trx, sops, found, caller.organisation.id, now)).unmet(refused.unmet) },
     })
   }
-  return { definition, facts, transition }
+  return { definition, facts, transition, loaded }
 }
 
 export interface TransitionInput {
@@ -262,10 +306,11 @@ export async function applyTransition(
   request: FastifyRequest,
   caller: Caller,
   found: Case,
-  { definition, facts, transition }: OpenTransition,
+  open: OpenTransition,
   input: TransitionInput,
   now: Date,
 ): Promise<Case> {
+  const { definition, facts, transition } = open
   const missing = (transition.inputs ?? []).filter((name) => input[name] === undefined)
   if (missing.length > 0) {
     throw new ProblemError(422, `${transition.action} needs ${missing.join(' and ')}.`, { code: 'input-required' })
@@ -296,7 +341,7 @@ export async function applyTransition(
   const entered = definition.steps[to]
   if (!stays && entered?.schedule) await scheduleObligations(trx, changed, to, entered, counterpartId, now)
   if (transition.effects?.includes('withdraw_consents')) {
-    await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {
+    await withdrawConsents(trx, found, open.loaded.consents, {
       principalId: caller.principal.id,
       reason: input.reason ?? null,
       at: now,

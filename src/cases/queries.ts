@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely'
+import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { type CaseKeyColumns, caseKey, newCaseKey, openJson, sealJson } from '../crypto/case-keys.js'
 import {
   type Case,
+  type CaseObligation,
   type CaseParty,
   type CaseProfile,
   type CaseRow,
@@ -119,6 +121,97 @@ export async function findCaseForParty(
   if (lock) query = query.forUpdate()
   const row = await query.executeTakeFirst()
   return row && openCase(row)
+}
+
+/** A case with what the disclosure policy and the answer need of it, read in one statement. */
+export interface CaseView {
+  found: Case
+  parties: CaseParty[]
+  consents: Consent[]
+  obligations: (CaseObligation & { proceeding_id: string | null })[]
+}
+
+/**
+ * The case, if the organisation is a party to it, with its parties, its consents (newest first)
+ * and its obligations (by due date): one statement, so that a read costs one round trip.
+ */
+export async function findCaseViewForParty(
+  db: Db,
+  caseId: string,
+  organisationId: string,
+): Promise<CaseView | undefined> {
+  const row = await db
+    .selectFrom('cases')
+    .selectAll('cases')
+    .select((eb) => [
+      jsonArrayFrom(
+        eb
+          .selectFrom('case_parties')
+          .selectAll('case_parties')
+          .whereRef('case_parties.case_id', '=', 'cases.id')
+          .orderBy('since')
+          .orderBy('organisation_id'),
+      ).as('view_parties'),
+      consentsJson(eb).as('view_consents'),
+      jsonArrayFrom(
+        eb
+          .selectFrom('case_obligations')
+          .leftJoin('proceeding_hearings', 'proceeding_hearings.id', 'case_obligations.hearing_id')
+          .selectAll('case_obligations')
+          .select('proceeding_hearings.proceeding_id')
+          .whereRef('case_obligations.case_id', '=', 'cases.id')
+          .orderBy('case_obligations.due_at')
+          .orderBy('case_obligations.id'),
+      ).as('view_obligations'),
+    ])
+    .where('cases.id', '=', caseId)
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('case_parties')
+          .select('case_id')
+          .whereRef('case_parties.case_id', '=', 'cases.id')
+          .where('case_parties.organisation_id', '=', organisationId),
+      ),
+    )
+    .executeTakeFirst()
+  if (!row) return undefined
+  const { view_parties, view_consents, view_obligations, ...found } = row
+  return {
+    found: openCase(found),
+    parties: view_parties.map((party) => withDates<CaseParty>(party, ['since'])),
+    consents: consentsFromJson(view_consents),
+    obligations: view_obligations.map((obligation) =>
+      withDates<CaseView['obligations'][number]>(obligation, ['due_at', 'created_at', 'fulfilled_at']),
+    ),
+  }
+}
+
+/** The consents of the case of the row in scope (`cases.id`), newest first, as JSON: to read them in the same statement. */
+export function consentsJson(eb: ExpressionBuilder<DB, 'cases'>) {
+  return jsonArrayFrom(
+    eb
+      .selectFrom('consents')
+      .selectAll('consents')
+      .whereRef('consents.case_id', '=', 'cases.id')
+      .orderBy('recorded_at', 'desc')
+      .orderBy('id', 'desc'),
+  )
+}
+
+export function consentsFromJson(rows: readonly object[]): Consent[] {
+  return rows.map((consent) =>
+    withDates<Consent>(consent, ['given_at', 'expires_at', 'recorded_at', 'withdrawn_at', 'expiry_noticed_at']),
+  )
+}
+
+/** A row read as JSON, its timestamps (JSON strings) made dates again, as a row read directly has them. */
+function withDates<T extends object>(row: object, columns: readonly (keyof T & string)[]): T {
+  const revived: Record<string, unknown> = { ...row }
+  for (const column of columns) {
+    const value = revived[column]
+    if (typeof value === 'string') revived[column] = new Date(value)
+  }
+  return revived as T
 }
 
 export async function findCase(db: Db, caseId: string, { lock = false } = {}): Promise<Case | undefined> {

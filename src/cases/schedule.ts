@@ -70,19 +70,6 @@ export async function fulfilWithRecord(
     .execute()
 }
 
-/** The obligations of a case, by due date, with the proceeding of each hearing. */
-export function obligationsOf(db: Db, caseId: string) {
-  return db
-    .selectFrom('case_obligations')
-    .leftJoin('proceeding_hearings', 'proceeding_hearings.id', 'case_obligations.hearing_id')
-    .selectAll('case_obligations')
-    .select('proceeding_hearings.proceeding_id')
-    .where('case_obligations.case_id', '=', caseId)
-    .orderBy('case_obligations.due_at')
-    .orderBy('case_obligations.id')
-    .execute()
-}
-
 /**
  * What is due when, as the viewer may see it: a hearing tells of proceedings, so it shows only to
  * an organisation that may read proceedings, or to the one that owes it (without naming the

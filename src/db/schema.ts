@@ -460,6 +460,7 @@ export type Consent = Selectable<ConsentTable>
 export type PacketRowSealed = Selectable<PacketTable>
 export type Packet = Omit<PacketRowSealed, 'content'> & { content: Schemas['PacketContent'] }
 export type AuditRecord = Selectable<AuditRecordTable>
+export type NewAuditRecord = Insertable<AuditRecordTable>
 export type CaseRecordRow = Selectable<CaseRecordTable>
 export type CaseRecord = Omit<CaseRecordRow, 'data'> & { data: Record<string, unknown> }
 export type SafetyOverride = Selectable<SafetyOverrideTable>

@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
-import { openSealed } from '../cases/queries.js'
+import { consentsFromJson, consentsJson, openSealed } from '../cases/queries.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
 import type { Sealed } from '../crypto/keyring.js'
-import { type DB, json, type Packet, type PacketRowSealed, type PacketStatus, type PacketStep } from '../db/schema.js'
+import {
+  type Consent,
+  type DB,
+  json,
+  type Packet,
+  type PacketRowSealed,
+  type PacketStatus,
+  type PacketStep,
+} from '../db/schema.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -77,6 +85,52 @@ export async function findPacketForOrganisation(
   if (lock) query = query.forUpdate('packets')
   const row = await query.executeTakeFirst()
   return row && openJoined(row)
+}
+
+/** The packet, if the organisation sent or received it, with the consents of its case: one statement. */
+export async function findPacketViewForOrganisation(
+  db: Db,
+  packetId: string,
+  organisationId: string,
+): Promise<{ packet: PacketRow; consents: Consent[] } | undefined> {
+  const row = await packetsWithReference(db)
+    .select((eb) => consentsJson(eb).as('case_consents'))
+    .where('packets.id', '=', packetId)
+    .where((eb) =>
+      eb.or([
+        eb('packets.sender_organisation_id', '=', organisationId),
+        eb('packets.recipient_organisation_id', '=', organisationId),
+      ]),
+    )
+    .executeTakeFirst()
+  if (!row) return undefined
+  const { case_consents, ...packet } = row
+  return { packet: openJoined(packet), consents: consentsFromJson(case_consents) }
+}
+
+/**
+ * Marks a packet received, if it is still `sent` at the revision read: the condition makes concurrent readers agree on
+ * one delivery without a lock taken first. Answers the changed columns, or nothing if another took it.
+ */
+export async function receivePacket(
+  db: Db,
+  current: Pick<Packet, 'id' | 'history' | 'revision'>,
+  step: PacketStep,
+  at: Date,
+): Promise<Omit<Packet, 'content'> | undefined> {
+  return db
+    .updateTable('packets')
+    .set({
+      status: 'received',
+      history: json([...current.history, step]),
+      revision: current.revision + 1,
+      updated_at: at,
+    })
+    .where('id', '=', current.id)
+    .where('status', '=', 'sent')
+    .where('revision', '=', current.revision)
+    .returning(changedColumns)
+    .executeTakeFirst()
 }
 
 export interface PacketFilter {
