@@ -187,7 +187,7 @@ export function backgroundWork({ config, database, clock = systemClock, sops = l
       sealAuditJob(database.db, clock, sealOptions),
       retentionJob(database.db, sops, clock, config.retention, config.erasedKeysFile),
     ] as Job[],
-    loops: [relayLoop(database.db)],
+    loops: [relayLoop(database)],
     consumers: [deliveryConsumer(database.db, config.webhooks)] as Consumer[],
   }
 }
