@@ -1,8 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
-import { type DB, json, type NewAuditRecord } from '../db/schema.js'
-import { callerOf } from '../http/authentication.js'
-import type { AuditEntry } from './records.js'
+import type { DB, NewAuditRecord } from '../db/schema.js'
+import { type AuditEntry, auditRow } from './records.js'
 
 /** Reads whose records one insert carries at most. */
 const RECORDS_PER_INSERT = 500
@@ -33,17 +32,7 @@ export class ReadAudit {
 
   /** Resolves once the record of this read is committed. */
   record(request: FastifyRequest, entry: AuditEntry): Promise<void> {
-    const caller = callerOf(request)
-    const row: NewAuditRecord = {
-      action: request.routeOptions.config.operationId ?? 'unknown',
-      principal_id: caller.principal.id,
-      organisation_id: caller.organisation.id,
-      request_id: String(request.id),
-      case_id: entry.caseId,
-      resource_type: entry.resourceType,
-      resource_id: entry.resourceId,
-      details: json(entry.details ?? {}),
-    }
+    const row = auditRow(request, entry)
     return new Promise((resolve, reject) => {
       this.#waiting.push({ row, done: (error) => (error === undefined ? resolve() : reject(error)) })
       if (!this.#flushing) void this.#flush()

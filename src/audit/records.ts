@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
-import { type AuditRecord, type AuditRecordTable, type DB, json } from '../db/schema.js'
+import { appendsOf } from '../db/appends.js'
+import { type AuditRecord, type AuditRecordTable, type DB, json, type NewAuditRecord } from '../db/schema.js'
 import { callerOf } from '../http/authentication.js'
 
 type Db = Kysely<DB> | Transaction<DB>
@@ -12,22 +13,30 @@ export interface AuditEntry {
   details?: Record<string, unknown>
 }
 
-/** Records who did what to which resource, in the transaction of the change or read itself. */
+/**
+ * Records who did what to which resource, in the transaction of the change or read itself (at its
+ * end, with the other rows it appends, when it buffers them).
+ */
 export async function recordAudit(db: Db, request: FastifyRequest, entry: AuditEntry): Promise<void> {
+  const row = auditRow(request, entry)
+  const appends = appendsOf(db)
+  if (appends) appends.audit.push(row)
+  else await db.insertInto('audit_records').values(row).execute()
+}
+
+/** The record of what the request did to one resource. */
+export function auditRow(request: FastifyRequest, entry: AuditEntry): NewAuditRecord {
   const caller = callerOf(request)
-  await db
-    .insertInto('audit_records')
-    .values({
-      action: request.routeOptions.config.operationId ?? 'unknown',
-      principal_id: caller.principal.id,
-      organisation_id: caller.organisation.id,
-      request_id: String(request.id),
-      case_id: entry.caseId,
-      resource_type: entry.resourceType,
-      resource_id: entry.resourceId,
-      details: json(entry.details ?? {}),
-    })
-    .execute()
+  return {
+    action: request.routeOptions.config.operationId ?? 'unknown',
+    principal_id: caller.principal.id,
+    organisation_id: caller.organisation.id,
+    request_id: String(request.id),
+    case_id: entry.caseId,
+    resource_type: entry.resourceType,
+    resource_id: entry.resourceId,
+    details: json(entry.details ?? {}),
+  }
 }
 
 /** The audit trail of a case, oldest first; with `organisationId`, only that organisation's own records. */

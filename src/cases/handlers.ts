@@ -3,7 +3,7 @@ import type { components } from '../../openapi/dist/types.js'
 import type { ReadAudit } from '../audit/read-audit.js'
 import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
-import type { CaseSections, DB } from '../db/schema.js'
+import type { Case, CaseParty, CaseSections, Consent, DB } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -252,6 +252,18 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
       return toPage(rows, limit, presentAuditRecord, (row) => [String(row.id)])
     },
   } satisfies Partial<Handlers>
+}
+
+/** The summary of a case in hand, with its parties and consents, as the caller may see it, through the disclosure policy. */
+export function presentedCaseSummary(
+  sops: SopRegistry,
+  caller: Caller,
+  { found, parties, consents }: { found: Case; parties: CaseParty[]; consents: Consent[] },
+  now: Date,
+  language: Language,
+): Rendered<Schemas['CaseSummary']> {
+  const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
+  return { body: presentCaseSummary(found, parties, disclosure, now, language), etag: etag(found.version) }
 }
 
 /** The case as the caller may see it now, through the disclosure policy; read in one statement. */

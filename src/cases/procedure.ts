@@ -3,7 +3,8 @@ import type { Kysely, Transaction } from 'kysely'
 import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { recordAudit } from '../audit/records.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
-import type { Case, CaseRecord, CaseRecordRow, Consent, DB, Organisation } from '../db/schema.js'
+import { appendTransition } from '../db/appends.js'
+import type { Case, CaseParty, CaseRecord, CaseRecordRow, Consent, DB, Organisation } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
@@ -50,11 +51,13 @@ export async function counterpartOf(
   return newest?.recipient_organisation_id ?? null
 }
 
-/** What the procedure's guards read of a case, as loaded: every consent and every record, opened. */
+/** What the procedure's guards read of a case, as loaded: every consent and every record, opened, and the parties. */
 export interface CaseFactsLoaded {
   facts: CaseFacts
   consents: Consent[]
   records: CaseRecord[]
+  /** The parties now; a change that adds or removes one says so here, rather than reading them again. */
+  parties: CaseParty[]
 }
 
 /**
@@ -74,6 +77,7 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
           .orderBy('id'),
       ).as('records'),
       queries.consentsJson(eb).as('consents'),
+      queries.partiesJson(eb).as('parties'),
       eb
         .selectFrom('packets')
         .select('recipient_organisation_id')
@@ -109,7 +113,7 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
       records.flatMap((r) => (r.kind === 'assessment' ? [] : [[r.kind as RecordKind, { id: r.id, data: r.data }]])),
     ),
   }
-  return { facts, consents, records }
+  return { facts, consents, records, parties: queries.partiesFromJson(row.parties) }
 }
 
 /** The records of a case, oldest first, opened with the key of the case in hand. */
@@ -347,23 +351,20 @@ export async function applyTransition(
       at: now,
     })
   }
-  await trx
-    .insertInto('case_transitions')
-    .values({
-      case_id: found.id,
-      action: transition.action,
-      from_step: found.step,
-      to_step: to,
-      at: now,
-      principal_id: caller.principal.id,
-      organisation_id: caller.organisation.id,
-      lead_organisation_id: lead,
-      note: input.note ?? null,
-      reason: input.reason ?? null,
-      review_date: input.review_date ?? null,
-    })
-    .execute()
-  const parties = await queries.partyIds(trx, found.id)
+  await appendTransition(trx, {
+    case_id: found.id,
+    action: transition.action,
+    from_step: found.step,
+    to_step: to,
+    at: now,
+    principal_id: caller.principal.id,
+    organisation_id: caller.organisation.id,
+    lead_organisation_id: lead,
+    note: input.note ?? null,
+    reason: input.reason ?? null,
+    review_date: input.review_date ?? null,
+  })
+  const parties = open.loaded.parties.map((party) => party.organisation_id)
   const data = {
     case_reference: found.reference,
     version: changed.version,

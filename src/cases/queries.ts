@@ -144,14 +144,7 @@ export async function findCaseViewForParty(
     .selectFrom('cases')
     .selectAll('cases')
     .select((eb) => [
-      jsonArrayFrom(
-        eb
-          .selectFrom('case_parties')
-          .selectAll('case_parties')
-          .whereRef('case_parties.case_id', '=', 'cases.id')
-          .orderBy('since')
-          .orderBy('organisation_id'),
-      ).as('view_parties'),
+      partiesJson(eb).as('view_parties'),
       consentsJson(eb).as('view_consents'),
       jsonArrayFrom(
         eb
@@ -178,12 +171,28 @@ export async function findCaseViewForParty(
   const { view_parties, view_consents, view_obligations, ...found } = row
   return {
     found: openCase(found),
-    parties: view_parties.map((party) => withDates<CaseParty>(party, ['since'])),
+    parties: partiesFromJson(view_parties),
     consents: consentsFromJson(view_consents),
     obligations: view_obligations.map((obligation) =>
       withDates<CaseView['obligations'][number]>(obligation, ['due_at', 'created_at', 'fulfilled_at']),
     ),
   }
+}
+
+/** The parties of the case of the row in scope (`cases.id`), in the order they joined, as JSON. */
+export function partiesJson(eb: ExpressionBuilder<DB, 'cases'>) {
+  return jsonArrayFrom(
+    eb
+      .selectFrom('case_parties')
+      .selectAll('case_parties')
+      .whereRef('case_parties.case_id', '=', 'cases.id')
+      .orderBy('since')
+      .orderBy('organisation_id'),
+  )
+}
+
+export function partiesFromJson(rows: readonly object[]): CaseParty[] {
+  return rows.map((party) => withDates<CaseParty>(party, ['since']))
 }
 
 /** The consents of the case of the row in scope (`cases.id`), newest first, as JSON: to read them in the same statement. */

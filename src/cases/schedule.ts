@@ -1,11 +1,10 @@
-import type { Kysely, Transaction } from 'kysely'
+import type { Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import type { Case, CaseObligation, DB } from '../db/schema.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { addDuration } from '../sops/deadline.js'
 import type { ScheduledRecordKind, Side, Step } from '../sops/definition.js'
 
-type Db = Kysely<DB> | Transaction<DB>
 type Schemas = components['schemas']
 
 /**

@@ -466,6 +466,7 @@ export type CaseRecord = Omit<CaseRecordRow, 'data'> & { data: Record<string, un
 export type SafetyOverride = Selectable<SafetyOverrideTable>
 export type TransferAgreement = Selectable<TransferAgreementTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
+export type NewCaseTransition = Insertable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
 export type NewEscalation = Insertable<EscalationTable>
 export type Event = Selectable<EventTable>

@@ -10,7 +10,17 @@ import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
 import { addParty, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
-import type { Case, Consent, DB, Organisation, Packet, PacketStatus, PacketStep, Purpose } from '../db/schema.js'
+import type {
+  Case,
+  CaseParty,
+  Consent,
+  DB,
+  Organisation,
+  Packet,
+  PacketStatus,
+  PacketStep,
+  Purpose,
+} from '../db/schema.js'
 import { composePacket, disclosePacket } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
@@ -186,8 +196,18 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
           ...fields,
         })
         // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented data.
-        if (action === 'acknowledge') await addParty(trx, found.id, caller.organisation.id, 'receiving')
-        if (action === 'decline') await removeReceivingParty(trx, found.id, caller.organisation.id)
+        const { parties } = open.loaded
+        const own = (party: CaseParty) => party.organisation_id === caller.organisation.id
+        if (action === 'acknowledge') {
+          await addParty(trx, found.id, caller.organisation.id, 'receiving')
+          if (!parties.some(own)) {
+            parties.push({ case_id: found.id, organisation_id: caller.organisation.id, role: 'receiving', since: now })
+          }
+        }
+        if (action === 'decline') {
+          await removeReceivingParty(trx, found.id, caller.organisation.id)
+          open.loaded.parties = parties.filter((party) => !own(party) || party.role !== 'receiving')
+        }
         await recordAudit(trx, request, {
           caseId: found.id,
           resourceType: 'packet',
