@@ -157,20 +157,16 @@ export async function stepDueAt(
   step: Step | undefined,
   parties: { sendingId: string; counterpartId: string | null; leadId: string },
   at: Date,
-  known?: Pick<Organisation, 'id' | 'time_zone'>,
+  /** Organisations in hand: the time zone of one of them is not read again. */
+  ...known: (Pick<Organisation, 'id' | 'time_zone'> | undefined)[]
 ): Promise<Date | null> {
   if (!step?.deadline) return null
   const responsibleId = responsibleOrganisation(step.responsible, parties)
+  const inHand = known.find((organisation) => organisation?.id === responsibleId)
   const zone =
-    known?.id === responsibleId
-      ? known.time_zone
-      : (
-          await db
-            .selectFrom('organisations')
-            .select('time_zone')
-            .where('id', '=', responsibleId)
-            .executeTakeFirstOrThrow()
-        ).time_zone
+    inHand?.time_zone ??
+    (await db.selectFrom('organisations').select('time_zone').where('id', '=', responsibleId).executeTakeFirstOrThrow())
+      .time_zone
   return addDuration(at, step.deadline, zone)
 }
 
@@ -298,6 +294,8 @@ export interface TransitionInput {
   review_date?: string | undefined
   /** The receiving partner a first enquiry goes to, which becomes the counterpart. */
   counterpartId?: string
+  /** The receiving partner, when the caller holds it already. */
+  counterpart?: Pick<Organisation, 'id' | 'time_zone'>
 }
 
 /**
@@ -335,13 +333,19 @@ export async function applyTransition(
         { sendingId: found.sending_organisation_id, counterpartId: counterpartId ?? null, leadId: lead },
         now,
         caller.organisation,
+        input.counterpart,
       )
-  const changed = await queries.changeCase(trx, found, {
-    ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
-    lead_organisation_id: lead,
-    ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
-    at: now,
-  })
+  const changed = await queries.changeCase(
+    trx,
+    found,
+    {
+      ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
+      lead_organisation_id: lead,
+      ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
+      at: now,
+    },
+    { putOff: true },
+  )
   const entered = definition.steps[to]
   if (!stays && entered?.schedule) await scheduleObligations(trx, changed, to, entered, counterpartId, now)
   if (transition.effects?.includes('withdraw_consents')) {

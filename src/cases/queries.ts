@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely'
 import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { type CaseKeyColumns, caseKey, newCaseKey, openJson, sealJson } from '../crypto/case-keys.js'
+import { appendsOf } from '../db/appends.js'
 import {
   type Case,
   type CaseObligation,
@@ -349,12 +350,38 @@ export interface CaseChange {
   at: Date
 }
 
-/** Applies a change to a locked case and moves it to its next version. */
-export async function changeCase(trx: Transaction<DB>, current: Case, change: CaseChange): Promise<Case> {
+/**
+ * Applies a change to a locked case and moves it to its next version. `putOff` writes it with the
+ * rows the transaction appends, at its end, when it buffers them: the change is then the last of
+ * the case in the transaction, and nothing in it reads the case again.
+ */
+export async function changeCase(
+  trx: Transaction<DB>,
+  current: Case,
+  change: CaseChange,
+  { putOff = false } = {},
+): Promise<Case> {
   const sections = change.sections
-  const updated = await trx
+  const values = {
+    ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
+    ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
+    ...(change.step
+      ? {
+          step: change.step.step,
+          previous_step: change.step.previous,
+          step_entered_at: change.step.enteredAt,
+          step_due_at: change.step.dueAt,
+        }
+      : {}),
+    ...(change.procedure
+      ? { sop_id: change.procedure.id, sop_version: change.procedure.version, step_due_at: change.procedure.dueAt }
+      : {}),
+    updated_at: change.at,
+  }
+  const update = trx
     .updateTable('cases')
     .set({
+      ...values,
       ...(change.profile ? { profile: json(change.profile) } : {}),
       ...(sections
         ? {
@@ -363,25 +390,24 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
             ),
           }
         : {}),
-      ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
-      ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
-      ...(change.step
-        ? {
-            step: change.step.step,
-            previous_step: change.step.previous,
-            step_entered_at: change.step.enteredAt,
-            step_due_at: change.step.dueAt,
-          }
-        : {}),
-      ...(change.procedure
-        ? { sop_id: change.procedure.id, sop_version: change.procedure.version, step_due_at: change.procedure.dueAt }
-        : {}),
       version: sql`version + 1`,
-      updated_at: change.at,
     })
     .where('id', '=', current.id)
-    .returningAll()
-    .executeTakeFirstOrThrow()
+  const appends = appendsOf(trx)
+  if (appends?.caseChanges.has(current.id)) {
+    throw new Error(`case ${current.id} changed again after a change put off to the end of its transaction`)
+  }
+  if (putOff && appends) {
+    appends.caseChanges.set(current.id, update)
+    return {
+      ...current,
+      ...values,
+      ...(change.profile ? { profile: change.profile } : {}),
+      version: current.version + 1,
+      sections: sections ?? current.sections,
+    }
+  }
+  const updated = await update.returningAll().executeTakeFirstOrThrow()
   return { ...updated, sections: sections ?? current.sections }
 }
 

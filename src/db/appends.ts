@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely'
+import { type Kysely, type OperationNodeSource, type RawBuilder, sql, type Transaction } from 'kysely'
 import type { DB, NewAuditRecord, NewCaseTransition } from './schema.js'
 
 /** An event as the outbox writes it, with the organisations it is for. */
@@ -14,6 +14,8 @@ interface Appends {
   events: AppendedEvent[]
   audit: NewAuditRecord[]
   transitions: NewCaseTransition[]
+  /** The last change of a case, put off to the same statement: by case id. */
+  caseChanges: Map<string, OperationNodeSource>
 }
 
 const pending = new WeakMap<Transaction<DB>, Appends>()
@@ -24,7 +26,7 @@ const pending = new WeakMap<Transaction<DB>, Appends>()
  * they are invisible until then.
  */
 export function bufferAppends(trx: Transaction<DB>): void {
-  pending.set(trx, { events: [], audit: [], transitions: [] })
+  pending.set(trx, { events: [], audit: [], transitions: [], caseChanges: new Map() })
 }
 
 /** Where `db`'s appended rows go, if its transaction buffers them. */
@@ -33,16 +35,18 @@ export function appendsOf(db: Kysely<DB> | Transaction<DB>): Appends | undefined
 }
 
 /**
- * Writes what the transaction appended, in one statement: the events (in the order they were
- * recorded, so their places in the feed follow it) and their audiences, the audit records and
- * the timeline entries, each kind in one multi-row insert.
+ * Writes what the transaction appended, in one statement: the change of the case it put off, the
+ * events (in the order they were recorded, so their places in the feed follow it) and their
+ * audiences, the audit records and the timeline entries, each kind in one multi-row insert.
  */
 export async function flushAppends(trx: Transaction<DB>): Promise<void> {
   const appends = pending.get(trx)
   if (!appends) return
   bufferAppends(trx)
-  const { events, audit, transitions } = appends
-  const parts: RawBuilder<unknown>[] = []
+  const { events, audit, transitions, caseChanges } = appends
+  const parts: RawBuilder<unknown>[] = [...caseChanges.values()].map(
+    (change, index) => sql`changed_case_${sql.raw(String(index))} as (${change})`,
+  )
   if (events.length > 0) {
     parts.push(
       sql`appended_events as (

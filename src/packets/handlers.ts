@@ -10,6 +10,7 @@ import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
 import { addParty, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
+import { bufferAppends, flushAppends } from '../db/appends.js'
 import type {
   Case,
   CaseParty,
@@ -108,7 +109,6 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
     const packet = await queries.insertPacket(trx, found, {
       case_id: found.id,
       kind: to.kind,
-      version: (await queries.packetCount(trx, found.id, to.recipient.id)) + 1,
       sender_organisation_id: from.organisation.id,
       recipient_organisation_id: to.recipient.id,
       purpose: to.purpose,
@@ -292,7 +292,15 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
             open.loaded,
             now,
           )
-          const changed = await applyTransition(trx, request, caller, found, open, { counterpartId: recipient.id }, now)
+          const changed = await applyTransition(
+            trx,
+            request,
+            caller,
+            found,
+            open,
+            { counterpartId: recipient.id, counterpart: recipient },
+            now,
+          )
           // Rendered from what the transaction holds: a transition that sends a packet changes no consent.
           sent = presentedPacket(sops, caller, withCase(packet, changed), open.loaded.consents, now)
           return { status: 201, resourceId: packet.id, location: `/v1/packets/${packet.id}` }
@@ -353,6 +361,7 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
         !packet.case_erased_at
       ) {
         const delivered = await db.transaction().execute(async (trx) => {
+          bufferAppends(trx)
           const changed = await queries.receivePacket(
             trx,
             packet,
@@ -369,6 +378,7 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
           const rendered = presentedPacket(sops, caller, { ...packet, ...changed }, consents, now)
           // Taking delivery is a change: its record is written with it.
           await recordAudit(trx, request, audit(rendered))
+          await flushAppends(trx)
           return rendered
         })
         if (delivered) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import { consentsFromJson, consentsJson, openSealed } from '../cases/queries.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
 import type { Sealed } from '../crypto/keyring.js'
@@ -179,20 +179,12 @@ export async function latestPacket(trx: Transaction<DB>, caseId: string, recipie
     .executeTakeFirst()
 }
 
-/** How many packets the case sent to this recipient: the next one's version follows. */
-export async function packetCount(trx: Transaction<DB>, caseId: string, recipientId: string): Promise<number> {
-  const row = await trx
-    .selectFrom('packets')
-    .select((eb) => eb.fn.max('version').as('last'))
-    .where('case_id', '=', caseId)
-    .where('recipient_organisation_id', '=', recipientId)
-    .executeTakeFirst()
-  return Number(row?.last ?? 0)
-}
+export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision' | 'version'>
 
-export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision'>
-
-/** Inserts a packet, its content sealed with the key of its case under the packet's id. */
+/**
+ * Inserts a packet, its content sealed with the key of its case under the packet's id, as the next
+ * version of those the case sent to its recipient (counted in the insert; the case is locked).
+ */
 export async function insertPacket(
   trx: Transaction<DB>,
   keyColumns: CaseKeyColumns,
@@ -203,9 +195,14 @@ export async function insertPacket(
     keyColumns.data_key === null ? packet.content : sealJson(caseKey(keyColumns), 'packets.content', id, packet.content)
   const inserted = await trx
     .insertInto('packets')
-    .values({
+    .values((eb) => ({
       ...packet,
       id,
+      version: eb
+        .selectFrom('packets')
+        .select(sql<number>`coalesce(max(version), 0) + 1`.as('next'))
+        .where('case_id', '=', packet.case_id)
+        .where('recipient_organisation_id', '=', packet.recipient_organisation_id),
       withheld: json(packet.withheld),
       content: json(content),
       consents_by_category: json(packet.consents_by_category),
@@ -214,7 +211,7 @@ export async function insertPacket(
       decision: packet.decision ? json(packet.decision) : null,
       questions: packet.questions ? json(packet.questions) : null,
       transfer: packet.transfer ? json(packet.transfer) : null,
-    })
+    }))
     .returningAll()
     .executeTakeFirstOrThrow()
   return { ...inserted, content: packet.content }
