@@ -100,6 +100,17 @@ export function openSealed<T>(
   return openJson<T>(caseKey(keyColumns), column, rowId, stored)
 }
 
+/** Whether the organisation is a party to the case in scope. */
+function isPartyTo(organisationId: string) {
+  return ({ exists, selectFrom }: ExpressionBuilder<DB, 'cases'>) =>
+    exists(
+      selectFrom('case_parties')
+        .select('case_id')
+        .whereRef('case_parties.case_id', '=', 'cases.id')
+        .where('case_parties.organisation_id', '=', organisationId),
+    )
+}
+
 /** The case, if the organisation is a party to it; `lock` holds the row until the transaction ends. */
 export async function findCaseForParty(
   db: Db,
@@ -107,18 +118,7 @@ export async function findCaseForParty(
   organisationId: string,
   { lock = false } = {},
 ): Promise<Case | undefined> {
-  let query = db
-    .selectFrom('cases')
-    .selectAll()
-    .where('id', '=', caseId)
-    .where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('case_parties')
-          .select('case_id')
-          .whereRef('case_parties.case_id', '=', 'cases.id')
-          .where('case_parties.organisation_id', '=', organisationId),
-      ),
-    )
+  let query = db.selectFrom('cases').selectAll().where('id', '=', caseId).where(isPartyTo(organisationId))
   if (lock) query = query.forUpdate()
   const row = await query.executeTakeFirst()
   return row && openCase(row)
@@ -159,14 +159,7 @@ export async function findCaseViewForParty(
       ).as('view_obligations'),
     ])
     .where('cases.id', '=', caseId)
-    .where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('case_parties')
-          .select('case_id')
-          .whereRef('case_parties.case_id', '=', 'cases.id')
-          .where('case_parties.organisation_id', '=', organisationId),
-      ),
-    )
+    .where(isPartyTo(organisationId))
     .executeTakeFirst()
   if (!row) return undefined
   const { view_parties, view_consents, view_obligations, ...found } = row
