@@ -87,6 +87,24 @@ t.test('statements per request on the hot paths', async (t) => {
     200,
   )
   t.comment(JSON.stringify(counts))
+  t.same(
+    counts,
+    {
+      // The case with its parties, consents and obligations; the audit insert (shared under load).
+      getCase: 2,
+      // Begin, lock the case, the procedure's facts, one statement writing all the change, commit.
+      performTransition: 5,
+      // As a transition, plus the recipient, the transfer agreements (Ukraine is outside the
+      // EU/EEA) and the packet's insert.
+      sendPacket: 8,
+      // The packet with its case's consents; begin, take delivery, its event and audit, commit.
+      getPacketFirst: 5,
+      getPacketAgain: 2,
+      listEvents: 1,
+      listCases: 1,
+    },
+    'each operation stays within its budget of statements',
+  )
 })
 
 t.test(

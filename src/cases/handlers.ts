@@ -50,16 +50,12 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
         after,
         limit,
       })
-      const ids = rows.slice(0, limit).map((row) => row.id)
-      const parties = await queries.partiesOf(db, ids)
-      const consents = await queries.consentsOfCases(db, ids)
       return toPage(
         rows,
         limit,
-        (row) => {
-          const own = parties.get(row.id) ?? []
-          const disclosure = disclosureFor(sops, row, own, consents.get(row.id) ?? [], caller.organisation.id, now)
-          return presentCaseSummary(row, own, disclosure, now, language)
+        ({ parties, consents, ...row }) => {
+          const disclosure = disclosureFor(sops, row, parties, consents, caller.organisation.id, now)
+          return presentCaseSummary(row, parties, disclosure, now, language)
         },
         (row) => [String(row.seq)],
       )

@@ -14,6 +14,7 @@ import {
   type DB,
   json,
 } from '../db/schema.js'
+import { isAnyUuid } from '../db/statements.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -263,11 +264,16 @@ const summaryColumns = [
 /** What a list shows of a case: never its sections, nor its key. */
 export type CaseSummaryRow = Omit<Case, 'sections' | 'data_key' | 'data_key_id'>
 
-export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummaryRow[]> {
+/** A page of the organisation's cases, newest first, each with its parties and consents: one statement. */
+export async function listCases(
+  db: Db,
+  filter: CaseFilter,
+): Promise<(CaseSummaryRow & { parties: CaseParty[]; consents: Consent[] })[]> {
   let query = db
     .selectFrom('cases')
     .innerJoin('case_parties as own', 'own.case_id', 'cases.id')
     .select(summaryColumns)
+    .select((eb) => [partiesJson(eb).as('parties'), consentsJson(eb).as('consents')])
     .where('own.organisation_id', '=', filter.organisationId)
   if (filter.step) query = query.where('cases.step', '=', filter.step)
   if (filter.updatedSince) query = query.where('cases.updated_at', '>=', new Date(filter.updatedSince))
@@ -288,10 +294,15 @@ export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummary
       ),
     )
   }
-  return query
+  const rows = await query
     .orderBy('cases.seq', 'desc')
     .limit(filter.limit + 1)
     .execute()
+  return rows.map((row) => ({
+    ...row,
+    parties: partiesFromJson(row.parties),
+    consents: consentsFromJson(row.consents),
+  }))
 }
 
 export async function partiesOf(db: Db, caseIds: string[]): Promise<Map<string, CaseParty[]>> {
@@ -300,7 +311,7 @@ export async function partiesOf(db: Db, caseIds: string[]): Promise<Map<string, 
   const rows = await db
     .selectFrom('case_parties')
     .selectAll()
-    .where('case_id', 'in', caseIds)
+    .where(isAnyUuid('case_id', caseIds))
     .orderBy('since')
     .orderBy('organisation_id')
     .execute()
@@ -408,7 +419,7 @@ export async function changeCase(
 export async function consentsOfCases(db: Db, caseIds: string[]): Promise<Map<string, Consent[]>> {
   const byCase = new Map<string, Consent[]>(caseIds.map((id) => [id, []]))
   if (caseIds.length === 0) return byCase
-  const rows = await db.selectFrom('consents').selectAll().where('case_id', 'in', caseIds).execute()
+  const rows = await db.selectFrom('consents').selectAll().where(isAnyUuid('case_id', caseIds)).execute()
   for (const row of rows) byCase.get(row.case_id)?.push(row)
   return byCase
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite'
+import { type RawBuilder, sql } from 'kysely'
 import type pg from 'pg'
 
 /** Distinct statement texts one connection prepares at most; texts beyond them run unnamed. */
@@ -83,4 +84,12 @@ export function countedPglite(pglite: PGlite, counter: StatementCounter): PGlite
       return typeof value === 'function' ? value.bind(target) : value
     },
   })
+}
+
+/**
+ * `column = any($1)` for a list of uuids: one statement text whatever the list's length, where
+ * `in ($1, $2, …)` would be a new statement, planned and prepared anew, for every length.
+ */
+export function isAnyUuid(column: string, ids: readonly string[]): RawBuilder<boolean> {
+  return sql<boolean>`${sql.ref(column)} = any(${[...ids]}::uuid[])`
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { Database, NotificationListener } from '../db/database.js'
+import { isAnyUuid } from '../db/statements.js'
 import type { Loop } from '../jobs/queue.js'
 import { DELIVER_WEBHOOK } from './delivery.js'
 
@@ -83,7 +84,11 @@ export function relayLoop(database: Pick<Database, 'db' | 'kind' | 'listen'>): L
           waiting.map((row) => ({ data: { delivery_id: row.id }, group: row.endpoint_id })),
         )
         if (ids.length > 0) {
-          await trx.updateTable('webhook_deliveries').set({ queued_at: new Date() }).where('id', 'in', ids).execute()
+          await trx
+            .updateTable('webhook_deliveries')
+            .set({ queued_at: new Date() })
+            .where(isAnyUuid('id', ids))
+            .execute()
         }
         return {
           done: Number(fanned?.events ?? 0) + ids.length,
