@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { attachmentHandlers } from './attachments/handlers.js'
 import { auditHandlers } from './audit/handlers.js'
+import { ReadAudit } from './audit/read-audit.js'
 import { sealAuditJob } from './audit/seal.js'
 import { type AuditSigner, auditSigner } from './audit/signing-key.js'
 import { sealPlaintextCases, sealPlaintextFreeText } from './cases/data-at-rest.js'
@@ -97,7 +98,12 @@ export async function buildApp({
   })
   app.removeContentTypeParser('text/plain')
   registerProblemHandlers(app)
-  registerAuthentication(app, database.db, processShare(config.authFailuresPerMinute, config.rateLimitProcesses), clock)
+  const credentials = await registerAuthentication(
+    app,
+    database,
+    processShare(config.authFailuresPerMinute, config.rateLimitProcesses),
+    clock,
+  )
   await app.register(rateLimit, {
     hook: 'preHandler',
     max: processShare(config.rateLimitPerMinute, config.rateLimitProcesses),
@@ -109,18 +115,19 @@ export async function buildApp({
   })
   // Parts are read by the one operation that takes them (an upload), with its own limits.
   await app.register(multipart, { throwFileSizeLimit: true, limits: { fileSize: config.attachmentMaxBytes } })
-  registerMetrics(app, database, config.metricsToken)
+  const readAudit = new ReadAudit(database.db)
+  registerMetrics(app, database, config.metricsToken, readAudit)
   await registerDocs(app)
   registerProblemPages(app)
   registerOperations(app, {
     ...healthHandlers(database.db, migrations),
-    ...organisationHandlers(database.db, clock),
-    ...caseHandlers({ db: database.db, sops, clock }),
+    ...organisationHandlers(database.db, clock, credentials),
+    ...caseHandlers({ db: database.db, sops, clock, readAudit }),
     ...procedureHandlers({ db: database.db, sops, clock }),
     ...consentHandlers({ db: database.db, clock }),
     ...withdrawalNoticeHandlers({ db: database.db, clock }),
     ...safetyOverrideHandlers({ db: database.db, clock }),
-    ...packetHandlers({ db: database.db, sops, clock }),
+    ...packetHandlers({ db: database.db, sops, clock, readAudit }),
     ...attachmentHandlers({ db: database.db, sops, clock, maxBytes: config.attachmentMaxBytes }),
     ...proceedingHandlers({ db: database.db, sops, clock }),
     ...eventHandlers(database.db, closing.signal),
@@ -187,7 +194,7 @@ export function backgroundWork({ config, database, clock = systemClock, sops = l
       sealAuditJob(database.db, clock, sealOptions),
       retentionJob(database.db, sops, clock, config.retention, config.erasedKeysFile),
     ] as Job[],
-    loops: [relayLoop(database.db)],
+    loops: [relayLoop(database)],
     consumers: [deliveryConsumer(database.db, config.webhooks)] as Consumer[],
   }
 }

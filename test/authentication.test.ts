@@ -1,7 +1,13 @@
+import { once } from 'node:events'
 import type { LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
 import t, { type Test } from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { openDatabase } from '../src/db/database.js'
+import { readMigrations } from '../src/db/migrate.js'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
-import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { demoKeys, startTestApp, type TestApp, testDatabaseUrl, testErasedKeysFile } from './fixtures/app.js'
 
 const hubOrganisationId = demoOrganisationIds.hub
 const adminKey = demoKeys.demohubadmin as string
@@ -117,6 +123,35 @@ t.test('a revoked key stops working at once', async (t) => {
   const adminStillWorks = await request({ method: 'GET', url: '/v1/me', key: adminKey })
   t.equal(adminStillWorks.statusCode, 200, 'other keys are unaffected')
 })
+
+t.test(
+  'a key revoked through one process is refused by another that held it',
+  { skip: !testDatabaseUrl && 'needs PostgreSQL: two processes on one database' },
+  async (t) => {
+    const first = await startTestApp(t)
+    const schema = (await sql<{ schema: string }>`select current_schema() as schema`.execute(first.database.db)).rows[0]
+      ?.schema as string
+    const database = await openDatabase({ databaseUrl: testDatabaseUrl, databaseSchema: schema })
+    const second = await buildApp({
+      config: { ...loadConfig({}), logLevel: 'silent', erasedKeysFile: testErasedKeysFile() },
+      database,
+      migrations: await readMigrations(),
+    })
+    t.teardown(() => second.close())
+    await second.ready()
+    const { id, key } = await issueKey(t, first, { label: 'held elsewhere' })
+    const me = { method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${key}` } } as const
+    t.equal((await second.inject(me)).statusCode, 200, 'the second process authenticates the key, and holds it')
+    t.equal((await second.inject(me)).statusCode, 200, 'and answers from what it holds')
+
+    const heard = once(second.credentials, 'forgotten')
+    const revoked = await first.request({ method: 'POST', url: `/v1/api-keys/${id}/revoke`, key: adminKey })
+    t.equal(revoked.statusCode, 200, 'the first process revokes it')
+    await heard
+    assertUnauthenticated(t, await second.inject(me))
+    t.equal((await second.inject({ ...me, headers: { authorization: `Bearer ${adminKey}` } })).statusCode, 200)
+  },
+)
 
 t.test('an expired key is refused', async (t) => {
   let now = new Date('2027-03-01T09:00:00Z')

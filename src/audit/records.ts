@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
-import { type AuditRecord, type AuditRecordTable, type DB, json } from '../db/schema.js'
+import { appendsOf } from '../db/appends.js'
+import { type AuditRecord, type AuditRecordTable, type DB, json, type NewAuditRecord } from '../db/schema.js'
 import { callerOf } from '../http/authentication.js'
 
 type Db = Kysely<DB> | Transaction<DB>
@@ -12,10 +13,21 @@ export interface AuditEntry {
   details?: Record<string, unknown>
 }
 
-/** Records who did what to which resource, in the transaction of the change or read itself. */
+/**
+ * Records who did what to which resource, in the transaction of the change or read itself (at its
+ * end, with the other rows it appends, when it buffers them).
+ */
 export async function recordAudit(db: Db, request: FastifyRequest, entry: AuditEntry): Promise<void> {
+  const row = auditRow(request, entry)
+  const appends = appendsOf(db)
+  if (appends) appends.audit.push(row)
+  else await db.insertInto('audit_records').values(row).execute()
+}
+
+/** The record of what the request did to one resource. */
+export function auditRow(request: FastifyRequest, entry: AuditEntry): NewAuditRecord {
   const caller = callerOf(request)
-  await insertAudit(db, entry, {
+  return rowOf(entry, {
     action: request.routeOptions.config.operationId ?? 'unknown',
     principalId: caller.principal.id,
     organisationId: caller.organisation.id,
@@ -35,27 +47,26 @@ export interface SystemActor {
 
 /** Records what a job of the service did, in the transaction of the change itself. */
 export async function recordSystemAudit(db: Db, actor: SystemActor, entry: AuditEntry): Promise<void> {
-  await insertAudit(db, entry, { ...actor, requestId: actor.runId })
-}
-
-async function insertAudit(
-  db: Db,
-  entry: AuditEntry,
-  who: { action: string; principalId: string; organisationId: string; requestId: string },
-): Promise<void> {
   await db
     .insertInto('audit_records')
-    .values({
-      action: who.action,
-      principal_id: who.principalId,
-      organisation_id: who.organisationId,
-      request_id: who.requestId,
-      case_id: entry.caseId,
-      resource_type: entry.resourceType,
-      resource_id: entry.resourceId,
-      details: json(entry.details ?? {}),
-    })
+    .values(rowOf(entry, { ...actor, requestId: actor.runId }))
     .execute()
+}
+
+function rowOf(
+  entry: AuditEntry,
+  who: { action: string; principalId: string; organisationId: string; requestId: string },
+): NewAuditRecord {
+  return {
+    action: who.action,
+    principal_id: who.principalId,
+    organisation_id: who.organisationId,
+    request_id: who.requestId,
+    case_id: entry.caseId,
+    resource_type: entry.resourceType,
+    resource_id: entry.resourceId,
+    details: json(entry.details ?? {}),
+  }
 }
 
 /** The audit trail of a case, oldest first; with `organisationId`, only that organisation's own records. */

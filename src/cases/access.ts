@@ -6,7 +6,7 @@ import type { Caller } from '../http/authentication.js'
 import { etag } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { type Language, label } from '../i18n/catalogue.js'
-import { findCaseForParty } from './queries.js'
+import { type CaseView, findCaseForParty, findCaseViewForParty } from './queries.js'
 
 /**
  * The case, if the caller's organisation is a party; anyone else learns nothing, not even that it
@@ -22,6 +22,18 @@ export async function caseOfParty(
   if (!found) throw notFound('case', caseId)
   if (found.erased_at !== null && options.erased !== 'allow') throw caseErased(found)
   return found
+}
+
+/** The case with its parties, consents and obligations, on the same terms as `caseOfParty`, in one statement. */
+export async function caseViewOfParty(
+  db: Kysely<DB> | Transaction<DB>,
+  caller: Caller,
+  caseId: string,
+): Promise<CaseView> {
+  const view = await findCaseViewForParty(db, caseId, caller.organisation.id)
+  if (!view) throw notFound('case', caseId)
+  if (view.found.erased_at !== null) throw caseErased(view.found)
+  return view
 }
 
 export function caseErased(found: Pick<Case, 'reference' | 'erased_at'>): ProblemError {

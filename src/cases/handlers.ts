@@ -1,8 +1,9 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { ReadAudit } from '../audit/read-audit.js'
 import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
-import type { CaseSections, DB } from '../db/schema.js'
+import type { Case, CaseParty, CaseSections, Consent, DB } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -13,14 +14,14 @@ import { ProblemError } from '../http/problem.js'
 import type { Language } from '../i18n/catalogue.js'
 import { findOrganisation } from '../organisations/queries.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { caseOfParty, presentCase, presentCaseSummary } from './access.js'
+import { caseOfParty, caseViewOfParty, presentCase, presentCaseSummary } from './access.js'
 import { runCaseChange } from './case-change.js'
 import { disclosureFor } from './disclosure.js'
 import { stepDueAt } from './procedure.js'
 import { definitionOf } from './procedure-definition.js'
 import { isChild } from './profile.js'
 import * as queries from './queries.js'
-import { obligationsOf, presentSchedule } from './schedule.js'
+import { presentSchedule } from './schedule.js'
 
 type Schemas = components['schemas']
 
@@ -28,9 +29,10 @@ export interface CaseDependencies {
   db: Kysely<DB>
   sops: SopRegistry
   clock: Clock
+  readAudit: ReadAudit
 }
 
-export function caseHandlers({ db, sops, clock }: CaseDependencies) {
+export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
   return {
     async listCases(request, reply) {
       const caller = requireRole(request, ...readingRoles)
@@ -48,16 +50,12 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
         after,
         limit,
       })
-      const ids = rows.slice(0, limit).map((row) => row.id)
-      const parties = await queries.partiesOf(db, ids)
-      const consents = await queries.consentsOfCases(db, ids)
       return toPage(
         rows,
         limit,
-        (row) => {
-          const own = parties.get(row.id) ?? []
-          const disclosure = disclosureFor(sops, row, own, consents.get(row.id) ?? [], caller.organisation.id, now)
-          return presentCaseSummary(row, own, disclosure, now, language)
+        ({ parties, consents, ...row }) => {
+          const disclosure = disclosureFor(sops, row, parties, consents, caller.organisation.id, now)
+          return presentCaseSummary(row, parties, disclosure, now, language)
         },
         (row) => [String(row.seq)],
       )
@@ -124,17 +122,15 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
     async getCase(request, reply) {
       const caller = requireRole(request, ...readingRoles)
       const language = answerLanguage(request, reply)
-      return db.transaction().execute(async (trx) => {
-        const rendered = await renderCase(trx, sops, caller, request.params.caseId, clock.now(), language)
-        await recordAudit(trx, request, {
-          caseId: rendered.body.id,
-          resourceType: 'case',
-          resourceId: rendered.body.id,
-          details: { sections: Object.keys(rendered.body.sections) },
-        })
-        reply.header('etag', rendered.etag)
-        return rendered.body
+      const rendered = await renderCase(db, sops, caller, request.params.caseId, clock.now(), language)
+      await readAudit.record(request, {
+        caseId: rendered.body.id,
+        resourceType: 'case',
+        resourceId: rendered.body.id,
+        details: { sections: Object.keys(rendered.body.sections) },
       })
+      reply.header('etag', rendered.etag)
+      return rendered.body
     },
 
     async updateCase(request, reply) {
@@ -254,20 +250,29 @@ export function caseHandlers({ db, sops, clock }: CaseDependencies) {
   } satisfies Partial<Handlers>
 }
 
-/** The case as the caller may see it now, through the disclosure policy. */
+/** The summary of a case in hand, with its parties and consents, as the caller may see it, through the disclosure policy. */
+export function presentedCaseSummary(
+  sops: SopRegistry,
+  caller: Caller,
+  { found, parties, consents }: { found: Case; parties: CaseParty[]; consents: Consent[] },
+  now: Date,
+  language: Language,
+): Rendered<Schemas['CaseSummary']> {
+  const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
+  return { body: presentCaseSummary(found, parties, disclosure, now, language), etag: etag(found.version) }
+}
+
+/** The case as the caller may see it now, through the disclosure policy; read in one statement. */
 export async function renderCase(
-  trx: Transaction<DB>,
+  db: Kysely<DB> | Transaction<DB>,
   sops: SopRegistry,
   caller: Caller,
   caseId: string,
   now: Date,
   language: Language,
 ): Promise<Rendered<Schemas['Case']>> {
-  const found = await caseOfParty(trx, caller, caseId)
-  const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-  const consents = await queries.consentsOfCase(trx, found.id)
+  const { found, parties, consents, obligations } = await caseViewOfParty(db, caller, caseId)
   const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
-  const obligations = await obligationsOf(trx, found.id)
   const open = !definitionOf(sops, found).steps[found.step]?.terminal
   const schedule = presentSchedule(obligations, disclosure, caller.organisation.id, open, now)
   return { body: presentCase(found, parties, disclosure, schedule, now, language), etag: etag(found.version) }

@@ -4,6 +4,7 @@ import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
+import { appendTransition } from '../db/appends.js'
 import { type Case, type CaseRecord, type DB, json } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { type Caller, readingRoles, requireRole } from '../http/authentication.js'
@@ -21,7 +22,7 @@ import { type SopRegistry, specificity } from '../sops/registry.js'
 import { caseOfParty } from './access.js'
 import { runCaseChange } from './case-change.js'
 import { caseDisclosure, disclosureFor } from './disclosure.js'
-import { renderCase } from './handlers.js'
+import { presentedCaseSummary, renderCase } from './handlers.js'
 import {
   applyTransition,
   counterpartOf,
@@ -54,7 +55,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
   ): Promise<Schemas['NextActions']> {
     const now = clock.now()
     const definition = definitionOf(sops, found)
-    const facts = await gatherFacts(trx, found, now)
+    const { facts } = await gatherFacts(trx, found, now)
     const actor = { side: sideOf(found, facts.counterpartId, caller.organisation.id), roles: caller.principal.roles }
     const responsible = definition.steps[found.step]?.responsible
     const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, now)
@@ -207,22 +208,19 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
             procedure: { id: to.id, version: to.version, dueAt },
             at: now,
           })
-          await trx
-            .insertInto('case_transitions')
-            .values({
-              case_id: found.id,
-              action: 'migrate_procedure',
-              from_step: found.step,
-              to_step: found.step,
-              at: now,
-              principal_id: caller.principal.id,
-              organisation_id: caller.organisation.id,
-              lead_organisation_id: found.lead_organisation_id,
-              note: `${found.sop_id}@${found.sop_version} → ${wanted}`,
-              reason: body.reason,
-              review_date: null,
-            })
-            .execute()
+          await appendTransition(trx, {
+            case_id: found.id,
+            action: 'migrate_procedure',
+            from_step: found.step,
+            to_step: found.step,
+            at: now,
+            principal_id: caller.principal.id,
+            organisation_id: caller.organisation.id,
+            lead_organisation_id: found.lead_organisation_id,
+            note: `${found.sop_id}@${found.sop_version} → ${wanted}`,
+            reason: body.reason,
+            review_date: null,
+          })
           const fromSop = { id: found.sop_id, version: found.sop_version }
           await recordAudit(trx, request, {
             caseId: found.id,
@@ -300,6 +298,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
     async performTransition(request, reply) {
       const body = request.body
       const language = answerLanguage(request, reply)
+      let held: Parameters<typeof presentedCaseSummary>[2] | undefined
       return runCaseChange(
         db,
         request,
@@ -308,10 +307,15 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         async (trx, found, caller) => {
           const now = clock.now()
           const open = await openTransition(trx, sops, found, caller, { action: body.action }, now)
-          await applyTransition(trx, request, caller, found, open, body, now)
+          const changed = await applyTransition(trx, request, caller, found, open, body, now)
+          // What the change leaves is in hand, unless it withdrew consents the disclosure depends on.
+          if (!open.transition.effects?.includes('withdraw_consents')) {
+            held = { found: changed, parties: open.loaded.parties, consents: open.loaded.consents }
+          }
           return { status: 200, resourceId: found.id }
         },
         async (trx, caseId, caller) => {
+          if (held?.found.id === caseId) return presentedCaseSummary(sops, caller, held, clock.now(), language)
           const { body: rendered, etag } = await renderCase(trx, sops, caller, caseId, clock.now(), language)
           const { sections: _, schedule: __, ...summary } = rendered
           return { body: summary, etag }
@@ -393,7 +397,7 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
         reply,
         {},
         async (trx, found, caller) => {
-          const facts = await gatherFacts(trx, found, clock.now())
+          const { facts } = await gatherFacts(trx, found, clock.now())
           const side = sideOf(found, facts.counterpartId, caller.organisation.id)
           if (!side) {
             throw new ProblemError(403, 'Only the sending or the receiving partner keeps the records of a case.', {

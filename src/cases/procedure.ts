@@ -1,8 +1,10 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
+import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { recordAudit } from '../audit/records.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
-import type { Case, CaseRecord, CaseRecordRow, DB, Organisation } from '../db/schema.js'
+import { appendTransition } from '../db/appends.js'
+import type { Case, CaseParty, CaseRecord, CaseRecordRow, Consent, DB, Organisation } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
@@ -49,16 +51,59 @@ export async function counterpartOf(
   return newest?.recipient_organisation_id ?? null
 }
 
-/** Everything the procedure's guards read about a case, gathered in the transaction of the change. */
-export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFacts> {
-  const counterpartId = await counterpartOf(db, found)
-  const records = await recordsOf(db, found)
-  const consents = (await queries.consentsOfCase(db, found.id)).filter((c) => consentStatus(c, now) === 'active')
-  return {
+/** What the procedure's guards read of a case, as loaded: every consent and every record, opened, and the parties. */
+export interface CaseFactsLoaded {
+  facts: CaseFacts
+  consents: Consent[]
+  records: CaseRecord[]
+  /** The parties now; a change that adds or removes one says so here, rather than reading them again. */
+  parties: CaseParty[]
+}
+
+/**
+ * Everything the procedure's guards read about a case, gathered in the transaction of the change
+ * in one statement, with the consents and records it was gathered from, for the change to use.
+ */
+export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFactsLoaded> {
+  const row = await db
+    .selectFrom('cases')
+    .select((eb) => [
+      jsonArrayFrom(
+        eb
+          .selectFrom('case_records')
+          .selectAll('case_records')
+          .whereRef('case_records.case_id', '=', 'cases.id')
+          .orderBy('recorded_at')
+          .orderBy('id'),
+      ).as('records'),
+      queries.consentsJson(eb).as('consents'),
+      queries.partiesJson(eb).as('parties'),
+      eb
+        .selectFrom('packets')
+        .select('recipient_organisation_id')
+        .whereRef('packets.case_id', '=', 'cases.id')
+        .where('kind', '=', 'enquiry')
+        .where('status', 'not in', ['declined', 'superseded'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .as('enquiry_recipient_id'),
+    ])
+    .where('cases.id', '=', found.id)
+    .executeTakeFirstOrThrow()
+  const counterpartId = found.receiving_organisation_id ?? row.enquiry_recipient_id ?? null
+  const records =
+    found.erased_at !== null
+      ? []
+      : row.records.map((record) =>
+          openRecord(found, { ...record, recorded_at: new Date(record.recorded_at) } as CaseRecordRow),
+        )
+  const consents = queries.consentsFromJson(row.consents, found)
+  const active = consents.filter((c) => consentStatus(c, now) === 'active')
+  const facts: CaseFacts = {
     step: found.step,
     previousStep: found.previous_step,
     leadSide: found.lead_organisation_id === found.sending_organisation_id ? 'sending' : 'receiving',
-    consents: consents.map((consent) => ({ guardian: consent.guardian !== null, provisions: consent.provisions })),
+    consents: active.map((consent) => ({ guardian: consent.guardian !== null, provisions: consent.provisions })),
     counterpartId,
     assessments: records.flatMap((r) =>
       r.kind === 'assessment' && r.assessment ? [{ id: r.id, kind: r.assessment, side: r.side, data: r.data }] : [],
@@ -68,6 +113,7 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
       records.flatMap((r) => (r.kind === 'assessment' ? [] : [[r.kind as RecordKind, { id: r.id, data: r.data }]])),
     ),
   }
+  return { facts, consents, records, parties: queries.partiesFromJson(row.parties) }
 }
 
 /** The records of a case, oldest first, opened with the key of the case in hand. */
@@ -111,20 +157,16 @@ export async function stepDueAt(
   step: Step | undefined,
   parties: { sendingId: string; counterpartId: string | null; leadId: string },
   at: Date,
-  known?: Pick<Organisation, 'id' | 'time_zone'>,
+  /** Organisations in hand: the time zone of one of them is not read again. */
+  ...known: (Pick<Organisation, 'id' | 'time_zone'> | undefined)[]
 ): Promise<Date | null> {
   if (!step?.deadline) return null
   const responsibleId = responsibleOrganisation(step.responsible, parties)
+  const inHand = known.find((organisation) => organisation?.id === responsibleId)
   const zone =
-    known?.id === responsibleId
-      ? known.time_zone
-      : (
-          await db
-            .selectFrom('organisations')
-            .select('time_zone')
-            .where('id', '=', responsibleId)
-            .executeTakeFirstOrThrow()
-        ).time_zone
+    inHand?.time_zone ??
+    (await db.selectFrom('organisations').select('time_zone').where('id', '=', responsibleId).executeTakeFirstOrThrow())
+      .time_zone
   return addDuration(at, step.deadline, zone)
 }
 
@@ -177,6 +219,8 @@ export interface OpenTransition {
   definition: SopDefinition
   facts: CaseFacts
   transition: Transition
+  /** The case's consents and records the facts were gathered from, as they were before the change. */
+  loaded: Omit<CaseFactsLoaded, 'facts'>
 }
 
 /**
@@ -207,7 +251,7 @@ export async function openTransition(
       },
     })
   }
-  const gathered = await gatherFacts(trx, found, now)
+  const { facts: gathered, ...loaded } = await gatherFacts(trx, found, now)
   const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
   const transition = definition.transitions.find((t) => matches(t) && t.from.includes(found.step))
   if (!transition) {
@@ -241,7 +285,7 @@ export async function openTransition(
       extras: { unmet: (await caseDisclosure(trx, sops, found, caller.organisation.id, now)).unmet(refused.unmet) },
     })
   }
-  return { definition, facts, transition }
+  return { definition, facts, transition, loaded }
 }
 
 export interface TransitionInput {
@@ -250,6 +294,8 @@ export interface TransitionInput {
   review_date?: string | undefined
   /** The receiving partner a first enquiry goes to, which becomes the counterpart. */
   counterpartId?: string
+  /** The receiving partner, when the caller holds it already. */
+  counterpart?: Pick<Organisation, 'id' | 'time_zone'>
 }
 
 /**
@@ -262,10 +308,11 @@ export async function applyTransition(
   request: FastifyRequest,
   caller: Caller,
   found: Case,
-  { definition, facts, transition }: OpenTransition,
+  open: OpenTransition,
   input: TransitionInput,
   now: Date,
 ): Promise<Case> {
+  const { definition, facts, transition } = open
   const missing = (transition.inputs ?? []).filter((name) => input[name] === undefined)
   if (missing.length > 0) {
     throw new ProblemError(422, `${transition.action} needs ${missing.join(' and ')}.`, { code: 'input-required' })
@@ -286,39 +333,42 @@ export async function applyTransition(
         { sendingId: found.sending_organisation_id, counterpartId: counterpartId ?? null, leadId: lead },
         now,
         caller.organisation,
+        input.counterpart,
       )
-  const changed = await queries.changeCase(trx, found, {
-    ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
-    lead_organisation_id: lead,
-    ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
-    at: now,
-  })
+  const changed = await queries.changeCase(
+    trx,
+    found,
+    {
+      ...(stays ? {} : { step: { step: to, previous: found.step, enteredAt: now, dueAt } }),
+      lead_organisation_id: lead,
+      ...(transition.effects?.includes('full_referral') ? { receiving_organisation_id: caller.organisation.id } : {}),
+      at: now,
+    },
+    { putOff: true },
+  )
   const entered = definition.steps[to]
   if (!stays && entered?.schedule) await scheduleObligations(trx, changed, to, entered, counterpartId, now)
   if (transition.effects?.includes('withdraw_consents')) {
-    await withdrawConsents(trx, found, await queries.consentsOfCase(trx, found.id), {
+    await withdrawConsents(trx, found, open.loaded.consents, {
       principalId: caller.principal.id,
       reason: input.reason ?? null,
       at: now,
     })
   }
-  await trx
-    .insertInto('case_transitions')
-    .values({
-      case_id: found.id,
-      action: transition.action,
-      from_step: found.step,
-      to_step: to,
-      at: now,
-      principal_id: caller.principal.id,
-      organisation_id: caller.organisation.id,
-      lead_organisation_id: lead,
-      note: input.note ?? null,
-      reason: input.reason ?? null,
-      review_date: input.review_date ?? null,
-    })
-    .execute()
-  const parties = await queries.partyIds(trx, found.id)
+  await appendTransition(trx, {
+    case_id: found.id,
+    action: transition.action,
+    from_step: found.step,
+    to_step: to,
+    at: now,
+    principal_id: caller.principal.id,
+    organisation_id: caller.organisation.id,
+    lead_organisation_id: lead,
+    note: input.note ?? null,
+    reason: input.reason ?? null,
+    review_date: input.review_date ?? null,
+  })
+  const parties = open.loaded.parties.map((party) => party.organisation_id)
   const data = {
     case_reference: found.reference,
     version: changed.version,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely'
+import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import {
   type CaseKeyColumns,
   caseKey,
@@ -11,8 +12,10 @@ import {
   sealText,
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
+import { appendsOf } from '../db/appends.js'
 import {
   type Case,
+  type CaseObligation,
   type CaseParty,
   type CaseProfile,
   type CaseRow,
@@ -22,6 +25,7 @@ import {
   type DB,
   json,
 } from '../db/schema.js'
+import { isAnyUuid } from '../db/statements.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -108,6 +112,17 @@ export function openSealed<T>(
   return openJson<T>(caseKey(keyColumns), column, rowId, stored)
 }
 
+/** Whether the organisation is a party to the case in scope. */
+function isPartyTo(organisationId: string) {
+  return ({ exists, selectFrom }: ExpressionBuilder<DB, 'cases'>) =>
+    exists(
+      selectFrom('case_parties')
+        .select('case_id')
+        .whereRef('case_parties.case_id', '=', 'cases.id')
+        .where('case_parties.organisation_id', '=', organisationId),
+    )
+}
+
 /** The case, if the organisation is a party to it; `lock` holds the row until the transaction ends. */
 export async function findCaseForParty(
   db: Db,
@@ -115,21 +130,113 @@ export async function findCaseForParty(
   organisationId: string,
   { lock = false } = {},
 ): Promise<Case | undefined> {
-  let query = db
-    .selectFrom('cases')
-    .selectAll()
-    .where('id', '=', caseId)
-    .where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('case_parties')
-          .select('case_id')
-          .whereRef('case_parties.case_id', '=', 'cases.id')
-          .where('case_parties.organisation_id', '=', organisationId),
-      ),
-    )
+  let query = db.selectFrom('cases').selectAll().where('id', '=', caseId).where(isPartyTo(organisationId))
   if (lock) query = query.forUpdate()
   const row = await query.executeTakeFirst()
   return row && openCase(row)
+}
+
+/** A case with what the disclosure policy and the answer need of it, read in one statement. */
+export interface CaseView {
+  found: Case
+  parties: CaseParty[]
+  consents: Consent[]
+  obligations: (CaseObligation & { proceeding_id: string | null })[]
+}
+
+/**
+ * The case, if the organisation is a party to it, with its parties, its consents (newest first)
+ * and its obligations (by due date): one statement, so that a read costs one round trip.
+ */
+export async function findCaseViewForParty(
+  db: Db,
+  caseId: string,
+  organisationId: string,
+): Promise<CaseView | undefined> {
+  const row = await db
+    .selectFrom('cases')
+    .selectAll('cases')
+    .select((eb) => [
+      partiesJson(eb).as('view_parties'),
+      consentsJson(eb).as('view_consents'),
+      jsonArrayFrom(
+        eb
+          .selectFrom('case_obligations')
+          .leftJoin('proceeding_hearings', 'proceeding_hearings.id', 'case_obligations.hearing_id')
+          .selectAll('case_obligations')
+          .select('proceeding_hearings.proceeding_id')
+          .whereRef('case_obligations.case_id', '=', 'cases.id')
+          .orderBy('case_obligations.due_at')
+          .orderBy('case_obligations.id'),
+      ).as('view_obligations'),
+    ])
+    .where('cases.id', '=', caseId)
+    .where(isPartyTo(organisationId))
+    .executeTakeFirst()
+  if (!row) return undefined
+  const { view_parties, view_consents, view_obligations, ...found } = row
+  return {
+    found: openCase(found),
+    parties: partiesFromJson(view_parties),
+    consents: consentsFromJson(view_consents, found),
+    obligations: view_obligations.map((obligation) =>
+      withDates<CaseView['obligations'][number]>(obligation, ['due_at', 'created_at', 'fulfilled_at']),
+    ),
+  }
+}
+
+/** The parties of the case of the row in scope (`cases.id`), in the order they joined, as JSON. */
+export function partiesJson(eb: ExpressionBuilder<DB, 'cases'>) {
+  return jsonArrayFrom(
+    eb
+      .selectFrom('case_parties')
+      .selectAll('case_parties')
+      .whereRef('case_parties.case_id', '=', 'cases.id')
+      .orderBy('since')
+      .orderBy('organisation_id'),
+  )
+}
+
+export function partiesFromJson(rows: readonly object[]): CaseParty[] {
+  return rows.map((party) => withDates<CaseParty>(party, ['since']))
+}
+
+/** The consents of the case of the row in scope (`cases.id`), newest first, as JSON: to read them in the same statement. */
+export function consentsJson(eb: ExpressionBuilder<DB, 'cases'>) {
+  return jsonArrayFrom(
+    eb
+      .selectFrom('consents')
+      .selectAll('consents')
+      .whereRef('consents.case_id', '=', 'cases.id')
+      .orderBy('recorded_at', 'desc')
+      .orderBy('id', 'desc'),
+  )
+}
+
+/**
+ * Consents read as JSON beside their case. With the case's key columns their free text is opened;
+ * without them it is withheld, as for an erased case (a list needs only what the disclosure policy
+ * reads: scope, dates and status).
+ */
+export function consentsFromJson(rows: readonly object[], keyColumns: CaseKeyColumns = withoutKey): Consent[] {
+  return rows.map((consent) =>
+    openConsent(
+      keyColumns,
+      withDates<ConsentRow>(consent, ['given_at', 'expires_at', 'recorded_at', 'withdrawn_at', 'expiry_noticed_at']),
+    ),
+  )
+}
+
+const withoutKey: CaseKeyColumns = { id: '', data_key_id: null, data_key: null }
+
+/** A row read as JSON, its timestamps (JSON strings) made dates again, as a row read directly has them. */
+function withDates<T extends object>(row: object, columns: readonly (keyof T & string)[]): T {
+  const revived: Record<string, unknown> = { ...row }
+  for (const column of columns) {
+    const value = revived[column]
+    if (typeof value === 'string') revived[column] = new Date(value)
+  }
+  return revived as T
 }
 
 export async function findCase(db: Db, caseId: string, { lock = false } = {}): Promise<Case | undefined> {
@@ -178,11 +285,16 @@ const summaryColumns = [
 /** What a list shows of a case: never its sections, nor its key. */
 export type CaseSummaryRow = Omit<Case, 'sections' | 'data_key' | 'data_key_id'>
 
-export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummaryRow[]> {
+/** A page of the organisation's cases, newest first, each with its parties and consents: one statement. */
+export async function listCases(
+  db: Db,
+  filter: CaseFilter,
+): Promise<(CaseSummaryRow & { parties: CaseParty[]; consents: Consent[] })[]> {
   let query = db
     .selectFrom('cases')
     .innerJoin('case_parties as own', 'own.case_id', 'cases.id')
     .select(summaryColumns)
+    .select((eb) => [partiesJson(eb).as('parties'), consentsJson(eb).as('consents')])
     .where('own.organisation_id', '=', filter.organisationId)
   if (filter.step) query = query.where('cases.step', '=', filter.step)
   if (filter.updatedSince) query = query.where('cases.updated_at', '>=', new Date(filter.updatedSince))
@@ -203,10 +315,15 @@ export async function listCases(db: Db, filter: CaseFilter): Promise<CaseSummary
       ),
     )
   }
-  return query
+  const rows = await query
     .orderBy('cases.seq', 'desc')
     .limit(filter.limit + 1)
     .execute()
+  return rows.map((row) => ({
+    ...row,
+    parties: partiesFromJson(row.parties),
+    consents: consentsFromJson(row.consents),
+  }))
 }
 
 export async function partiesOf(db: Db, caseIds: string[]): Promise<Map<string, CaseParty[]>> {
@@ -215,7 +332,7 @@ export async function partiesOf(db: Db, caseIds: string[]): Promise<Map<string, 
   const rows = await db
     .selectFrom('case_parties')
     .selectAll()
-    .where('case_id', 'in', caseIds)
+    .where(isAnyUuid('case_id', caseIds))
     .orderBy('since')
     .orderBy('organisation_id')
     .execute()
@@ -258,12 +375,38 @@ export interface CaseChange {
   at: Date
 }
 
-/** Applies a change to a locked case and moves it to its next version. */
-export async function changeCase(trx: Transaction<DB>, current: Case, change: CaseChange): Promise<Case> {
+/**
+ * Applies a change to a locked case and moves it to its next version. `putOff` writes it with the
+ * rows the transaction appends, at its end, when it buffers them: the change is then the last of
+ * the case in the transaction, and nothing in it reads the case again.
+ */
+export async function changeCase(
+  trx: Transaction<DB>,
+  current: Case,
+  change: CaseChange,
+  { putOff = false } = {},
+): Promise<Case> {
   const sections = change.sections
-  const updated = await trx
+  const values = {
+    ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
+    ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
+    ...(change.step
+      ? {
+          step: change.step.step,
+          previous_step: change.step.previous,
+          step_entered_at: change.step.enteredAt,
+          step_due_at: change.step.dueAt,
+        }
+      : {}),
+    ...(change.procedure
+      ? { sop_id: change.procedure.id, sop_version: change.procedure.version, step_due_at: change.procedure.dueAt }
+      : {}),
+    updated_at: change.at,
+  }
+  const update = trx
     .updateTable('cases')
     .set({
+      ...values,
       ...(change.profile ? { profile: json(change.profile) } : {}),
       ...(sections
         ? {
@@ -272,25 +415,24 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
             ),
           }
         : {}),
-      ...(change.receiving_organisation_id ? { receiving_organisation_id: change.receiving_organisation_id } : {}),
-      ...(change.lead_organisation_id ? { lead_organisation_id: change.lead_organisation_id } : {}),
-      ...(change.step
-        ? {
-            step: change.step.step,
-            previous_step: change.step.previous,
-            step_entered_at: change.step.enteredAt,
-            step_due_at: change.step.dueAt,
-          }
-        : {}),
-      ...(change.procedure
-        ? { sop_id: change.procedure.id, sop_version: change.procedure.version, step_due_at: change.procedure.dueAt }
-        : {}),
       version: sql`version + 1`,
-      updated_at: change.at,
     })
     .where('id', '=', current.id)
-    .returningAll()
-    .executeTakeFirstOrThrow()
+  const appends = appendsOf(trx)
+  if (appends?.caseChanges.has(current.id)) {
+    throw new Error(`case ${current.id} changed again after a change put off to the end of its transaction`)
+  }
+  if (putOff && appends) {
+    appends.caseChanges.set(current.id, update)
+    return {
+      ...current,
+      ...values,
+      ...(change.profile ? { profile: change.profile } : {}),
+      version: current.version + 1,
+      sections: sections ?? current.sections,
+    }
+  }
+  const updated = await update.returningAll().executeTakeFirstOrThrow()
   return { ...updated, sections: sections ?? current.sections }
 }
 
@@ -298,7 +440,7 @@ export async function changeCase(trx: Transaction<DB>, current: Case, change: Ca
 export async function consentsOfCases(db: Db, caseIds: string[]): Promise<Map<string, Consent[]>> {
   const byCase = new Map<string, Consent[]>(caseIds.map((id) => [id, []]))
   if (caseIds.length === 0) return byCase
-  const rows = await consentsWithKeys(db).where('consents.case_id', 'in', caseIds).execute()
+  const rows = await consentsWithKeys(db).where(isAnyUuid('consents.case_id', caseIds)).execute()
   for (const row of rows) byCase.get(row.case_id)?.push(openConsentRow(row))
   return byCase
 }

@@ -1,11 +1,10 @@
-import type { Kysely, Transaction } from 'kysely'
+import type { Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import type { Case, CaseObligation, DB } from '../db/schema.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import { addDuration } from '../sops/deadline.js'
 import type { ScheduledRecordKind, Side, Step } from '../sops/definition.js'
 
-type Db = Kysely<DB> | Transaction<DB>
 type Schemas = components['schemas']
 
 /**
@@ -67,19 +66,6 @@ export async function fulfilWithRecord(
         .orderBy('id')
         .limit(1),
     )
-    .execute()
-}
-
-/** The obligations of a case, by due date, with the proceeding of each hearing. */
-export function obligationsOf(db: Db, caseId: string) {
-  return db
-    .selectFrom('case_obligations')
-    .leftJoin('proceeding_hearings', 'proceeding_hearings.id', 'case_obligations.hearing_id')
-    .selectAll('case_obligations')
-    .select('proceeding_hearings.proceeding_id')
-    .where('case_obligations.case_id', '=', caseId)
-    .orderBy('case_obligations.due_at')
-    .orderBy('case_obligations.id')
     .execute()
 }
 

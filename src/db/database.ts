@@ -3,6 +3,7 @@ import type { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { DB } from './schema.js'
+import { countedPglite, prepareStatements, StatementCounter } from './statements.js'
 
 /** Runs plain SQL scripts, many statements each, inside one transaction (for migrations). */
 export interface ScriptSession {
@@ -21,8 +22,21 @@ export interface Database {
   readonly jobBackend: JobBackend
   /** PostgreSQL only: the connection pool, for its metrics. */
   readonly pool?: Pick<pg.Pool, 'totalCount' | 'idleCount' | 'waitingCount'>
+  /** Statements this process sent through `db`, transaction control included. */
+  readonly statements: StatementCounter
   scriptTransaction<T>(work: (session: ScriptSession) => Promise<T>): Promise<T>
+  /**
+   * Hears `NOTIFY` on a channel, from this process and every other on the database, until the
+   * returned function is called. `hearing(false)` says notifications may be missed from now
+   * on (the connection that listens broke); `hearing(true)`, that they are heard (again).
+   */
+  listen(channel: string, listener: NotificationListener): Promise<() => Promise<void>>
   close(): Promise<void>
+}
+
+export interface NotificationListener {
+  notified(payload: string): void
+  hearing(on: boolean): void
 }
 
 export interface DatabaseOptions {
@@ -74,12 +88,18 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   // those of idle connections; a connection that is checked out needs its own listener, for when it
   // breaks between two statements. Either way the pool discards it and the next request reconnects.
   pool.on('error', onConnectionError)
-  pool.on('connect', (client) => client.on('error', onConnectionError))
+  const statements = new StatementCounter()
+  pool.on('connect', (client) => {
+    client.on('error', onConnectionError)
+    prepareStatements(client, statements)
+  })
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  const listeners = new Set<() => Promise<void>>()
   return {
     kind: 'postgres',
     db,
     pool,
+    statements,
     jobBackend: { kind: 'postgres', connectionString, schema: schema === 'public' ? 'pgboss' : `${schema}_pgboss` },
     async scriptTransaction(work) {
       const client = await pool.connect()
@@ -100,7 +120,77 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
         client.release()
       }
     },
-    close: () => db.destroy(),
+    async listen(channel, listener) {
+      const stop = listenOnPostgres(connectionString, schema, channel, listener, onConnectionError)
+      listeners.add(stop)
+      return async () => {
+        listeners.delete(stop)
+        await stop()
+      }
+    },
+    async close() {
+      await Promise.all([...listeners].map((stop) => stop()))
+      await db.destroy()
+    },
+  }
+}
+
+/**
+ * A connection of its own that listens on a channel, opened again (with backoff) whenever it
+ * breaks; while it is down, the listener knows it may miss notifications.
+ */
+function listenOnPostgres(
+  connectionString: string,
+  schema: string,
+  channel: string,
+  listener: NotificationListener,
+  onConnectionError: (error: Error) => void,
+): () => Promise<void> {
+  let stopped = false
+  let client: pg.Client | undefined
+  let wake: (() => void) | undefined
+  const connect = async () => {
+    for (let attempt = 0; !stopped; attempt += 1) {
+      const next = new pg.Client({
+        connectionString,
+        ...(schema === 'public' ? {} : { options: `-c search_path="${schema}"` }),
+      })
+      const lost = new Promise<void>((resolve) => {
+        next.on('error', (error) => {
+          onConnectionError(error)
+          resolve()
+        })
+        next.on('end', () => resolve())
+      })
+      next.on('notification', (message) => {
+        if (message.channel === channel) listener.notified(message.payload ?? '')
+      })
+      try {
+        await next.connect()
+        await next.query(`listen "${channel}"`)
+        client = next
+        attempt = 0
+        listener.hearing(true)
+        await lost
+      } catch (error) {
+        if (!isDatabaseUnavailable(error)) onConnectionError(error as Error)
+      }
+      client = undefined
+      next.end().catch(() => {})
+      if (stopped) return
+      listener.hearing(false)
+      await new Promise<void>((resolve) => {
+        wake = resolve
+        setTimeout(resolve, Math.min(500 * 2 ** attempt, 10_000)).unref()
+      })
+    }
+  }
+  const running = connect()
+  return async () => {
+    stopped = true
+    wake?.()
+    await client?.end().catch(() => {})
+    await running
   }
 }
 
@@ -183,10 +273,12 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
 
 /** The service's database on an embedded PGlite that is already open, for instance one loaded from a dump. */
 export function pgliteDatabase(pglite: PGlite): Database {
-  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
+  const statements = new StatementCounter()
+  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: countedPglite(pglite, statements) }) })
   return {
     kind: 'pglite',
     db,
+    statements,
     jobBackend: { kind: 'pglite', pglite },
     scriptTransaction: (work) =>
       pglite.transaction((tx) =>
@@ -197,6 +289,13 @@ export function pgliteDatabase(pglite: PGlite): Database {
           query: async <R>(sql: string, params?: unknown[]) => (await tx.query<R>(sql, params)).rows,
         }),
       ),
+    async listen(channel, listener) {
+      // One process, one database: nothing is missed while it is open.
+      const stop = await pglite.listen(channel, (payload) => listener.notified(payload))
+      listener.hearing(true)
+      // A closed database listens to no one any more.
+      return () => (pglite.closed ? Promise.resolve() : stop().catch(() => {}))
+    },
     close: () => db.destroy(),
   }
 }

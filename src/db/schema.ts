@@ -503,12 +503,14 @@ export type Packet = Omit<PacketRowSealed, 'content' | 'decision' | 'questions'>
   questions: string[] | null
 }
 export type AuditRecord = Selectable<AuditRecordTable>
+export type NewAuditRecord = Insertable<AuditRecordTable>
 export type CaseRecordRow = Selectable<CaseRecordTable>
 export type CaseRecord = Omit<CaseRecordRow, 'data'> & { data: Record<string, unknown> }
 export type SafetyOverride = Selectable<SafetyOverrideTable>
 export type TransferAgreement = Selectable<TransferAgreementTable>
 export type CaseAttachmentRow = Selectable<CaseAttachmentTable>
 export type CaseTransition = Selectable<CaseTransitionTable>
+export type NewCaseTransition = Insertable<CaseTransitionTable>
 export type Escalation = Selectable<EscalationTable>
 export type NewEscalation = Insertable<EscalationTable>
 export type Event = Selectable<EventTable>

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import { appendsOf } from '../db/appends.js'
 import { type DB, json } from '../db/schema.js'
 
 type Schemas = components['schemas']
@@ -27,6 +28,11 @@ export const feedStart: FeedPosition = { txid: '0', seq: '0' }
  */
 export async function recordEvent(trx: Transaction<DB>, event: NewEvent, organisationIds: Iterable<string>) {
   const audience = [...new Set(organisationIds)]
+  const appends = appendsOf(trx)
+  if (appends) {
+    appends.events.push({ type: event.type, caseId: event.caseId, audience, data: json(event.data) })
+    return
+  }
   await sql`
     with event as (
       insert into events (type, case_id, organisation_ids, data)

@@ -1,7 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../clock.js'
+import type { Database } from '../db/database.js'
 import type { DB, Organisation, Principal, Role } from '../db/schema.js'
 import { ProblemError } from './problem.js'
 
@@ -15,6 +17,10 @@ export interface Caller {
 declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller | null
+  }
+  interface FastifyInstance {
+    /** The callers this process holds in memory; see `CredentialCache`. */
+    credentials: CredentialCache
   }
 }
 
@@ -82,13 +88,81 @@ class FailureLimiter {
   }
 }
 
+/** How long a process answers for a key from memory, without asking the database. */
+export const CREDENTIALS_TTL_MS = 30_000
+const CREDENTIALS_HELD = 10_000
+/** The channel on which the database announces a change to keys, principals or organisations. */
+export const CREDENTIALS_CHANNEL = 'trm_credentials'
+
+interface HeldCaller {
+  caller: Caller
+  expiresAt: Date | null
+  heldUntil: number
+}
+
+/**
+ * The callers of keys that authenticated lately, by the hash of the whole key, for a few seconds:
+ * a request then costs the database no statement to authenticate. Any change to a key, a
+ * principal or an organisation, in any process, reaches every process as a notification at
+ * commit (migration 0016), and each forgets everything it holds. While the connection that
+ * hears those notifications is down, nothing is held. Emits `forgotten` each time it forgets.
+ */
+export class CredentialCache extends EventEmitter {
+  readonly #entries = new Map<string, HeldCaller>()
+  #hearing = false
+  /** Moves on at each forgetting, so that a lookup that began before it is not held after it. */
+  #generation = 0
+
+  get generation(): number {
+    return this.#generation
+  }
+
+  get(hash: string, now: Date): Caller | undefined {
+    const held = this.#entries.get(hash)
+    if (!held) return undefined
+    if (held.heldUntil <= now.getTime() || (held.expiresAt !== null && held.expiresAt <= now)) {
+      this.#entries.delete(hash)
+      return undefined
+    }
+    return held.caller
+  }
+
+  hold(hash: string, caller: Caller, expiresAt: Date | null, generation: number, now: Date): void {
+    if (!this.#hearing || generation !== this.#generation) return
+    if (this.#entries.size >= CREDENTIALS_HELD) {
+      const oldest = this.#entries.keys().next().value
+      if (oldest !== undefined) this.#entries.delete(oldest)
+    }
+    this.#entries.set(hash, { caller, expiresAt, heldUntil: now.getTime() + CREDENTIALS_TTL_MS })
+  }
+
+  forget(): void {
+    this.#generation += 1
+    this.#entries.clear()
+    this.emit('forgotten')
+  }
+
+  hearing(on: boolean): void {
+    this.#hearing = on
+    this.forget()
+  }
+}
+
 /** Resolves the bearer key of every non-public route into `request.caller`, or answers 401. */
-export function registerAuthentication(
+export async function registerAuthentication(
   app: FastifyInstance,
-  db: Kysely<DB>,
+  database: Database,
   failuresPerMinute: number,
   clock: Clock,
-): void {
+): Promise<CredentialCache> {
+  const db = database.db
+  const credentials = new CredentialCache()
+  const stopListening = await database.listen(CREDENTIALS_CHANNEL, {
+    notified: () => credentials.forget(),
+    hearing: (on) => credentials.hearing(on),
+  })
+  app.addHook('onClose', stopListening)
+  app.decorate('credentials', credentials)
   const failures = new FailureLimiter(failuresPerMinute)
   app.decorateRequest('caller', null)
   app.addHook('onRequest', async (request) => {
@@ -97,7 +171,7 @@ export function registerAuthentication(
     const presented = presentedKey(request.headers.authorization)
     const keyBucket = 'prefix' in presented ? `key ${presented.prefix} ${request.ip}` : addressBucket
     throwIfLimited(failures, keyBucket)
-    const found = 'prefix' in presented ? await findCaller(db, clock, presented.prefix, presented.secret) : presented
+    const found = 'prefix' in presented ? await heldOrFoundCaller(db, credentials, clock, presented) : presented
     if ('failure' in found) {
       const bucket = found.knownPrefix ? keyBucket : addressBucket
       // Checked again after the lookup, or a burst of concurrent guesses would all be answered.
@@ -108,6 +182,22 @@ export function registerAuthentication(
     throwIfLimited(failures, keyBucket)
     request.caller = found.caller
   })
+  return credentials
+}
+
+async function heldOrFoundCaller(
+  db: Kysely<DB>,
+  credentials: CredentialCache,
+  clock: Clock,
+  { prefix, secret }: { prefix: string; secret: string },
+): Promise<{ caller: Caller } | Failure> {
+  const hash = `${prefix}:${hashSecret(secret)}`
+  const held = credentials.get(hash, clock.now())
+  if (held) return { caller: held }
+  const generation = credentials.generation
+  const found = await findCaller(db, clock, prefix, secret)
+  if ('caller' in found) credentials.hold(hash, found.caller, found.expiresAt, generation, clock.now())
+  return found
 }
 
 function throwIfLimited(failures: FailureLimiter, bucket: string): void {
@@ -148,7 +238,7 @@ async function findCaller(
   clock: Clock,
   prefix: string,
   secret: string,
-): Promise<{ caller: Caller } | Failure> {
+): Promise<{ caller: Caller; expiresAt: Date | null } | Failure> {
   const row = await db
     .selectFrom('api_keys as k')
     .innerJoin('principals as p', 'p.id', 'k.principal_id')
@@ -203,7 +293,7 @@ async function findCaller(
       created_at: row.organisation_created_at,
     },
   }
-  return { caller }
+  return { caller, expiresAt: row.expires_at }
 }
 
 function unauthenticated(detail: string): ProblemError {

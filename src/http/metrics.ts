@@ -10,7 +10,13 @@ import type { Database } from '../db/database.js'
  * counted and timed per contract operation; the gauges of the database (pool, job queue,
  * webhook lag, open escalations) are read when scraped. Labels never hold identifiers or data.
  */
-export function registerMetrics(app: FastifyInstance, database: Database, token: string | undefined): void {
+export function registerMetrics(
+  app: FastifyInstance,
+  database: Database,
+  token: string | undefined,
+  /** The group commit of read audit records (`ReadAudit`), by its counts. */
+  readAudit: { readonly inserts: number; readonly records: number },
+): void {
   if (!token) return
   const registry = new Registry()
   const labelNames = ['operation', 'method', 'status'] as const
@@ -52,6 +58,33 @@ export function registerMetrics(app: FastifyInstance, database: Database, token:
       },
     })
   }
+  new Counter({
+    name: 'trm_db_statements_total',
+    help: 'Statements this process sent to the database, transaction control included.',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(database.statements.count)
+    },
+  })
+  new Counter({
+    name: 'trm_audit_read_inserts_total',
+    help: 'Inserts (each its own commit) that carried the audit records of reads.',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(readAudit.inserts)
+    },
+  })
+  new Counter({
+    name: 'trm_audit_read_records_total',
+    help: 'Audit records of reads committed; over the inserts, the size of a group.',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(readAudit.records)
+    },
+  })
   const db = database.db
   new Gauge({
     name: 'trm_job_queue_jobs',

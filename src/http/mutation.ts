@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
+import { bufferAppends, flushAppends } from '../db/appends.js'
 import type { DB } from '../db/schema.js'
 import { callerOf } from './authentication.js'
 import { ProblemError } from './problem.js'
@@ -26,7 +27,9 @@ const KEY_RETENTION_MS = 24 * 60 * 60 * 1000
  * Runs a change in one transaction, then renders the resource it touched. With an
  * `Idempotency-Key`, the key is claimed in that same transaction: a concurrent duplicate waits on
  * the claim, then answers with the first outcome's status and location and the resource as it is
- * now; the same key with another request is a 422. Only outcomes are stored, never bodies.
+ * now; the same key with another request is a 422. Only outcomes are stored, never bodies. The
+ * events, audit records and timeline entries the change appends are written together, in one
+ * statement, when it is done.
  */
 export async function runMutation<T>(
   db: Kysely<DB>,
@@ -38,7 +41,9 @@ export async function runMutation<T>(
   const key = request.headers['idempotency-key']
   if (key === undefined) {
     return db.transaction().execute(async (trx) => {
+      bufferAppends(trx)
       const outcome = await change(trx)
+      await flushAppends(trx)
       return send(reply, outcome, await render(trx, outcome.resourceId), false)
     })
   }
@@ -54,6 +59,7 @@ export async function runMutation<T>(
     .update(`${request.method} ${request.url}\n${canonicalize(request.body ?? null)}`)
     .digest('hex')
   return db.transaction().execute(async (trx) => {
+    bufferAppends(trx)
     // A key older than its retention is free again: the conflict update claims it anew.
     const claimed = await trx
       .insertInto('idempotency_keys')
@@ -93,6 +99,7 @@ export async function runMutation<T>(
       return send(reply, outcome, await render(trx, stored.resource_id), true)
     }
     const outcome = await change(trx)
+    await flushAppends(trx)
     await trx
       .updateTable('idempotency_keys')
       .set({ status_code: outcome.status, resource_id: outcome.resourceId, location: outcome.location ?? null })

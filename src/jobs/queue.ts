@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Transaction } from 'kysely'
 import { fromKysely, fromPglite, PgBoss, type QueueOptions } from 'pg-boss'
 import type { Logger } from 'pino'
-import type { JobBackend } from '../db/database.js'
+import type { JobBackend, NotificationListener } from '../db/database.js'
 import type { DB } from '../db/schema.js'
 
 /** A kind of background work, defined by the capability whose rule it applies. */
@@ -15,12 +15,17 @@ export interface Job<Data extends object = object> {
   run(data: Data, attempt: { retryCount: number; signal: AbortSignal }): Promise<unknown>
 }
 
-/** Work that polls: run again at once while it finds something to do, else after a pause. */
+/**
+ * Work that polls: run again at once while it finds something to do, else after a pause. A loop
+ * that can be woken sleeps instead, while it hears its wake-ups and nothing is left over.
+ */
 export interface Loop {
   name: string
   pauseMs: number
-  /** Does one round; answers how many things it did. */
-  run(queue: JobQueue): Promise<number>
+  /** Does one round; answers how many things it did, and whether work waits that no wake-up will announce. */
+  run(queue: JobQueue): Promise<{ done: number; leftOver: boolean }>
+  /** Subscribes to what announces new work; answers the unsubscribe. */
+  wakeOn?: (listener: NotificationListener) => Promise<() => Promise<void>>
 }
 
 /** A job run that a consumer claimed: it is its own until it settles it, or until the run expires. */
@@ -131,17 +136,43 @@ export async function startJobQueue(
     },
   }
   const running = (work.loops ?? []).map(async (loop) => {
+    let announced = false
+    let hearing = false
+    let wake: (() => void) | undefined
+    const unsubscribe = await loop.wakeOn?.({
+      notified: () => {
+        announced = true
+        wake?.()
+      },
+      hearing: (on) => {
+        hearing = on
+        announced = true
+        wake?.()
+      },
+    })
+    stopping.signal.addEventListener('abort', () => wake?.(), { once: true })
     while (!stopping.signal.aborted) {
-      let done = 0
+      let round = { done: 0, leftOver: false }
+      announced = false
       try {
-        done = await loop.run(queue)
+        round = await loop.run(queue)
         for (const name of queuedThisRound) for (const listener of queuedListeners.get(name) ?? []) listener()
       } catch (error) {
         logger.error({ err: error, loop: loop.name }, 'background loop failed; trying again')
+        round.leftOver = true
       }
       queuedThisRound.clear()
-      if (done === 0) await sleep(loop.pauseMs, undefined, { signal: stopping.signal }).catch(() => {})
+      if (round.done > 0 || announced || stopping.signal.aborted) continue
+      if (hearing && !round.leftOver) {
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        wake = undefined
+      } else {
+        await sleep(loop.pauseMs, undefined, { signal: stopping.signal }).catch(() => {})
+      }
     }
+    await unsubscribe?.()
   })
   const consuming: Promise<void>[] = []
   for (const consumer of work.consumers ?? []) {

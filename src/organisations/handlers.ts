@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import type { Clock } from '../clock.js'
 import type { ApiKey, DB, Organisation, Principal } from '../db/schema.js'
-import { callerOf, generateApiKey, requireHubAdmin } from '../http/authentication.js'
+import { type CredentialCache, callerOf, generateApiKey, requireHubAdmin } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
@@ -13,7 +13,7 @@ import { defaultTimeZone } from './time-zones.js'
 
 type Schemas = components['schemas']
 
-export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
+export function organisationHandlers(db: Kysely<DB>, clock: Clock, credentials: Pick<CredentialCache, 'forget'>) {
   const present = (row: Organisation) => presentOrganisation(row, clock.now())
   return {
     async getMe(request) {
@@ -120,6 +120,8 @@ export function organisationHandlers(db: Kysely<DB>, clock: Clock) {
       requireHubAdmin(request)
       const apiKey = await queries.revokeApiKey(db, request.params.apiKeyId)
       if (!apiKey) throw notFound('API key', request.params.apiKeyId)
+      // Other processes hear of it at commit; this one need not wait for its own notification.
+      credentials.forget()
       return presentApiKey(apiKey)
     },
   } satisfies Partial<Handlers>

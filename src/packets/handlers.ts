@@ -3,15 +3,27 @@ import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import { packetAttachment } from '../attachments/handlers.js'
 import { attachmentsOf } from '../attachments/queries.js'
-import { recordAudit } from '../audit/records.js'
+import type { ReadAudit } from '../audit/read-audit.js'
+import { type AuditEntry, recordAudit } from '../audit/records.js'
 import { caseErased } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
-import { applyTransition, openTransition, recordsOf } from '../cases/procedure.js'
+import { applyTransition, type OpenTransition, openTransition } from '../cases/procedure.js'
 import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
-import { addParty, consentsOfCase, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
+import { addParty, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
-import type { Case, Consent, DB, Organisation, Packet, PacketStatus, PacketStep, Purpose } from '../db/schema.js'
+import { bufferAppends, flushAppends } from '../db/appends.js'
+import type {
+  Case,
+  CaseParty,
+  Consent,
+  DB,
+  Organisation,
+  Packet,
+  PacketStatus,
+  PacketStep,
+  Purpose,
+} from '../db/schema.js'
 import { composePacket, disclosePacket } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
@@ -33,6 +45,7 @@ export interface PacketDependencies {
   db: Kysely<DB>
   sops: SopRegistry
   clock: Clock
+  readAudit: ReadAudit
 }
 
 /**
@@ -46,7 +59,7 @@ const amends: Record<PacketKind, PacketKind[]> = {
   update: ['referral', 'update'],
 }
 
-export function packetHandlers({ db, sops, clock }: PacketDependencies) {
+export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencies) {
   /**
    * Composes a packet from the case as it is now, checks the legal basis of its transfer when it
    * leaves the EU/EEA, supersedes the one it amends, and records that it was sent.
@@ -65,9 +78,10 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       /** Attachments of the case the sender names; each must be of a category the packet carries. */
       attachmentIds?: readonly string[]
     },
+    /** The case's consents and records, as the transaction read them before its change. */
+    { consents, records: caseRecords }: OpenTransition['loaded'],
     now: Date,
   ): Promise<Packet> {
-    const consents = await consentsOfCase(trx, found.id)
     const transfer = await resolveTransfer(trx, {
       sender: from.organisation,
       recipient: to.recipient,
@@ -75,7 +89,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
       consents,
       now,
     })
-    const records = (await recordsOf(trx, found)).map(presentRecord)
+    const records = caseRecords.map(presentRecord)
     const attachments = await attachmentsOf(trx, found, to.attachmentIds ?? [])
     const unknown = (to.attachmentIds ?? []).filter((id) => !attachments.some((attachment) => attachment.id === id))
     if (unknown.length > 0) {
@@ -126,7 +140,6 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
     const packet = await queries.insertPacket(trx, found, {
       case_id: found.id,
       kind: to.kind,
-      version: (await queries.packetCount(trx, found.id, to.recipient.id)) + 1,
       sender_organisation_id: from.organisation.id,
       recipient_organisation_id: to.recipient.id,
       purpose: to.purpose,
@@ -221,8 +234,18 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
           found,
         )
         // From its acknowledgement the recipient takes part in the case (the joint assessment), seeing only consented data.
-        if (action === 'acknowledge') await addParty(trx, found.id, caller.organisation.id, 'receiving')
-        if (action === 'decline') await removeReceivingParty(trx, found.id, caller.organisation.id)
+        const { parties } = open.loaded
+        const own = (party: CaseParty) => party.organisation_id === caller.organisation.id
+        if (action === 'acknowledge') {
+          await addParty(trx, found.id, caller.organisation.id, 'receiving')
+          if (!parties.some(own)) {
+            parties.push({ case_id: found.id, organisation_id: caller.organisation.id, role: 'receiving', since: now })
+          }
+        }
+        if (action === 'decline') {
+          await removeReceivingParty(trx, found.id, caller.organisation.id)
+          open.loaded.parties = parties.filter((party) => !own(party) || party.role !== 'receiving')
+        }
         await recordAudit(trx, request, {
           caseId: found.id,
           resourceType: 'packet',
@@ -246,6 +269,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
               kind: 'referral',
               transfer: choiceOf(packet.transfer),
             },
+            open.loaded,
             now,
           )
         }
@@ -257,6 +281,7 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
 
   return {
     async sendPacket(request, reply) {
+      let sent: Rendered<Schemas['Packet']> | undefined
       const {
         recipient_organisation_id: recipientId,
         purpose,
@@ -308,12 +333,24 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
             found,
             { organisation: caller.organisation, principalId: caller.principal.id },
             { recipient, purpose, note: note ?? null, kind, transfer, attachmentIds },
+            open.loaded,
             now,
           )
-          await applyTransition(trx, request, caller, found, open, { counterpartId: recipient.id }, now)
+          const changed = await applyTransition(
+            trx,
+            request,
+            caller,
+            found,
+            open,
+            { counterpartId: recipient.id, counterpart: recipient },
+            now,
+          )
+          // Rendered from what the transaction holds: a transition that sends a packet changes no consent.
+          sent = presentedPacket(sops, caller, withCase(packet, changed), open.loaded.consents, now)
           return { status: 201, resourceId: packet.id, location: `/v1/packets/${packet.id}` }
         },
-        (trx, packetId, caller) => renderPacket(trx, sops, caller, packetId, clock.now()),
+        (trx, packetId, caller) =>
+          sent?.body.id === packetId ? Promise.resolve(sent) : renderPacket(trx, sops, caller, packetId, clock.now()),
       )
     },
 
@@ -344,45 +381,63 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
 
     async getPacket(request, reply) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const organisationId = caller.organisation.id
-        const packet = await queries.findPacketForOrganisation(trx, request.params.packetId, organisationId)
-        if (!packet) throw notFound('packet', request.params.packetId)
-        if (packet.case_erased_at !== null) {
-          throw caseErased({ reference: packet.case_reference, erased_at: packet.case_erased_at })
-        }
-        const now = clock.now()
-        // Reading is not acting: only a caseworker or supervisor of the recipient takes delivery.
-        const acting = caller.principal.roles.some((role) => actingRoles.includes(role))
-        if (acting && packet.recipient_organisation_id === organisationId && packet.status === 'sent') {
-          const locked = await queries.findPacketForOrganisation(trx, packet.id, organisationId, { lock: true })
-          if (locked?.status === 'sent') {
-            await queries.changePacket(trx, locked, {
-              status: 'received',
-              step: {
-                status: 'received',
-                at: now.toISOString(),
-                principal_id: caller.principal.id,
-                organisation_id: organisationId,
-              },
-              at: now,
-            })
-            await recordPacketEvent(trx, locked.case_reference, locked, 'received')
-          }
-        }
-        const rendered = await renderPacket(trx, sops, caller, packet.id, now)
-        await recordAudit(trx, request, {
-          caseId: packet.case_id,
-          resourceType: 'packet',
-          resourceId: packet.id,
-          details: {
-            included_categories: rendered.body.included_categories,
-            withdrawn_categories: rendered.body.withdrawn_categories,
-          },
-        })
-        reply.header('etag', rendered.etag)
-        return rendered.body
+      const organisationId = caller.organisation.id
+      const read = () => queries.findPacketViewForOrganisation(db, request.params.packetId, organisationId)
+      let view = await read()
+      if (!view) throw notFound('packet', request.params.packetId)
+      const now = clock.now()
+      const audit = (rendered: Rendered<Schemas['Packet']>): AuditEntry => ({
+        caseId: rendered.body.case_id,
+        resourceType: 'packet',
+        resourceId: rendered.body.id,
+        details: {
+          included_categories: rendered.body.included_categories,
+          withdrawn_categories: rendered.body.withdrawn_categories,
+        },
       })
+      // Reading is not acting: only a caseworker or supervisor of the recipient takes delivery.
+      const acting = caller.principal.roles.some((role) => actingRoles.includes(role))
+      const { packet, consents } = view
+      if (
+        acting &&
+        packet.recipient_organisation_id === organisationId &&
+        packet.status === 'sent' &&
+        !packet.case_erased_at
+      ) {
+        const delivered = await db.transaction().execute(async (trx) => {
+          bufferAppends(trx)
+          const changed = await queries.receivePacket(
+            trx,
+            packet,
+            {
+              status: 'received',
+              at: now.toISOString(),
+              principal_id: caller.principal.id,
+              organisation_id: organisationId,
+            },
+            now,
+          )
+          if (!changed) return undefined
+          const received = { ...packet, ...changed }
+          await recordPacketEvent(trx, packet.case_reference, received, 'received')
+          const rendered = presentedPacket(sops, caller, received, consents, now)
+          // Taking delivery is a change: its record is written with it.
+          await recordAudit(trx, request, audit(rendered))
+          await flushAppends(trx)
+          return rendered
+        })
+        if (delivered) {
+          reply.header('etag', delivered.etag)
+          return delivered.body
+        }
+        // Another request took delivery meanwhile: the packet is read again as it is now.
+        view = await read()
+        if (!view) throw notFound('packet', request.params.packetId)
+      }
+      const rendered = presentedPacket(sops, caller, view.packet, view.consents, now)
+      await readAudit.record(request, audit(rendered))
+      reply.header('etag', rendered.etag)
+      return rendered.body
     },
 
     acknowledgePacket: (request, reply) =>
@@ -405,21 +460,44 @@ export function packetHandlers({ db, sops, clock }: PacketDependencies) {
   } satisfies Partial<Handlers>
 }
 
-/** The packet as the caller may see it now, through the disclosure policy. */
+/** The packet as the caller may see it now, through the disclosure policy; read in one statement. */
 async function renderPacket(
-  trx: Transaction<DB>,
+  db: Kysely<DB> | Transaction<DB>,
   sops: SopRegistry,
   caller: Caller,
   packetId: string,
   now: Date,
 ): Promise<Rendered<Schemas['Packet']>> {
-  const packet = await queries.findPacketForOrganisation(trx, packetId, caller.organisation.id)
-  if (!packet) throw notFound('packet', packetId)
+  const view = await queries.findPacketViewForOrganisation(db, packetId, caller.organisation.id)
+  if (!view) throw notFound('packet', packetId)
+  return presentedPacket(sops, caller, view.packet, view.consents, now)
+}
+
+/** A packet in hand, with the consents of its case, as the caller may see it, through the disclosure policy. */
+function presentedPacket(
+  sops: SopRegistry,
+  caller: Caller,
+  packet: queries.PacketRow,
+  consents: readonly Consent[],
+  now: Date,
+): Rendered<Schemas['Packet']> {
   if (packet.case_erased_at !== null)
     throw caseErased({ reference: packet.case_reference, erased_at: packet.case_erased_at })
-  const consents: Consent[] = await consentsOfCase(trx, packet.case_id)
   const view = disclosePacket(packet, consents, caller.organisation.id, purposesOf(sops, packet), now)
   return { body: presentPacket(packet, view), etag: etag(packet.revision) }
+}
+
+/** A packet just written, with what the disclosure policy reads of its case, as the transaction left it. */
+function withCase(packet: Packet, found: Case): queries.PacketRow {
+  return {
+    ...packet,
+    case_reference: found.reference,
+    case_sop_id: found.sop_id,
+    case_sop_version: found.sop_version,
+    case_step: found.step,
+    case_previous_step: found.previous_step,
+    case_erased_at: found.erased_at,
+  }
 }
 
 /** The purposes the packet's case serves at its step now. */

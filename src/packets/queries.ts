@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
-import { openSealed } from '../cases/queries.js'
+import { type Kysely, sql, type Transaction } from 'kysely'
+import { consentsFromJson, consentsJson, openSealed } from '../cases/queries.js'
 import {
   type CaseKeyColumns,
   caseKey,
@@ -12,6 +12,7 @@ import {
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
 import {
+  type Consent,
   type DB,
   json,
   type Packet,
@@ -117,6 +118,53 @@ export async function findPacketForOrganisation(
   return row && openJoined(row)
 }
 
+/** The packet, if the organisation sent or received it, with the consents of its case: one statement. */
+export async function findPacketViewForOrganisation(
+  db: Db,
+  packetId: string,
+  organisationId: string,
+): Promise<{ packet: PacketRow; consents: Consent[] } | undefined> {
+  const row = await packetsWithReference(db)
+    .select((eb) => consentsJson(eb).as('case_consents'))
+    .where('packets.id', '=', packetId)
+    .where((eb) =>
+      eb.or([
+        eb('packets.sender_organisation_id', '=', organisationId),
+        eb('packets.recipient_organisation_id', '=', organisationId),
+      ]),
+    )
+    .executeTakeFirst()
+  if (!row) return undefined
+  const { case_consents, ...packet } = row
+  const keyColumns = { id: packet.case_id, data_key_id: packet.case_data_key_id, data_key: packet.case_data_key }
+  return { packet: openJoined(packet), consents: consentsFromJson(case_consents, keyColumns) }
+}
+
+/**
+ * Marks a packet received, if it is still `sent` at the revision read: the condition makes concurrent readers agree on
+ * one delivery without a lock taken first. Answers the columns it changed, or nothing if another took it.
+ */
+export async function receivePacket(
+  db: Db,
+  current: Pick<Packet, 'id' | 'history' | 'revision'>,
+  step: PacketStep,
+  at: Date,
+): Promise<Pick<Packet, 'status' | 'history' | 'revision' | 'updated_at'> | undefined> {
+  return db
+    .updateTable('packets')
+    .set({
+      status: 'received',
+      history: json([...current.history, step]),
+      revision: current.revision + 1,
+      updated_at: at,
+    })
+    .where('id', '=', current.id)
+    .where('status', '=', 'sent')
+    .where('revision', '=', current.revision)
+    .returning(['status', 'history', 'revision', 'updated_at'])
+    .executeTakeFirst()
+}
+
 export interface PacketFilter {
   organisationId: string
   direction: 'inbound' | 'outbound'
@@ -163,20 +211,12 @@ export async function latestPacket(trx: Transaction<DB>, caseId: string, recipie
     .executeTakeFirst()
 }
 
-/** How many packets the case sent to this recipient: the next one's version follows. */
-export async function packetCount(trx: Transaction<DB>, caseId: string, recipientId: string): Promise<number> {
-  const row = await trx
-    .selectFrom('packets')
-    .select((eb) => eb.fn.max('version').as('last'))
-    .where('case_id', '=', caseId)
-    .where('recipient_organisation_id', '=', recipientId)
-    .executeTakeFirst()
-  return Number(row?.last ?? 0)
-}
+export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision' | 'version'>
 
-export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision'>
-
-/** Inserts a packet, its content sealed with the key of its case under the packet's id. */
+/**
+ * Inserts a packet, its content sealed with the key of its case under the packet's id, as the next
+ * version of those the case sent to its recipient (counted in the insert; the case is locked).
+ */
 export async function insertPacket(
   trx: Transaction<DB>,
   keyColumns: CaseKeyColumns,
@@ -187,10 +227,15 @@ export async function insertPacket(
   const seal = <T>(column: Parameters<typeof sealJson>[1], value: T) => (key ? sealJson(key, column, id, value) : value)
   const inserted = await trx
     .insertInto('packets')
-    .values({
+    .values((eb) => ({
       ...packet,
       id,
       note: packet.note === null || !key ? packet.note : sealText(key, 'packets.note', id, packet.note),
+      version: eb
+        .selectFrom('packets')
+        .select(sql<number>`coalesce(max(version), 0) + 1`.as('next'))
+        .where('case_id', '=', packet.case_id)
+        .where('recipient_organisation_id', '=', packet.recipient_organisation_id),
       withheld: json(packet.withheld),
       content: json(seal('packets.content', packet.content)),
       consents_by_category: json(packet.consents_by_category),
@@ -199,7 +244,7 @@ export async function insertPacket(
       decision: packet.decision ? json(seal('packets.decision', packet.decision)) : null,
       questions: packet.questions ? json(seal('packets.questions', packet.questions)) : null,
       transfer: packet.transfer ? json(packet.transfer) : null,
-    })
+    }))
     .returningAll()
     .executeTakeFirstOrThrow()
   return {

@@ -1,6 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import type { DB, WebhookDelivery, WebhookEndpoint, WebhookSecret } from '../db/schema.js'
+import { isAnyUuid } from '../db/statements.js'
 import { actingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { etag, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
@@ -259,7 +260,7 @@ async function attemptsOf(db: Db, deliveryIds: string[]) {
   const rows = await db
     .selectFrom('webhook_attempts')
     .selectAll()
-    .where('delivery_id', 'in', deliveryIds)
+    .where(isAnyUuid('delivery_id', deliveryIds))
     .orderBy('id')
     .execute()
   for (const row of rows) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import { openSecret, sealSecret, secretNeedsSealing } from '../crypto/case-keys.js'
 import type { DB, WebhookSecret } from '../db/schema.js'
+import { isAnyUuid } from '../db/statements.js'
 
 /** The secrets that sign for each endpoint now, newest first, opened. */
 export async function secretsOf(db: Kysely<DB> | Transaction<DB>, endpointIds: string[]) {
@@ -10,7 +11,7 @@ export async function secretsOf(db: Kysely<DB> | Transaction<DB>, endpointIds: s
   const rows = await db
     .selectFrom('webhook_secrets')
     .selectAll()
-    .where('endpoint_id', 'in', endpointIds)
+    .where(isAnyUuid('endpoint_id', endpointIds))
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]))
     .orderBy('created_at', 'desc')
     .execute()

@@ -1,9 +1,11 @@
-import { type Kysely, sql } from 'kysely'
-import type { DB } from '../db/schema.js'
+import { sql } from 'kysely'
+import type { Database, NotificationListener } from '../db/database.js'
+import { isAnyUuid } from '../db/statements.js'
 import type { Loop } from '../jobs/queue.js'
 import { DELIVER_WEBHOOK } from './delivery.js'
 
 const RELAY_BATCH = 500
+const RELAY_CHANNEL = 'trm_relay'
 
 /**
  * Turns events into webhook deliveries, in the events' order and never skipping one (the feed's
@@ -11,10 +13,16 @@ const RELAY_BATCH = 500
  * at a time, whatever the number of workers: the others find its position row locked. Each job
  * is queued in its endpoint's group, which bounds the deliveries in flight to one endpoint.
  */
-export function relayLoop(db: Kysely<DB>): Loop {
+export function relayLoop(database: Pick<Database, 'db' | 'kind' | 'listen'>): Loop {
+  const db = database.db
   return {
     name: 'relay-events',
     pauseMs: 250,
+    // The embedded database announces new events and deliveries to queue again at commit
+    // (migration 0016), so its relay sleeps until then; on PostgreSQL the relay polls.
+    ...(database.kind === 'pglite'
+      ? { wakeOn: (listener: NotificationListener) => database.listen(RELAY_CHANNEL, listener) }
+      : {}),
     run: (queue) =>
       db.transaction().execute(async (trx) => {
         const position = (
@@ -22,9 +30,9 @@ export function relayLoop(db: Kysely<DB>): Loop {
             select txid::text as txid, seq::text as seq from event_relay_position for update skip locked
           `.execute(trx)
         ).rows[0]
-        if (!position) return 0
+        if (!position) return { done: 0, leftOver: true }
         const fanned = (
-          await sql<{ events: string; txid: string | null; seq: string | null }>`
+          await sql<{ events: string; txid: string | null; seq: string | null; unseen: boolean }>`
             with next_events as (
               select id, txid, seq, type from events
               where (txid, seq) > (${position.txid}::xid8, ${position.seq}::bigint)
@@ -46,7 +54,14 @@ export function relayLoop(db: Kysely<DB>): Loop {
             )
             select (select count(*) from next_events)::text as events,
                    (select txid::text from last_event) as txid,
-                   (select seq::text from last_event) as seq
+                   (select seq::text from last_event) as seq,
+                   -- Events of transactions that ended while an older one still runs: no commit
+                   -- will announce them again, so the relay looks for them again after a pause.
+                   exists (
+                     select from events
+                     where (txid, seq) > (${position.txid}::xid8, ${position.seq}::bigint)
+                       and txid >= pg_snapshot_xmin(pg_current_snapshot())
+                   ) as unseen
           `.execute(trx)
         ).rows[0]
         if (fanned?.txid && fanned.seq) {
@@ -69,9 +84,16 @@ export function relayLoop(db: Kysely<DB>): Loop {
           waiting.map((row) => ({ data: { delivery_id: row.id }, group: row.endpoint_id })),
         )
         if (ids.length > 0) {
-          await trx.updateTable('webhook_deliveries').set({ queued_at: new Date() }).where('id', 'in', ids).execute()
+          await trx
+            .updateTable('webhook_deliveries')
+            .set({ queued_at: new Date() })
+            .where(isAnyUuid('id', ids))
+            .execute()
         }
-        return Number(fanned?.events ?? 0) + ids.length
+        return {
+          done: Number(fanned?.events ?? 0) + ids.length,
+          leftOver: (fanned?.unseen ?? false) || ids.length === RELAY_BATCH,
+        }
       }),
   }
 }

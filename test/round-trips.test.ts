@@ -1,0 +1,155 @@
+import { sql } from 'kysely'
+import t, { type Test } from 'tap'
+import { demoOrganisationIds } from '../src/demo/demo-data.js'
+import { startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
+import { consentForUkraine, newCase, recipient, record, sender } from './fixtures/referral.js'
+
+/**
+ * The statements each hot operation sends to the database, counted by the database layer of the
+ * process (transaction control included): the budget of the design, as DESIGN.md §5 counts it.
+ * Keys have authenticated once before, as they have in a running service.
+ */
+async function statementsOf(t: Test, app: TestApp, work: () => Promise<{ statusCode: number }>, status: number) {
+  const before = app.database.statements.count
+  const response = await work()
+  t.equal(response.statusCode, status)
+  return app.database.statements.count - before
+}
+
+t.test('statements per request on the hot paths', async (t) => {
+  const app = await startTestApp(t)
+  const { request } = app
+  const opened = await request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })
+  const caseId = opened.json().id as string
+  await request({ method: 'POST', url: `/v1/cases/${caseId}/consents`, key: sender, payload: consentForUkraine() })
+  await record(app, caseId, sender, 'return_decision')
+  await request({ method: 'GET', url: '/v1/events?limit=1', key: recipient })
+
+  const counts: Record<string, number> = {}
+  counts.getCase = await statementsOf(
+    t,
+    app,
+    () => request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender }),
+    200,
+  )
+  const etag = String((await request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender })).headers.etag)
+  counts.performTransition = await statementsOf(
+    t,
+    app,
+    () =>
+      request({
+        method: 'POST',
+        url: `/v1/cases/${caseId}/transitions`,
+        key: sender,
+        headers: { 'if-match': etag },
+        payload: { action: 'decide_return' },
+      }),
+    200,
+  )
+  let packetId = ''
+  counts.sendPacket = await statementsOf(
+    t,
+    app,
+    async () => {
+      const sent = await request({
+        method: 'POST',
+        url: `/v1/cases/${caseId}/packets`,
+        key: sender,
+        payload: { recipient_organisation_id: demoOrganisationIds.iomUkraine, purpose: 'return_assistance' },
+      })
+      packetId = sent.json().id
+      return sent
+    },
+    201,
+  )
+  counts.getPacketFirst = await statementsOf(
+    t,
+    app,
+    () => request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }),
+    200,
+  )
+  counts.getPacketAgain = await statementsOf(
+    t,
+    app,
+    () => request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }),
+    200,
+  )
+  counts.listEvents = await statementsOf(
+    t,
+    app,
+    () => request({ method: 'GET', url: '/v1/events', key: recipient }),
+    200,
+  )
+  counts.listCases = await statementsOf(
+    t,
+    app,
+    () => request({ method: 'GET', url: '/v1/cases?limit=50', key: sender }),
+    200,
+  )
+  t.comment(JSON.stringify(counts))
+  t.same(
+    counts,
+    {
+      // The case with its parties, consents and obligations; the audit insert (shared under load).
+      getCase: 2,
+      // Begin, lock the case, the procedure's facts, one statement writing all the change, commit.
+      performTransition: 5,
+      // As a transition, plus the recipient, the transfer agreements (Ukraine is outside the
+      // EU/EEA) and the packet's insert.
+      sendPacket: 8,
+      // The packet with its case's consents; begin, take delivery, its event and audit, commit.
+      getPacketFirst: 5,
+      getPacketAgain: 2,
+      listEvents: 1,
+      listCases: 1,
+    },
+    'each operation stays within its budget of statements',
+  )
+})
+
+t.test(
+  'concurrent reads share commits of their audit records, each durable before its answer',
+  { skip: !testDatabaseUrl && 'needs PostgreSQL: concurrent reads' },
+  async (t) => {
+    const metricsToken = 'metrics-token-for-this-test'
+    const app = await startTestApp(t, { metricsToken })
+    const opened = await app.request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })
+    const caseId = opened.json().id as string
+    const audited = async (requestId: string) =>
+      Number(
+        (
+          await sql<{
+            count: string
+          }>`select count(*) as count from audit_records where request_id = ${requestId}`.execute(app.database.db)
+        ).rows[0]?.count,
+      )
+    const counter = async (name: string) => {
+      const scraped = await app.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${metricsToken}` } })
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(scraped.body)?.[1])
+    }
+    const insertsBefore = await counter('trm_audit_read_inserts_total')
+    const reads = 40
+    const seen = await Promise.all(
+      Array.from({ length: reads }, async (_, index) => {
+        const requestId = `concurrent-read-${index}`
+        const response = await app.app.inject({
+          url: `/v1/cases/${caseId}`,
+          headers: { authorization: `Bearer ${sender}`, 'x-request-id': requestId },
+        })
+        return { status: response.statusCode, audited: await audited(requestId) }
+      }),
+    )
+    t.same(
+      seen.map((read) => read.status),
+      Array(reads).fill(200),
+    )
+    t.same(
+      seen.map((read) => read.audited),
+      Array(reads).fill(1),
+      'each read found its own audit record committed as its answer arrived',
+    )
+    const inserts = (await counter('trm_audit_read_inserts_total')) - insertsBefore
+    t.ok(inserts < reads, `${reads} reads committed their records in ${inserts} inserts`)
+    t.comment(`${reads} concurrent reads, ${inserts} audit inserts`)
+  },
+)
