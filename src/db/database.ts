@@ -168,6 +168,11 @@ function listenOnPostgres(
       try {
         await next.connect()
         await next.query(`listen "${channel}"`)
+        // Stopped while connecting: nothing else would end this connection, and waiting on it would hang.
+        if (stopped) {
+          await next.end().catch(() => {})
+          return
+        }
         client = next
         attempt = 0
         listener.hearing(true)
