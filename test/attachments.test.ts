@@ -10,69 +10,12 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { demoKeys, startTestApp, type TestApp } from './fixtures/app.js'
+import { formData, pdf, png, upload } from './fixtures/attachments.js'
 import { acceptReferral, openReferral, recipient, sender } from './fixtures/referral.js'
 
 const dpo = demoKeys.demoiompldpo as string
 const shelter = demoKeys.demoshuacw01 as string
 const morocco = demoKeys.demoiommacw1 as string
-
-/** A small but well-formed PDF whose text holds `text`. */
-function pdf(text: string): Buffer {
-  return Buffer.from(
-    `%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n% ${text}\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n`,
-  )
-}
-
-/** A PNG as its signature and header chunk announce it, followed by `text`. */
-function png(text: string): Buffer {
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
-  const header = Buffer.from('0000000d49484452000000010000000108060000001f15c489', 'hex')
-  return Buffer.concat([signature, header, Buffer.from(text)])
-}
-
-interface Part {
-  name: string
-  value?: string
-  file?: { name: string; type?: string; bytes: Buffer }
-}
-
-/** A multipart/form-data body, written out as a browser or curl would send it. */
-function formData(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = `----trm${randomBytes(8).toString('hex')}`
-  const chunks: Buffer[] = []
-  for (const part of parts) {
-    const disposition = part.file
-      ? `form-data; name="${part.name}"; filename="${part.file.name}"`
-      : `form-data; name="${part.name}"`
-    const type = part.file ? `Content-Type: ${part.file.type ?? 'application/octet-stream'}\r\n` : ''
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${type}\r\n`))
-    chunks.push(part.file ? part.file.bytes : Buffer.from(part.value ?? ''))
-    chunks.push(Buffer.from('\r\n'))
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`))
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
-}
-
-function upload(
-  app: TestApp,
-  caseId: string,
-  key: string,
-  file: { name: string; type?: string; bytes: Buffer },
-  category = 'legal',
-  headers: Record<string, string> = {},
-) {
-  const body = formData([
-    { name: 'category', value: category },
-    { name: 'file', file },
-  ])
-  return app.request({
-    method: 'POST',
-    url: `/v1/cases/${caseId}/attachments`,
-    key,
-    payload: body.payload,
-    headers: { ...body.headers, ...headers },
-  })
-}
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex')

@@ -28,6 +28,7 @@ import {
   testErasedKeysFile,
   testMasterKey,
 } from './fixtures/app.js'
+import { pdf, upload } from './fixtures/attachments.js'
 import { auditSealer } from './fixtures/audit-sealer.js'
 import { TestClock } from './fixtures/clock.js'
 import { feedUntil } from './fixtures/feed.js'
@@ -39,7 +40,7 @@ const supervisor = demoKeys.demoiomplsv1 as string
 /** Words that appear nowhere else: each must be in what the service answers, and nowhere at rest. */
 function canaries() {
   const word = (what: string) => `canary-${what}-${randomBytes(6).toString('hex')}`
-  return { section: word('section'), health: word('health'), record: word('record') }
+  return { section: word('section'), health: word('health'), record: word('record'), attachment: word('attachment') }
 }
 
 type Canaries = ReturnType<typeof canaries>
@@ -71,6 +72,8 @@ async function referralWithCanaries(t: Test, app: TestApp, words: Canaries) {
     payload: consentForUkraine(),
   })
   t.equal(consent.statusCode, 201, 'records the consent')
+  const sheet = await upload(app, caseId, sender, { name: 'consent.pdf', bytes: pdf(words.attachment) }, 'identity')
+  t.equal(sheet.statusCode, 201, 'uploads the signed consent sheet')
   const decision = { voluntary: true, informed: true, summary: words.record }
   t.equal((await record(app, caseId, sender, 'return_decision', undefined, decision)).statusCode, 201, 'a record')
   t.equal((await transition(app, caseId, sender, 'decide_return')).statusCode, 200, 'decides the return')
@@ -89,7 +92,16 @@ async function referralWithCanaries(t: Test, app: TestApp, words: Canaries) {
 
 /** Every row of the tables that hold personal data, as text, as `select` shows them to an administrator. */
 async function rawRows(app: TestApp): Promise<string> {
-  const tables = ['cases', 'case_records', 'packets', 'webhook_secrets', 'consents', 'events', 'audit_records']
+  const tables = [
+    'cases',
+    'case_records',
+    'packets',
+    'case_attachments',
+    'webhook_secrets',
+    'consents',
+    'events',
+    'audit_records',
+  ]
   const texts: string[] = []
   for (const table of tables) {
     const { rows } = await sql<{ row: string }>`select t::text as row from ${sql.table(table)} as t`.execute(
@@ -123,8 +135,12 @@ async function dump(app: TestApp): Promise<string> {
   }
 }
 
+/** Each canary is absent from `text`, as text and as the hex that bytes (an attachment's) show as in a dump. */
 function absent(t: Test, text: string, words: string[], where: string) {
-  for (const word of words) t.notOk(text.includes(word), `${word.split('-')[1]} canary absent from ${where}`)
+  for (const word of words) {
+    const hex = Buffer.from(word).toString('hex')
+    t.notOk(text.includes(word) || text.includes(hex), `${word.split('-')[1]} canary absent from ${where}`)
+  }
 }
 
 async function newSigningKey(): Promise<string> {
@@ -158,6 +174,14 @@ t.test('a canary in every section, record, packet and webhook secret is sealed a
   t.same(enquiry.json().content.sections.health.conditions, [words.health], 'the packet content reads back')
   const referral = await app.request({ method: 'GET', url: `/v1/packets/${referralId}`, key: recipient })
   t.equal(referral.json().content.sections.identity.notes, words.section, 'and the full referral')
+  const sheet = (await app.request({ method: 'GET', url: `/v1/cases/${caseId}/attachments`, key: sender })).json()
+    .items[0]
+  const download = await app.request({
+    method: 'GET',
+    url: `/v1/cases/${caseId}/attachments/${sheet.id}`,
+    key: sender,
+  })
+  t.ok(download.rawPayload.includes(Buffer.from(words.attachment)), 'the attachment reads back')
   const stored = await secretsOf(app.database.db, [endpoint.json().id])
   t.equal(stored.get(endpoint.json().id)?.[0]?.secret, secret, 'the webhook secret opens for signing')
 
