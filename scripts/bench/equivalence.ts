@@ -3,6 +3,7 @@
 // operation to each, with every statement each sends counted (the authentication lookup included).
 // Their answers must be equal, and so must the rows they wrote, once the ids and times that
 // necessarily differ are named by their order of appearance.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import { buildApp } from '../../src/app.js'
@@ -209,6 +210,9 @@ export async function checkEquivalence(options: {
       let n = 1
       while (!eligible(operation, n)) n += 1
       const answers: Record<string, { status: number; body: unknown; statements: number }> = {}
+      if (operation === 'feed') {
+        for (const side of Object.values(sides)) await feedSettled(connectionString, side.schema)
+      }
       for (const [name, side] of Object.entries(sides)) {
         const request = requestOf(operation, n, side.feedCursor, { 'x-request-id': `bench-check-${operation}` })
         if (request.headers['idempotency-key']) request.headers['idempotency-key'] = `bench-check-${operation}`
@@ -267,5 +271,26 @@ export async function checkEquivalence(options: {
     if (!options.keep) {
       for (const schema of Object.values(schemas)) await dropSchema({ connectionString, schema })
     }
+  }
+}
+
+/**
+ * Waits until every event of the schema shows in the feeds. On PostgreSQL an event shows only once
+ * every older transaction of the whole cluster has ended, and another client of a shared cluster
+ * may hold one open: without this, one side's feed could show an event the other's holds back.
+ */
+async function feedSettled(connectionString: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString, options: `-c search_path="${schema}"` })
+  await client.connect()
+  try {
+    for (;;) {
+      const { rows } = await client.query<{ held: number }>(
+        'select count(*)::int as held from event_audiences where txid >= pg_snapshot_xmin(pg_current_snapshot())',
+      )
+      if (rows[0]?.held === 0) return
+      await sleep(100)
+    }
+  } finally {
+    await client.end()
   }
 }
