@@ -13,7 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type pg from 'pg'
 import { presentCase, presentCaseSummary } from '../../src/cases/access.js'
 import { disclosureFor } from '../../src/cases/disclosure.js'
-import { openRecord } from '../../src/cases/procedure.js'
+import { factsFrom, openRecord } from '../../src/cases/procedure.js'
 import { definitionOf, purposesAt } from '../../src/cases/procedure-definition.js'
 import { presentRecord } from '../../src/cases/procedure-handlers.js'
 import { openCase, openSealed } from '../../src/cases/queries.js'
@@ -22,15 +22,14 @@ import type { Clock } from '../../src/clock.js'
 import { systemClock } from '../../src/clock.js'
 import { caseKey, sealJson } from '../../src/crypto/case-keys.js'
 import type { Case, CaseParty, CaseRecordRow, CaseRow, Consent, Packet, PacketStep } from '../../src/db/schema.js'
-import { consentStatus } from '../../src/disclosure/consent-scope.js'
 import { composePacket, disclosePacket } from '../../src/disclosure/policy.js'
 import { presentEvent } from '../../src/events/outbox.js'
 import { actingRoles, readingRoles } from '../../src/http/authentication.js'
 import { answerLanguage } from '../../src/http/language.js'
 import { decodeCursor, encodeCursor, toPage } from '../../src/http/pagination.js'
 import { addDuration } from '../../src/sops/deadline.js'
-import type { RecordKind, Transition } from '../../src/sops/definition.js'
-import { type CaseFacts, evaluate, targetStep } from '../../src/sops/engine.js'
+import type { Transition } from '../../src/sops/definition.js'
+import { evaluate, targetStep } from '../../src/sops/engine.js'
 import type { SopRegistry } from '../../src/sops/registry.js'
 import { transferBasis } from '../../src/transfers/basis.js'
 
@@ -300,25 +299,10 @@ function purposesOfPacket(sops: SopRegistry, row: Row) {
   })
 }
 
-/** The facts the procedure's guards read, from the locked row (src/cases/procedure.ts gathers the same). */
+/** The facts the procedure's guards read, from the locked row, by the service's own rule. */
 function factsOf(found: Case, records: CaseRecordRow[], all: Consent[], counterpartId: string | null, now: Date) {
   const opened = records.map((row) => openRecord(found, row))
-  const active = all.filter((consent) => consentStatus(consent, now) === 'active')
-  const facts: CaseFacts = {
-    step: found.step,
-    previousStep: found.previous_step,
-    leadSide: found.lead_organisation_id === found.sending_organisation_id ? 'sending' : 'receiving',
-    consents: active.map((consent) => ({ guardian: consent.guardian !== null, provisions: consent.provisions })),
-    counterpartId,
-    assessments: opened.flatMap((r) =>
-      r.kind === 'assessment' && r.assessment ? [{ id: r.id, kind: r.assessment, side: r.side, data: r.data }] : [],
-    ),
-    records: new Set(opened.flatMap((r) => (r.kind === 'assessment' ? [] : [r.kind as RecordKind]))),
-    latestRecords: new Map(
-      opened.flatMap((r) => (r.kind === 'assessment' ? [] : [[r.kind as RecordKind, { id: r.id, data: r.data }]])),
-    ),
-  }
-  return { facts, records: opened }
+  return { facts: factsFrom(found, opened, all, counterpartId, now), records: opened }
 }
 
 /** The seven operations on a pg pool; `sops` is the service's procedure registry, `clock` its clock. */

@@ -98,8 +98,20 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
           openRecord(found, { ...record, recorded_at: new Date(record.recorded_at) } as CaseRecordRow),
         )
   const consents = queries.consentsFromJson(row.consents, found)
+  const facts = factsFrom(found, records, consents, counterpartId, now)
+  return { facts, consents, records, parties: queries.partiesFromJson(row.parties) }
+}
+
+/** What the procedure's guards read, from a case's opened records and its consents: pure, so any reader shares it. */
+export function factsFrom(
+  found: Case,
+  records: CaseRecord[],
+  consents: Consent[],
+  counterpartId: string | null,
+  now: Date,
+): CaseFacts {
   const active = consents.filter((c) => consentStatus(c, now) === 'active')
-  const facts: CaseFacts = {
+  return {
     step: found.step,
     previousStep: found.previous_step,
     leadSide: found.lead_organisation_id === found.sending_organisation_id ? 'sending' : 'receiving',
@@ -113,7 +125,6 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
       records.flatMap((r) => (r.kind === 'assessment' ? [] : [[r.kind as RecordKind, { id: r.id, data: r.data }]])),
     ),
   }
-  return { facts, consents, records, parties: queries.partiesFromJson(row.parties) }
 }
 
 /** The records of a case, oldest first, opened with the key of the case in hand. */
