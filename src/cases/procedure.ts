@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { Kysely, Transaction } from 'kysely'
+import type { AliasedExpression, ExpressionBuilder, Kysely, Transaction } from 'kysely'
 import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { recordAudit } from '../audit/records.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
@@ -58,13 +58,18 @@ export interface CaseFactsLoaded {
   records: CaseRecord[]
   /** The parties now; a change that adds or removes one says so here, rather than reading them again. */
   parties: CaseParty[]
+  /** What the change's own selections (`alsoRead`) gave, by alias, as the database returned it. */
+  also: Record<string, unknown>
 }
+
+/** More that a change reads besides the facts, selected beside the case in the same statement. */
+export type AlsoRead = (eb: ExpressionBuilder<DB, 'cases'>) => AliasedExpression<unknown, string>[]
 
 /**
  * Everything the procedure's guards read about a case, gathered in the transaction of the change
  * in one statement, with the consents and records it was gathered from, for the change to use.
  */
-export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseFactsLoaded> {
+export async function gatherFacts(db: Db, found: Case, now: Date, alsoRead?: AlsoRead): Promise<CaseFactsLoaded> {
   const row = await db
     .selectFrom('cases')
     .select((eb) => [
@@ -88,6 +93,7 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
         .limit(1)
         .as('enquiry_recipient_id'),
     ])
+    .select((eb) => alsoRead?.(eb) ?? [])
     .where('cases.id', '=', found.id)
     .executeTakeFirstOrThrow()
   const counterpartId = found.receiving_organisation_id ?? row.enquiry_recipient_id ?? null
@@ -99,7 +105,7 @@ export async function gatherFacts(db: Db, found: Case, now: Date): Promise<CaseF
         )
   const consents = queries.consentsFromJson(row.consents, found)
   const facts = factsFrom(found, records, consents, counterpartId, now)
-  return { facts, consents, records, parties: queries.partiesFromJson(row.parties) }
+  return { facts, consents, records, parties: queries.partiesFromJson(row.parties), also: row }
 }
 
 /** What the procedure's guards read, from a case's opened records and its consents: pure, so any reader shares it. */
@@ -246,8 +252,12 @@ export async function openTransition(
   caller: Caller,
   wanted: { action: string } | { operation: PacketOperation },
   now: Date,
-  /** The receiving partner a first enquiry is about to go to, while the case has none. */
-  recipientId?: string,
+  options: {
+    /** The receiving partner a first enquiry is about to go to, while the case has none. */
+    recipientId?: string
+    /** The facts, when the change gathered them already (with what else it read beside them). */
+    loaded?: CaseFactsLoaded
+  } = {},
 ): Promise<OpenTransition> {
   const definition = definitionOf(sops, found)
   const matches = (t: Transition) =>
@@ -262,8 +272,8 @@ export async function openTransition(
       },
     })
   }
-  const { facts: gathered, ...loaded } = await gatherFacts(trx, found, now)
-  const facts = { ...gathered, counterpartId: gathered.counterpartId ?? recipientId ?? null }
+  const { facts: gathered, ...loaded } = options.loaded ?? (await gatherFacts(trx, found, now))
+  const facts = { ...gathered, counterpartId: gathered.counterpartId ?? options.recipientId ?? null }
   const transition = definition.transitions.find((t) => matches(t) && t.from.includes(found.step))
   if (!transition) {
     const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, now)

@@ -16,6 +16,8 @@ interface Appends {
   transitions: NewCaseTransition[]
   /** The last change of a case, put off to the same statement: by case id. */
   caseChanges: Map<string, OperationNodeSource>
+  /** Other writes put off to the same statement (`writeAtEnd`), in the order they were made. */
+  writes: OperationNodeSource[]
 }
 
 const pending = new WeakMap<Transaction<DB>, Appends>()
@@ -26,7 +28,7 @@ const pending = new WeakMap<Transaction<DB>, Appends>()
  * they are invisible until then.
  */
 export function bufferAppends(trx: Transaction<DB>): void {
-  pending.set(trx, { events: [], audit: [], transitions: [], caseChanges: new Map() })
+  pending.set(trx, { events: [], audit: [], transitions: [], caseChanges: new Map(), writes: [] })
 }
 
 /** Where `db`'s appended rows go, if its transaction buffers them. */
@@ -35,18 +37,19 @@ export function appendsOf(db: Kysely<DB> | Transaction<DB>): Appends | undefined
 }
 
 /**
- * Writes what the transaction appended, in one statement: the change of the case it put off, the
- * events (in the order they were recorded, so their places in the feed follow it) and their
+ * Writes what the transaction appended, in one statement: the change of the case and the other
+ * writes it put off, the events (in the order they were recorded, so their places in the feed follow it) and their
  * audiences, the audit records and the timeline entries, each kind in one multi-row insert.
  */
 export async function flushAppends(trx: Transaction<DB>): Promise<void> {
   const appends = pending.get(trx)
   if (!appends) return
   bufferAppends(trx)
-  const { events, audit, transitions, caseChanges } = appends
-  const parts: RawBuilder<unknown>[] = [...caseChanges.values()].map(
-    (change, index) => sql`changed_case_${sql.raw(String(index))} as (${change})`,
-  )
+  const { events, audit, transitions, caseChanges, writes } = appends
+  const parts: RawBuilder<unknown>[] = [
+    ...[...caseChanges.values()].map((change, index) => sql`changed_case_${sql.raw(String(index))} as (${change})`),
+    ...writes.map((write, index) => sql`put_off_${sql.raw(String(index))} as (${write})`),
+  ]
   if (events.length > 0) {
     parts.push(
       sql`appended_events as (
@@ -85,6 +88,22 @@ export async function flushAppends(trx: Transaction<DB>): Promise<void> {
   }
   if (parts.length === 0) return
   await sql`with ${sql.join(parts)} select 1`.execute(trx)
+}
+
+/**
+ * Makes a write (an insert or update of rows nothing later in the transaction reads back) at the
+ * end of a buffering transaction, in its one statement; else at once.
+ */
+export async function writeAtEnd(
+  trx: Transaction<DB>,
+  write: OperationNodeSource & { execute(): Promise<unknown> },
+): Promise<void> {
+  const appends = appendsOf(trx)
+  if (appends) {
+    appends.writes.push(write)
+    return
+  }
+  await write.execute()
 }
 
 /** Appends a timeline entry: at the end of a buffering transaction, else at once. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
-import { bufferAppends, flushAppends } from '../db/appends.js'
+import { bufferAppends, flushAppends, writeAtEnd } from '../db/appends.js'
 import type { DB } from '../db/schema.js'
 import { callerOf } from './authentication.js'
 import { ProblemError } from './problem.js'
@@ -28,8 +28,8 @@ const KEY_RETENTION_MS = 24 * 60 * 60 * 1000
  * `Idempotency-Key`, the key is claimed in that same transaction: a concurrent duplicate waits on
  * the claim, then answers with the first outcome's status and location and the resource as it is
  * now; the same key with another request is a 422. Only outcomes are stored, never bodies. The
- * events, audit records and timeline entries the change appends are written together, in one
- * statement, when it is done.
+ * events, audit records and timeline entries the change appends, and the key's outcome, are
+ * written together, in one statement, when it is done.
  */
 export async function runMutation<T>(
   db: Kysely<DB>,
@@ -99,13 +99,15 @@ export async function runMutation<T>(
       return send(reply, outcome, await render(trx, stored.resource_id), true)
     }
     const outcome = await change(trx)
+    await writeAtEnd(
+      trx,
+      trx
+        .updateTable('idempotency_keys')
+        .set({ status_code: outcome.status, resource_id: outcome.resourceId, location: outcome.location ?? null })
+        .where('organisation_id', '=', organisationId)
+        .where('key', '=', key),
+    )
     await flushAppends(trx)
-    await trx
-      .updateTable('idempotency_keys')
-      .set({ status_code: outcome.status, resource_id: outcome.resourceId, location: outcome.location ?? null })
-      .where('organisation_id', '=', organisationId)
-      .where('key', '=', key)
-      .execute()
     return send(reply, outcome, await render(trx, outcome.resourceId), false)
   })
 }

@@ -7,7 +7,7 @@ import type { ReadAudit } from '../audit/read-audit.js'
 import { type AuditEntry, recordAudit } from '../audit/records.js'
 import { caseErased } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
-import { applyTransition, type OpenTransition, openTransition } from '../cases/procedure.js'
+import { applyTransition, gatherFacts, type OpenTransition, openTransition } from '../cases/procedure.js'
 import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
 import { addParty, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
@@ -33,8 +33,7 @@ import { decodeCursor, toPage } from '../http/pagination.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { findOrganisation } from '../organisations/queries.js'
 import type { SopRegistry } from '../sops/registry.js'
-import { choiceOf, type TransferBasisChoice } from '../transfers/basis.js'
-import { resolveTransfer } from '../transfers/resolve.js'
+import { choiceOf, type TransferBasisChoice, transferBasis } from '../transfers/basis.js'
 import { nextPacketStatus, type PacketAction } from './lifecycle.js'
 import * as queries from './queries.js'
 
@@ -58,6 +57,8 @@ const amends: Record<PacketKind, PacketKind[]> = {
   referral: ['referral', 'update'],
   update: ['referral', 'update'],
 }
+/** Every kind some packet amends: the newest of them to the recipient is read when a packet is sent. */
+const amendable = [...new Set(Object.values(amends).flat())]
 
 export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencies) {
   /**
@@ -80,12 +81,16 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
     },
     /** The case's consents and records, as the transaction read them before its change. */
     { consents, records: caseRecords }: OpenTransition['loaded'],
+    /** What the send read beside them: the agreements in force, the packets it follows. */
+    sending: queries.SendingRead,
     now: Date,
-  ): Promise<Packet> {
-    const transfer = await resolveTransfer(trx, {
+  ): Promise<Omit<Packet, 'seq'>> {
+    // The one rule of the legal basis every packet passes through.
+    const transfer = transferBasis({
       sender: from.organisation,
       recipient: to.recipient,
       choice: to.transfer,
+      agreements: sending.agreements,
       consents,
       now,
     })
@@ -131,7 +136,8 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
       principal_id: from.principalId,
       organisation_id: from.organisation.id,
     })
-    const previous = await queries.latestPacket(trx, found.id, to.recipient.id, amends[to.kind])
+    const previous =
+      sending.amendable && amends[to.kind].includes(sending.amendable.kind) ? sending.amendable : undefined
     const superseded = previous && nextPacketStatus(previous.status, 'supersede') ? previous : undefined
     if (superseded) {
       await queries.changePacket(trx, superseded, { status: 'superseded', step: step('superseded'), at: now })
@@ -140,6 +146,7 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
     const packet = await queries.insertPacket(trx, found, {
       case_id: found.id,
       kind: to.kind,
+      version: sending.lastVersion + 1,
       sender_organisation_id: from.organisation.id,
       recipient_organisation_id: to.recipient.id,
       purpose: to.purpose,
@@ -216,7 +223,15 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
           )
         }
         const now = clock.now()
-        const open = await openTransition(trx, sops, found, caller, { operation: action }, now)
+        // An acceptance may send the full referral from the sender to the caller: what it needs is read with the facts.
+        const { loaded, sending } = await factsForSending(
+          trx,
+          found,
+          now,
+          packet.sender_organisation_id,
+          caller.organisation.id,
+        )
+        const open = await openTransition(trx, sops, found, caller, { operation: action }, now, { loaded })
         await queries.changePacket(
           trx,
           packet,
@@ -270,6 +285,7 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
               transfer: choiceOf(packet.transfer),
             },
             open.loaded,
+            sending,
             now,
           )
         }
@@ -295,14 +311,18 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
         reply,
         {},
         async (trx, found, caller) => {
-          const recipient = await findOrganisation(trx, recipientId)
+          const now = clock.now()
+          const { loaded, sending } = await factsForSending(trx, found, now, caller.organisation.id, recipientId)
+          const { recipient } = sending
           if (!recipient?.can_receive || recipient.id === caller.organisation.id) {
             throw new ProblemError(422, `Organisation ${recipientId} is not a partner that can receive referrals.`, {
               code: 'recipient-cannot-receive',
             })
           }
-          const now = clock.now()
-          const open = await openTransition(trx, sops, found, caller, { operation: 'send' }, now, recipient.id)
+          const open = await openTransition(trx, sops, found, caller, { operation: 'send' }, now, {
+            recipientId: recipient.id,
+            loaded,
+          })
           const kind = open.transition.exchange?.packet ?? 'update'
           const served = purposesAt(open.definition, found)
           if (!served.some((p) => p === purpose)) {
@@ -334,6 +354,7 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
             { organisation: caller.organisation, principalId: caller.principal.id },
             { recipient, purpose, note: note ?? null, kind, transfer, attachmentIds },
             open.loaded,
+            sending,
             now,
           )
           const changed = await applyTransition(
@@ -461,6 +482,13 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
 }
 
 /** The packet as the caller may see it now, through the disclosure policy; read in one statement. */
+/** The procedure's facts and everything a packet's send needs besides, in one statement. */
+async function factsForSending(trx: Transaction<DB>, found: Case, now: Date, senderId: string, recipientId: string) {
+  const day = now.toISOString().slice(0, 10)
+  const loaded = await gatherFacts(trx, found, now, queries.sendingRead({ senderId, recipientId, amendable, day }))
+  return { loaded, sending: queries.sendingFrom(loaded.also) }
+}
+
 async function renderPacket(
   db: Kysely<DB> | Transaction<DB>,
   sops: SopRegistry,
@@ -477,7 +505,7 @@ async function renderPacket(
 function presentedPacket(
   sops: SopRegistry,
   caller: Caller,
-  packet: queries.PacketRow,
+  packet: Omit<queries.PacketRow, 'seq'>,
   consents: readonly Consent[],
   now: Date,
 ): Rendered<Schemas['Packet']> {
@@ -488,7 +516,7 @@ function presentedPacket(
 }
 
 /** A packet just written, with what the disclosure policy reads of its case, as the transaction left it. */
-function withCase(packet: Packet, found: Case): queries.PacketRow {
+function withCase(packet: Omit<Packet, 'seq'>, found: Case): Omit<queries.PacketRow, 'seq'> {
   return {
     ...packet,
     case_reference: found.reference,
@@ -501,7 +529,7 @@ function withCase(packet: Packet, found: Case): queries.PacketRow {
 }
 
 /** The purposes the packet's case serves at its step now. */
-function purposesOf(sops: SopRegistry, packet: queries.PacketRow) {
+function purposesOf(sops: SopRegistry, packet: Omit<queries.PacketRow, 'seq'>) {
   const found = { id: packet.case_id, sop_id: packet.case_sop_id, sop_version: packet.case_sop_version }
   return purposesAt(definitionOf(sops, found), { step: packet.case_step, previous_step: packet.case_previous_step })
 }
@@ -538,7 +566,7 @@ async function recordPacketEvent(
 }
 
 function presentPacketSummary(
-  row: queries.PacketRow,
+  row: Omit<queries.PacketRow, 'seq'>,
   view: ReturnType<typeof disclosePacket>,
 ): Schemas['PacketSummary'] {
   return {
@@ -565,7 +593,10 @@ function presentPacketSummary(
   }
 }
 
-function presentPacket(row: queries.PacketRow, view: ReturnType<typeof disclosePacket>): Schemas['Packet'] {
+function presentPacket(
+  row: Omit<queries.PacketRow, 'seq'>,
+  view: ReturnType<typeof disclosePacket>,
+): Schemas['Packet'] {
   return {
     ...presentPacketSummary(row, view),
     content: view.content,

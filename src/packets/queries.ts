@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
+import { jsonObjectFrom } from 'kysely/helpers/postgres'
+import type { AlsoRead } from '../cases/procedure.js'
 import { consentsFromJson, consentsJson, openSealed } from '../cases/queries.js'
 import {
   type CaseKeyColumns,
@@ -11,16 +13,20 @@ import {
   sealText,
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
+import { writeAtEnd } from '../db/appends.js'
 import {
   type Consent,
   type DB,
   json,
+  type Organisation,
   type Packet,
   type PacketDecision,
   type PacketRowSealed,
   type PacketStatus,
   type PacketStep,
 } from '../db/schema.js'
+import type { AgreementInForce } from '../transfers/basis.js'
+import { agreementsInForceJson } from '../transfers/queries.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -185,57 +191,109 @@ export async function listPackets(db: Db, filter: PacketFilter): Promise<PacketR
   return rows.map(openJoined)
 }
 
-/** The newest packet of these kinds from the case to this recipient, locked; its content stays sealed. */
-export async function latestPacket(trx: Transaction<DB>, caseId: string, recipientId: string, kinds: Packet['kind'][]) {
-  if (kinds.length === 0) return undefined
-  return trx
-    .selectFrom('packets')
-    .select([
-      'id',
-      'status',
-      'history',
-      'revision',
-      'kind',
-      'case_id',
-      'version',
-      'sender_organisation_id',
-      'recipient_organisation_id',
-      'purpose',
-    ])
-    .where('case_id', '=', caseId)
-    .where('recipient_organisation_id', '=', recipientId)
-    .where('kind', 'in', kinds)
-    .orderBy('version', 'desc')
-    .limit(1)
-    .forUpdate()
-    .executeTakeFirst()
+/** What a packet's send reads besides the case's facts, in the same statement (`gatherFacts`). */
+export interface SendingRead {
+  recipient: Organisation | undefined
+  /** The agreements from sender to recipient in force today, newest first. */
+  agreements: AgreementInForce[]
+  /** The version of the newest packet of the case to the recipient; 0 before the first. */
+  lastVersion: number
+  /** The newest packet to the recipient of the kinds a new packet may amend, locked. */
+  amendable: AmendablePacket | undefined
 }
 
-export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision' | 'version'>
+export type AmendablePacket = Pick<
+  Packet,
+  | 'id'
+  | 'status'
+  | 'history'
+  | 'revision'
+  | 'kind'
+  | 'case_id'
+  | 'version'
+  | 'sender_organisation_id'
+  | 'recipient_organisation_id'
+  | 'purpose'
+>
 
 /**
- * Inserts a packet, its content sealed with the key of its case under the packet's id, as the next
- * version of those the case sent to its recipient (counted in the insert; the case is locked).
+ * The selections of `SendingRead`, beside the case in scope. The case is locked already, and
+ * every packet of it is sent or changed under that lock, so what they read stays true until commit.
+ */
+export function sendingRead(wanted: {
+  senderId: string
+  recipientId: string
+  amendable: readonly Packet['kind'][]
+  day: string
+}): AlsoRead {
+  return (eb) => [
+    jsonObjectFrom(eb.selectFrom('organisations').selectAll().where('id', '=', wanted.recipientId)).as(
+      'sending_recipient',
+    ),
+    agreementsInForceJson(eb, wanted.senderId, wanted.recipientId, wanted.day).as('sending_agreements'),
+    eb
+      .selectFrom('packets')
+      .select(sql<number>`coalesce(max(version), 0)`.as('last'))
+      .whereRef('packets.case_id', '=', 'cases.id')
+      .where('recipient_organisation_id', '=', wanted.recipientId)
+      .as('sending_last_version'),
+    jsonObjectFrom(
+      eb
+        .selectFrom('packets')
+        .select([
+          'id',
+          'status',
+          'history',
+          'revision',
+          'kind',
+          'case_id',
+          'version',
+          'sender_organisation_id',
+          'recipient_organisation_id',
+          'purpose',
+        ])
+        .whereRef('packets.case_id', '=', 'cases.id')
+        .where('recipient_organisation_id', '=', wanted.recipientId)
+        .where(sql<boolean>`kind = any(${[...wanted.amendable]}::text[])`)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .forUpdate(),
+    ).as('sending_amendable'),
+  ]
+}
+
+/** `SendingRead` from what `sendingRead` selected. */
+export function sendingFrom(also: Record<string, unknown>): SendingRead {
+  const recipient = also.sending_recipient as (Omit<Organisation, 'created_at'> & { created_at: string }) | null
+  return {
+    recipient: recipient ? { ...recipient, created_at: new Date(recipient.created_at) } : undefined,
+    agreements: also.sending_agreements as AgreementInForce[],
+    lastVersion: Number(also.sending_last_version),
+    amendable: (also.sending_amendable as AmendablePacket | null) ?? undefined,
+  }
+}
+
+export type NewPacketRow = Omit<Packet, 'id' | 'seq' | 'revision'>
+
+/**
+ * Adds a packet, with its free text sealed with the case's key. Its version follows the newest one
+ * the sending transaction read under the case's lock; the row is written with the transaction's
+ * other writes, at its end.
  */
 export async function insertPacket(
   trx: Transaction<DB>,
   keyColumns: CaseKeyColumns,
   packet: NewPacketRow,
-): Promise<Packet> {
+): Promise<Omit<Packet, 'seq'>> {
   const id = randomUUID()
   const key = keyColumns.data_key === null ? undefined : caseKey(keyColumns)
   const seal = <T>(column: Parameters<typeof sealJson>[1], value: T) => (key ? sealJson(key, column, id, value) : value)
-  const inserted = await trx
-    .insertInto('packets')
-    .values((eb) => ({
+  await writeAtEnd(
+    trx,
+    trx.insertInto('packets').values({
       ...packet,
       id,
       note: packet.note === null || !key ? packet.note : sealText(key, 'packets.note', id, packet.note),
-      version: eb
-        .selectFrom('packets')
-        .select(sql<number>`coalesce(max(version), 0) + 1`.as('next'))
-        .where('case_id', '=', packet.case_id)
-        .where('recipient_organisation_id', '=', packet.recipient_organisation_id),
       withheld: json(packet.withheld),
       content: json(seal('packets.content', packet.content)),
       consents_by_category: json(packet.consents_by_category),
@@ -244,16 +302,9 @@ export async function insertPacket(
       decision: packet.decision ? json(seal('packets.decision', packet.decision)) : null,
       questions: packet.questions ? json(seal('packets.questions', packet.questions)) : null,
       transfer: packet.transfer ? json(packet.transfer) : null,
-    }))
-    .returningAll()
-    .executeTakeFirstOrThrow()
-  return {
-    ...inserted,
-    content: packet.content,
-    note: packet.note,
-    decision: packet.decision,
-    questions: packet.questions,
-  }
+    }),
+  )
+  return { ...packet, id, revision: 1 }
 }
 
 export interface PacketChange {
@@ -280,17 +331,19 @@ export async function changePacket<T extends Pick<Packet, 'id' | 'history' | 're
   const key = freeText && keyColumns && keyColumns.data_key !== null ? caseKey(keyColumns) : undefined
   const seal = <V>(column: Parameters<typeof sealJson>[1], value: V) =>
     json(key ? sealJson(key, column, current.id, value) : value)
-  await trx
-    .updateTable('packets')
-    .set({
-      status: change.status,
-      history: json([...current.history, change.step]),
-      ...(change.acknowledgement ? { acknowledgement: json(change.acknowledgement) } : {}),
-      ...(change.decision ? { decision: seal('packets.decision', change.decision) } : {}),
-      ...(change.questions ? { questions: seal('packets.questions', change.questions) } : {}),
-      revision: current.revision + 1,
-      updated_at: change.at,
-    })
-    .where('id', '=', current.id)
-    .execute()
+  await writeAtEnd(
+    trx,
+    trx
+      .updateTable('packets')
+      .set({
+        status: change.status,
+        history: json([...current.history, change.step]),
+        ...(change.acknowledgement ? { acknowledgement: json(change.acknowledgement) } : {}),
+        ...(change.decision ? { decision: seal('packets.decision', change.decision) } : {}),
+        ...(change.questions ? { questions: seal('packets.questions', change.questions) } : {}),
+        revision: current.revision + 1,
+        updated_at: change.at,
+      })
+      .where('id', '=', current.id),
+  )
 }

@@ -1,6 +1,6 @@
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely'
+import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import type { DB, TransferAgreementTable } from '../db/schema.js'
-import type { AgreementInForce } from './basis.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -26,22 +26,26 @@ export async function insertAgreement(
   return db.insertInto('transfer_agreements').values(agreement).returning(agreementColumns).executeTakeFirstOrThrow()
 }
 
-/** The agreements between an exporter and an importer in force on a day (`YYYY-MM-DD`), newest first. */
-export async function agreementsInForce(
-  db: Db,
+/**
+ * The agreements from exporter to importer in force on `day`, newest first, as JSON: to read them
+ * beside the case in the statement of a send.
+ */
+export function agreementsInForceJson(
+  eb: ExpressionBuilder<DB, 'cases'>,
   exporterId: string,
   importerId: string,
   day: string,
-): Promise<AgreementInForce[]> {
-  return db
-    .selectFrom('transfer_agreements')
-    .select(['id', 'reference', 'safeguard'])
-    .where('exporter_organisation_id', '=', exporterId)
-    .where('importer_organisation_id', '=', importerId)
-    .where(sql<boolean>`valid_from <= ${day}::date`)
-    .where(sql<boolean>`(valid_until is null or valid_until >= ${day}::date)`)
-    .orderBy('seq', 'desc')
-    .execute()
+) {
+  return jsonArrayFrom(
+    eb
+      .selectFrom('transfer_agreements')
+      .select(['id', 'reference', 'safeguard'])
+      .where('exporter_organisation_id', '=', exporterId)
+      .where('importer_organisation_id', '=', importerId)
+      .where(sql<boolean>`valid_from <= ${day}::date`)
+      .where(sql<boolean>`(valid_until is null or valid_until >= ${day}::date)`)
+      .orderBy('seq', 'desc'),
+  )
 }
 
 /** Agreements oldest first; with `organisationId`, only those it is a party to. */
