@@ -86,6 +86,12 @@ t.test('statements per request on the hot paths', async (t) => {
     () => request({ method: 'GET', url: '/v1/cases?limit=50', key: sender }),
     200,
   )
+  counts.listPackets = await statementsOf(
+    t,
+    app,
+    () => request({ method: 'GET', url: '/v1/packets?direction=inbound', key: recipient }),
+    200,
+  )
   t.comment(JSON.stringify(counts))
   t.same(
     counts,
@@ -103,6 +109,8 @@ t.test('statements per request on the hot paths', async (t) => {
       getPacketAgain: 2,
       listEvents: 1,
       listCases: 1,
+      // The packets with their cases' consents beside them; their content is neither read nor opened.
+      listPackets: 1,
     },
     'each operation stays within its budget of statements',
   )

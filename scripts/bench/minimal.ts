@@ -22,7 +22,7 @@ import type { Clock } from '../../src/clock.js'
 import { systemClock } from '../../src/clock.js'
 import { caseKey, sealJson } from '../../src/crypto/case-keys.js'
 import type { Case, CaseParty, CaseRecordRow, CaseRow, Consent, Packet, PacketStep } from '../../src/db/schema.js'
-import { composePacket, disclosePacket } from '../../src/disclosure/policy.js'
+import { type CategoriesView, composePacket, discloseCategories, disclosePacket } from '../../src/disclosure/policy.js'
 import { presentEvent } from '../../src/events/outbox.js'
 import { actingRoles, readingRoles } from '../../src/http/authentication.js'
 import { answerLanguage } from '../../src/http/language.js'
@@ -249,7 +249,7 @@ function consents(row: Row): Consent[] {
 }
 
 /** What the service shows of a packet in a list (src/packets/handlers.ts), from its row and the caller's view of it. */
-function summaryOfPacket(row: Row, view: ReturnType<typeof disclosePacket>) {
+function summaryOfPacket(row: Row, view: CategoriesView) {
   return {
     id: row.id as string,
     case_id: row.case_id as string,
@@ -408,14 +408,12 @@ export function buildMinimal(pool: pg.Pool, sops: SopRegistry, clock: Clock = sy
     const rows = await run(statements.inbox, [...secretHash(request), after, limit + 1])
     const who = callerOf(rows[0], readingRoles)
     const now = clock.now()
-    // A summary shows no content: the inbox never opens it.
-    const noContent = { profile: {}, sections: {}, records: [] } as unknown as Packet['content']
     return toPage(
       rows.filter((row) => row.id !== null),
       limit,
       (row) => {
-        const view = disclosePacket(
-          { ...(row as unknown as Packet), content: noContent },
+        const view = discloseCategories(
+          row as unknown as Packet,
           consents(row),
           who.organisationId,
           purposesOfPacket(sops, row),

@@ -436,15 +436,6 @@ export async function changeCase(
   return { ...updated, sections: sections ?? current.sections }
 }
 
-/** The consents of several cases, by case. */
-export async function consentsOfCases(db: Db, caseIds: string[]): Promise<Map<string, Consent[]>> {
-  const byCase = new Map<string, Consent[]>(caseIds.map((id) => [id, []]))
-  if (caseIds.length === 0) return byCase
-  const rows = await consentsWithKeys(db).where(isAnyUuid('consents.case_id', caseIds)).execute()
-  for (const row of rows) byCase.get(row.case_id)?.push(openConsentRow(row))
-  return byCase
-}
-
 export async function consentsOfCase(db: Db, caseId: string): Promise<Consent[]> {
   const rows = await consentsWithKeys(db)
     .where('consents.case_id', '=', caseId)

@@ -301,12 +301,13 @@ export function disclosePacket(
   now: Date,
 ): PacketView {
   const lost = lostCategories(packet, consents, organisationId, purposes, now)
-  const gone = [...lost].flatMap(([category, reason]) => (reason === 'not_needed_for_purpose' ? [] : [category]))
+  const categories = categoriesOf(packet, lost, organisationId)
   if (organisationId === packet.sender_organisation_id || lost.size === 0) {
-    return { content: packet.content, included: packet.included_categories, withheld: packet.withheld, gone }
+    return { content: packet.content, ...categories }
   }
   const keep = (category: DataCategory) => !lost.has(category)
   return {
+    ...categories,
     content: {
       profile: packet.content.profile,
       sections: pick(packet.content.sections, keep),
@@ -315,7 +316,34 @@ export function disclosePacket(
         ? { attachments: packet.content.attachments.filter((attachment) => keep(attachment.category)) }
         : {}),
     },
-    included: packet.included_categories.filter(keep),
+  }
+}
+
+/** What a packet's summary says of its categories: `disclosePacket` without the content. */
+export type CategoriesView = Omit<PacketView, 'content'>
+
+/** The categories of a packet an organisation may read now, as `disclosePacket` says, for a summary that shows no content. */
+export function discloseCategories(
+  packet: SentPacket & { withheld: Schemas['WithheldCategory'][] },
+  consents: readonly Consent[],
+  organisationId: string,
+  purposes: readonly Purpose[],
+  now: Date,
+): CategoriesView {
+  return categoriesOf(packet, lostCategories(packet, consents, organisationId, purposes, now), organisationId)
+}
+
+function categoriesOf(
+  packet: SentPacket & { withheld: Schemas['WithheldCategory'][] },
+  lost: Map<DataCategory, WithheldReason>,
+  organisationId: string,
+): CategoriesView {
+  const gone = [...lost].flatMap(([category, reason]) => (reason === 'not_needed_for_purpose' ? [] : [category]))
+  if (organisationId === packet.sender_organisation_id || lost.size === 0) {
+    return { included: packet.included_categories, withheld: packet.withheld, gone }
+  }
+  return {
+    included: packet.included_categories.filter((category) => !lost.has(category)),
     withheld: [...packet.withheld, ...[...lost].map(([category, reason]) => ({ category, reason }))],
     gone,
   }

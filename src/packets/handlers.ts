@@ -10,7 +10,7 @@ import { runCaseChange } from '../cases/case-change.js'
 import { applyTransition, gatherFacts, type OpenTransition, openTransition } from '../cases/procedure.js'
 import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
-import { addParty, consentsOfCases, findCase, removeReceivingParty } from '../cases/queries.js'
+import { addParty, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
 import { bufferAppends, flushAppends } from '../db/appends.js'
 import type {
@@ -24,7 +24,7 @@ import type {
   PacketStep,
   Purpose,
 } from '../db/schema.js'
-import { composePacket, disclosePacket } from '../disclosure/policy.js'
+import { type CategoriesView, composePacket, discloseCategories, disclosePacket } from '../disclosure/policy.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
@@ -386,17 +386,16 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
         after,
         limit,
       })
-      const consents = await consentsOfCases(db, [...new Set(rows.map((row) => row.case_id))])
       const now = clock.now()
       return toPage(
         rows,
         limit,
-        (row) =>
+        ({ packet, consents }) =>
           presentPacketSummary(
-            row,
-            disclosePacket(row, consents.get(row.case_id) ?? [], caller.organisation.id, purposesOf(sops, row), now),
+            packet,
+            discloseCategories(packet, consents, caller.organisation.id, purposesOf(sops, packet), now),
           ),
-        (row) => [String(row.seq)],
+        ({ packet }) => [String(packet.seq)],
       )
     },
 
@@ -529,7 +528,7 @@ function withCase(packet: Omit<Packet, 'seq'>, found: Case): Omit<queries.Packet
 }
 
 /** The purposes the packet's case serves at its step now. */
-function purposesOf(sops: SopRegistry, packet: Omit<queries.PacketRow, 'seq'>) {
+function purposesOf(sops: SopRegistry, packet: Omit<queries.PacketSummaryRow, 'seq'>) {
   const found = { id: packet.case_id, sop_id: packet.case_sop_id, sop_version: packet.case_sop_version }
   return purposesAt(definitionOf(sops, found), { step: packet.case_step, previous_step: packet.case_previous_step })
 }
@@ -566,8 +565,8 @@ async function recordPacketEvent(
 }
 
 function presentPacketSummary(
-  row: Omit<queries.PacketRow, 'seq'>,
-  view: ReturnType<typeof disclosePacket>,
+  row: Omit<queries.PacketSummaryRow, 'seq'>,
+  view: CategoriesView,
 ): Schemas['PacketSummary'] {
   return {
     id: row.id,

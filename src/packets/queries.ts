@@ -43,8 +43,8 @@ export type PacketRow = Packet & {
 /** What an erased case's packets still show: nothing of their content. */
 const ERASED_CONTENT: Packet['content'] = { profile: {} as Packet['content']['profile'], sections: {}, records: [] }
 
-type Opened<T> = Omit<T, 'content' | 'note' | 'decision' | 'questions'> &
-  Pick<Packet, 'content' | 'note' | 'decision' | 'questions'>
+type FreeTextOpened<T> = Omit<T, 'note' | 'decision' | 'questions'> & Pick<Packet, 'note' | 'decision' | 'questions'>
+type Opened<T> = Omit<FreeTextOpened<T>, 'content'> & Pick<Packet, 'content'>
 
 /**
  * The packet's content and free text (note, decision, questions) opened with its case's key, loaded
@@ -54,26 +54,32 @@ export function openPacket<T extends PacketRowSealed>(
   keyColumns: CaseKeyColumns & { erased_at: Date | null },
   row: T,
 ): Opened<T> {
-  if (keyColumns.erased_at !== null) {
-    return { ...row, content: ERASED_CONTENT, note: null, decision: null, questions: null }
-  }
+  const opened = openFreeText(keyColumns, row)
+  if (keyColumns.erased_at !== null) return { ...opened, content: ERASED_CONTENT }
+  return { ...opened, content: openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content) }
+}
+
+/** The packet's free text (note, decision, questions) opened with its case's key: all a summary shows of what is sealed. */
+function openFreeText<T extends Omit<PacketRowSealed, 'content'>>(
+  keyColumns: CaseKeyColumns & { erased_at: Date | null },
+  row: T,
+): FreeTextOpened<T> {
+  if (keyColumns.erased_at !== null) return { ...row, note: null, decision: null, questions: null }
   if (keyColumns.data_key === null) {
     // A case still in the clear: its values pass as they are.
     return {
       ...row,
-      content: openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content),
       note: row.note !== null && sealedText(row.note) ? null : row.note,
       decision: isSealed(row.decision) ? null : row.decision,
       questions: isSealed(row.questions) ? null : row.questions,
     }
   }
-  const key = caseKey(keyColumns)
+  const key = () => caseKey(keyColumns)
   return {
     ...row,
-    content: openSealed<Packet['content']>(keyColumns, 'packets.content', row.id, row.content),
-    note: row.note === null ? null : openText(key, 'packets.note', row.id, row.note),
-    decision: row.decision === null ? null : openJson<PacketDecision>(key, 'packets.decision', row.id, row.decision),
-    questions: row.questions === null ? null : openJson<string[]>(key, 'packets.questions', row.id, row.questions),
+    note: row.note === null ? null : openText(key(), 'packets.note', row.id, row.note),
+    decision: row.decision === null ? null : openJson<PacketDecision>(key(), 'packets.decision', row.id, row.decision),
+    questions: row.questions === null ? null : openJson<string[]>(key(), 'packets.questions', row.id, row.questions),
   }
 }
 
@@ -87,11 +93,42 @@ function openJoined({ case_data_key_id, case_data_key, ...row }: JoinedPacket): 
   )
 }
 
+/** Every column of a packet but its content: what a list of packets reads. */
+const summaryColumns = [
+  'packets.id',
+  'packets.seq',
+  'packets.case_id',
+  'packets.kind',
+  'packets.version',
+  'packets.sender_organisation_id',
+  'packets.recipient_organisation_id',
+  'packets.purpose',
+  'packets.note',
+  'packets.status',
+  'packets.included_categories',
+  'packets.withheld',
+  'packets.content_hash',
+  'packets.consents_by_category',
+  'packets.supersedes',
+  'packets.history',
+  'packets.acknowledgement',
+  'packets.decision',
+  'packets.questions',
+  'packets.transfer',
+  'packets.attachment_ids',
+  'packets.revision',
+  'packets.sent_at',
+  'packets.updated_at',
+] as const
+
 function packetsWithReference(db: Db) {
+  return withReference(db).selectAll('packets')
+}
+
+function withReference(db: Db) {
   return db
     .selectFrom('packets')
     .innerJoin('cases', 'cases.id', 'packets.case_id')
-    .selectAll('packets')
     .select([
       'cases.reference as case_reference',
       'cases.sop_id as case_sop_id',
@@ -179,16 +216,36 @@ export interface PacketFilter {
   limit: number
 }
 
-export async function listPackets(db: Db, filter: PacketFilter): Promise<PacketRow[]> {
+/** A packet as a list shows it: everything but its content. */
+export type PacketSummaryRow = Omit<PacketRow, 'content'>
+
+/**
+ * A page of the organisation's packets, newest first, each with its case's consents (their free
+ * text withheld: the disclosure policy reads only their scope, dates and status), in one statement.
+ * No content is read or opened.
+ */
+export async function listPackets(
+  db: Db,
+  filter: PacketFilter,
+): Promise<{ packet: PacketSummaryRow; consents: Consent[] }[]> {
   const column = filter.direction === 'inbound' ? 'packets.recipient_organisation_id' : 'packets.sender_organisation_id'
-  let query = packetsWithReference(db).where(column, '=', filter.organisationId)
+  let query = withReference(db)
+    .select(summaryColumns)
+    .select((eb) => consentsJson(eb).as('case_consents'))
+    .where(column, '=', filter.organisationId)
   if (filter.status) query = query.where('packets.status', '=', filter.status)
   if (filter.after) query = query.where('packets.seq', '<', filter.after)
   const rows = await query
     .orderBy('packets.seq', 'desc')
     .limit(filter.limit + 1)
     .execute()
-  return rows.map(openJoined)
+  return rows.map(({ case_consents, case_data_key_id, case_data_key, ...row }) => ({
+    packet: openFreeText(
+      { id: row.case_id, data_key_id: case_data_key_id, data_key: case_data_key, erased_at: row.case_erased_at },
+      row,
+    ),
+    consents: consentsFromJson(case_consents),
+  }))
 }
 
 /** What a packet's send reads besides the case's facts, in the same statement (`gatherFacts`). */
