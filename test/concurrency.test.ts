@@ -143,6 +143,57 @@ t.test('20 concurrent enquiries without a key: one is sent, the others find the 
   t.same(await transitionsOf(app, caseId), ['open', 'decide_return', 'send_referral'], 'one send_referral')
 })
 
+t.test(
+  '20 concurrent first reads by the recipient: one takes delivery, every one answers it received',
+  { skip },
+  async (t) => {
+    const app = await startTestApp(t)
+    const caseId = await readyToRefer(t, app)
+    const sent = await app.request({
+      method: 'POST',
+      url: `/v1/cases/${caseId}/packets`,
+      key: caseworker,
+      payload: { recipient_organisation_id: UKRAINE, purpose: 'return_assistance' },
+    })
+    t.equal(sent.statusCode, 201, 'the enquiry is sent')
+    const packetId = (sent.json() as { id: string }).id
+
+    const responses = await inParallel(20, () =>
+      app.request({ method: 'GET', url: `/v1/packets/${packetId}`, key: recipient }),
+    )
+    t.same(tally(responses), { 200: 20 }, '20 × 200')
+    const answers = responses.map((response) => response.json() as { status: string; history: { status: string }[] })
+    t.ok(
+      answers.every((answer) => answer.status === 'received'),
+      'each reader sees it received, the one that took delivery and the ones that found it taken',
+    )
+    const stored = await app.database.db
+      .selectFrom('packets')
+      .select(['status', 'revision', 'history'])
+      .where('id', '=', packetId)
+      .executeTakeFirstOrThrow()
+    t.same(
+      { status: stored.status, revision: stored.revision, steps: stored.history.map((step) => step.status) },
+      { status: 'received', revision: 2, steps: ['sent', 'received'] },
+      'one delivery: one step in its history, one new revision',
+    )
+    const events = await app.database.db
+      .selectFrom('events')
+      .select('type')
+      .where('case_id', '=', caseId)
+      .where('type', '=', 'packet.received')
+      .execute()
+    t.equal(events.length, 1, 'one packet.received event')
+    const records = await app.database.db
+      .selectFrom('audit_records')
+      .select('request_id')
+      .where('resource_id', '=', packetId)
+      .where('action', '=', 'getPacket')
+      .execute()
+    t.equal(records.length, 20, 'each read has its audit record: the delivery with its change, the others as reads')
+  },
+)
+
 t.test('accept and decline raced with the same If-Match: one answer wins', { skip }, async (t) => {
   const app = await startTestApp(t)
   const referral = await openReferral(t, app)

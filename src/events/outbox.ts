@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
-import { appendsOf } from '../db/appends.js'
+import { type AppendedEvent, appendsOf } from '../db/appends.js'
 import { type DB, json } from '../db/schema.js'
 
 type Schemas = components['schemas']
@@ -30,7 +30,7 @@ export async function recordEvent(trx: Transaction<DB>, event: NewEvent, organis
   const audience = [...new Set(organisationIds)]
   const appends = appendsOf(trx)
   if (appends) {
-    appends.events.push({ type: event.type, caseId: event.caseId, audience, data: json(event.data) })
+    appends.events.push(appendedEvent(event, audience))
     return
   }
   await sql`
@@ -43,6 +43,11 @@ export async function recordEvent(trx: Transaction<DB>, event: NewEvent, organis
     select organisation_id, event.txid, event.seq, event.id
     from event, unnest(${audience}::uuid[]) as organisation_id
   `.execute(trx)
+}
+
+/** An event as the one statement of a change writes it (`flushAppends`, `changeOnce`). */
+export function appendedEvent(event: NewEvent, organisationIds: Iterable<string>): AppendedEvent {
+  return { type: event.type, caseId: event.caseId, audience: [...new Set(organisationIds)], data: json(event.data) }
 }
 
 export interface FeedEvent {

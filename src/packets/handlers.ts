@@ -4,7 +4,7 @@ import type { components } from '../../openapi/dist/types.js'
 import { packetAttachment } from '../attachments/handlers.js'
 import { attachmentsOf } from '../attachments/queries.js'
 import type { ReadAudit } from '../audit/read-audit.js'
-import { type AuditEntry, recordAudit } from '../audit/records.js'
+import { type AuditEntry, auditRow, recordAudit } from '../audit/records.js'
 import { caseErased } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
 import { applyTransition, gatherFacts, type OpenTransition, openTransition } from '../cases/procedure.js'
@@ -12,7 +12,6 @@ import { definitionOf, purposesAt } from '../cases/procedure-definition.js'
 import { presentRecord } from '../cases/procedure-handlers.js'
 import { addParty, findCase, removeReceivingParty } from '../cases/queries.js'
 import type { Clock } from '../clock.js'
-import { bufferAppends, flushAppends } from '../db/appends.js'
 import type {
   Case,
   CaseParty,
@@ -25,7 +24,7 @@ import type {
   Purpose,
 } from '../db/schema.js'
 import { type CategoriesView, composePacket, discloseCategories, disclosePacket } from '../disclosure/policy.js'
-import { recordEvent } from '../events/outbox.js'
+import { appendedEvent, type NewEvent, recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { etag, type Rendered, requiredIfMatch, runMutation, staleVersion } from '../http/mutation.js'
@@ -424,31 +423,28 @@ export function packetHandlers({ db, sops, clock, readAudit }: PacketDependencie
         packet.status === 'sent' &&
         !packet.case_erased_at
       ) {
-        const delivered = await db.transaction().execute(async (trx) => {
-          bufferAppends(trx)
-          const changed = await queries.receivePacket(
-            trx,
-            packet,
-            {
-              status: 'received',
-              at: now.toISOString(),
-              principal_id: caller.principal.id,
-              organisation_id: organisationId,
-            },
-            now,
-          )
-          if (!changed) return undefined
-          const received = { ...packet, ...changed }
-          await recordPacketEvent(trx, packet.case_reference, received, 'received')
-          const rendered = presentedPacket(sops, caller, received, consents, now)
-          // Taking delivery is a change: its record is written with it.
-          await recordAudit(trx, request, audit(rendered))
-          await flushAppends(trx)
-          return rendered
+        // Taking delivery is a change: its event and record are written with it, in one statement.
+        const step: PacketStep = {
+          status: 'received',
+          at: now.toISOString(),
+          principal_id: caller.principal.id,
+          organisation_id: organisationId,
+        }
+        const received = {
+          ...packet,
+          status: 'received' as const,
+          history: [...packet.history, step],
+          revision: packet.revision + 1,
+          updated_at: now,
+        }
+        const rendered = presentedPacket(sops, caller, received, consents, now)
+        const taken = await queries.receivePacket(db, packet, step, now, {
+          events: [appendedEvent(...packetEvent(packet.case_reference, received, 'received'))],
+          audit: [auditRow(request, audit(rendered))],
         })
-        if (delivered) {
-          reply.header('etag', delivered.etag)
-          return delivered.body
+        if (taken) {
+          reply.header('etag', rendered.etag)
+          return rendered.body
         }
         // Another request took delivery meanwhile: the packet is read again as it is now.
         view = await read()
@@ -534,8 +530,12 @@ function purposesOf(sops: SopRegistry, packet: Omit<queries.PacketSummaryRow, 's
 }
 
 /** Tells the packet's sender and recipient, and no one else, that it changed. */
-async function recordPacketEvent(
-  trx: Transaction<DB>,
+async function recordPacketEvent(trx: Transaction<DB>, ...event: Parameters<typeof packetEvent>) {
+  await recordEvent(trx, ...packetEvent(...event))
+}
+
+/** The event of a packet's change of status, and the organisations it is for. */
+function packetEvent(
   caseReference: string,
   packet: Pick<
     Packet,
@@ -543,9 +543,8 @@ async function recordPacketEvent(
   >,
   status: PacketStatus,
   reasonCode?: Schemas['DeclineReason'],
-) {
-  await recordEvent(
-    trx,
+): [NewEvent, string[]] {
+  return [
     {
       type: `packet.${status}`,
       caseId: packet.case_id,
@@ -561,7 +560,7 @@ async function recordPacketEvent(
       },
     },
     [packet.sender_organisation_id, packet.recipient_organisation_id],
-  )
+  ]
 }
 
 function presentPacketSummary(

@@ -13,11 +13,12 @@ import {
   sealText,
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
-import { writeAtEnd } from '../db/appends.js'
+import { type AppendedEvent, changeOnce, writeAtEnd } from '../db/appends.js'
 import {
   type Consent,
   type DB,
   json,
+  type NewAuditRecord,
   type Organisation,
   type Packet,
   type PacketDecision,
@@ -184,28 +185,34 @@ export async function findPacketViewForOrganisation(
 }
 
 /**
- * Marks a packet received, if it is still `sent` at the revision read: the condition makes concurrent readers agree on
- * one delivery without a lock taken first. Answers the columns it changed, or nothing if another took it.
+ * Marks a packet received, if it is still `sent` at the revision read, and writes its event and
+ * audit record with it, in one statement: the condition makes concurrent readers agree on one
+ * delivery without a lock taken first. Answers whether this call took delivery.
  */
 export async function receivePacket(
-  db: Db,
+  db: Kysely<DB>,
   current: Pick<Packet, 'id' | 'history' | 'revision'>,
   step: PacketStep,
   at: Date,
-): Promise<Pick<Packet, 'status' | 'history' | 'revision' | 'updated_at'> | undefined> {
-  return db
-    .updateTable('packets')
-    .set({
-      status: 'received',
-      history: json([...current.history, step]),
-      revision: current.revision + 1,
-      updated_at: at,
-    })
-    .where('id', '=', current.id)
-    .where('status', '=', 'sent')
-    .where('revision', '=', current.revision)
-    .returning(['status', 'history', 'revision', 'updated_at'])
-    .executeTakeFirst()
+  appended: { events: AppendedEvent[]; audit: NewAuditRecord[] },
+): Promise<boolean> {
+  const changed = await changeOnce(
+    db,
+    db
+      .updateTable('packets')
+      .set({
+        status: 'received',
+        history: json([...current.history, step]),
+        revision: current.revision + 1,
+        updated_at: at,
+      })
+      .where('id', '=', current.id)
+      .where('status', '=', 'sent')
+      .where('revision', '=', current.revision)
+      .returning('id'),
+    appended,
+  )
+  return changed !== undefined
 }
 
 export interface PacketFilter {
