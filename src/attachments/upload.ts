@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Multipart } from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
-import { fileTypeFromBuffer } from 'file-type'
 import type { components } from '../../openapi/dist/types.js'
 import type { AttachmentMediaType, DataCategory } from '../db/schema.js'
 import { createValidators } from '../http/contract.js'
@@ -74,6 +73,8 @@ export async function readUpload(request: FastifyRequest, maxBytes: number): Pro
       validationContext: 'body',
     })
   }
+  // Loaded on the first upload: the file signatures are memory no other request needs.
+  const { fileTypeFromBuffer } = await import('file-type')
   const detected = (await fileTypeFromBuffer(file.bytes))?.mime
   const mediaType = acceptedMediaTypes.find((type) => type === detected)
   if (!mediaType) {

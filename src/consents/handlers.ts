@@ -19,7 +19,6 @@ import { notFound, ProblemError } from '../http/problem.js'
 import { negotiateLanguage } from '../i18n/catalogue.js'
 import * as queries from './queries.js'
 import { composeReceipt, receiptHtml, receiptLanguage } from './receipt.js'
-import { receiptPdf } from './receipt-pdf.js'
 
 export interface ConsentDependencies {
   db: Kysely<DB>
@@ -95,6 +94,8 @@ export function consentHandlers({ db, clock }: ConsentDependencies) {
         reply.header('content-language', language).header('vary', 'Accept, Accept-Language')
         if (format === 'pdf') {
           reply.type('application/pdf').header('content-disposition', `inline; filename="consent-${consent.id}.pdf"`)
+          // Loaded on the first receipt asked for as a PDF: its fonts are memory no other request needs.
+          const { receiptPdf } = await import('./receipt-pdf.js')
           return receiptPdf(receipt)
         }
         reply

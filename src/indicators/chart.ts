@@ -1,4 +1,4 @@
-import { type Cell, type ChartTable, renderBarChart, renderLineChart } from '../charts/svg-charts.js'
+import type { Cell, ChartTable } from '../charts/svg-charts.js'
 import type { IndicatorReport, IndicatorTable } from './report.js'
 
 type Row = IndicatorTable['rows'][number]
@@ -10,7 +10,9 @@ type Row = IndicatorTable['rows'][number]
  * row, with the column totals as one more series when there are rows to add up: bars for years,
  * lines for quarters and months. The table of steps by corridor draws a group per step.
  */
-export function indicatorChart(report: IndicatorReport, table: IndicatorTable): Promise<string> {
+export async function indicatorChart(report: IndicatorReport, table: IndicatorTable): Promise<string> {
+  // Loaded on the first chart asked for: Vega is memory no other request needs.
+  const { renderBarChart, renderLineChart } = await import('../charts/svg-charts.js')
   const shown = (cell: Row['cells'][number] | undefined): Cell =>
     cell?.suppressed ? `<${report.threshold}` : (cell?.value ?? null)
   const scope = [`${report.from} to ${report.to}`, report.corridor].filter(Boolean).join(', ')
