@@ -29,6 +29,7 @@ import {
   shuffled,
 } from './bench/plan.js'
 import { type Server, startServer, type Worker } from './bench/processes.js'
+import { queryTable, timeQueries } from './bench/queries.js'
 import { fixed, type Measured, megabytes, resultTable, seconds, table, targetSummary } from './bench/report.js'
 import {
   dropSchema,
@@ -376,6 +377,10 @@ async function apiScenario(startedAt: Date) {
     return mine.slice(round * size, (round + 1) * size)
   }
 
+  log('\nthe list and feed queries alone, before any load:')
+  const timings = await timeQueries(target)
+  log(queryTable(timings))
+
   const { service, minimal } = await startServers()
   log(
     `\nload: ${options.connections} connections, ${options.rounds} rounds of ${options.duration} s per run ` +
@@ -407,7 +412,7 @@ async function apiScenario(startedAt: Date) {
     `peak RSS under load: service (${flags.tsx ? 'tsx' : 'compiled'}) ${megabytes(peakRss)} MB, minimal ` +
       `${megabytes(Math.max(...results.flatMap((measured) => measured.minimal.map((result) => result.peakRss))))} MB`,
   )
-  log(`\n${targetSummary(results, cases, peakRss)}`)
+  log(`\n${targetSummary(results, cases, peakRss, timings)}`)
   const unequal =
     report.operations.filter((check) => check.differences.length > 0).length +
     report.rows.filter((check) => check.differences.length > 0).length

@@ -201,7 +201,8 @@ export async function checkEquivalence(options: {
       for (const principal of organisation.principals) {
         const authorization = `Bearer trm_${principal.key.prefix}_${principal.key.secret}`
         const warmed = await serviceApp.inject({ url: '/v1/organisations?limit=1', headers: { authorization } })
-        if (warmed.statusCode !== 200) throw new Error(`the key of ${principal.id} did not authenticate: ${warmed.body}`)
+        if (warmed.statusCode !== 200)
+          throw new Error(`the key of ${principal.id} did not authenticate: ${warmed.body}`)
       }
     }
     const stable = new Set<string>()

@@ -11,7 +11,10 @@ export interface BenchSchema {
   schema: string
 }
 
-async function withClient<T>({ connectionString, schema }: BenchSchema, work: (client: pg.Client) => Promise<T>) {
+export async function withClient<T>(
+  { connectionString, schema }: BenchSchema,
+  work: (client: pg.Client) => Promise<T>,
+) {
   const client = new pg.Client({ connectionString, options: `-c search_path="${schema}"` })
   await client.connect()
   try {
