@@ -183,8 +183,7 @@ function inserts(procedure: SopDefinition, withAudienceColumn: boolean): string[
        expires_at, recorded_at, recorded_by_principal_id, recorded_by_organisation_id)
      select consent_id, case_id, consented_at - interval '15 minutes', case when n % 4 = 0 then 'oral' else 'written' end,
        language,
-       case when n % 2 = 0 then '{"used": true, "name": "Interpreter (benchmark)"}' else '{"used": false}' end::jsonb,
-       null, null, ${provisions}, null, consented_at, sender_principal, sender
+       sealed_interpreter, null, null, ${provisions}, null, consented_at, sender_principal, sender
      from chunk`,
     `insert into case_transitions (id, case_id, action, from_step, to_step, at, principal_id, organisation_id,
        lead_organisation_id)
@@ -259,29 +258,39 @@ const sequenceFixes = [
 
 /**
  * Encryption at rest, as the service stores a case (src/crypto/case-keys.ts): a data key per case,
- * wrapped under the current master key, sealing the case's sections and its packet's content.
- * AES-GCM is not in PostgreSQL, so the chunk's rows make one trip through this process.
+ * wrapped under the current master key, sealing the case's sections, its consent's free text (the
+ * interpreter) and its packet's content; else the service would seal the consents one by one when
+ * it starts. AES-GCM is not in PostgreSQL, so the chunk's rows make one trip through this process.
  */
 async function sealChunk(client: pg.PoolClient): Promise<void> {
-  const { rows } = await client.query<{ case_id: string; packet_id: string; sections: string; content: string }>(
-    'select case_id, packet_id, sections, content from chunk',
-  )
+  const { rows } = await client.query<{
+    n: number
+    case_id: string
+    consent_id: string
+    packet_id: string
+    sections: string
+    content: string
+  }>('select n, case_id, consent_id, packet_id, sections, content from chunk')
   const sealed = rows.map((row) => {
     const key = newCaseKey(row.case_id)
+    const interpreter = Number(row.n) % 2 === 0 ? { used: true, name: 'Interpreter (benchmark)' } : { used: false }
     return {
       id: row.case_id,
       sections: JSON.stringify(sealJson(key.key, 'cases.sections', row.case_id, JSON.parse(row.sections))),
       keyId: key.data_key_id,
       dataKey: JSON.stringify(key.data_key),
       content: JSON.stringify(sealJson(key.key, 'packets.content', row.packet_id, JSON.parse(row.content))),
+      interpreter: JSON.stringify(sealJson(key.key, 'consents.interpreter', row.consent_id, interpreter)),
     }
   })
   await client.query(
-    'alter table chunk add column sealed_sections jsonb, add column data_key_id uuid, add column data_key jsonb, add column sealed_content jsonb',
+    'alter table chunk add column sealed_sections jsonb, add column data_key_id uuid, add column data_key jsonb, add column sealed_content jsonb, add column sealed_interpreter jsonb',
   )
   await client.query(
-    `update chunk set sealed_sections = v.sections, data_key_id = v.key_id, data_key = v.data_key, sealed_content = v.content
-     from unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::jsonb[], $5::jsonb[]) as v (id, sections, key_id, data_key, content)
+    `update chunk set sealed_sections = v.sections, data_key_id = v.key_id, data_key = v.data_key,
+       sealed_content = v.content, sealed_interpreter = v.interpreter
+     from unnest($1::uuid[], $2::jsonb[], $3::uuid[], $4::jsonb[], $5::jsonb[], $6::jsonb[])
+       as v (id, sections, key_id, data_key, content, interpreter)
      where chunk.case_id = v.id`,
     [
       sealed.map((row) => row.id),
@@ -289,6 +298,7 @@ async function sealChunk(client: pg.PoolClient): Promise<void> {
       sealed.map((row) => row.keyId),
       sealed.map((row) => row.dataKey),
       sealed.map((row) => row.content),
+      sealed.map((row) => row.interpreter),
     ],
   )
 }
