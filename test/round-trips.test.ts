@@ -55,6 +55,7 @@ t.test('statements per request on the hot paths', async (t) => {
         method: 'POST',
         url: `/v1/cases/${caseId}/packets`,
         key: sender,
+        headers: { 'idempotency-key': 'round-trips-send-1' },
         payload: { recipient_organisation_id: demoOrganisationIds.iomUkraine, purpose: 'return_assistance' },
       })
       packetId = sent.json().id
@@ -102,7 +103,7 @@ t.test('statements per request on the hot paths', async (t) => {
       performTransition: 5,
       // As a transition: the facts' statement also reads the recipient, the transfer agreements
       // (Ukraine is outside the EU/EEA) and the packets it follows; the packet's insert is part of
-      // the one statement writing the change.
+      // the one statement writing the change. The lock statement claims the Idempotency-Key too.
       sendPacket: 5,
       // The packet with its case's consents; one statement taking delivery, if it still waits,
       // with its event and audit record.

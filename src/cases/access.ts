@@ -3,7 +3,7 @@ import type { components } from '../../openapi/dist/types.js'
 import type { Case, CaseParty, DB } from '../db/schema.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
 import type { Caller } from '../http/authentication.js'
-import { etag } from '../http/mutation.js'
+import { etag, type KeyClaim } from '../http/mutation.js'
 import { notFound, ProblemError } from '../http/problem.js'
 import { type Language, label } from '../i18n/catalogue.js'
 import { type CaseView, findCaseForParty, findCaseViewForParty } from './queries.js'
@@ -16,7 +16,7 @@ export async function caseOfParty(
   db: Kysely<DB> | Transaction<DB>,
   caller: Caller,
   caseId: string,
-  options: { lock?: boolean; erased?: 'refuse' | 'allow' } = {},
+  options: { lock?: boolean; claim?: KeyClaim; erased?: 'refuse' | 'allow' } = {},
 ): Promise<Case> {
   const found = await findCaseForParty(db, caseId, caller.organisation.id, options)
   if (!found) throw notFound('case', caseId)

@@ -14,8 +14,9 @@ export interface CaseChangeRules {
 
 /**
  * Opens every change of a case the same way: an acting role, `If-Match` where the change needs it,
- * one transaction (with its `Idempotency-Key`), the case locked, its version and lead checked. The
- * change then states only what is its own, and the render reads the resource as the caller may see it.
+ * one transaction, the case locked (its `Idempotency-Key` claimed in the same statement), its
+ * version and lead checked. The change then states only what is its own, and the render reads the
+ * resource as the caller may see it.
  */
 export async function runCaseChange<T>(
   db: Kysely<DB>,
@@ -31,12 +32,13 @@ export async function runCaseChange<T>(
     db,
     request,
     reply,
-    async (trx) => {
-      const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true })
+    async (trx, claim) => {
+      const found = await caseOfParty(trx, caller, request.params.caseId, { lock: true, claim })
       if (expected !== undefined && found.version !== expected) throw staleVersion('case', found.version)
       if (rules.lead) requireLead(found, caller)
       return change(trx, found, caller)
     },
     (trx, resourceId) => render(trx, resourceId, caller),
+    { claimInChange: true },
   )
 }

@@ -26,6 +26,7 @@ import {
   json,
 } from '../db/schema.js'
 import { isAnyUuid } from '../db/statements.js'
+import type { KeyClaim } from '../http/mutation.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -123,13 +124,31 @@ function isPartyTo(organisationId: string) {
     )
 }
 
-/** The case, if the organisation is a party to it; `lock` holds the row until the transaction ends. */
+/**
+ * The case, if the organisation is a party to it; `lock` holds the row until the transaction ends,
+ * and a locking read carries the request's `Idempotency-Key` claim, if it has one, in the same statement.
+ */
 export async function findCaseForParty(
   db: Db,
   caseId: string,
   organisationId: string,
-  { lock = false } = {},
+  { lock = false, claim }: { lock?: boolean; claim?: KeyClaim } = {},
 ): Promise<Case | undefined> {
+  if (lock && claim) {
+    const found = await db
+      .with('key_claim', () => claim.insert)
+      .selectFrom('cases')
+      .selectAll('cases')
+      .select(sql<boolean>`exists (select from key_claim)`.as('key_claimed'))
+      .where('id', '=', caseId)
+      .where(isPartyTo(organisationId))
+      .forUpdate()
+      .executeTakeFirst()
+    if (!found) return undefined
+    const { key_claimed, ...row } = found
+    claim.settle(key_claimed)
+    return openCase(row)
+  }
   let query = db.selectFrom('cases').selectAll().where('id', '=', caseId).where(isPartyTo(organisationId))
   if (lock) query = query.forUpdate()
   const row = await query.executeTakeFirst()

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Kysely, Transaction } from 'kysely'
+import type { InsertQueryBuilder, Kysely, Transaction } from 'kysely'
 import { bufferAppends, flushAppends, writeAtEnd } from '../db/appends.js'
 import type { DB } from '../db/schema.js'
 import { callerOf } from './authentication.js'
@@ -24,19 +24,36 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/
 const KEY_RETENTION_MS = 24 * 60 * 60 * 1000
 
 /**
+ * The claim of a request's `Idempotency-Key`, for the change's first statement (the read that locks
+ * what it changes) to carry as a `with` part named `key_claim`, so that claiming costs no round
+ * trip of its own. `insert` answers the key if this request claimed it; the carrying statement
+ * then reports what it found (`settle`): a key already taken ends the change, and the first
+ * outcome is answered instead.
+ */
+export interface KeyClaim {
+  insert: InsertQueryBuilder<DB, 'idempotency_keys', { key: string }>
+  settle(claimed: boolean): void
+}
+
+/** Ends a change whose key another request claimed first. */
+class KeyTaken extends Error {}
+
+/**
  * Runs a change in one transaction, then renders the resource it touched. With an
  * `Idempotency-Key`, the key is claimed in that same transaction: a concurrent duplicate waits on
  * the claim, then answers with the first outcome's status and location and the resource as it is
  * now; the same key with another request is a 422. Only outcomes are stored, never bodies. The
  * events, audit records and timeline entries the change appends, and the key's outcome, are
- * written together, in one statement, when it is done.
+ * written together, in one statement, when it is done. With `claimInChange`, the change carries
+ * the claim in its first statement (`KeyClaim`); else it is claimed in a statement of its own first.
  */
 export async function runMutation<T>(
   db: Kysely<DB>,
   request: FastifyRequest,
   reply: FastifyReply,
-  change: (trx: Transaction<DB>) => Promise<Outcome>,
+  change: (trx: Transaction<DB>, claim?: KeyClaim) => Promise<Outcome>,
   render: (trx: Transaction<DB>, resourceId: string) => Promise<Rendered<T>>,
+  options: { claimInChange?: boolean } = {},
 ): Promise<T> {
   const key = request.headers['idempotency-key']
   if (key === undefined) {
@@ -61,7 +78,7 @@ export async function runMutation<T>(
   return db.transaction().execute(async (trx) => {
     bufferAppends(trx)
     // A key older than its retention is free again: the conflict update claims it anew.
-    const claimed = await trx
+    const insert = trx
       .insertInto('idempotency_keys')
       .values({ organisation_id: organisationId, key, operation_id: operationId, fingerprint })
       .onConflict((conflict) =>
@@ -78,27 +95,27 @@ export async function runMutation<T>(
           .where('idempotency_keys.created_at', '<', new Date(Date.now() - KEY_RETENTION_MS)),
       )
       .returning('key')
-      .executeTakeFirst()
-    if (!claimed) {
-      const stored = await trx
-        .selectFrom('idempotency_keys')
-        .selectAll()
-        .where('organisation_id', '=', organisationId)
-        .where('key', '=', key)
-        .executeTakeFirstOrThrow()
-      if (stored.fingerprint !== fingerprint || stored.status_code === null || stored.resource_id === null) {
-        throw new ProblemError(422, 'This Idempotency-Key was used for a different request; use a new key.', {
-          code: 'idempotency-key-reused',
-        })
+    let outcome: Outcome
+    if (options.claimInChange) {
+      let settled = false
+      const claim: KeyClaim = {
+        insert,
+        settle(claimed) {
+          settled = true
+          if (!claimed) throw new KeyTaken()
+        },
       }
-      const outcome = {
-        status: stored.status_code,
-        resourceId: stored.resource_id,
-        ...(stored.location ? { location: stored.location } : {}),
+      try {
+        outcome = await change(trx, claim)
+      } catch (error) {
+        if (error instanceof KeyTaken) return replay(trx)
+        throw error
       }
-      return send(reply, outcome, await render(trx, stored.resource_id), true)
+      if (!settled) throw new Error(`${operationId} did not carry its Idempotency-Key claim`)
+    } else {
+      if (!(await insert.executeTakeFirst())) return replay(trx)
+      outcome = await change(trx)
     }
-    const outcome = await change(trx)
     await writeAtEnd(
       trx,
       trx
@@ -110,6 +127,27 @@ export async function runMutation<T>(
     await flushAppends(trx)
     return send(reply, outcome, await render(trx, outcome.resourceId), false)
   })
+
+  /** The first outcome of the key, with the resource as it is now; a 422 if the key named another request. */
+  async function replay(trx: Transaction<DB>): Promise<T> {
+    const stored = await trx
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('organisation_id', '=', organisationId)
+      .where('key', '=', key as string)
+      .executeTakeFirstOrThrow()
+    if (stored.fingerprint !== fingerprint || stored.status_code === null || stored.resource_id === null) {
+      throw new ProblemError(422, 'This Idempotency-Key was used for a different request; use a new key.', {
+        code: 'idempotency-key-reused',
+      })
+    }
+    const outcome = {
+      status: stored.status_code,
+      resourceId: stored.resource_id,
+      ...(stored.location ? { location: stored.location } : {}),
+    }
+    return send(reply, outcome, await render(trx, stored.resource_id), true)
+  }
 }
 
 function send<T>(reply: FastifyReply, outcome: Outcome, rendered: Rendered<T>, replayed: boolean): T {
