@@ -12,7 +12,7 @@ import {
   sealText,
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
-import { appendsOf } from '../db/appends.js'
+import { appendsOf, appendTransition, writeAtEnd } from '../db/appends.js'
 import {
   type Case,
   type CaseObligation,
@@ -40,19 +40,20 @@ export interface NewCaseInput {
   at: Date
 }
 
+/**
+ * Opens a case in one statement, its reference numbered there; the sending party and the opening
+ * entry of the timeline are written with the transaction's other appends.
+ */
 export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Promise<Case> {
-  const { number } = await sql<{ number: string }>`select nextval('case_reference_numbers')::text as number`
-    .execute(trx)
-    .then((result) => result.rows[0] ?? { number: '0' })
   const year = input.at.getUTCFullYear()
-  const reference = `${input.sendingCountry}-${input.profile.country_of_return}-${year}-${number.padStart(6, '0')}`
+  const prefix = `${input.sendingCountry}-${input.profile.country_of_return}-${year}-`
   const id = randomUUID()
   const key = newCaseKey(id)
   const created = await trx
     .insertInto('cases')
     .values({
       id,
-      reference,
+      reference: sql<string>`${prefix} || lpad(nextval('case_reference_numbers')::text, 6, '0')`,
       profile: json(input.profile),
       sections: json(sealJson(key.key, 'cases.sections', id, input.sections)),
       data_key_id: key.data_key_id,
@@ -70,26 +71,25 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
     })
     .returningAll()
     .executeTakeFirstOrThrow()
-  await trx
-    .insertInto('case_parties')
-    .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending', since: input.at })
-    .execute()
-  await trx
-    .insertInto('case_transitions')
-    .values({
-      case_id: created.id,
-      action: 'open',
-      from_step: null,
-      to_step: input.procedure.step,
-      at: input.at,
-      principal_id: input.principalId,
-      organisation_id: input.sendingOrganisationId,
-      lead_organisation_id: input.sendingOrganisationId,
-      note: null,
-      reason: null,
-      review_date: null,
-    })
-    .execute()
+  await writeAtEnd(
+    trx,
+    trx
+      .insertInto('case_parties')
+      .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending', since: input.at }),
+  )
+  await appendTransition(trx, {
+    case_id: created.id,
+    action: 'open',
+    from_step: null,
+    to_step: input.procedure.step,
+    at: input.at,
+    principal_id: input.principalId,
+    organisation_id: input.sendingOrganisationId,
+    lead_organisation_id: input.sendingOrganisationId,
+    note: null,
+    reason: null,
+    review_date: null,
+  })
   return { ...created, sections: input.sections }
 }
 

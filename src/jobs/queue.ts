@@ -17,13 +17,17 @@ export interface Job<Data extends object = object> {
 
 /**
  * Work that polls: run again at once while it finds something to do, else after a pause. A loop
- * that can be woken sleeps instead, while it hears its wake-ups and nothing is left over.
+ * that can be woken, while it hears its wake-ups, runs again at once only after a round that
+ * stopped at its batch size, and otherwise sleeps until woken (or pauses, if work is left over).
  */
 export interface Loop {
   name: string
   pauseMs: number
-  /** Does one round; answers how many things it did, and whether work waits that no wake-up will announce. */
-  run(queue: JobQueue): Promise<{ done: number; leftOver: boolean }>
+  /**
+   * Does one round; answers how many things it did, whether it stopped at its batch size (more
+   * waits now), and whether work waits that no wake-up will announce.
+   */
+  run(queue: JobQueue): Promise<{ done: number; full: boolean; leftOver: boolean }>
   /** Subscribes to what announces new work; answers the unsubscribe. */
   wakeOn?: (listener: NotificationListener) => Promise<() => Promise<void>>
 }
@@ -152,7 +156,7 @@ export async function startJobQueue(
     })
     stopping.signal.addEventListener('abort', () => wake?.(), { once: true })
     while (!stopping.signal.aborted) {
-      let round = { done: 0, leftOver: false }
+      let round = { done: 0, full: false, leftOver: false }
       announced = false
       try {
         round = await loop.run(queue)
@@ -162,7 +166,7 @@ export async function startJobQueue(
         round.leftOver = true
       }
       queuedThisRound.clear()
-      if (round.done > 0 || announced || stopping.signal.aborted) continue
+      if (round.full || announced || stopping.signal.aborted || (round.done > 0 && !hearing)) continue
       if (hearing && !round.leftOver) {
         await new Promise<void>((resolve) => {
           wake = resolve

@@ -30,7 +30,7 @@ export function relayLoop(database: Pick<Database, 'db' | 'kind' | 'listen'>): L
             select txid::text as txid, seq::text as seq from event_relay_position for update skip locked
           `.execute(trx)
         ).rows[0]
-        if (!position) return { done: 0, leftOver: true }
+        if (!position) return { done: 0, full: false, leftOver: true }
         const fanned = (
           await sql<{ events: string; txid: string | null; seq: string | null; unseen: boolean }>`
             with next_events as (
@@ -90,9 +90,11 @@ export function relayLoop(database: Pick<Database, 'db' | 'kind' | 'listen'>): L
             .where(isAnyUuid('id', ids))
             .execute()
         }
+        const events = Number(fanned?.events ?? 0)
         return {
-          done: Number(fanned?.events ?? 0) + ids.length,
-          leftOver: (fanned?.unseen ?? false) || ids.length === RELAY_BATCH,
+          done: events + ids.length,
+          full: events === RELAY_BATCH || ids.length === RELAY_BATCH,
+          leftOver: fanned?.unseen ?? false,
         }
       }),
   }
