@@ -2,9 +2,15 @@ import { DateTime, Duration, IANAZone } from 'luxon'
 
 const DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/
 
+/** Zones found valid: asking Intl costs more than the deadline it checks. Only valid names are kept. */
+const validZones = new Set<string>()
+
 /** Whether `zone` names a time zone of the IANA database (`Europe/Kyiv`; not an offset such as `+02:00`). */
 export function isTimeZone(zone: string): boolean {
-  return IANAZone.isValidZone(zone)
+  if (validZones.has(zone)) return true
+  const valid = IANAZone.isValidZone(zone)
+  if (valid) validZones.add(zone)
+  return valid
 }
 
 /**
