@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { ReadAudit } from '../audit/read-audit.js'
 import { recordAudit } from '../audit/records.js'
 import { caseOfParty } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
@@ -31,14 +32,15 @@ export interface AttachmentDependencies {
   clock: Clock
   /** The largest file accepted, in bytes (`ATTACHMENT_MAX_BYTES`). */
   maxBytes: number
+  readAudit: ReadAudit
 }
 
-export function attachmentHandlers({ db, sops, clock, maxBytes }: AttachmentDependencies) {
+export function attachmentHandlers({ db, sops, clock, maxBytes, readAudit }: AttachmentDependencies) {
   /** The case's attachments the caller may read now, through the disclosure policy. */
-  async function readable(trx: Transaction<DB>, found: Case, caller: Caller): Promise<Attachment[]> {
-    const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, clock.now())
-    const received = disclosure.holder ? [] : await packetsWithAttachmentsTo(trx, found.id, caller.organisation.id)
-    return disclosure.attachments(await attachmentsOf(trx, found), received)
+  async function readable(db: Kysely<DB> | Transaction<DB>, found: Case, caller: Caller): Promise<Attachment[]> {
+    const disclosure = await caseDisclosure(db, sops, found, caller.organisation.id, clock.now())
+    const received = disclosure.holder ? [] : await packetsWithAttachmentsTo(db, found.id, caller.organisation.id)
+    return disclosure.attachments(await attachmentsOf(db, found), received)
   }
 
   return {
@@ -107,42 +109,38 @@ export function attachmentHandlers({ db, sops, clock, maxBytes }: AttachmentDepe
 
     async listCaseAttachments(request) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const attachments = await readable(trx, found, caller)
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'case',
-          resourceId: found.id,
-          details: { attachments: attachments.map((attachment) => attachment.id) },
-        })
-        return { items: attachments.map(presentAttachment) }
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const attachments = await readable(db, found, caller)
+      await readAudit.record(request, {
+        caseId: found.id,
+        resourceType: 'case',
+        resourceId: found.id,
+        details: { attachments: attachments.map((attachment) => attachment.id) },
       })
+      return { items: attachments.map(presentAttachment) }
     },
 
     async getCaseAttachment(request, reply) {
       const caller = requireRole(request, ...readingRoles)
       const { caseId, attachmentId } = request.params
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, caseId)
-        const attachment = (await readable(trx, found, caller)).find((candidate) => candidate.id === attachmentId)
-        if (!attachment) throw notFound('attachment', attachmentId)
-        const bytes = await attachmentContent(trx, found, attachment)
-        if (!bytes) throw notFound('attachment', attachmentId)
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'attachment',
-          resourceId: attachment.id,
-          details: { category: attachment.category, media_type: attachment.media_type, size: attachment.size_bytes },
-        })
-        reply
-          .type(attachment.media_type)
-          .header('content-disposition', contentDisposition(attachment.file_name))
-          .header('repr-digest', `sha-256=:${Buffer.from(attachment.sha256, 'hex').toString('base64')}:`)
-          .header('x-content-type-options', 'nosniff')
-          .header('cache-control', 'private, no-store')
-        return bytes
+      const found = await caseOfParty(db, caller, caseId)
+      const attachment = (await readable(db, found, caller)).find((candidate) => candidate.id === attachmentId)
+      if (!attachment) throw notFound('attachment', attachmentId)
+      const bytes = await attachmentContent(db, found, attachment)
+      if (!bytes) throw notFound('attachment', attachmentId)
+      await readAudit.record(request, {
+        caseId: found.id,
+        resourceType: 'attachment',
+        resourceId: attachment.id,
+        details: { category: attachment.category, media_type: attachment.media_type, size: attachment.size_bytes },
       })
+      reply
+        .type(attachment.media_type)
+        .header('content-disposition', contentDisposition(attachment.file_name))
+        .header('repr-digest', `sha-256=:${Buffer.from(attachment.sha256, 'hex').toString('base64')}:`)
+        .header('x-content-type-options', 'nosniff')
+        .header('cache-control', 'private, no-store')
+      return bytes
     },
   } satisfies Partial<Handlers>
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { ReadAudit } from '../audit/read-audit.js'
 import { recordAudit } from '../audit/records.js'
 import type { Clock } from '../clock.js'
 import { appendTransition } from '../db/appends.js'
@@ -44,9 +45,10 @@ export interface ProcedureDependencies {
   db: Kysely<DB>
   sops: SopRegistry
   clock: Clock
+  readAudit: ReadAudit
 }
 
-export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
+export function procedureHandlers({ db, sops, clock, readAudit }: ProcedureDependencies) {
   async function nextActions(
     trx: Transaction<DB>,
     found: Case,
@@ -80,9 +82,9 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
   }
 
   /** The case's records the caller may read, with the parties and consents the policy needs. */
-  async function readableRecords(trx: Transaction<DB>, found: Case, caller: Caller): Promise<CaseRecord[]> {
-    const disclosure = await caseDisclosure(trx, sops, found, caller.organisation.id, clock.now())
-    return disclosure.records(await recordsOf(trx, found))
+  async function readableRecords(db: Kysely<DB> | Transaction<DB>, found: Case, caller: Caller): Promise<CaseRecord[]> {
+    const disclosure = await caseDisclosure(db, sops, found, caller.organisation.id, clock.now())
+    return disclosure.records(await recordsOf(db, found))
   }
 
   return {
@@ -117,32 +119,30 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
     async getCaseProcedureDiagram(request, reply) {
       const caller = requireRole(request, ...readingRoles)
       const language = answerLanguage(request, reply)
-      return db.transaction().execute(async (trx) => {
-        const now = clock.now()
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-        const disclosure = disclosureFor(sops, found, parties, [], caller.organisation.id, now)
-        const transitions = await trx
-          .selectFrom('case_transitions')
-          .select(['action', 'from_step', 'to_step', 'at'])
-          .where('case_id', '=', found.id)
-          .orderBy('id')
-          .execute()
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'case',
-          resourceId: found.id,
-          details: { picture: 'procedure' },
-        })
-        const svg = procedureSvg(translated(definitionOf(sops, found), language), {
-          path: disclosure.path(transitions),
-          step: found.step,
-          dueAt: found.step_due_at,
-          now,
-        })
-        svgHeaders(reply)
-        return svg
+      const now = clock.now()
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const parties = (await queries.partiesOf(db, [found.id])).get(found.id) ?? []
+      const disclosure = disclosureFor(sops, found, parties, [], caller.organisation.id, now)
+      const transitions = await db
+        .selectFrom('case_transitions')
+        .select(['action', 'from_step', 'to_step', 'at'])
+        .where('case_id', '=', found.id)
+        .orderBy('id')
+        .execute()
+      await readAudit.record(request, {
+        caseId: found.id,
+        resourceType: 'case',
+        resourceId: found.id,
+        details: { picture: 'procedure' },
       })
+      const svg = procedureSvg(translated(definitionOf(sops, found), language), {
+        path: disclosure.path(transitions),
+        step: found.step,
+        dueAt: found.step_due_at,
+        now,
+      })
+      svgHeaders(reply)
+      return svg
     },
 
     async migrateCaseProcedure(request, reply) {
@@ -325,48 +325,44 @@ export function procedureHandlers({ db, sops, clock }: ProcedureDependencies) {
 
     async getTimeline(request) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const parties = (await queries.partiesOf(trx, [found.id])).get(found.id) ?? []
-        const notes = disclosureFor(sops, found, parties, [], caller.organisation.id, clock.now()).timelineNotes
-        const rows = await trx
-          .selectFrom('case_transitions')
-          .selectAll()
-          .select(sql<string | null>`review_date::text`.as('review_date'))
-          .where('case_id', '=', found.id)
-          .orderBy('id')
-          .execute()
-        await recordAudit(trx, request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
-        return {
-          items: rows.map((row) => ({
-            action: row.action,
-            from_step: row.from_step,
-            to_step: row.to_step,
-            at: row.at.toISOString(),
-            principal_id: row.principal_id,
-            organisation_id: row.organisation_id,
-            lead_organisation_id: row.lead_organisation_id,
-            note: notes ? row.note : null,
-            reason: notes ? row.reason : null,
-            review_date: row.review_date,
-          })),
-        }
-      })
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const parties = (await queries.partiesOf(db, [found.id])).get(found.id) ?? []
+      const notes = disclosureFor(sops, found, parties, [], caller.organisation.id, clock.now()).timelineNotes
+      const rows = await db
+        .selectFrom('case_transitions')
+        .selectAll()
+        .select(sql<string | null>`review_date::text`.as('review_date'))
+        .where('case_id', '=', found.id)
+        .orderBy('id')
+        .execute()
+      await readAudit.record(request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
+      return {
+        items: rows.map((row) => ({
+          action: row.action,
+          from_step: row.from_step,
+          to_step: row.to_step,
+          at: row.at.toISOString(),
+          principal_id: row.principal_id,
+          organisation_id: row.organisation_id,
+          lead_organisation_id: row.lead_organisation_id,
+          note: notes ? row.note : null,
+          reason: notes ? row.reason : null,
+          review_date: row.review_date,
+        })),
+      }
     },
 
     async listCaseRecords(request) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const records = await readableRecords(trx, found, caller)
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'case',
-          resourceId: found.id,
-          details: { records: records.map((record) => record.id) },
-        })
-        return { items: records.map(presentRecord) }
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const records = await readableRecords(db, found, caller)
+      await readAudit.record(request, {
+        caseId: found.id,
+        resourceType: 'case',
+        resourceId: found.id,
+        details: { records: records.map((record) => record.id) },
       })
+      return { items: records.map(presentRecord) }
     },
 
     async createCaseRecord(request, reply) {

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import Negotiator from 'negotiator'
 import type { components } from '../../openapi/dist/types.js'
+import type { ReadAudit } from '../audit/read-audit.js'
 import { recordAudit } from '../audit/records.js'
 import { caseOfParty } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
@@ -23,86 +24,81 @@ import { composeReceipt, receiptHtml, receiptLanguage } from './receipt.js'
 export interface ConsentDependencies {
   db: Kysely<DB>
   clock: Clock
+  readAudit: ReadAudit
 }
 
-export function consentHandlers({ db, clock }: ConsentDependencies) {
+export function consentHandlers({ db, clock, readAudit }: ConsentDependencies) {
   return {
     async listConsents(request) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const consents = await consentsOfCase(trx, found.id)
-        await recordAudit(trx, request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
-        const now = clock.now()
-        return { items: consents.map((row) => presentConsent(row, found, caller, now)) }
-      })
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const consents = await consentsOfCase(db, found.id)
+      await readAudit.record(request, { caseId: found.id, resourceType: 'case', resourceId: found.id })
+      const now = clock.now()
+      return { items: consents.map((row) => presentConsent(row, found, caller, now)) }
     },
 
     async getConsent(request) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const consent = await queries.findConsent(trx, found.id, request.params.consentId)
-        if (!consent) throw notFound('consent', request.params.consentId)
-        await recordAudit(trx, request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
-        return presentConsent(consent, found, caller, clock.now())
-      })
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const consent = await queries.findConsent(db, found.id, request.params.consentId)
+      if (!consent) throw notFound('consent', request.params.consentId)
+      await readAudit.record(request, { caseId: found.id, resourceType: 'consent', resourceId: consent.id })
+      return presentConsent(consent, found, caller, clock.now())
     },
 
     async getConsentReceipt(request, reply) {
       const caller = requireRole(request, 'caseworker', 'supervisor', 'dpo')
       const format = request.query.format ?? receiptFormat(request.headers.accept)
       const asked = request.query.lang
-      return db.transaction().execute(async (trx) => {
-        const now = clock.now()
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const consent = await queries.findConsent(trx, found.id, request.params.consentId)
-        if (!consent) throw notFound('consent', request.params.consentId)
-        const viewer = { organisationId: caller.organisation.id, role: 'invited' } as const
-        if (!discloseCase(found, [], viewer, [], now).consentReceipt(consent)) {
-          throw new ProblemError(403, 'Only the organisation that holds the consent gives the person its receipt.', {
-            code: 'not-consent-holder',
-          })
-        }
-        const named = [consent.recorded_by_organisation_id, ...consent.provisions.flatMap((p) => p.recipients)]
-        const organisations = await trx
-          .selectFrom('organisations')
-          .select(['id', 'name', 'country'])
-          .where('id', 'in', [...new Set(named)])
-          .execute()
-        const language = receiptLanguage(
-          asked,
-          consent.language,
-          found.profile.languages ?? [],
-          negotiateLanguage(request.headers['accept-language']),
-        )
-        const receipt = composeReceipt(
-          {
-            consent,
-            organisations: new Map(organisations.map(({ id, ...organisation }) => [id, organisation])),
-            holderId: consent.recorded_by_organisation_id,
-            issuedAt: now,
-          },
-          language,
-        )
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'consent',
-          resourceId: consent.id,
-          details: { receipt: format, language },
+      const now = clock.now()
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const consent = await queries.findConsent(db, found.id, request.params.consentId)
+      if (!consent) throw notFound('consent', request.params.consentId)
+      const viewer = { organisationId: caller.organisation.id, role: 'invited' } as const
+      if (!discloseCase(found, [], viewer, [], now).consentReceipt(consent)) {
+        throw new ProblemError(403, 'Only the organisation that holds the consent gives the person its receipt.', {
+          code: 'not-consent-holder',
         })
-        reply.header('content-language', language).header('vary', 'Accept, Accept-Language')
-        if (format === 'pdf') {
-          reply.type('application/pdf').header('content-disposition', `inline; filename="consent-${consent.id}.pdf"`)
-          // Loaded on the first receipt asked for as a PDF: its fonts are memory no other request needs.
-          const { receiptPdf } = await import('./receipt-pdf.js')
-          return receiptPdf(receipt)
-        }
-        reply
-          .type('text/html; charset=utf-8')
-          .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-        return receiptHtml(receipt)
+      }
+      const named = [consent.recorded_by_organisation_id, ...consent.provisions.flatMap((p) => p.recipients)]
+      const organisations = await db
+        .selectFrom('organisations')
+        .select(['id', 'name', 'country'])
+        .where('id', 'in', [...new Set(named)])
+        .execute()
+      const language = receiptLanguage(
+        asked,
+        consent.language,
+        found.profile.languages ?? [],
+        negotiateLanguage(request.headers['accept-language']),
+      )
+      const receipt = composeReceipt(
+        {
+          consent,
+          organisations: new Map(organisations.map(({ id, ...organisation }) => [id, organisation])),
+          holderId: consent.recorded_by_organisation_id,
+          issuedAt: now,
+        },
+        language,
+      )
+      await readAudit.record(request, {
+        caseId: found.id,
+        resourceType: 'consent',
+        resourceId: consent.id,
+        details: { receipt: format, language },
       })
+      reply.header('content-language', language).header('vary', 'Accept, Accept-Language')
+      if (format === 'pdf') {
+        reply.type('application/pdf').header('content-disposition', `inline; filename="consent-${consent.id}.pdf"`)
+        // Loaded on the first receipt asked for as a PDF: its fonts are memory no other request needs.
+        const { receiptPdf } = await import('./receipt-pdf.js')
+        return receiptPdf(receipt)
+      }
+      reply
+        .type('text/html; charset=utf-8')
+        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+      return receiptHtml(receipt)
     },
 
     async recordConsent(request, reply) {

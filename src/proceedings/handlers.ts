@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { ReadAudit } from '../audit/read-audit.js'
 import { recordAudit } from '../audit/records.js'
 import { caseOfParty } from '../cases/access.js'
 import { runCaseChange } from '../cases/case-change.js'
@@ -23,6 +24,7 @@ export interface ProceedingDependencies {
   db: Kysely<DB>
   sops: SopRegistry
   clock: Clock
+  readAudit: ReadAudit
 }
 
 /**
@@ -30,36 +32,36 @@ export interface ProceedingDependencies {
  * category `proceedings`: every read goes through the disclosure policy, and a proceeding the
  * caller may not read is a 404, for writes as for reads.
  */
-export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) {
-  async function readable(trx: Transaction<DB>, found: Case, caller: Caller): Promise<CaseDisclosure> {
-    return caseDisclosure(trx, sops, found, caller.organisation.id, clock.now())
+export function proceedingHandlers({ db, sops, clock, readAudit }: ProceedingDependencies) {
+  async function readable(db: Kysely<DB> | Transaction<DB>, found: Case, caller: Caller): Promise<CaseDisclosure> {
+    return caseDisclosure(db, sops, found, caller.organisation.id, clock.now())
   }
 
   /** The proceeding, if the caller may read it; `lock` holds it until the transaction ends. */
   async function proceedingOf(
-    trx: Transaction<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     found: Case,
     caller: Caller,
     proceedingId: string,
     { lock = false } = {},
   ): Promise<Proceeding> {
-    let query = trx.selectFrom('proceedings').selectAll().where('id', '=', proceedingId).where('case_id', '=', found.id)
+    let query = db.selectFrom('proceedings').selectAll().where('id', '=', proceedingId).where('case_id', '=', found.id)
     if (lock) query = query.forUpdate()
     const row = await query.executeTakeFirst()
-    const [visible] = row ? (await readable(trx, found, caller)).proceedings([row]) : []
+    const [visible] = row ? (await readable(db, found, caller)).proceedings([row]) : []
     if (!visible) throw notFound('proceeding', proceedingId)
     return visible
   }
 
   async function render(
-    trx: Transaction<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     caller: Caller,
     caseId: string,
     proceedingId: string,
   ): Promise<Rendered<Schemas['Proceeding']>> {
-    const found = await caseOfParty(trx, caller, caseId)
-    const proceeding = await proceedingOf(trx, found, caller, proceedingId)
-    const hearings = await hearingsOf(trx, [proceeding.id])
+    const found = await caseOfParty(db, caller, caseId)
+    const proceeding = await proceedingOf(db, found, caller, proceedingId)
+    const hearings = await hearingsOf(db, [proceeding.id])
     return { body: presentProceeding(proceeding, hearings), etag: etag(proceeding.version) }
   }
 
@@ -100,43 +102,39 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
   return {
     async listProceedings(request) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const found = await caseOfParty(trx, caller, request.params.caseId)
-        const rows = await trx
-          .selectFrom('proceedings')
-          .selectAll()
-          .where('case_id', '=', found.id)
-          .orderBy('seq')
-          .execute()
-        const visible = (await readable(trx, found, caller)).proceedings(rows)
-        const hearings = await hearingsOf(
-          trx,
-          visible.map((row) => row.id),
-        )
-        await recordAudit(trx, request, {
-          caseId: found.id,
-          resourceType: 'case',
-          resourceId: found.id,
-          details: { proceedings: visible.map((row) => row.id) },
-        })
-        return { items: visible.map((row) => presentProceeding(row, hearings)) }
+      const found = await caseOfParty(db, caller, request.params.caseId)
+      const rows = await db
+        .selectFrom('proceedings')
+        .selectAll()
+        .where('case_id', '=', found.id)
+        .orderBy('seq')
+        .execute()
+      const visible = (await readable(db, found, caller)).proceedings(rows)
+      const hearings = await hearingsOf(
+        db,
+        visible.map((row) => row.id),
+      )
+      await readAudit.record(request, {
+        caseId: found.id,
+        resourceType: 'case',
+        resourceId: found.id,
+        details: { proceedings: visible.map((row) => row.id) },
       })
+      return { items: visible.map((row) => presentProceeding(row, hearings)) }
     },
 
     async getProceeding(request, reply) {
       const caller = requireRole(request, ...readingRoles)
-      return db.transaction().execute(async (trx) => {
-        const { caseId, proceedingId } = request.params
-        const rendered = await render(trx, caller, caseId, proceedingId)
-        await recordAudit(trx, request, {
-          caseId,
-          resourceType: 'case',
-          resourceId: caseId,
-          details: { proceeding: proceedingId },
-        })
-        reply.header('etag', rendered.etag)
-        return rendered.body
+      const { caseId, proceedingId } = request.params
+      const rendered = await render(db, caller, caseId, proceedingId)
+      await readAudit.record(request, {
+        caseId,
+        resourceType: 'case',
+        resourceId: caseId,
+        details: { proceeding: proceedingId },
       })
+      reply.header('etag', rendered.etag)
+      return rendered.body
     },
 
     async createProceeding(request, reply) {
@@ -366,9 +364,9 @@ export function proceedingHandlers({ db, sops, clock }: ProceedingDependencies) 
 }
 
 /** The hearings of the proceedings, with the organisation each one is a deadline for. */
-function hearingsOf(trx: Transaction<DB>, proceedingIds: string[]) {
+function hearingsOf(db: Kysely<DB> | Transaction<DB>, proceedingIds: string[]) {
   if (proceedingIds.length === 0) return Promise.resolve([])
-  return trx
+  return db
     .selectFrom('proceeding_hearings')
     .innerJoin('case_obligations', 'case_obligations.hearing_id', 'proceeding_hearings.id')
     .selectAll('proceeding_hearings')

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
+import type { ReadAudit } from '../audit/read-audit.js'
 import { recordAudit } from '../audit/records.js'
 import { runCaseChange } from '../cases/case-change.js'
 import type { Clock } from '../clock.js'
@@ -18,6 +19,7 @@ type Row = SafetyOverride & { case_reference: string }
 export interface SafetyDependencies {
   db: Kysely<DB>
   clock: Clock
+  readAudit: ReadAudit
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -37,13 +39,13 @@ function overridesOf(db: Kysely<DB> | Transaction<DB>, organisationId: string) {
     )
 }
 
-export function safetyOverrideHandlers({ db, clock }: SafetyDependencies) {
+export function safetyOverrideHandlers({ db, clock, readAudit }: SafetyDependencies) {
   async function render(
-    trx: Transaction<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     caller: Caller,
     overrideId: string,
   ): Promise<Rendered<components['schemas']['SafetyOverride']>> {
-    const row = await overridesOf(trx, caller.organisation.id)
+    const row = await overridesOf(db, caller.organisation.id)
       .where('safety_overrides.id', '=', overrideId)
       .executeTakeFirst()
     if (!row) throw notFound('safety override', overrideId)
@@ -177,16 +179,14 @@ export function safetyOverrideHandlers({ db, clock }: SafetyDependencies) {
 
     async getSafetyOverride(request) {
       const caller = requireRole(request, 'caseworker', 'supervisor', 'dpo', 'auditor')
-      return db.transaction().execute(async (trx) => {
-        const rendered = await render(trx, caller, request.params.overrideId)
-        await recordAudit(trx, request, {
-          caseId: rendered.body.case_id,
-          resourceType: 'safety_override',
-          resourceId: rendered.body.id,
-          details: { safety_override: true, note_read: rendered.body.note !== null },
-        })
-        return rendered.body
+      const rendered = await render(db, caller, request.params.overrideId)
+      await readAudit.record(request, {
+        caseId: rendered.body.case_id,
+        resourceType: 'safety_override',
+        resourceId: rendered.body.id,
+        details: { safety_override: true, note_read: rendered.body.note !== null },
       })
+      return rendered.body
     },
 
     async listSafetyOverrides(request) {
