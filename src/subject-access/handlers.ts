@@ -51,7 +51,10 @@ export function subjectAccessHandlers({ db, sops, clock }: SubjectAccessDependen
           },
         )
       }
-      const exported = await db.transaction().execute(async (trx) => {
+      // One snapshot for all the export reads: the case as it was at one moment (on PGlite every
+      // transaction runs alone, which gives the same).
+      const snapshot = db.transaction().setIsolationLevel('repeatable read')
+      const exported = await snapshot.execute(async (trx) => {
         const found = await caseOfParty(trx, caller, request.params.caseId)
         const now = clock.now()
         const parties = (await partiesOf(trx, [found.id])).get(found.id) ?? []
