@@ -73,14 +73,30 @@ function withContract(ajv: Ajv2020): Ajv2020 {
   return ajv
 }
 
+/**
+ * The request validators of the contract's routes, compiled once per process: they depend on the
+ * contract alone, and compiling them takes longer than anything else in building the app.
+ */
+let requestValidators:
+  | { ajv: ReturnType<typeof createValidators>; byRoute: Map<string, ReturnType<typeof storableAndValid>> }
+  | undefined
+
+function requestValidator(method: string, url: string, httpPart: string | undefined, schema: object) {
+  requestValidators ??= { ajv: createValidators(), byRoute: new Map() }
+  const key = `${method} ${url} ${httpPart}`
+  let validate = requestValidators.byRoute.get(key)
+  if (!validate) {
+    const ajv = httpPart === 'body' ? requestValidators.ajv.body : requestValidators.ajv.parameters
+    validate = storableAndValid(ajv.compile(schema))
+    requestValidators.byRoute.set(key, validate)
+  }
+  return validate
+}
+
 /** Registers one route per contract operation, and a 405 for every other method on a contract path. */
 export function registerOperations(app: FastifyInstance, handlers: Handlers): void {
   const operationIds = new Set<string>()
-  const validators = createValidators()
-  app.setValidatorCompiler(({ schema, httpPart }) => {
-    const ajv = httpPart === 'body' ? validators.body : validators.parameters
-    return storableAndValid(ajv.compile(schema))
-  })
+  app.setValidatorCompiler(({ schema, method, url, httpPart }) => requestValidator(method, url, httpPart, schema))
 
   for (const [path, pathItem] of Object.entries(contract.paths)) {
     const url = path.replaceAll(/\{(\w+)\}/g, ':$1')

@@ -4,10 +4,13 @@ import type { FastifyInstance } from 'fastify'
 import { stringify } from 'yaml'
 import { contract } from './contract.js'
 
+/** The contract as served, written once per process. */
+let documents: { json: string; yaml: string } | undefined
+
 /** Serves the contract (`/openapi.json`, `/openapi.yaml`) and the Swagger UI on it (`/docs`). */
 export async function registerDocs(app: FastifyInstance): Promise<void> {
-  const json = JSON.stringify(contract)
-  const yaml = stringify(contract)
+  documents ??= { json: JSON.stringify(contract), yaml: stringify(contract) }
+  const { json, yaml } = documents
   await app.register(swagger, { mode: 'static', specification: { document: contract as never } })
   await app.register(swaggerUi, {
     routePrefix: '/docs',

@@ -60,6 +60,15 @@ export function specificity(definition: Pick<SopDefinition, 'corridors'>, corrid
  * resolving each variant into a full definition that the same schema and checks hold to.
  */
 export function loadSops(dir: URL = definitionsDir): SopRegistry {
+  if (dir !== definitionsDir) return loadSopsFrom(dir)
+  shipped ??= loadSopsFrom(definitionsDir)
+  return shipped
+}
+
+/** The procedures shipped in `definitions/`, loaded once per process (they never change while it runs). */
+let shipped: SopRegistry | undefined
+
+function loadSopsFrom(dir: URL): SopRegistry {
   const ajv = new Ajv2020({ allErrors: true, strict: true })
   const validate = ajv.compile(schema)
   const validateVariant = ajv.compile(variantSchema)
