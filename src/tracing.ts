@@ -22,6 +22,10 @@ export function startTracing(options: { spanProcessors?: SpanProcessor[] } = {})
   const sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ?? 'trm-api',
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+    // Traces only: left to the SDK's defaults, the same variables would also start OTLP metric and
+    // log exporters, and stopping the service would wait seconds on a collector that takes no metrics.
+    metricReaders: [],
+    logRecordProcessors: [],
     instrumentations: [
       new HttpInstrumentation(),
       new FastifyOtelInstrumentation({ registerOnInitialization: true }),

@@ -1,3 +1,4 @@
+import { metrics } from '@opentelemetry/api'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import t from 'tap'
 import { startTracing, tracingConfigured } from '../src/tracing.js'
@@ -11,8 +12,10 @@ t.test('tracing is off unless OTEL_* configures it', async (t) => {
 
 t.test('with tracing on, one trace spans the HTTP request, its Fastify route and its SQL', async (t) => {
   const exporter = new InMemorySpanExporter()
+  const untraced = metrics.getMeterProvider()
   const tracing = startTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
   t.teardown(() => tracing.shutdown())
+  t.equal(metrics.getMeterProvider(), untraced, 'traces only: no metrics are exported')
   // Loaded only now, so that the instrumentations see them load.
   const { startTestApp, testDatabaseUrl } = await import('./fixtures/app.js')
   const { sender } = await import('./fixtures/referral.js')
