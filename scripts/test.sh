@@ -12,8 +12,13 @@ npx tsx scripts/contract-diff.ts || exit 1
 
 # Test files load one migrated embedded database from here instead of each creating their own.
 TEST_TEMPLATE_DIR=$(mktemp -d)
-export TEST_TEMPLATE_DIR
-trap 'rm -rf "$TEST_TEMPLATE_DIR"' EXIT
+# The production build, made once for both passes (test/production-build.test.ts runs it); inside
+# the project, so that the compiled code finds node_modules as the real build does.
+mkdir -p build
+TEST_BUILD_DIR=$(mktemp -d build/test-XXXXXX)
+export TEST_TEMPLATE_DIR TEST_BUILD_DIR
+trap 'rm -rf "$TEST_TEMPLATE_DIR" "$TEST_BUILD_DIR"' EXIT
+bash scripts/build.sh "$TEST_BUILD_DIR" >/dev/null || exit 1
 
 passed=0
 failed=0
