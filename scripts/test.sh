@@ -28,8 +28,10 @@ run_suite() { # $1 = label; the rest of the environment selects the database
   local log
   log=$(mktemp)
   echo "== tests on $1"
+  local started=$SECONDS
   npx tap "${@:2}" 2>&1 | tee "$log"
   local code=${PIPESTATUS[0]}
+  echo "== tests on $1 took $((SECONDS - started)) s"
   local summary
   summary=$(grep -E '^# \{ total: [0-9]+' "$log" | tail -1)
   local pass fail skip
