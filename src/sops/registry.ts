@@ -55,6 +55,9 @@ export function specificity(definition: Pick<SopDefinition, 'corridors'>, corrid
   return fits.length > 0 ? Math.max(...fits) : undefined
 }
 
+/** The procedures shipped in `definitions/`, loaded once per process (they never change while it runs). */
+let shipped: SopRegistry | undefined
+
 /**
  * Loads the generic procedures from `dir` and the national variants from its `variants/` folder,
  * resolving each variant into a full definition that the same schema and checks hold to.
@@ -64,9 +67,6 @@ export function loadSops(dir: URL = definitionsDir): SopRegistry {
   shipped ??= loadSopsFrom(definitionsDir)
   return shipped
 }
-
-/** The procedures shipped in `definitions/`, loaded once per process (they never change while it runs). */
-let shipped: SopRegistry | undefined
 
 function loadSopsFrom(dir: URL): SopRegistry {
   const ajv = new Ajv2020({ allErrors: true, strict: true })
