@@ -1,15 +1,9 @@
-import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { promisify } from 'node:util'
 import type { PGlite } from '@electric-sql/pglite'
-import { Kysely, PGliteDialect, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { DB } from './schema.js'
-import { countedPglite, prepareStatements, StatementCounter } from './statements.js'
-
-const execFileAsync = promisify(execFile)
+import { prepareStatements, StatementCounter } from './statements.js'
 
 /** Runs plain SQL scripts, many statements each, inside one transaction (for migrations). */
 export interface ScriptSession {
@@ -63,7 +57,10 @@ export interface DatabaseOptions {
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.databaseUrl ? openPostgres(options.databaseUrl, options) : openPglite(options.dataDir)
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options)
+  // Loaded only here: on PostgreSQL the embedded database costs the process no memory.
+  const { openPglite } = await import('./embedded.js')
+  return openPglite(options.dataDir)
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
@@ -273,60 +270,5 @@ export async function whenDatabaseAvailable<T>(
       onWait(error as Error, delayMs)
       await sleep(delayMs)
     }
-  }
-}
-
-/**
- * PostgreSQL's shared buffers in the embedded database. PGlite's default (128 MB) is memory the
- * process holds whether or not the data needs it; a small office's data is read through the
- * operating system's file cache as well.
- */
-const EMBEDDED_SHARED_BUFFERS = '16MB'
-
-async function openPglite(dataDir: string | undefined): Promise<Database> {
-  // Loaded only here: on PostgreSQL the embedded database costs the process no memory.
-  const { PGlite } = await import('@electric-sql/pglite')
-  if (dataDir !== undefined && !existsSync(path.join(dataDir, 'PG_VERSION'))) await initialiseApart(dataDir)
-  const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`]
-  return pgliteDatabase(await PGlite.create(dataDir, { startParams }))
-}
-
-/**
- * Makes a new embedded database in `dataDir` in a short-lived process of its own: PGlite's initdb
- * holds about 850 MB while it runs, and a process that ran it keeps that memory, where one that
- * opens the finished directory holds a fifth of it.
- */
-async function initialiseApart(dataDir: string): Promise<void> {
-  const pglite = JSON.stringify(import.meta.resolve('@electric-sql/pglite'))
-  const script = `const { PGlite } = await import(${pglite}); await (await PGlite.create(${JSON.stringify(dataDir)})).close()`
-  await execFileAsync(process.execPath, ['--input-type=module', '--eval', script])
-}
-
-/** The service's database on an embedded PGlite that is already open, for instance one loaded from a dump. */
-export function pgliteDatabase(pglite: PGlite): Database {
-  const statements = new StatementCounter()
-  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite: countedPglite(pglite, statements) }) })
-  return {
-    kind: 'pglite',
-    db,
-    statements,
-    jobBackend: { kind: 'pglite', pglite },
-    scriptTransaction: (work) =>
-      pglite.transaction((tx) =>
-        work({
-          exec: async (script) => {
-            await tx.exec(script)
-          },
-          query: async <R>(sql: string, params?: unknown[]) => (await tx.query<R>(sql, params)).rows,
-        }),
-      ),
-    async listen(channel, listener) {
-      // One process, one database: nothing is missed while it is open.
-      const stop = await pglite.listen(channel, (payload) => listener.notified(payload))
-      listener.hearing(true)
-      // A closed database listens to no one any more.
-      return () => (pglite.closed ? Promise.resolve() : stop().catch(() => {}))
-    },
-    close: () => db.destroy(),
   }
 }

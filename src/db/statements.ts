@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite'
 import { type RawBuilder, sql } from 'kysely'
 import type pg from 'pg'
 
@@ -47,43 +46,6 @@ export function prepareStatements(client: pg.PoolClient, counter: StatementCount
 
 function statementName(text: string): string {
   return `trm_${createHash('sha1').update(text).digest('base64url')}`
-}
-
-/**
- * The embedded database as Kysely sees it, counting each call into it: a query, or the begin and
- * the commit of a transaction. PGlite keeps no prepared statements across queries, so nothing is named.
- */
-export function countedPglite(pglite: PGlite, counter: StatementCounter): PGlite {
-  const countedTransaction = (tx: PgliteTransaction): PgliteTransaction =>
-    new Proxy(tx, {
-      get(target, property) {
-        if (property === 'query') {
-          return (...args: Parameters<PgliteTransaction['query']>) => {
-            counter.add()
-            return target.query(...args)
-          }
-        }
-        return Reflect.get(target, property)
-      },
-    })
-  return new Proxy(pglite, {
-    get(target, property) {
-      if (property === 'query') {
-        return (...args: Parameters<PGlite['query']>) => {
-          counter.add()
-          return target.query(...args)
-        }
-      }
-      if (property === 'transaction') {
-        return <T>(work: (tx: PgliteTransaction) => Promise<T>) => {
-          counter.add(2)
-          return target.transaction((tx) => work(countedTransaction(tx)))
-        }
-      }
-      const value = Reflect.get(target, property, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
 }
 
 /**

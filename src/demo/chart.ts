@@ -1,6 +1,6 @@
 import { PGlite } from '@electric-sql/pglite'
 import { installKeyring, newKeyEntry, parseKeyring } from '../crypto/keyring.js'
-import { pgliteDatabase } from '../db/database.js'
+import { pgliteDatabase } from '../db/embedded.js'
 import { migrate, readMigrations } from '../db/migrate.js'
 import { indicatorChart } from '../indicators/chart.js'
 import type { DisclosureRules } from '../indicators/disclosure-control.js'
