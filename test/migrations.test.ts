@@ -1,42 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { sql } from 'kysely'
-import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { type Database, openDatabase } from '../src/db/database.js'
 import { type Migration, MigrationError, migrate, migrationsDir, readMigrations } from '../src/db/migrate.js'
-import { openTestDatabase, startTestApp, testDatabaseUrl } from './fixtures/app.js'
-
-/** An empty database (no tables at all): in-memory PGlite, or a fresh schema on PostgreSQL, dropped afterwards. */
-async function openEmptyDatabase(t: Test): Promise<Database> {
-  if (!testDatabaseUrl) {
-    const database = await openDatabase({})
-    t.teardown(() => database.close())
-    return database
-  }
-  const schema = freshSchemaName()
-  const database = await openDatabase({ databaseUrl: testDatabaseUrl, databaseSchema: schema })
-  t.teardown(async () => {
-    await database.close()
-    await dropSchema(testDatabaseUrl as string, schema)
-  })
-  return database
-}
+import { dropSchema, openEmptyTestDatabase, openTestDatabase, startTestApp, testDatabaseUrl } from './fixtures/app.js'
 
 function freshSchemaName(): string {
   return `test_migrations_${randomBytes(6).toString('hex')}`
-}
-
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`)
-  } finally {
-    await client.end()
-  }
 }
 
 function migration(version: number, name: string, text: string): Migration {
@@ -71,7 +44,7 @@ async function tableExists(database: Database, table: string): Promise<boolean> 
 }
 
 t.test('from an empty database, migrate applies every file in sql/ and names them', async (t) => {
-  const database = await openEmptyDatabase(t)
+  const database = await openEmptyTestDatabase(t)
   const files = await sqlFiles()
   t.ok(files.length > 0, 'there are migration files')
   t.notOk(await tableExists(database, 'organisations'), 'the database starts empty')
@@ -99,7 +72,7 @@ t.test('from an empty database, migrate applies every file in sql/ and names the
 })
 
 t.test('a new migration is applied on top of the applied ones, and only it', async (t) => {
-  const database = await openEmptyDatabase(t)
+  const database = await openEmptyTestDatabase(t)
   const migrations = await readMigrations()
   await migrate(database, migrations)
   const next = migration(9001, '9001_create_widgets.sql', 'create table widgets (id integer primary key);')
@@ -109,7 +82,7 @@ t.test('a new migration is applied on top of the applied ones, and only it', asy
 })
 
 t.test('an applied migration whose text was edited is refused', async (t) => {
-  const database = await openEmptyDatabase(t)
+  const database = await openEmptyTestDatabase(t)
   const migrations = await readMigrations()
   await migrate(database, migrations)
   const before = await appliedRows(database)
@@ -130,7 +103,7 @@ t.test('an applied migration whose text was edited is refused', async (t) => {
 })
 
 t.test('a database holding a migration this code does not know is refused', async (t) => {
-  const database = await openEmptyDatabase(t)
+  const database = await openEmptyTestDatabase(t)
   const migrations = await readMigrations()
   const newer = migration(9003, '9003_create_sprockets.sql', 'create table sprockets (id integer primary key);')
   // A newer version of the service migrated the database; this (older) code must not run against it.
@@ -144,7 +117,7 @@ t.test('a database holding a migration this code does not know is refused', asyn
 })
 
 t.test('a migration that fails leaves the database as it was', async (t) => {
-  const database = await openEmptyDatabase(t)
+  const database = await openEmptyTestDatabase(t)
   const migrations = await readMigrations()
   await migrate(database, migrations)
   const good = migration(9004, '9004_create_cogs.sql', 'create table cogs (id integer primary key);')

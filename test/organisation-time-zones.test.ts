@@ -1,39 +1,13 @@
-import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
-import pg from 'pg'
-import t, { type Test } from 'tap'
-import { type Database, openDatabase } from '../src/db/database.js'
+import t from 'tap'
 import { migrate, readMigrations } from '../src/db/migrate.js'
-import { testDatabaseUrl } from './fixtures/app.js'
+import { openEmptyTestDatabase } from './fixtures/app.js'
 
 // Migration 0009 on organisations that exist before it: in a file of its own, since migrating an
 // empty database from the first file takes a while on the embedded one.
 
-/** An empty database: in-memory PGlite, or a fresh schema on PostgreSQL, dropped afterwards. */
-async function openEmptyDatabase(t: Test): Promise<Database> {
-  if (!testDatabaseUrl) {
-    const database = await openDatabase({})
-    t.teardown(() => database.close())
-    return database
-  }
-  const url = testDatabaseUrl
-  const schema = `test_time_zones_${randomBytes(6).toString('hex')}`
-  const database = await openDatabase({ databaseUrl: url, databaseSchema: schema })
-  t.teardown(async () => {
-    await database.close()
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      await client.query(`drop schema if exists "${schema}" cascade`)
-    } finally {
-      await client.end()
-    }
-  })
-  return database
-}
-
 t.test('0009 gives the organisations that exist the time zone of their country', async (t) => {
-  const database = await openEmptyDatabase(t)
+  const database = await openEmptyTestDatabase(t)
   const migrations = await readMigrations()
   await migrate(
     database,
