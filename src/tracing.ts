@@ -11,13 +11,10 @@ import type { SpanProcessor } from '@opentelemetry/sdk-trace-base'
  * `OTEL_SDK_DISABLED=true` turns it off whatever else is set. It must start before the modules it
  * traces are loaded: `src/server.ts` and `src/worker.ts` start it before importing the service.
  * Spans carry routes and SQL statements with their parameters left out, never request bodies.
+ * `src/tracing-start.ts` loads this module only when tracing is configured.
+ *
+ * Starts tracing; `spanProcessors` replace the exporter of `OTEL_*` (tests use an in-memory one).
  */
-export function tracingConfigured(env: NodeJS.ProcessEnv): boolean {
-  if (env.OTEL_SDK_DISABLED === 'true') return false
-  return Boolean(env.OTEL_TRACES_EXPORTER || env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-}
-
-/** Starts tracing; `spanProcessors` replace the exporter of `OTEL_*` (tests use an in-memory one). */
 export function startTracing(options: { spanProcessors?: SpanProcessor[] } = {}): { shutdown(): Promise<void> } {
   const sdk = new NodeSDK({
     serviceName: process.env.OTEL_SERVICE_NAME ?? 'trm-api',

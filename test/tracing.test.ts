@@ -1,7 +1,8 @@
 import { metrics } from '@opentelemetry/api'
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import t from 'tap'
-import { startTracing, tracingConfigured } from '../src/tracing.js'
+import { startTracing } from '../src/tracing.js'
+import { tracingConfigured } from '../src/tracing-start.js'
 
 t.test('tracing is off unless OTEL_* configures it', async (t) => {
   t.equal(tracingConfigured({}), false)
