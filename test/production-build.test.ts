@@ -5,9 +5,10 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
+import { productionNodeOptions } from '../scripts/bench/processes.js'
 import { demoKeys, dropSchema, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
 
-// Production runs the compiled build under plain Node: build it as `npm run build` does, start the
+// Production runs the compiled build under plain Node, with the options of `npm run start:prod`: build it as `npm run build` does, start the
 // API with its demo data (on the suite's database) and, on PostgreSQL, a worker; then stop both.
 // Inside the project, so that the compiled code finds node_modules as the real build does.
 // `scripts/test.sh` builds once for both of its passes and names the build in TEST_BUILD_DIR.
@@ -29,7 +30,7 @@ interface Started {
 /** Starts a compiled entry point and waits for a line of its log. */
 async function startCompiled(t: Test, entry: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<Started> {
   let output = ''
-  const child = spawn(process.execPath, [path.join(out, entry)], {
+  const child = spawn(process.execPath, [...productionNodeOptions(process.cwd()), path.join(out, entry)], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

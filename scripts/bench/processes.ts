@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface Server {
@@ -28,7 +29,18 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `node <entry>` for compiled JavaScript, else `node --import tsx <entry>`: tsx's own CLI
+ * The options production gives Node (those of `npm run start:prod` in package.json), for a
+ * process that should run as production runs it.
+ */
+export function productionNodeOptions(root: string): string[] {
+  const scripts = (
+    JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts
+  return (scripts['start:prod'] ?? '').split(/\s+/).filter((word) => word.startsWith('--'))
+}
+
+/**
+ * Starts `node <production options> <entry>` for compiled JavaScript, else `node --import tsx <entry>`: tsx's own CLI
  * would run the program in a child process, and the memory measured would be the wrapper's.
  */
 export async function startServer(
@@ -39,7 +51,8 @@ export async function startServer(
   cwd: string,
 ): Promise<Server> {
   const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
+  const options = entry.endsWith('.js') ? [...productionNodeOptions(cwd), entry] : ['--import', 'tsx', entry]
+  const child: ChildProcess = spawn(process.execPath, options, {
     cwd,
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
