@@ -8,8 +8,9 @@ import t, { type Test } from 'tap'
 import { productionNodeOptions } from '../scripts/bench/processes.js'
 import { demoKeys, dropSchema, testDatabaseUrl, testMasterKey } from './fixtures/app.js'
 
-// Production runs the compiled build under plain Node, with the options of `npm run start:prod`: build it as `npm run build` does, start the
-// API with its demo data (on the suite's database) and, on PostgreSQL, a worker; then stop both.
+// Production runs the compiled build under plain Node with the options of `npm run start:prod`:
+// build it as `npm run build` does, start the API with its demo data (on the suite's database)
+// and, on PostgreSQL, a worker; then stop both.
 // Inside the project, so that the compiled code finds node_modules as the real build does.
 // `scripts/test.sh` builds once for both of its passes and names the build in TEST_BUILD_DIR.
 const out = process.env.TEST_BUILD_DIR ? path.resolve(process.env.TEST_BUILD_DIR) : buildForThisFile()

@@ -29,18 +29,19 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * The options production gives Node (those of `npm run start:prod` in package.json), for a
- * process that should run as production runs it.
+ * The options production gives Node (`config.node_options` in package.json, which
+ * `npm run start:prod` and `worker:prod` pass), for a process that should run as production runs it.
  */
 export function productionNodeOptions(root: string): string[] {
-  const scripts = (
-    JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  ).scripts
-  return (scripts['start:prod'] ?? '').split(/\s+/).filter((word) => word.startsWith('--'))
+  const { config } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    config: { node_options: string }
+  }
+  return config.node_options.split(/\s+/).filter(Boolean)
 }
 
 /**
- * Starts `node <production options> <entry>` for compiled JavaScript, else `node --import tsx <entry>`: tsx's own CLI
+ * Starts `node <production options> <entry>` for compiled JavaScript, else
+ * `node --import tsx <entry>`: tsx's own CLI
  * would run the program in a child process, and the memory measured would be the wrapper's.
  */
 export async function startServer(
