@@ -8,7 +8,6 @@ import { ConfigError, loadConfig } from './config.js'
 import { openMigratedDatabase } from './db/open.js'
 import { seedDemoHistory } from './demo/history.js'
 import { demoBanner, hasDemoData, seedDemoIfEmpty } from './demo/seed.js'
-import { startJobQueue } from './jobs/queue.js'
 import { createLogger } from './logger.js'
 import { loadSops } from './sops/registry.js'
 
@@ -37,11 +36,15 @@ if (seedDemo && (await seedDemoIfEmpty(database.db))) {
 }
 
 const app = await buildApp({ config, database, migrations, sops, clock: systemClock, logger })
+// The job queue (pg-boss, about 6 MB) is loaded only by a process that runs the jobs.
 const jobs =
   config.jobs === 'in-process'
-    ? await startJobQueue(database.jobBackend, backgroundWork({ config, database, sops }), logger, {
-        superviseSeconds: config.jobSuperviseSeconds,
-      })
+    ? await (await import('./jobs/queue.js')).startJobQueue(
+        database.jobBackend,
+        backgroundWork({ config, database, sops }),
+        logger,
+        { superviseSeconds: config.jobSuperviseSeconds },
+      )
     : undefined
 if (jobs) {
   // The jobs stop while the server finishes its requests; the database closes after both.
