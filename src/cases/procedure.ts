@@ -4,6 +4,7 @@ import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import { recordAudit } from '../audit/records.js'
 import { type CaseKeyColumns, caseKey, sealJson } from '../crypto/case-keys.js'
 import { appendTransition } from '../db/appends.js'
+import { compiledOnce, type Slot } from '../db/compiled.js'
 import type { Case, CaseParty, CaseRecord, CaseRecordRow, Consent, DB, Organisation } from '../db/schema.js'
 import { consentStatus } from '../disclosure/consent-scope.js'
 import type { CaseDisclosure } from '../disclosure/policy.js'
@@ -62,40 +63,61 @@ export interface CaseFactsLoaded {
   also: Record<string, unknown>
 }
 
-/** More that a change reads besides the facts, selected beside the case in the same statement. */
-export type AlsoRead = (eb: ExpressionBuilder<DB, 'cases'>) => AliasedExpression<unknown, string>[]
+/**
+ * More that a change reads besides the facts, selected beside the case in the same statement: its
+ * selections, built once with slots (`compiledOnce`), and the values of the slots for this change.
+ */
+export interface AlsoRead {
+  select: (eb: ExpressionBuilder<DB, 'cases'>, slot: Slot) => AliasedExpression<unknown, string>[]
+  values: Record<string, unknown>
+}
+
+/** The statement that gathers the facts of the case `caseId`, with `also` selections beside them. */
+function factsQuery(also?: AlsoRead['select']) {
+  return compiledOnce((db, slot) =>
+    db
+      .selectFrom('cases')
+      .select((eb) => [
+        jsonArrayFrom(
+          eb
+            .selectFrom('case_records')
+            .selectAll('case_records')
+            .whereRef('case_records.case_id', '=', 'cases.id')
+            .orderBy('recorded_at')
+            .orderBy('id'),
+        ).as('records'),
+        queries.consentsJson(eb).as('consents'),
+        queries.partiesJson(eb).as('parties'),
+        eb
+          .selectFrom('packets')
+          .select('recipient_organisation_id')
+          .whereRef('packets.case_id', '=', 'cases.id')
+          .where('kind', '=', 'enquiry')
+          .where('status', 'not in', ['declined', 'superseded'])
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .as('enquiry_recipient_id'),
+      ])
+      .select((eb) => also?.(eb, slot) ?? [])
+      .where('cases.id', '=', slot('caseId')),
+  )
+}
+
+const factsAlone = factsQuery()
+const factsWith = new Map<AlsoRead['select'], ReturnType<typeof factsQuery>>()
 
 /**
  * Everything the procedure's guards read about a case, gathered in the transaction of the change
  * in one statement, with the consents and records it was gathered from, for the change to use.
  */
-export async function gatherFacts(db: Db, found: Case, now: Date, alsoRead?: AlsoRead): Promise<CaseFactsLoaded> {
-  const row = await db
-    .selectFrom('cases')
-    .select((eb) => [
-      jsonArrayFrom(
-        eb
-          .selectFrom('case_records')
-          .selectAll('case_records')
-          .whereRef('case_records.case_id', '=', 'cases.id')
-          .orderBy('recorded_at')
-          .orderBy('id'),
-      ).as('records'),
-      queries.consentsJson(eb).as('consents'),
-      queries.partiesJson(eb).as('parties'),
-      eb
-        .selectFrom('packets')
-        .select('recipient_organisation_id')
-        .whereRef('packets.case_id', '=', 'cases.id')
-        .where('kind', '=', 'enquiry')
-        .where('status', 'not in', ['declined', 'superseded'])
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .as('enquiry_recipient_id'),
-    ])
-    .select((eb) => alsoRead?.(eb) ?? [])
-    .where('cases.id', '=', found.id)
-    .executeTakeFirstOrThrow()
+export async function gatherFacts(db: Db, found: Case, now: Date, also?: AlsoRead): Promise<CaseFactsLoaded> {
+  let query = factsAlone
+  if (also) {
+    query = factsWith.get(also.select) ?? factsQuery(also.select)
+    factsWith.set(also.select, query)
+  }
+  const [row] = await query(db, { ...also?.values, caseId: found.id })
+  if (!row) throw new Error(`the case ${found.id} went missing under its lock`)
   const counterpartId = found.receiving_organisation_id ?? row.enquiry_recipient_id ?? null
   const records =
     found.erased_at !== null

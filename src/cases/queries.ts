@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely'
+import { type ExpressionBuilder, type Kysely, type QueryCreator, sql, type Transaction } from 'kysely'
 import { jsonArrayFrom } from 'kysely/helpers/postgres'
 import {
   type CaseKeyColumns,
@@ -13,6 +13,7 @@ import {
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
 import { appendsOf, appendTransition, writeAtEnd } from '../db/appends.js'
+import { compiledOnce, type Slot } from '../db/compiled.js'
 import {
   type Case,
   type CaseObligation,
@@ -26,7 +27,7 @@ import {
   json,
 } from '../db/schema.js'
 import { isAnyUuid } from '../db/statements.js'
-import type { KeyClaim } from '../http/mutation.js'
+import { claimKey, type KeyClaim } from '../http/mutation.js'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -124,6 +125,23 @@ function isPartyTo(organisationId: string) {
     )
 }
 
+/** The case by `caseId`, if `organisationId` is a party to it: the read each of the three below starts from. */
+const caseOfPartyQuery = (db: QueryCreator<DB>, slot: Slot) =>
+  db
+    .selectFrom('cases')
+    .selectAll('cases')
+    .where('id', '=', slot('caseId'))
+    .where(isPartyTo(slot('organisationId')))
+
+const caseOfPartyRead = compiledOnce(caseOfPartyQuery)
+const caseOfPartyLocked = compiledOnce((db, slot) => caseOfPartyQuery(db, slot).forUpdate())
+const caseOfPartyLockedClaiming = compiledOnce((db, slot) =>
+  // The claim is read only through `sql`: the read goes on as a query of the tables of DB.
+  caseOfPartyQuery(db.with('key_claim', () => claimKey(db, slot)) as unknown as QueryCreator<DB>, slot)
+    .select(sql<boolean>`exists (select from key_claim)`.as('key_claimed'))
+    .forUpdate(),
+)
+
 /**
  * The case, if the organisation is a party to it; `lock` holds the row until the transaction ends,
  * and a locking read carries the request's `Idempotency-Key` claim, if it has one, in the same statement.
@@ -134,24 +152,15 @@ export async function findCaseForParty(
   organisationId: string,
   { lock = false, claim }: { lock?: boolean; claim?: KeyClaim } = {},
 ): Promise<Case | undefined> {
+  const values = { caseId, organisationId }
   if (lock && claim) {
-    const found = await db
-      .with('key_claim', () => claim.insert)
-      .selectFrom('cases')
-      .selectAll('cases')
-      .select(sql<boolean>`exists (select from key_claim)`.as('key_claimed'))
-      .where('id', '=', caseId)
-      .where(isPartyTo(organisationId))
-      .forUpdate()
-      .executeTakeFirst()
+    const [found] = await caseOfPartyLockedClaiming(db, { ...values, ...claim.values })
     if (!found) return undefined
     const { key_claimed, ...row } = found
     claim.settle(key_claimed)
     return openCase(row)
   }
-  let query = db.selectFrom('cases').selectAll().where('id', '=', caseId).where(isPartyTo(organisationId))
-  if (lock) query = query.forUpdate()
-  const row = await query.executeTakeFirst()
+  const [row] = await (lock ? caseOfPartyLocked : caseOfPartyRead)(db, values)
   return row && openCase(row)
 }
 

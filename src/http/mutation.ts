@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { InsertQueryBuilder, Kysely, Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import { bufferAppends, flushAppends, writeAtEnd } from '../db/appends.js'
+import { compiledOnce, type Slot } from '../db/compiled.js'
 import type { DB } from '../db/schema.js'
 import { callerOf } from './authentication.js'
 import { ProblemError } from './problem.js'
@@ -25,15 +26,57 @@ const KEY_RETENTION_MS = 24 * 60 * 60 * 1000
 
 /**
  * The claim of a request's `Idempotency-Key`, for the change's first statement (the read that locks
- * what it changes) to carry as a `with` part named `key_claim`, so that claiming costs no round
- * trip of its own. `insert` answers the key if this request claimed it; the carrying statement
- * then reports what it found (`settle`): a key already taken ends the change, and the first
- * outcome is answered instead.
+ * what it changes) to carry as a `with` part named `key_claim` (`claimKey`, with `values` for its
+ * slots), so that claiming costs no round trip of its own. The part answers the key if this
+ * request claimed it; the carrying statement then reports what it found (`settle`): a key already
+ * taken ends the change, and the first outcome is answered instead.
  */
 export interface KeyClaim {
-  insert: InsertQueryBuilder<DB, 'idempotency_keys', { key: string }>
+  values: ClaimValues
   settle(claimed: boolean): void
 }
+
+/** The values of `claimKey`'s slots. */
+interface ClaimValues {
+  [slot: string]: unknown
+  key_organisation_id: string
+  key: string
+  key_operation_id: string
+  key_fingerprint: string
+  key_claimed_at: Date
+  key_expired_before: Date
+}
+
+/**
+ * Claims an `Idempotency-Key` and answers it if this request claimed it: a key older than its
+ * retention is free again, and the conflict update claims it anew. Built with slots (`compiledOnce`).
+ */
+export function claimKey(db: Kysely<DB> | Transaction<DB>, slot: Slot) {
+  return db
+    .insertInto('idempotency_keys')
+    .values({
+      organisation_id: slot('key_organisation_id'),
+      key: slot('key'),
+      operation_id: slot('key_operation_id'),
+      fingerprint: slot('key_fingerprint'),
+    })
+    .onConflict((conflict) =>
+      conflict
+        .columns(['organisation_id', 'key'])
+        .doUpdateSet({
+          operation_id: slot('key_operation_id'),
+          fingerprint: slot('key_fingerprint'),
+          status_code: null,
+          resource_id: null,
+          location: null,
+          created_at: slot<Date>('key_claimed_at'),
+        })
+        .where('idempotency_keys.created_at', '<', slot<Date>('key_expired_before')),
+    )
+    .returning('key')
+}
+
+const claimKeyAlone = compiledOnce(claimKey)
 
 /** Ends a change whose key another request claimed first. */
 class KeyTaken extends Error {}
@@ -77,29 +120,20 @@ export async function runMutation<T>(
     .digest('hex')
   return db.transaction().execute(async (trx) => {
     bufferAppends(trx)
-    // A key older than its retention is free again: the conflict update claims it anew.
-    const insert = trx
-      .insertInto('idempotency_keys')
-      .values({ organisation_id: organisationId, key, operation_id: operationId, fingerprint })
-      .onConflict((conflict) =>
-        conflict
-          .columns(['organisation_id', 'key'])
-          .doUpdateSet({
-            operation_id: operationId,
-            fingerprint,
-            status_code: null,
-            resource_id: null,
-            location: null,
-            created_at: new Date(),
-          })
-          .where('idempotency_keys.created_at', '<', new Date(Date.now() - KEY_RETENTION_MS)),
-      )
-      .returning('key')
+    const now = Date.now()
+    const values: ClaimValues = {
+      key_organisation_id: organisationId,
+      key,
+      key_operation_id: operationId,
+      key_fingerprint: fingerprint,
+      key_claimed_at: new Date(now),
+      key_expired_before: new Date(now - KEY_RETENTION_MS),
+    }
     let outcome: Outcome
     if (options.claimInChange) {
       let settled = false
       const claim: KeyClaim = {
-        insert,
+        values,
         settle(claimed) {
           settled = true
           if (!claimed) throw new KeyTaken()
@@ -113,7 +147,7 @@ export async function runMutation<T>(
       }
       if (!settled) throw new Error(`${operationId} did not carry its Idempotency-Key claim`)
     } else {
-      if (!(await insert.executeTakeFirst())) return replay(trx)
+      if ((await claimKeyAlone(trx, values)).length === 0) return replay(trx)
       outcome = await change(trx)
     }
     await writeAtEnd(

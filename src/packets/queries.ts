@@ -284,47 +284,49 @@ export type AmendablePacket = Pick<
  * The selections of `SendingRead`, beside the case in scope. The case is locked already, and
  * every packet of it is sent or changed under that lock, so what they read stays true until commit.
  */
-export function sendingRead(wanted: {
+export function sendingRead(values: {
   senderId: string
   recipientId: string
   amendable: readonly Packet['kind'][]
   day: string
 }): AlsoRead {
-  return (eb) => [
-    jsonObjectFrom(eb.selectFrom('organisations').selectAll().where('id', '=', wanted.recipientId)).as(
-      'sending_recipient',
-    ),
-    agreementsInForceJson(eb, wanted.senderId, wanted.recipientId, wanted.day).as('sending_agreements'),
+  return { select: sendingSelections, values: { ...values, amendable: [...values.amendable] } }
+}
+
+const sendingSelections: AlsoRead['select'] = (eb, slot) => [
+  jsonObjectFrom(eb.selectFrom('organisations').selectAll().where('id', '=', slot('recipientId'))).as(
+    'sending_recipient',
+  ),
+  agreementsInForceJson(eb, slot('senderId'), slot('recipientId'), slot('day')).as('sending_agreements'),
+  eb
+    .selectFrom('packets')
+    .select(sql<number>`coalesce(max(version), 0)`.as('last'))
+    .whereRef('packets.case_id', '=', 'cases.id')
+    .where('recipient_organisation_id', '=', slot('recipientId'))
+    .as('sending_last_version'),
+  jsonObjectFrom(
     eb
       .selectFrom('packets')
-      .select(sql<number>`coalesce(max(version), 0)`.as('last'))
+      .select([
+        'id',
+        'status',
+        'history',
+        'revision',
+        'kind',
+        'case_id',
+        'version',
+        'sender_organisation_id',
+        'recipient_organisation_id',
+        'purpose',
+      ])
       .whereRef('packets.case_id', '=', 'cases.id')
-      .where('recipient_organisation_id', '=', wanted.recipientId)
-      .as('sending_last_version'),
-    jsonObjectFrom(
-      eb
-        .selectFrom('packets')
-        .select([
-          'id',
-          'status',
-          'history',
-          'revision',
-          'kind',
-          'case_id',
-          'version',
-          'sender_organisation_id',
-          'recipient_organisation_id',
-          'purpose',
-        ])
-        .whereRef('packets.case_id', '=', 'cases.id')
-        .where('recipient_organisation_id', '=', wanted.recipientId)
-        .where(sql<boolean>`kind = any(${[...wanted.amendable]}::text[])`)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .forUpdate(),
-    ).as('sending_amendable'),
-  ]
-}
+      .where('recipient_organisation_id', '=', slot('recipientId'))
+      .where(sql<boolean>`kind = any(${slot('amendable')}::text[])`)
+      .orderBy('version', 'desc')
+      .limit(1)
+      .forUpdate(),
+  ).as('sending_amendable'),
+]
 
 /** `SendingRead` from what `sendingRead` selected. */
 export function sendingFrom(also: Record<string, unknown>): SendingRead {
