@@ -181,26 +181,7 @@ export async function findCaseViewForParty(
   caseId: string,
   organisationId: string,
 ): Promise<CaseView | undefined> {
-  const row = await db
-    .selectFrom('cases')
-    .selectAll('cases')
-    .select((eb) => [
-      partiesJson(eb).as('view_parties'),
-      consentsJson(eb).as('view_consents'),
-      jsonArrayFrom(
-        eb
-          .selectFrom('case_obligations')
-          .leftJoin('proceeding_hearings', 'proceeding_hearings.id', 'case_obligations.hearing_id')
-          .selectAll('case_obligations')
-          .select('proceeding_hearings.proceeding_id')
-          .whereRef('case_obligations.case_id', '=', 'cases.id')
-          .orderBy('case_obligations.due_at')
-          .orderBy('case_obligations.id'),
-      ).as('view_obligations'),
-    ])
-    .where('cases.id', '=', caseId)
-    .where(isPartyTo(organisationId))
-    .executeTakeFirst()
+  const [row] = await caseViewOfParty(db, { caseId, organisationId })
   if (!row) return undefined
   const { view_parties, view_consents, view_obligations, ...found } = row
   return {
@@ -212,6 +193,23 @@ export async function findCaseViewForParty(
     ),
   }
 }
+
+const caseViewOfParty = compiledOnce((db, slot) =>
+  caseOfPartyQuery(db, slot).select((eb) => [
+    partiesJson(eb).as('view_parties'),
+    consentsJson(eb).as('view_consents'),
+    jsonArrayFrom(
+      eb
+        .selectFrom('case_obligations')
+        .leftJoin('proceeding_hearings', 'proceeding_hearings.id', 'case_obligations.hearing_id')
+        .selectAll('case_obligations')
+        .select('proceeding_hearings.proceeding_id')
+        .whereRef('case_obligations.case_id', '=', 'cases.id')
+        .orderBy('case_obligations.due_at')
+        .orderBy('case_obligations.id'),
+    ).as('view_obligations'),
+  ]),
+)
 
 /** The parties of the case of the row in scope (`cases.id`), in the order they joined, as JSON. */
 export function partiesJson(eb: ExpressionBuilder<DB, 'cases'>) {

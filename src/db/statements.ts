@@ -27,17 +27,19 @@ export class StatementCounter {
  */
 export function prepareStatements(client: pg.PoolClient, counter: StatementCounter, limit = PREPARED_PER_CONNECTION) {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown
-  const named = new Set<string>()
+  // The name of each text this connection prepared, by text.
+  const named = new Map<string, string>()
   const wrapped = (...args: unknown[]) => {
     counter.add()
     const [text, values] = args
     if (typeof text !== 'string' || !Array.isArray(values) || values.length === 0 || args.length > 2) {
       return query(...args)
     }
-    const name = statementName(text)
-    if (!named.has(name)) {
+    let name = named.get(text)
+    if (name === undefined) {
       if (named.size >= limit) return query(text, values)
-      named.add(name)
+      name = statementName(text)
+      named.set(text, name)
     }
     return query({ name, text, values })
   }

@@ -14,6 +14,7 @@ import {
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
 import { type AppendedEvent, changeOnce, writeAtEnd } from '../db/appends.js'
+import { compiledOnce, type Slot } from '../db/compiled.js'
 import {
   type Consent,
   type DB,
@@ -142,6 +143,23 @@ function withReference(db: Db) {
     ])
 }
 
+/** The packet `packetId` with its case's reference, if `organisationId` sent or received it. */
+const packetOfParty = (db: Db, slot: Slot) =>
+  packetsWithReference(db)
+    .where('packets.id', '=', slot('packetId'))
+    .where((eb) =>
+      eb.or([
+        eb('packets.sender_organisation_id', '=', slot('organisationId')),
+        eb('packets.recipient_organisation_id', '=', slot('organisationId')),
+      ]),
+    )
+
+const packetOfPartyRead = compiledOnce(packetOfParty)
+const packetOfPartyLocked = compiledOnce((db, slot) => packetOfParty(db, slot).forUpdate('packets'))
+const packetViewOfParty = compiledOnce((db, slot) =>
+  packetOfParty(db, slot).select((eb) => consentsJson(eb).as('case_consents')),
+)
+
 /** The packet, if the organisation sent or received it; `lock` holds the row until the transaction ends. */
 export async function findPacketForOrganisation(
   db: Db,
@@ -149,16 +167,7 @@ export async function findPacketForOrganisation(
   organisationId: string,
   { lock = false } = {},
 ): Promise<PacketRow | undefined> {
-  let query = packetsWithReference(db)
-    .where('packets.id', '=', packetId)
-    .where((eb) =>
-      eb.or([
-        eb('packets.sender_organisation_id', '=', organisationId),
-        eb('packets.recipient_organisation_id', '=', organisationId),
-      ]),
-    )
-  if (lock) query = query.forUpdate('packets')
-  const row = await query.executeTakeFirst()
+  const [row] = await (lock ? packetOfPartyLocked : packetOfPartyRead)(db, { packetId, organisationId })
   return row && openJoined(row)
 }
 
@@ -168,16 +177,7 @@ export async function findPacketViewForOrganisation(
   packetId: string,
   organisationId: string,
 ): Promise<{ packet: PacketRow; consents: Consent[] } | undefined> {
-  const row = await packetsWithReference(db)
-    .select((eb) => consentsJson(eb).as('case_consents'))
-    .where('packets.id', '=', packetId)
-    .where((eb) =>
-      eb.or([
-        eb('packets.sender_organisation_id', '=', organisationId),
-        eb('packets.recipient_organisation_id', '=', organisationId),
-      ]),
-    )
-    .executeTakeFirst()
+  const [row] = await packetViewOfParty(db, { packetId, organisationId })
   if (!row) return undefined
   const { case_consents, ...packet } = row
   const keyColumns = { id: packet.case_id, data_key_id: packet.case_data_key_id, data_key: packet.case_data_key }
