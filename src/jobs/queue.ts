@@ -30,6 +30,11 @@ export interface Loop {
   run(queue: JobQueue): Promise<{ done: number; full: boolean; leftOver: boolean }>
   /** Subscribes to what announces new work; answers the unsubscribe. */
   wakeOn?: (listener: NotificationListener) => Promise<() => Promise<void>>
+  /**
+   * How long to let announced work gather before the round that takes it, so that the commits
+   * of a busy moment share one round rather than each waking a round of its own.
+   */
+  gatherMs?: number
 }
 
 /** A job run that a consumer claimed: it is its own until it settles it, or until the run expires. */
@@ -155,6 +160,9 @@ export async function startJobQueue(
       },
     })
     stopping.signal.addEventListener('abort', () => wake?.(), { once: true })
+    const gather = async () => {
+      if (loop.gatherMs) await sleep(loop.gatherMs, undefined, { signal: stopping.signal }).catch(() => {})
+    }
     while (!stopping.signal.aborted) {
       let round = { done: 0, full: false, leftOver: false }
       announced = false
@@ -166,12 +174,18 @@ export async function startJobQueue(
         round.leftOver = true
       }
       queuedThisRound.clear()
-      if (round.full || announced || stopping.signal.aborted || (round.done > 0 && !hearing)) continue
+      if (round.full || stopping.signal.aborted) continue
+      if (announced) {
+        await gather()
+        continue
+      }
+      if (round.done > 0 && !hearing) continue
       if (hearing && !round.leftOver) {
         await new Promise<void>((resolve) => {
           wake = resolve
         })
         wake = undefined
+        await gather()
       } else {
         await sleep(loop.pauseMs, undefined, { signal: stopping.signal }).catch(() => {})
       }

@@ -6,6 +6,7 @@ import { DELIVER_WEBHOOK } from './delivery.js'
 
 const RELAY_BATCH = 500
 const RELAY_CHANNEL = 'trm_relay'
+const RELAY_GATHER_MS = 50
 
 /**
  * Turns events into webhook deliveries, in the events' order and never skipping one (the feed's
@@ -20,8 +21,13 @@ export function relayLoop(database: Pick<Database, 'db' | 'kind' | 'listen'>): L
     pauseMs: 250,
     // The embedded database announces new events and deliveries to queue again at commit
     // (migration 0016), so its relay sleeps until then; on PostgreSQL the relay polls.
+    // A busy office's commits then share a round: the one database does the relay's work once for
+    // them all rather than after each, for a delivery up to RELAY_GATHER_MS later.
     ...(database.kind === 'pglite'
-      ? { wakeOn: (listener: NotificationListener) => database.listen(RELAY_CHANNEL, listener) }
+      ? {
+          wakeOn: (listener: NotificationListener) => database.listen(RELAY_CHANNEL, listener),
+          gatherMs: RELAY_GATHER_MS,
+        }
       : {}),
     run: (queue) =>
       db.transaction().execute(async (trx) => {
