@@ -19,9 +19,9 @@ const slot: Slot = (name) => new SlotValue(name) as never
  * inserted or updated value, a value of an `sql` template), never where Kysely looks into it (the
  * list of an `in`, the keys of a `values` object). Every call gives a value for every slot.
  */
-export function compiledOnce<Row, Values extends Record<string, unknown>>(
+export function compiledOnce<Row>(
   build: (db: Db, slot: Slot) => Compilable<Row>,
-): (db: Db, values: Values) => Promise<Row[]> {
+): (db: Db, values: Record<string, unknown>) => Promise<Row[]> {
   let compiled: { sql: string; parameters: readonly unknown[] } | undefined
   return async (db, values) => {
     compiled ??= build(db, slot).compile()
