@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import t, { type Test } from 'tap'
 import { demoOrganisationIds } from '../src/demo/demo-data.js'
 import { startTestApp, type TestApp, testDatabaseUrl } from './fixtures/app.js'
+import { eventually } from './fixtures/eventually.js'
 import { consentForUkraine, newCase, recipient, record, sender } from './fixtures/referral.js'
 
 /**
@@ -19,13 +20,32 @@ async function statementsOf(t: Test, app: TestApp, work: () => Promise<{ statusC
 t.test('statements per request on the hot paths', async (t) => {
   const app = await startTestApp(t)
   const { request } = app
-  const opened = await request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })
-  const caseId = opened.json().id as string
+  // The sender's key held in memory, as in a running service: once the process hears changes of
+  // credentials (its listening connection is up), a list costs its one statement and no lookup.
+  const warm = await eventually(
+    () => statementsOf(t, app, () => request({ method: 'GET', url: '/v1/cases?limit=1', key: sender }), 200),
+    (statements) => statements === 1,
+  )
+  t.equal(warm, 1, "the sender's key is held")
+  const counts: Record<string, number> = {}
+  let opened: Record<string, unknown> = {}
+  counts.createCase = await statementsOf(
+    t,
+    app,
+    async () => {
+      const response = await request({ method: 'POST', url: '/v1/cases', key: sender, payload: newCase })
+      opened = response.json()
+      return response
+    },
+    201,
+  )
+  const caseId = opened.id as string
+  const read = await request({ method: 'GET', url: `/v1/cases/${caseId}`, key: sender })
+  t.same(opened, read.json(), 'a new case is answered as a read of it shows it')
   await request({ method: 'POST', url: `/v1/cases/${caseId}/consents`, key: sender, payload: consentForUkraine() })
   await record(app, caseId, sender, 'return_decision')
   await request({ method: 'GET', url: '/v1/events?limit=1', key: recipient })
 
-  const counts: Record<string, number> = {}
   counts.getCase = await statementsOf(
     t,
     app,
@@ -97,6 +117,9 @@ t.test('statements per request on the hot paths', async (t) => {
   t.same(
     counts,
     {
+      // Begin, the case's insert, one statement writing its party, timeline entry, event and
+      // audit record, commit: the answer is rendered from what the transaction holds.
+      createCase: 4,
       // The case with its parties, consents and obligations; the audit insert (shared under load).
       getCase: 2,
       // Begin, lock the case, the procedure's facts, one statement writing all the change, commit.

@@ -20,6 +20,7 @@ import { disclosureFor } from './disclosure.js'
 import { stepDueAt } from './procedure.js'
 import { definitionOf } from './procedure-definition.js'
 import { isChild } from './profile.js'
+import type { CaseView } from './queries.js'
 import * as queries from './queries.js'
 import { presentSchedule } from './schedule.js'
 
@@ -67,6 +68,7 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
       if (!caller.organisation.can_send) {
         throw new ProblemError(403, 'Only a sending-side organisation can open a case.', { code: 'cannot-send' })
       }
+      let opened: CaseView | undefined
       return runMutation(
         db,
         request,
@@ -113,9 +115,19 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
             },
             [created.sending_organisation_id],
           )
+          // A new case has its sending party and nothing else: it is rendered from what the transaction holds.
+          opened = {
+            found: created,
+            parties: [{ case_id: created.id, organisation_id: caller.organisation.id, role: 'sending', since: now }],
+            consents: [],
+            obligations: [],
+          }
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
-        (trx, caseId) => renderCase(trx, sops, caller, caseId, clock.now(), language),
+        (trx, caseId) =>
+          opened?.found.id === caseId
+            ? Promise.resolve(presentedCase(sops, caller, opened, clock.now(), language))
+            : renderCase(trx, sops, caller, caseId, clock.now(), language),
       )
     },
 
@@ -271,7 +283,17 @@ export async function renderCase(
   now: Date,
   language: Language,
 ): Promise<Rendered<Schemas['Case']>> {
-  const { found, parties, consents, obligations } = await caseViewOfParty(db, caller, caseId)
+  return presentedCase(sops, caller, await caseViewOfParty(db, caller, caseId), now, language)
+}
+
+/** A case in hand, with its parties, consents and obligations, as the caller may see it. */
+function presentedCase(
+  sops: SopRegistry,
+  caller: Caller,
+  { found, parties, consents, obligations }: CaseView,
+  now: Date,
+  language: Language,
+): Rendered<Schemas['Case']> {
   const disclosure = disclosureFor(sops, found, parties, consents, caller.organisation.id, now)
   const open = !definitionOf(sops, found).steps[found.step]?.terminal
   const schedule = presentSchedule(obligations, disclosure, caller.organisation.id, open, now)
