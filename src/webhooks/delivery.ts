@@ -288,6 +288,13 @@ async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], disableAfter:
     counts.set(outcome.endpointId, count)
   }
   const endpoints = [...counts]
+  // Counted on the endpoint's row as the update finds it, not as the statement's snapshot saw it:
+  // writers recording failures of one endpoint at once wait for each other's row, and each adds
+  // to what the one before it wrote.
+  const failed = sql`(case when counts.reset then counts.add else endpoint.failed_deliveries + counts.add end)`
+  const disabling = sql`(case when not endpoint.enabled then null
+    when counts.gone then 'gone'
+    when ${failed} >= ${disableAfter}::int then 'persistent_failure' end)`
   await sql`
     with attempts as (
       insert into webhook_attempts (delivery_id, at, status_code, error, duration_ms)
@@ -307,32 +314,20 @@ async function recordOutcomes(db: Kysely<DB>, outcomes: Outcome[], disableAfter:
         ${changed.map((row) => row.next)}::timestamptz[]
       ) as changed(id, status, next_attempt_at)
       where delivery.id = changed.id
-    ), counted as (
-      select endpoint.id, endpoint.enabled, counts.gone,
-             case when counts.reset then counts.add else endpoint.failed_deliveries + counts.add end as failed_deliveries
-      from webhook_endpoints as endpoint
-      join unnest(
-        ${endpoints.map(([id]) => id)}::uuid[],
-        ${endpoints.map(([, count]) => count.reset)}::boolean[],
-        ${endpoints.map(([, count]) => count.add)}::int[],
-        ${endpoints.map(([, count]) => count.gone)}::boolean[]
-      ) as counts(id, reset, add, gone) on counts.id = endpoint.id
-    ), judged as (
-      select id, failed_deliveries,
-             case when not enabled then null
-                  when gone then 'gone'
-                  when failed_deliveries >= ${disableAfter} then 'persistent_failure' end as disabling
-      from counted
     )
     update webhook_endpoints as endpoint
-    set failed_deliveries = judged.failed_deliveries,
-        enabled = endpoint.enabled and judged.disabling is null,
-        disabled_reason = coalesce(judged.disabling, endpoint.disabled_reason),
-        version = endpoint.version + case when judged.disabling is null then 0 else 1 end,
-        updated_at = case when judged.disabling is null then endpoint.updated_at else now() end
-    from judged
-    where endpoint.id = judged.id
-      and (judged.failed_deliveries <> endpoint.failed_deliveries or judged.disabling is not null)
+    set failed_deliveries = ${failed},
+        enabled = endpoint.enabled and ${disabling} is null,
+        disabled_reason = coalesce(${disabling}, endpoint.disabled_reason),
+        version = endpoint.version + case when ${disabling} is null then 0 else 1 end,
+        updated_at = case when ${disabling} is null then endpoint.updated_at else now() end
+    from unnest(
+      ${endpoints.map(([id]) => id)}::uuid[],
+      ${endpoints.map(([, count]) => count.reset)}::boolean[],
+      ${endpoints.map(([, count]) => count.add)}::int[],
+      ${endpoints.map(([, count]) => count.gone)}::boolean[]
+    ) as counts(id, reset, add, gone)
+    where endpoint.id = counts.id and (${failed} <> endpoint.failed_deliveries or ${disabling} is not null)
   `.execute(db)
 }
 
