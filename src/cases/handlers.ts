@@ -118,7 +118,7 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
           // A new case has its sending party and nothing else: it is rendered from what the transaction holds.
           opened = {
             found: created,
-            parties: [{ case_id: created.id, organisation_id: caller.organisation.id, role: 'sending', since: now }],
+            parties: [queries.openingParty(created)],
             consents: [],
             obligations: [],
           }

@@ -106,17 +106,23 @@ function factsQuery(also?: AlsoRead['select']) {
 const factsAlone = factsQuery()
 const factsWith = new Map<AlsoRead['select'], ReturnType<typeof factsQuery>>()
 
+/** The facts' statement with these selections beside them, compiled once for each. */
+function factsQueryFor(select?: AlsoRead['select']) {
+  if (!select) return factsAlone
+  let query = factsWith.get(select)
+  if (!query) {
+    query = factsQuery(select)
+    factsWith.set(select, query)
+  }
+  return query
+}
+
 /**
  * Everything the procedure's guards read about a case, gathered in the transaction of the change
  * in one statement, with the consents and records it was gathered from, for the change to use.
  */
 export async function gatherFacts(db: Db, found: Case, now: Date, also?: AlsoRead): Promise<CaseFactsLoaded> {
-  let query = factsAlone
-  if (also) {
-    query = factsWith.get(also.select) ?? factsQuery(also.select)
-    factsWith.set(also.select, query)
-  }
-  const [row] = await query(db, { ...also?.values, caseId: found.id })
+  const [row] = await factsQueryFor(also?.select)(db, { ...also?.values, caseId: found.id })
   if (!row) throw new Error(`the case ${found.id} went missing under its lock`)
   const counterpartId = found.receiving_organisation_id ?? row.enquiry_recipient_id ?? null
   const records =

@@ -72,12 +72,7 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
     })
     .returningAll()
     .executeTakeFirstOrThrow()
-  await writeAtEnd(
-    trx,
-    trx
-      .insertInto('case_parties')
-      .values({ case_id: created.id, organisation_id: input.sendingOrganisationId, role: 'sending', since: input.at }),
-  )
+  await writeAtEnd(trx, trx.insertInto('case_parties').values(openingParty(created)))
   await appendTransition(trx, {
     case_id: created.id,
     action: 'open',
@@ -92,6 +87,16 @@ export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Pro
     review_date: null,
   })
   return { ...created, sections: input.sections }
+}
+
+/** The party a case is opened with: its sending organisation, since the case was opened. */
+export function openingParty(opened: Pick<Case, 'id' | 'sending_organisation_id' | 'created_at'>): CaseParty {
+  return {
+    case_id: opened.id,
+    organisation_id: opened.sending_organisation_id,
+    role: 'sending',
+    since: opened.created_at,
+  }
 }
 
 /**
