@@ -826,6 +826,11 @@ t.test('case updates, idempotency and the audit trail', async (t) => {
       resource_type: 'case',
       resource_id: theCase.id,
     })
+    t.same(
+      page.items[0]?.details,
+      { reference: theCase.reference, sections: Object.keys(sections) },
+      'the opening names the case by its reference and the sections it was given',
+    )
   })
 })
 

@@ -74,6 +74,16 @@ t.test('each organisation reads the events of what it is party to, in order, wit
   t.match(sent?.data, { packet_id: packetId, status: 'sent', case_reference: /^PL-UA-\d{4}-\d{6}$/ })
   t.same(poland.items[0]?.organisation_ids, [demoOrganisationIds.iomPoland], 'the case opened concerns its sender')
   t.same(
+    poland.items[0]?.data,
+    {
+      case_reference: sent?.data.case_reference,
+      version: 1,
+      step: 'identified',
+      lead_organisation_id: demoOrganisationIds.iomPoland,
+    },
+    'the case opened says its reference, first version, first step and lead',
+  )
+  t.same(
     [...(sent?.organisation_ids ?? [])].sort(),
     [demoOrganisationIds.iomPoland, demoOrganisationIds.iomUkraine].sort(),
     'the packet sent concerns its sender and recipient, and says so',

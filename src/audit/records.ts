@@ -24,15 +24,28 @@ export async function recordAudit(db: Db, request: FastifyRequest, entry: AuditE
   else await db.insertInto('audit_records').values(row).execute()
 }
 
-/** The record of what the request did to one resource. */
-export function auditRow(request: FastifyRequest, entry: AuditEntry): NewAuditRecord {
+/** Who did something, as an audit record names them: what they did, who and where they are, and the request or run. */
+export interface AuditActor {
+  action: string
+  principalId: string
+  organisationId: string
+  requestId: string
+}
+
+/** The request's caller, as its audit records name them. */
+export function requestActor(request: FastifyRequest): AuditActor {
   const caller = callerOf(request)
-  return rowOf(entry, {
+  return {
     action: request.routeOptions.config.operationId ?? 'unknown',
     principalId: caller.principal.id,
     organisationId: caller.organisation.id,
     requestId: String(request.id),
-  })
+  }
+}
+
+/** The record of what the request did to one resource. */
+export function auditRow(request: FastifyRequest, entry: AuditEntry): NewAuditRecord {
+  return rowOf(entry, requestActor(request))
 }
 
 /** Who acted when no one asked: a job of the service, as the system principal it acts as. */
@@ -53,10 +66,7 @@ export async function recordSystemAudit(db: Db, actor: SystemActor, entry: Audit
     .execute()
 }
 
-function rowOf(
-  entry: AuditEntry,
-  who: { action: string; principalId: string; organisationId: string; requestId: string },
-): NewAuditRecord {
+function rowOf(entry: AuditEntry, who: AuditActor): NewAuditRecord {
   return {
     action: who.action,
     principal_id: who.principalId,

@@ -1,14 +1,14 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { components } from '../../openapi/dist/types.js'
 import type { ReadAudit } from '../audit/read-audit.js'
-import { listCaseAudit, presentAuditRecord, recordAudit } from '../audit/records.js'
+import { listCaseAudit, presentAuditRecord, recordAudit, requestActor } from '../audit/records.js'
 import type { Clock } from '../clock.js'
 import type { Case, CaseParty, CaseSections, Consent, DB } from '../db/schema.js'
 import { recordEvent } from '../events/outbox.js'
 import { actingRoles, type Caller, readingRoles, requireRole } from '../http/authentication.js'
 import type { Handlers } from '../http/contract.js'
 import { answerLanguage } from '../http/language.js'
-import { etag, type Rendered, runMutation } from '../http/mutation.js'
+import { etag, type Rendered, runStatementMutation } from '../http/mutation.js'
 import { decodeCursor, toPage } from '../http/pagination.js'
 import { ProblemError } from '../http/problem.js'
 import type { Language } from '../i18n/catalogue.js'
@@ -69,53 +69,38 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
         throw new ProblemError(403, 'Only a sending-side organisation can open a case.', { code: 'cannot-send' })
       }
       let opened: CaseView | undefined
-      return runMutation(
+      return runStatementMutation(
         db,
         request,
         reply,
-        async (trx) => {
+        async (db) => {
           const now = clock.now()
           const procedure = sops.select(isChild(request.body.profile, now) ? 'child' : 'adult', {
             sending: caller.organisation.country,
             receiving: request.body.profile.country_of_return,
           })
           const parties = { sendingId: caller.organisation.id, counterpartId: null, leadId: caller.organisation.id }
-          const dueAt = await stepDueAt(trx, procedure.steps[procedure.initial_step], parties, now, caller.organisation)
-          const created = await queries.insertCase(trx, {
-            profile: request.body.profile,
-            sections: request.body.sections ?? {},
-            sendingOrganisationId: caller.organisation.id,
-            sendingCountry: caller.organisation.country,
-            principalId: caller.principal.id,
-            procedure: {
-              id: procedure.id,
-              version: procedure.version,
-              step: procedure.initial_step,
-              dueAt,
-            },
-            at: now,
-          })
-          await recordAudit(trx, request, {
-            caseId: created.id,
-            resourceType: 'case',
-            resourceId: created.id,
-            details: { reference: created.reference, sections: Object.keys(created.sections) },
-          })
-          await recordEvent(
-            trx,
+          const dueAt = await stepDueAt(db, procedure.steps[procedure.initial_step], parties, now, caller.organisation)
+          // The case, its party, timeline entry, event and audit record: one statement, which needs no transaction.
+          const created = await queries.insertCase(
+            db,
             {
-              type: 'case.opened',
-              caseId: created.id,
-              data: {
-                case_reference: created.reference,
-                version: created.version,
-                step: created.step,
-                lead_organisation_id: created.lead_organisation_id,
+              profile: request.body.profile,
+              sections: request.body.sections ?? {},
+              sendingOrganisationId: caller.organisation.id,
+              sendingCountry: caller.organisation.country,
+              principalId: caller.principal.id,
+              procedure: {
+                id: procedure.id,
+                version: procedure.version,
+                step: procedure.initial_step,
+                dueAt,
               },
+              at: now,
             },
-            [created.sending_organisation_id],
+            requestActor(request),
           )
-          // A new case has its sending party and nothing else: it is rendered from what the transaction holds.
+          // A new case has its sending party and nothing else: it is rendered from what its statement was given.
           opened = {
             found: created,
             parties: [queries.openingParty(created)],
@@ -124,10 +109,10 @@ export function caseHandlers({ db, sops, clock, readAudit }: CaseDependencies) {
           }
           return { status: 201, resourceId: created.id, location: `/v1/cases/${created.id}` }
         },
-        (trx, caseId) =>
+        (db, caseId) =>
           opened?.found.id === caseId
             ? Promise.resolve(presentedCase(sops, caller, opened, clock.now(), language))
-            : renderCase(trx, sops, caller, caseId, clock.now(), language),
+            : renderCase(db, sops, caller, caseId, clock.now(), language),
       )
     },
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type ExpressionBuilder, type Kysely, type QueryCreator, sql, type Transaction } from 'kysely'
 import { jsonArrayFrom } from 'kysely/helpers/postgres'
+import type { AuditActor } from '../audit/records.js'
 import {
   type CaseKeyColumns,
   caseKey,
@@ -12,7 +13,7 @@ import {
   sealText,
 } from '../crypto/case-keys.js'
 import { isSealed, type Sealed } from '../crypto/keyring.js'
-import { appendsOf, appendTransition, writeAtEnd } from '../db/appends.js'
+import { appendsOf } from '../db/appends.js'
 import { compiledOnce, type Slot } from '../db/compiled.js'
 import {
   type Case,
@@ -42,52 +43,180 @@ export interface NewCaseInput {
 }
 
 /**
- * Opens a case in one statement, its reference numbered there; the sending party and the opening
- * entry of the timeline are written with the transaction's other appends.
+ * Opens a case in one statement: the case, its reference numbered there, its sending party and the
+ * opening entry of its timeline; when a request opens it (`opener`), also its `case.opened` event
+ * for the sending organisation and the request's audit record, which take the reference from the
+ * row the statement inserts. Built once (`compiledOnce`): opening a case builds no query.
  */
-export async function insertCase(trx: Transaction<DB>, input: NewCaseInput): Promise<Case> {
-  const year = input.at.getUTCFullYear()
-  const prefix = `${input.sendingCountry}-${input.profile.country_of_return}-${year}-`
+export async function insertCase(db: Db, input: NewCaseInput, opener?: AuditActor): Promise<Case> {
   const id = randomUUID()
   const key = newCaseKey(id)
-  const created = await trx
-    .insertInto('cases')
-    .values({
-      id,
-      reference: sql<string>`${prefix} || lpad(nextval('case_reference_numbers')::text, 6, '0')`,
-      profile: json(input.profile),
-      sections: json(sealJson(key.key, 'cases.sections', id, input.sections)),
-      data_key_id: key.data_key_id,
-      data_key: json(key.data_key),
-      sending_organisation_id: input.sendingOrganisationId,
-      receiving_organisation_id: null,
-      lead_organisation_id: input.sendingOrganisationId,
-      sop_id: input.procedure.id,
-      sop_version: input.procedure.version,
-      step: input.procedure.step,
-      step_due_at: input.procedure.dueAt,
-      step_entered_at: input.at,
-      created_at: input.at,
-      updated_at: input.at,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow()
-  await writeAtEnd(trx, trx.insertInto('case_parties').values(openingParty(created)))
-  await appendTransition(trx, {
-    case_id: created.id,
-    action: 'open',
-    from_step: null,
-    to_step: input.procedure.step,
-    at: input.at,
+  const { at, procedure } = input
+  const values = {
+    id,
+    reference_prefix: `${input.sendingCountry}-${input.profile.country_of_return}-${at.getUTCFullYear()}-`,
+    profile: json(input.profile),
+    sections: json(sealJson(key.key, 'cases.sections', id, input.sections)),
+    data_key_id: key.data_key_id,
+    data_key: json(key.data_key),
+    sending_organisation_id: input.sendingOrganisationId,
     principal_id: input.principalId,
-    organisation_id: input.sendingOrganisationId,
+    sop_id: procedure.id,
+    sop_version: procedure.version,
+    step: procedure.step,
+    step_due_at: procedure.dueAt,
+    at,
+  }
+  const [numbered] = opener
+    ? await openingAnnounced(db, { ...values, ...openerValues(opener, Object.keys(input.sections)) })
+    : await opening(db, values)
+  if (!numbered) throw new Error(`the case ${id} was not opened`)
+  // The rest of the row is what the statement was given: it is not read back.
+  return {
+    ...numbered,
+    id,
+    profile: input.profile,
+    sections: input.sections,
+    sending_organisation_id: input.sendingOrganisationId,
+    receiving_organisation_id: null,
     lead_organisation_id: input.sendingOrganisationId,
-    note: null,
-    reason: null,
-    review_date: null,
-  })
-  return { ...created, sections: input.sections }
+    created_at: at,
+    updated_at: at,
+    sop_id: procedure.id,
+    sop_version: procedure.version,
+    step: procedure.step,
+    previous_step: null,
+    step_entered_at: at,
+    step_due_at: procedure.dueAt,
+    data_key_id: key.data_key_id,
+    data_key: key.data_key,
+    erased_at: null,
+    erased_by_principal_id: null,
+    erasure_reason: null,
+  }
 }
+
+/** The slots of the opening's event and audit record. */
+function openerValues(opener: AuditActor, sectionNames: string[]) {
+  return {
+    audit_action: opener.action,
+    audit_principal_id: opener.principalId,
+    audit_organisation_id: opener.organisationId,
+    audit_request_id: opener.requestId,
+    audit_section_names: json(sectionNames),
+  }
+}
+
+/** The case, its sending party and the opening entry of its timeline, as parts of one `with`. */
+function openingParts(db: Db, slot: Slot) {
+  const at = slot<Date>('at')
+  const sendingId = slot('sending_organisation_id')
+  return db
+    .with('opened', (db) =>
+      db
+        .insertInto('cases')
+        .values({
+          id: slot('id'),
+          reference: sql<string>`${slot('reference_prefix')} || lpad(nextval('case_reference_numbers')::text, 6, '0')`,
+          profile: slot('profile'),
+          sections: slot('sections'),
+          data_key_id: slot('data_key_id'),
+          data_key: slot('data_key'),
+          sending_organisation_id: sendingId,
+          receiving_organisation_id: null,
+          lead_organisation_id: sendingId,
+          sop_id: slot('sop_id'),
+          sop_version: slot<number>('sop_version'),
+          step: slot('step'),
+          step_due_at: slot<Date | null>('step_due_at'),
+          step_entered_at: at,
+          created_at: at,
+          updated_at: at,
+        })
+        .returning(['id', 'step', 'sending_organisation_id', 'lead_organisation_id', ...numbered]),
+    )
+    .with('opening_party', (db) =>
+      db
+        .insertInto('case_parties')
+        .values(openingParty({ id: slot('id'), sending_organisation_id: sendingId, created_at: at })),
+    )
+    .with('opening_entry', (db) =>
+      db.insertInto('case_transitions').values({
+        case_id: slot('id'),
+        action: 'open',
+        from_step: null,
+        to_step: slot('step'),
+        at,
+        principal_id: slot('principal_id'),
+        organisation_id: sendingId,
+        lead_organisation_id: sendingId,
+      }),
+    )
+}
+
+/** What the database numbers or defaults in a new case. */
+const numbered = ['seq', 'reference', 'version'] as const
+
+const opening = compiledOnce((db, slot) => openingParts(db, slot).selectFrom('opened').select(numbered))
+
+const openingAnnounced = compiledOnce((db, slot) =>
+  openingParts(db, slot)
+    .with('opening_event', (db) =>
+      db
+        .insertInto('events')
+        .columns(['type', 'case_id', 'organisation_ids', 'data'])
+        .expression((eb) =>
+          eb.selectFrom('opened').select([
+            sql.lit('case.opened').as('type'),
+            'id',
+            sql<string[]>`array[sending_organisation_id]`.as('organisation_ids'),
+            sql`jsonb_build_object('case_reference', reference, 'version', version, 'step', step,
+                'lead_organisation_id', lead_organisation_id)`.as('data'),
+          ]),
+        )
+        .returning(['id', 'txid', 'seq', 'organisation_ids']),
+    )
+    .with('opening_audience', (db) =>
+      db
+        .insertInto('event_audiences')
+        .columns(['organisation_id', 'txid', 'seq', 'event_id'])
+        .expression((eb) =>
+          eb.selectFrom('opening_event').select([sql`organisation_ids[1]`.as('organisation_id'), 'txid', 'seq', 'id']),
+        ),
+    )
+    .with('opening_audit', (db) =>
+      db
+        .insertInto('audit_records')
+        .columns([
+          'action',
+          'principal_id',
+          'organisation_id',
+          'request_id',
+          'case_id',
+          'resource_type',
+          'resource_id',
+          'details',
+        ])
+        .expression((eb) =>
+          eb
+            .selectFrom('opened')
+            .select([
+              sql<string>`${slot('audit_action')}`.as('action'),
+              sql<string>`${slot('audit_principal_id')}::uuid`.as('principal_id'),
+              sql<string>`${slot('audit_organisation_id')}::uuid`.as('organisation_id'),
+              sql<string>`${slot('audit_request_id')}`.as('request_id'),
+              'id',
+              sql.lit('case').as('resource_type'),
+              'id as resource_id',
+              sql`jsonb_build_object('reference', reference, 'sections', ${slot('audit_section_names')}::jsonb)`.as(
+                'details',
+              ),
+            ]),
+        ),
+    )
+    .selectFrom('opened')
+    .select(numbered),
+)
 
 /** The party a case is opened with: its sending organisation, since the case was opened. */
 export function openingParty(opened: Pick<Case, 'id' | 'sending_organisation_id' | 'created_at'>): CaseParty {

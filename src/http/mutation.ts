@@ -184,6 +184,24 @@ export async function runMutation<T>(
   }
 }
 
+/**
+ * A change made in one statement, which needs no transaction of its own: without an
+ * `Idempotency-Key` it runs outside one, so that it costs that statement alone; with a key, it runs
+ * in `runMutation`'s transaction beside the key's claim and outcome. `change` and `render` take
+ * the database or that transaction alike.
+ */
+export async function runStatementMutation<T>(
+  db: Kysely<DB>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  change: (db: Kysely<DB> | Transaction<DB>) => Promise<Outcome>,
+  render: (db: Kysely<DB> | Transaction<DB>, resourceId: string) => Promise<Rendered<T>>,
+): Promise<T> {
+  if (request.headers['idempotency-key'] !== undefined) return runMutation(db, request, reply, change, render)
+  const outcome = await change(db)
+  return send(reply, outcome, await render(db, outcome.resourceId), false)
+}
+
 function send<T>(reply: FastifyReply, outcome: Outcome, rendered: Rendered<T>, replayed: boolean): T {
   reply.code(outcome.status)
   if (outcome.location) reply.header('location', outcome.location)
