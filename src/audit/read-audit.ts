@@ -15,8 +15,10 @@ interface Waiting {
  * The audit records of reads, committed in groups: a read's record is durable before its answer
  * leaves, but the reads that come while one insert commits share the next insert and its commit,
  * so that a busy service does not pay one commit per read. One insert is in flight at a time; its
- * round trip is the window in which the next group gathers. Changes write their record in their
- * own transaction (`recordAudit`), never here.
+ * round trip is the window in which the next group gathers, and the first insert waits for the
+ * reads served in the same turn of the event loop (the embedded database runs a statement in this
+ * thread: without that wait, no other read would arrive before it). Changes write their record in
+ * their own transaction (`recordAudit`), never here.
  */
 export class ReadAudit {
   readonly #db: Kysely<DB>
@@ -35,12 +37,14 @@ export class ReadAudit {
     const row = auditRow(request, entry)
     return new Promise((resolve, reject) => {
       this.#waiting.push({ row, done: (error) => (error === undefined ? resolve() : reject(error)) })
-      if (!this.#flushing) void this.#flush()
+      if (this.#flushing) return
+      this.#flushing = true
+      // The reads this turn of the event loop serves come first, and share the insert.
+      setImmediate(() => void this.#flush())
     })
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true
     try {
       while (this.#waiting.length > 0) {
         const group = this.#waiting.splice(0, RECORDS_PER_INSERT)
