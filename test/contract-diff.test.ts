@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -58,6 +58,7 @@ t.test('the check fails on breaking changes the changelog does not declare, and 
   t.same(undeclaredBreakingChanges(released, brokenContract(), declared), [])
 
   const directory = await mkdtemp(path.join(tmpdir(), 'contract-diff-'))
+  t.teardown(() => rm(directory, { recursive: true, force: true }))
   const brokenFile = path.join(directory, 'broken.json')
   await writeFile(brokenFile, JSON.stringify(brokenContract()))
   const run = (changelog: string) =>
